@@ -1,0 +1,12 @@
+// One function per `tessera` subcommand, each in its own <name>_command.cpp. A subcommand
+// parses its own flags (Boost.Program_options), prints its own --help, and returns the
+// process exit code. main.cpp dispatches on the first argument.
+#pragma once
+
+namespace tessera::cli {
+
+// argv[0] is the subcommand's name ("plugins"), so argv[1..] are its flags.
+int run_plugins_command(int argc, char** argv);
+int run_diagnose_command(int argc, char** argv);
+
+}  // namespace tessera::cli
