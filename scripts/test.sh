@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian 12 machine: install dependencies, build, run CTest.
+# This is what CI runs (.ci/run).
+set -euo pipefail
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$repo_root/scripts/install-deps.sh"
+"$repo_root/scripts/build.sh"
+build_dir="${BUILD_DIR:-$repo_root/build}"
+ctest --test-dir "$build_dir" --output-on-failure -j "${TESSERA_TEST_JOBS:-$(nproc)}" \
+  --timeout 600
