@@ -6,9 +6,14 @@
 // layouts are the same). Files named libtessera-<name>.so are candidates. Each candidate is
 // either loaded or recorded as a Refusal with a reason; loading never throws for a bad
 // plugin and never crashes on one.
+//
+// Ownership: Device/Buffer/Stream objects (runtime/device.h) point into a LoadedPlugin, so
+// the registry must outlive them; keep one registry for the whole process. Destroying the
+// registry calls shutdown() on every initialized plugin and unloads it.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +26,14 @@ struct LoaderOptions {
   std::vector<std::string> plugin_dirs;  // searched first, in order
   bool use_environment = true;           // read TESSERA_PLUGIN_PATH
   bool use_default_dir = true;           // <exe>/../lib/tessera/plugins
+  // Replaces <exe>/../lib/tessera/plugins when non-empty (tests; relocated installs).
+  std::string default_dir;
+  // --plugin-option key=value pairs; installed into the process-wide host services
+  // (runtime/host_services.h) before any plugin is loaded. They win over
+  // TESSERA_PLUGIN_OPT_<KEY> environment variables.
+  std::map<std::string, std::string> plugin_options;
+  // Open each device once to read free/total memory (falls back to total_memory).
+  bool query_memory = true;
 };
 
 struct DeviceInfo {
@@ -42,12 +55,30 @@ class LoadedPlugin {
   virtual const tsr_plugin_api* api() const = 0;
   virtual const std::vector<DeviceInfo>& devices() const = 0;
   virtual const std::string& status_note() const = 0;// e.g. "no CUDA driver: 0 devices"
+  virtual const std::string& version() const = 0;    // tsr_plugin_api::version ("" if NULL)
+  virtual tsr_device_type device_type() const = 0;
 };
 
 struct Refusal {
   std::string file;
   std::string reason;  // one line: "not a shared object: …", "ABI major 2, host 1", …
+  // The plugin's own name when its table could be read, else the <name> of
+  // libtessera-<name>.so; lets `--device <name>` explain why that plugin is unusable.
+  std::string name;
 };
+
+// Where a searched directory came from, for listings.
+enum class SearchOrigin { kPluginDirFlag, kEnvironment, kDefault };
+
+struct SearchDir {
+  std::string path;
+  SearchOrigin origin = SearchOrigin::kDefault;
+  bool exists = false;
+};
+
+const char* search_origin_name(SearchOrigin origin);  // "--plugin-dir", "TESSERA_PLUGIN_PATH", "default"
+const char* device_type_name(tsr_device_type type);  // "cpu", "cuda", "xpu", "other"
+const char* error_code_name(tsr_error_code code);    // "invalid argument", …
 
 class PluginRegistry {
  public:
@@ -58,6 +89,13 @@ class PluginRegistry {
   virtual const std::vector<Refusal>& refusals() const = 0;
   // Every directory searched, in order (for `tessera plugins` and error messages).
   virtual const std::vector<std::string>& searched_dirs() const = 0;
+  // The same directories with their origin and whether they exist.
+  virtual const std::vector<SearchDir>& search_path() const = 0;
+
+  // The loaded plugin with this name, or nullptr.
+  const LoadedPlugin* find(const std::string& name) const;
+  // The refusal of a plugin with this name (Refusal::name), or nullptr.
+  const Refusal* find_refusal(const std::string& name) const;
 };
 
 }  // namespace tessera::runtime
