@@ -1,0 +1,50 @@
+// Converts weights from their file formats into the plugin ABI's canonical formats
+// (tsr_weight_desc), quantizing full-precision weights at load when asked
+// (`--quantization int8|int4`, IPEX-LLM's sym_int8 / sym_int4).
+//   F32/F16/BF16 tensors pass through as views of the mapped file (no copy).
+//   GGUF Q8_0 -> INT8_GROUP (group 32); GGUF Q4_0 -> INT4_GROUP (group 32), no requantizing:
+//     only the block layout changes (Q4_0 keeps element j in the low nibble and j + 16 in
+//     the high nibble of byte j; the ABI packs consecutive pairs).
+//   int8: symmetric per group, scale = max|w| / 127.  int4: scale = max|w| / 7, u = q + 8.
+// The result owns any bytes it had to make; `desc()` points into it or into the file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/tensor_view.h"
+#include "tessera/plugin.h"
+
+namespace tessera::model {
+
+enum class Quantization { kNone, kInt8, kInt4, kFp8 };
+
+// Parses "int8", "sym_int8", "int4", "sym_int4", "fp8", "none"/"" ; throws on others.
+Quantization parse_quantization(const std::string& name);
+const char* quantization_name(Quantization q);
+
+class CanonicalWeight {
+ public:
+  // A 2-D weight [rows, cols] (rows = output features). `quantization` applies only to
+  // full-precision inputs; already-quantized GGUF blocks keep their format.
+  static CanonicalWeight from_tensor(const TensorView& view, Quantization quantization,
+                                     int64_t group_size = 32);
+
+  const tsr_weight_desc& desc() const { return desc_; }
+  tsr_weight_format format() const { return desc_.format; }
+
+ private:
+  std::vector<uint8_t> data_;
+  std::vector<float> scales_;
+  tsr_weight_desc desc_{};
+};
+
+// Dense float32 copy of any supported tensor (dequantizing block formats). For embedding
+// tables, norms and biases, which ops take as plain activation-dtype tensors.
+std::vector<float> to_f32(const TensorView& view);
+
+// Bytes per element of a canonical format, for memory planning (scales included).
+double canonical_bytes_per_element(tsr_weight_format format, int64_t group_size);
+
+}  // namespace tessera::model

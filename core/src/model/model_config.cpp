@@ -1,0 +1,257 @@
+#include "model/model_config.h"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/check.h"
+#include "model/gguf_file.h"
+
+namespace tessera::model {
+
+namespace {
+
+using nlohmann::json;
+
+int64_t get_int(const json& j, const char* key, const std::string& source, int64_t fallback = -1) {
+  if (!j.contains(key) || j[key].is_null()) {
+    TSR_CHECK(fallback >= 0, "{}: '{}' is missing", source, key);
+    return fallback;
+  }
+  TSR_CHECK(j[key].is_number_integer(), "{}: '{}' must be an integer", source, key);
+  return j[key].get<int64_t>();
+}
+
+double get_number(const json& j, const char* key, double fallback, const std::string& source) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  TSR_CHECK(j[key].is_number(), "{}: '{}' must be a number", source, key);
+  return j[key].get<double>();
+}
+
+void validate(const ModelConfig& c, const std::string& source) {
+  TSR_CHECK(c.vocab_size > 0 && c.hidden_size > 0 && c.intermediate_size > 0 &&
+                c.num_layers > 0 && c.num_heads > 0 && c.num_kv_heads > 0 && c.head_dim > 0,
+            "{}: sizes must be positive (vocab {}, hidden {}, intermediate {}, layers {}, heads "
+            "{}, kv heads {}, head_dim {})",
+            source, c.vocab_size, c.hidden_size, c.intermediate_size, c.num_layers, c.num_heads,
+            c.num_kv_heads, c.head_dim);
+  TSR_CHECK(c.num_heads % c.num_kv_heads == 0,
+            "{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", source,
+            c.num_heads, c.num_kv_heads);
+  TSR_CHECK(c.head_dim % 2 == 0 && c.head_dim <= 512, "{}: head_dim {} must be even and <= 512",
+            source, c.head_dim);
+  TSR_CHECK(c.rms_norm_eps > 0 && c.rope_theta > 0, "{}: rms_norm_eps and rope_theta must be > 0",
+            source);
+  TSR_CHECK(c.max_position_embeddings > 0, "{}: max_position_embeddings must be > 0", source);
+}
+
+std::vector<int32_t> parse_token_ids(const json& value) {
+  std::vector<int32_t> out;
+  if (value.is_number_integer()) out.push_back(value.get<int32_t>());
+  if (value.is_array()) {
+    for (const auto& v : value) {
+      if (v.is_number_integer()) out.push_back(v.get<int32_t>());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+const char* architecture_name(Architecture arch) {
+  switch (arch) {
+    case Architecture::kLlama: return "LlamaForCausalLM";
+    case Architecture::kMistral: return "MistralForCausalLM";
+    case Architecture::kQwen2: return "Qwen2ForCausalLM";
+    case Architecture::kQwen3: return "Qwen3ForCausalLM";
+  }
+  return "?";
+}
+
+int64_t ModelConfig::parameter_count() const {
+  const int64_t q = num_heads * head_dim;
+  const int64_t kv = num_kv_heads * head_dim;
+  int64_t per_layer = hidden_size * (q + 2 * kv) + q * hidden_size +
+                      3 * hidden_size * intermediate_size + 2 * hidden_size;
+  if (attention_bias) per_layer += q + 2 * kv;
+  if (qk_norm) per_layer += 2 * head_dim;
+  const int64_t embeddings = vocab_size * hidden_size * (tie_word_embeddings ? 1 : 2);
+  return num_layers * per_layer + embeddings + hidden_size;
+}
+
+ModelConfig parse_hf_config(const std::string& json_text, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(json_text);
+  } catch (const json::exception& e) {
+    throw Error(fmt::format("{}: not valid JSON: {}", source, e.what()));
+  }
+  TSR_CHECK(j.is_object(), "{}: not a JSON object", source);
+  ModelConfig c;
+  std::string arch;
+  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
+      j["architectures"][0].is_string()) {
+    arch = j["architectures"][0].get<std::string>();
+  }
+  c.architecture_name = arch;
+  if (arch == "LlamaForCausalLM") {
+    c.architecture = Architecture::kLlama;
+  } else if (arch == "MistralForCausalLM") {
+    c.architecture = Architecture::kMistral;
+  } else if (arch == "Qwen2ForCausalLM") {
+    c.architecture = Architecture::kQwen2;
+    c.attention_bias = true;
+  } else if (arch == "Qwen3ForCausalLM") {
+    c.architecture = Architecture::kQwen3;
+    c.qk_norm = true;
+  } else {
+    throw Error(fmt::format("{}: architecture '{}' is not supported (supported: "
+                            "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
+                            "Qwen3ForCausalLM)",
+                            source, arch.empty() ? "<none>" : arch));
+  }
+  c.vocab_size = get_int(j, "vocab_size", source);
+  c.hidden_size = get_int(j, "hidden_size", source);
+  c.intermediate_size = get_int(j, "intermediate_size", source);
+  c.num_layers = get_int(j, "num_hidden_layers", source);
+  c.num_heads = get_int(j, "num_attention_heads", source);
+  c.num_kv_heads = get_int(j, "num_key_value_heads", source, c.num_heads);
+  c.head_dim = get_int(j, "head_dim", source, c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
+  c.rms_norm_eps = get_number(j, "rms_norm_eps", 1e-6, source);
+  c.rope_theta = get_number(j, "rope_theta", 10000.0, source);
+  c.max_position_embeddings = get_int(j, "max_position_embeddings", source, 2048);
+  c.tie_word_embeddings = j.value("tie_word_embeddings", false);
+  if (j.contains("attention_bias") && j["attention_bias"].is_boolean()) {
+    c.attention_bias = j["attention_bias"].get<bool>();
+  }
+  if (c.architecture == Architecture::kMistral && j.contains("sliding_window") &&
+      j["sliding_window"].is_number_integer()) {
+    c.sliding_window = j["sliding_window"].get<int64_t>();
+  }
+  if (j.contains("torch_dtype") && j["torch_dtype"].is_string()) {
+    c.torch_dtype = j["torch_dtype"].get<std::string>();
+  }
+  if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) {
+    const auto& rs = j["rope_scaling"];
+    const std::string type = rs.value("rope_type", rs.value("type", std::string("default")));
+    if (type == "llama3") {
+      c.rope_scaling.type = RopeScalingType::kLlama3;
+      c.rope_scaling.factor = get_number(rs, "factor", 8.0, source);
+      c.rope_scaling.low_freq_factor = get_number(rs, "low_freq_factor", 1.0, source);
+      c.rope_scaling.high_freq_factor = get_number(rs, "high_freq_factor", 4.0, source);
+      c.rope_scaling.original_max_position =
+          get_int(rs, "original_max_position_embeddings", source, 8192);
+      TSR_CHECK(c.rope_scaling.high_freq_factor > c.rope_scaling.low_freq_factor,
+                "{}: rope_scaling high_freq_factor must exceed low_freq_factor", source);
+    } else if (type == "linear") {
+      c.rope_scaling.type = RopeScalingType::kLinear;
+      c.rope_scaling.factor = get_number(rs, "factor", 1.0, source);
+    } else if (type != "default") {
+      throw Error(fmt::format("{}: rope_scaling type '{}' is not supported (llama3, linear)",
+                              source, type));
+    }
+  }
+  if (j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) {
+    c.bos_token_id = j["bos_token_id"].get<int32_t>();
+  }
+  if (j.contains("eos_token_id")) c.eos_token_ids = parse_token_ids(j["eos_token_id"]);
+  validate(c, source);
+  return c;
+}
+
+ModelConfig load_hf_config(const std::string& model_dir) {
+  namespace fs = std::filesystem;
+  const fs::path config_path = fs::path(model_dir) / "config.json";
+  std::ifstream in(config_path);
+  TSR_CHECK_KIND(in.good(), ErrorKind::kNotFound, "{}: no config.json (is this a model directory?)",
+                 model_dir);
+  std::stringstream text;
+  text << in.rdbuf();
+  ModelConfig c = parse_hf_config(text.str(), config_path.string());
+
+  const fs::path gen_path = fs::path(model_dir) / "generation_config.json";
+  std::ifstream gen_in(gen_path);
+  if (gen_in.good()) {
+    json g;
+    try {
+      g = json::parse(gen_in);
+    } catch (const json::exception& e) {
+      throw Error(fmt::format("{}: not valid JSON: {}", gen_path.string(), e.what()));
+    }
+    if (g.contains("eos_token_id")) {
+      auto ids = parse_token_ids(g["eos_token_id"]);
+      if (!ids.empty()) c.eos_token_ids = ids;
+    }
+    if (g.contains("bos_token_id") && g["bos_token_id"].is_number_integer()) {
+      c.bos_token_id = g["bos_token_id"].get<int32_t>();
+    }
+    if (g.contains("temperature") && g["temperature"].is_number()) {
+      c.generation.temperature = g["temperature"].get<double>();
+    }
+    if (g.contains("top_p") && g["top_p"].is_number()) c.generation.top_p = g["top_p"].get<double>();
+    if (g.contains("top_k") && g["top_k"].is_number_integer()) {
+      c.generation.top_k = g["top_k"].get<int64_t>();
+    }
+    if (g.contains("repetition_penalty") && g["repetition_penalty"].is_number()) {
+      c.generation.repetition_penalty = g["repetition_penalty"].get<double>();
+    }
+  }
+  return c;
+}
+
+ModelConfig config_from_gguf(const GgufFile& gguf) {
+  const std::string arch = gguf.get_string("general.architecture");
+  ModelConfig c;
+  const std::string source = gguf.path();
+  auto key = [&](const char* suffix) { return arch + "." + suffix; };
+  if (arch == "llama") {
+    c.architecture = Architecture::kLlama;
+    c.rope_neox_style = false;  // llama.cpp's converter permutes q/k rows for interleaved rope
+  } else if (arch == "qwen2") {
+    c.architecture = Architecture::kQwen2;
+    c.attention_bias = true;
+  } else if (arch == "qwen3") {
+    c.architecture = Architecture::kQwen3;
+    c.qk_norm = true;
+  } else {
+    throw Error(fmt::format("{}: GGUF architecture '{}' is not supported (llama, qwen2, qwen3)",
+                            source, arch));
+  }
+  c.architecture_name = architecture_name(c.architecture);
+  c.hidden_size = gguf.get_int(key("embedding_length"));
+  c.intermediate_size = gguf.get_int(key("feed_forward_length"));
+  c.num_layers = gguf.get_int(key("block_count"));
+  c.num_heads = gguf.get_int(key("attention.head_count"));
+  c.num_kv_heads = gguf.has(key("attention.head_count_kv"))
+                       ? gguf.get_int(key("attention.head_count_kv"))
+                       : c.num_heads;
+  c.head_dim = gguf.has(key("attention.key_length")) ? gguf.get_int(key("attention.key_length"))
+                                                     : c.hidden_size / c.num_heads;
+  c.rms_norm_eps = gguf.get_float(key("attention.layer_norm_rms_epsilon"));
+  c.rope_theta = gguf.has(key("rope.freq_base")) ? gguf.get_float(key("rope.freq_base")) : 10000.0;
+  c.max_position_embeddings =
+      gguf.has(key("context_length")) ? gguf.get_int(key("context_length")) : 2048;
+  if (gguf.has("tokenizer.ggml.tokens")) {
+    c.vocab_size = static_cast<int64_t>(gguf.metadata()["tokenizer.ggml.tokens"].size());
+  }
+  if (gguf.has(key("vocab_size"))) c.vocab_size = gguf.get_int(key("vocab_size"));
+  c.tie_word_embeddings = gguf.find("output.weight") == nullptr;
+  if (gguf.has(key("rope.scaling.type"))) {
+    const std::string type = gguf.get_string(key("rope.scaling.type"));
+    if (type == "linear") {
+      c.rope_scaling.type = RopeScalingType::kLinear;
+      c.rope_scaling.factor = gguf.get_float(key("rope.scaling.factor"));
+    }
+  }
+  if (gguf.has("tokenizer.ggml.bos_token_id")) {
+    c.bos_token_id = static_cast<int32_t>(gguf.get_int("tokenizer.ggml.bos_token_id"));
+  }
+  if (gguf.has("tokenizer.ggml.eos_token_id")) {
+    c.eos_token_ids.push_back(static_cast<int32_t>(gguf.get_int("tokenizer.ggml.eos_token_id")));
+  }
+  validate(c, source);
+  return c;
+}
+
+}  // namespace tessera::model

@@ -1,0 +1,102 @@
+// File formats -> canonical ABI weight formats, checked against dequantized values.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "model/canonical_weight.h"
+#include "model/gguf_file.h"
+#include "model/safetensors_file.h"
+#include "tessera/plugin.hpp"
+
+using tessera::model::CanonicalWeight;
+using tessera::model::Quantization;
+
+namespace {
+
+const std::string kModels = TESSERA_TINY_MODELS_DIR;
+
+// Dequantizes a canonical weight back to f32 following plugin.h's format definitions.
+std::vector<float> dequantize(const tsr_weight_desc& d) {
+  std::vector<float> out(static_cast<size_t>(d.rows * d.cols));
+  const auto* bytes = static_cast<const uint8_t*>(d.data);
+  for (int64_t r = 0; r < d.rows; ++r) {
+    for (int64_t c = 0; c < d.cols; ++c) {
+      const int64_t i = r * d.cols + c;
+      switch (d.format) {
+        case TSR_WEIGHT_FORMAT_F32: out[i] = static_cast<const float*>(d.data)[i]; break;
+        case TSR_WEIGHT_FORMAT_INT8_GROUP:
+          out[i] = static_cast<float>(static_cast<int8_t>(bytes[i])) *
+                   d.scales[r * (d.cols / d.group_size) + c / d.group_size];
+          break;
+        case TSR_WEIGHT_FORMAT_INT4_GROUP: {
+          const uint8_t byte = bytes[i / 2];
+          const int u = (c % 2 == 0) ? (byte & 0x0f) : (byte >> 4);
+          out[i] = static_cast<float>(u - 8) *
+                   d.scales[r * (d.cols / d.group_size) + c / d.group_size];
+          break;
+        }
+        default: ADD_FAILURE() << "unexpected format"; break;
+      }
+    }
+  }
+  return out;
+}
+
+double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+}  // namespace
+
+TEST(CanonicalWeight, FullPrecisionIsAViewOfTheFile) {
+  tessera::model::SafetensorsModel model(kModels + "/llama2");
+  const auto& view = model.get("model.layers.0.mlp.up_proj.weight");
+  const auto w = CanonicalWeight::from_tensor(view, Quantization::kNone);
+  EXPECT_EQ(w.format(), TSR_WEIGHT_FORMAT_F32);
+  EXPECT_EQ(w.desc().data, view.data);
+  EXPECT_EQ(w.desc().rows, 128);
+  EXPECT_EQ(w.desc().cols, 64);
+}
+
+TEST(CanonicalWeight, QuantizeAtLoadBoundsTheError) {
+  tessera::model::SafetensorsModel model(kModels + "/llama2");
+  const auto& view = model.get("model.layers.1.mlp.down_proj.weight");
+  const auto reference = tessera::model::to_f32(view);
+  const auto int8 = CanonicalWeight::from_tensor(view, Quantization::kInt8);
+  EXPECT_EQ(int8.format(), TSR_WEIGHT_FORMAT_INT8_GROUP);
+  EXPECT_LT(relative_error(dequantize(int8.desc()), reference), 0.01);
+  const auto int4 = CanonicalWeight::from_tensor(view, Quantization::kInt4);
+  EXPECT_EQ(int4.format(), TSR_WEIGHT_FORMAT_INT4_GROUP);
+  EXPECT_LT(relative_error(dequantize(int4.desc()), reference), 0.15);
+  EXPECT_GT(relative_error(dequantize(int4.desc()), reference), 1e-4);  // it did quantize
+}
+
+TEST(CanonicalWeight, GgufBlocksKeepTheirValues) {
+  // The same weights written by gguf's own Q8_0/Q4_0 quantizers: the canonical layout must
+  // dequantize to exactly what gguf's block dequantization gives (to_f32), and both must be
+  // close to the float original.
+  tessera::model::GgufFile f32(kModels + "/llama2-f32.gguf");
+  const auto reference = tessera::model::to_f32(f32.get("blk.0.ffn_gate.weight"));
+  for (const char* file : {"/llama2-q8_0.gguf", "/llama2-q4_0.gguf"}) {
+    tessera::model::GgufFile gguf(kModels + file);
+    const auto& view = gguf.get("blk.0.ffn_gate.weight");
+    const auto w = CanonicalWeight::from_tensor(view, Quantization::kNone);
+    const auto blocks = tessera::model::to_f32(view);
+    EXPECT_EQ(dequantize(w.desc()), blocks) << file;
+    EXPECT_LT(relative_error(blocks, reference), std::string(file).find("q8") != std::string::npos ? 0.01 : 0.15) << file;
+  }
+}
+
+TEST(CanonicalWeight, BadNamesAndShapes) {
+  EXPECT_THROW(tessera::model::parse_quantization("int3"), tessera::Error);
+  EXPECT_EQ(tessera::model::parse_quantization("sym_int4"), Quantization::kInt4);
+  tessera::model::SafetensorsModel model(kModels + "/llama2");
+  EXPECT_THROW(CanonicalWeight::from_tensor(model.get("model.norm.weight"), Quantization::kNone),
+               tessera::Error);
+}
