@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 
+#include "common/check.h"
 #include "model/canonical_weight.h"
 #include "model/gguf_file.h"
 #include "model/safetensors_file.h"
