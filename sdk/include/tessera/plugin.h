@@ -276,7 +276,8 @@ typedef struct tsr_rms_norm_params {
 } tsr_rms_norm_params;
 
 /* out[M, N] = x[M, K] · W^T (+ bias[N] when bias.buffer != NULL). weight was prepacked with
- * rows = N, cols = K. Accumulation is at least f32. */
+ * rows = N, cols = K. Accumulation is at least f32. bias has x's dtype. out has x's dtype,
+ * or F32 whatever x's dtype (so logits come out in f32 from bf16/f16 activations). */
 typedef struct tsr_linear_params {
   size_t struct_size;
   tsr_tensor x;
