@@ -112,6 +112,7 @@ TEST(ModelFiles, GgufMetadataAndTensors) {
   EXPECT_EQ(config.vocab_size, hf.vocab_size);
   EXPECT_EQ(config.num_kv_heads, hf.num_kv_heads);
   EXPECT_FALSE(config.rope_neox_style);
+  EXPECT_EQ(config.rope_scaling.type, tessera::model::RopeScalingType::kLlama3);  // from rope_freqs
   const auto& embd = gguf.get("token_embd.weight");
   EXPECT_EQ(embd.shape, (std::vector<int64_t>{hf.vocab_size, hf.hidden_size}));
 

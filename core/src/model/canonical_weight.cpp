@@ -161,6 +161,54 @@ CanonicalWeight CanonicalWeight::from_tensor(const TensorView& view, Quantizatio
   return w;
 }
 
+CanonicalWeight CanonicalWeight::concat_rows(const CanonicalWeight& a, const CanonicalWeight& b) {
+  const tsr_weight_desc& da = a.desc_;
+  const tsr_weight_desc& db = b.desc_;
+  TSR_CHECK(da.format == db.format && da.cols == db.cols && da.group_size == db.group_size,
+            "cannot fuse weights of different formats or shapes");
+  size_t row_bytes = 0;
+  switch (da.format) {
+    case TSR_WEIGHT_FORMAT_F32: row_bytes = 4 * static_cast<size_t>(da.cols); break;
+    case TSR_WEIGHT_FORMAT_F16:
+    case TSR_WEIGHT_FORMAT_BF16: row_bytes = 2 * static_cast<size_t>(da.cols); break;
+    case TSR_WEIGHT_FORMAT_INT4_GROUP: row_bytes = static_cast<size_t>(da.cols) / 2; break;
+    default: row_bytes = static_cast<size_t>(da.cols); break;
+  }
+  CanonicalWeight w;
+  w.desc_ = da;
+  w.desc_.rows = da.rows + db.rows;
+  const auto* pa = static_cast<const uint8_t*>(da.data);
+  const auto* pb = static_cast<const uint8_t*>(db.data);
+  w.data_.assign(pa, pa + row_bytes * static_cast<size_t>(da.rows));
+  w.data_.insert(w.data_.end(), pb, pb + row_bytes * static_cast<size_t>(db.rows));
+  w.desc_.data = w.data_.data();
+  if (da.scales != nullptr) {
+    const size_t per_row = da.group_size > 0 ? static_cast<size_t>(da.cols / da.group_size) : 1;
+    w.scales_.assign(da.scales, da.scales + per_row * static_cast<size_t>(da.rows));
+    w.scales_.insert(w.scales_.end(), db.scales, db.scales + per_row * static_cast<size_t>(db.rows));
+    w.desc_.scales = w.scales_.data();
+  }
+  return w;
+}
+
+std::vector<uint8_t> f32_to_dtype(const std::vector<float>& values, tsr_dtype dtype) {
+  std::vector<uint8_t> out;
+  if (dtype == TSR_DTYPE_F32) {
+    out.resize(values.size() * 4);
+    std::memcpy(out.data(), values.data(), out.size());
+    return out;
+  }
+  TSR_CHECK(dtype == TSR_DTYPE_BF16 || dtype == TSR_DTYPE_F16, "activation dtype {} unsupported",
+            static_cast<int>(dtype));
+  out.resize(values.size() * 2);
+  for (size_t i = 0; i < values.size(); ++i) {
+    const uint16_t bits = dtype == TSR_DTYPE_BF16 ? tsr::sdk::f32_to_bf16(values[i])
+                                                  : tsr::sdk::f32_to_f16(values[i]);
+    std::memcpy(out.data() + 2 * i, &bits, 2);
+  }
+  return out;
+}
+
 std::vector<float> to_f32(const TensorView& view) {
   const int64_t n = view.numel();
   std::vector<float> out(static_cast<size_t>(n));

@@ -31,6 +31,10 @@ class CanonicalWeight {
   static CanonicalWeight from_tensor(const TensorView& view, Quantization quantization,
                                      int64_t group_size = 32);
 
+  // [a; b]: b's rows appended to a's (gate and up fused into one GEMM). Both must share
+  // format, cols and group size. The result owns a copy.
+  static CanonicalWeight concat_rows(const CanonicalWeight& a, const CanonicalWeight& b);
+
   const tsr_weight_desc& desc() const { return desc_; }
   tsr_weight_format format() const { return desc_.format; }
 
@@ -43,6 +47,9 @@ class CanonicalWeight {
 // Dense float32 copy of any supported tensor (dequantizing block formats). For embedding
 // tables, norms and biases, which ops take as plain activation-dtype tensors.
 std::vector<float> to_f32(const TensorView& view);
+
+// Converts f32 values to an activation dtype's bytes (F32, BF16 or F16).
+std::vector<uint8_t> f32_to_dtype(const std::vector<float>& values, tsr_dtype dtype);
 
 // Bytes per element of a canonical format, for memory planning (scales included).
 double canonical_bytes_per_element(tsr_weight_format format, int64_t group_size);

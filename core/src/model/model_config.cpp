@@ -1,11 +1,13 @@
 #include "model/model_config.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "common/check.h"
+#include "model/canonical_weight.h"
 #include "model/gguf_file.h"
 
 namespace tessera::model {
@@ -243,6 +245,37 @@ ModelConfig config_from_gguf(const GgufFile& gguf) {
       c.rope_scaling.type = RopeScalingType::kLinear;
       c.rope_scaling.factor = gguf.get_float(key("rope.scaling.factor"));
     }
+  }
+  if (const TensorView* freqs = gguf.find("rope_freqs.weight")) {
+    // llama.cpp stores Llama 3.1 rope scaling as per-frequency divisors rather than as
+    // parameters. Recover the parameters by matching the Llama 3.1 defaults, and refuse
+    // factors that do not match them rather than computing something else.
+    RopeScaling llama3;
+    llama3.type = RopeScalingType::kLlama3;
+    llama3.factor = 8.0;
+    const auto factors = to_f32(*freqs);
+    const int64_t half = c.head_dim / 2;
+    TSR_CHECK(static_cast<int64_t>(factors.size()) == half,
+              "{}: rope_freqs has {} entries, expected head_dim/2 = {}", source, factors.size(), half);
+    const double low_wavelen = static_cast<double>(llama3.original_max_position) / llama3.low_freq_factor;
+    const double high_wavelen = static_cast<double>(llama3.original_max_position) / llama3.high_freq_factor;
+    for (int64_t i = 0; i < half; ++i) {
+      const double inv = std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(c.head_dim));
+      const double wavelen = 2.0 * M_PI / inv;
+      double expected = 1.0;
+      if (wavelen > low_wavelen) {
+        expected = llama3.factor;
+      } else if (wavelen >= high_wavelen) {
+        const double s = (static_cast<double>(llama3.original_max_position) / wavelen - llama3.low_freq_factor) /
+                         (llama3.high_freq_factor - llama3.low_freq_factor);
+        expected = 1.0 / ((1.0 - s) / llama3.factor + s);
+      }
+      TSR_CHECK(std::fabs(factors[i] - expected) <= 1e-3 * expected,
+                "{}: rope_freqs does not match Llama 3.1 scaling (factor 8, low 1, high 4, "
+                "original context 8192); other rope_freqs are not supported",
+                source);
+    }
+    c.rope_scaling = llama3;
   }
   if (gguf.has("tokenizer.ggml.bos_token_id")) {
     c.bos_token_id = static_cast<int32_t>(gguf.get_int("tokenizer.ggml.bos_token_id"));

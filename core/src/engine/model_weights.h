@@ -1,0 +1,66 @@
+// A model's weights on one device: linear weights prepacked by the plugin (q, k, v, o,
+// gate+up fused, down, lm_head), and plain activation-dtype buffers for the embedding table,
+// norms and biases. Loaded from a Hugging Face directory (safetensors, mapped) or a GGUF
+// file; full-precision linear weights may be quantized on the way (int8/int4 group-wise).
+// Host copies made during conversion are released as soon as the plugin has its own.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/canonical_weight.h"
+#include "models/decoder_spec.h"
+#include "runtime/buffer.h"
+#include "runtime/weight.h"
+
+namespace tessera::engine {
+
+struct LoadOptions {
+  tsr_dtype activation_dtype = TSR_DTYPE_F32;
+  model::Quantization quantization = model::Quantization::kNone;
+  // Called after each tensor with (bytes done, bytes total) of the source files.
+  std::function<void(uint64_t, uint64_t)> progress;
+};
+
+struct LayerWeights {
+  runtime::Buffer attn_norm, ffn_norm, q_norm, k_norm, q_bias, k_bias, v_bias;
+  runtime::Weight q, k, v, o, gate_up, down;
+};
+
+class ModelWeights {
+ public:
+  // `path`: a Hugging Face model directory or a .gguf file.
+  static std::unique_ptr<ModelWeights> load(const std::string& path,
+                                            std::shared_ptr<runtime::Device> device,
+                                            const LoadOptions& options);
+
+  const models::DecoderSpec& spec() const { return spec_; }
+  const model::ModelConfig& config() const { return spec_.config; }
+  tsr_dtype activation_dtype() const { return activation_dtype_; }
+  bool is_gguf() const { return is_gguf_; }
+  const std::string& path() const { return path_; }
+  uint64_t device_bytes() const { return device_bytes_; }
+  // Bytes read from weights per decoded token (all linear weights + one embedding row):
+  // the numerator of the decode roofline.
+  uint64_t bytes_per_token() const { return bytes_per_token_; }
+
+  runtime::Buffer embedding;
+  runtime::Buffer final_norm;
+  runtime::Weight lm_head;
+  std::vector<LayerWeights> layers;
+
+ private:
+  models::DecoderSpec spec_;
+  tsr_dtype activation_dtype_ = TSR_DTYPE_F32;
+  bool is_gguf_ = false;
+  std::string path_;
+  uint64_t device_bytes_ = 0;
+  uint64_t bytes_per_token_ = 0;
+};
+
+// Reads only the config of a model path (HF directory or GGUF) without touching weights.
+model::ModelConfig load_model_config(const std::string& path);
+
+}  // namespace tessera::engine
