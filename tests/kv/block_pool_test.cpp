@@ -1,0 +1,98 @@
+// Tests of BlockPool: allocation order, ref counts, LRU eviction of free cached blocks,
+// revival on a hit, and the consistency checker itself.
+#include "kv/block_pool.h"
+
+#include <gtest/gtest.h>
+
+#include "common/check.h"
+
+namespace tessera::kv {
+namespace {
+
+std::vector<TokenId> toks(TokenId base) {
+  return {base, base + 1};
+}
+
+TEST(BlockPool, AllocatesLowIdsFirstAndCountsFree) {
+  BlockPool pool(4, true);
+  EXPECT_EQ(pool.allocate(2), (std::vector<BlockId>{0, 1}));
+  EXPECT_EQ(pool.num_free_blocks(), 2);
+  EXPECT_EQ(pool.ref_count(0), 1);
+  pool.check_consistency();
+  EXPECT_THROW(pool.allocate(3), Error);
+}
+
+TEST(BlockPool, DoubleFreeThrows) {
+  BlockPool pool(2, true);
+  BlockId b = pool.allocate(1).front();
+  pool.unref(b);
+  EXPECT_THROW(pool.unref(b), Error);
+  pool.check_consistency();
+}
+
+TEST(BlockPool, RejectsEmptyPool) {
+  EXPECT_THROW(BlockPool(0, true), Error);
+}
+
+TEST(BlockPool, EvictsLeastRecentlyFreedCachedBlockAfterUncachedOnes) {
+  BlockPool pool(4, true);
+  auto ids = pool.allocate(4);
+  for (BlockId b : ids) pool.register_block(b, 100 + static_cast<BlockHash>(b), 0, toks(b * 10));
+  // Free 2, 0, 3: LRU order is the free order. Block 1 stays held.
+  pool.unref(2);
+  pool.unref(0);
+  pool.unref(3);
+  EXPECT_EQ(pool.lru_order(), (std::vector<BlockId>{2, 0, 3}));
+  EXPECT_EQ(pool.num_cached_free_blocks(), 3);
+  pool.check_consistency();
+  // A hit on block 0 revives it: it leaves the LRU list and keeps its entry.
+  ASSERT_EQ(pool.lookup(100, 0, toks(0)), BlockId{0});
+  pool.ref(0);
+  EXPECT_EQ(pool.lru_order(), (std::vector<BlockId>{2, 3}));
+  EXPECT_TRUE(pool.is_registered(0));
+  pool.check_consistency();
+  // Allocation evicts 2 first (least recently freed), dropping its entry.
+  EXPECT_EQ(pool.allocate(1), (std::vector<BlockId>{2}));
+  EXPECT_FALSE(pool.is_registered(2));
+  EXPECT_FALSE(pool.lookup(102, 0, toks(20)).has_value());
+  EXPECT_TRUE(pool.lookup(103, 0, toks(30)).has_value());
+  pool.check_consistency();
+}
+
+TEST(BlockPool, UncachedFreeBlocksGoBeforeCachedOnes) {
+  BlockPool pool(3, true);
+  auto ids = pool.allocate(2);
+  pool.register_block(ids[0], 7, 0, toks(1));
+  pool.unref(ids[0]);
+  pool.unref(ids[1]);
+  // ids[1] was never cached: it is reused before the cached ids[0] is evicted.
+  auto got = pool.allocate(2);
+  EXPECT_TRUE(pool.is_registered(ids[0]));
+  EXPECT_EQ(std::count(got.begin(), got.end(), ids[0]), 0);
+  pool.check_consistency();
+}
+
+TEST(BlockPool, LookupComparesTokensAndParentNotJustHash) {
+  BlockPool pool(3, true);
+  auto ids = pool.allocate(3);
+  pool.register_block(ids[0], 42, 0, toks(1));
+  EXPECT_FALSE(pool.lookup(42, 0, toks(2)).has_value());  // same hash, other tokens
+  EXPECT_FALSE(pool.lookup(42, 9, toks(1)).has_value());  // same hash, other parent
+  EXPECT_EQ(pool.lookup(42, 0, toks(1)), ids[0]);
+  // A duplicate of the same contents shares the content id.
+  pool.register_block(ids[1], 42, 0, toks(1));
+  EXPECT_EQ(pool.content_id(ids[1]), pool.content_id(ids[0]));
+  // Same hash, other tokens: a distinct identity.
+  pool.register_block(ids[2], 42, 0, toks(5));
+  EXPECT_NE(pool.content_id(ids[2]), pool.content_id(ids[0]));
+  pool.check_consistency();
+}
+
+TEST(BlockPool, CachingDisabledNeverRegisters) {
+  BlockPool pool(2, false);
+  BlockId b = pool.allocate(1).front();
+  EXPECT_THROW(pool.register_block(b, 1, 0, toks(1)), Error);
+}
+
+}  // namespace
+}  // namespace tessera::kv
