@@ -331,12 +331,18 @@ extern "C" TSR_PLUGIN_EXPORT const tsr_plugin_api* tsr_plugin_get_api(const tsr_
   return &api;
 }
 
-// Looks for the driver library without starting the runtime. Only the versioned soname
-// counts: the toolkit's stub libcuda.so (lib64/stubs) has no .so.1 name and cannot run
-// anything.
+// Looks for the driver library without starting the runtime (no cuInit). Only the versioned
+// soname is asked for, and the library must answer cuDriverGetVersion: the toolkit's stub
+// libcuda.so (lib64/stubs, soname libcuda.so.1 too) answers CUDA_ERROR_STUB_LIBRARY, so a
+// stub that was put on the library path or loaded by the host is not taken for a driver.
 extern "C" TSR_PLUGIN_EXPORT int32_t tsr_plugin_score(void) {
   void* driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
   if (driver == nullptr) return 0;
+  using DriverGetVersionFn = int (*)(int*);
+  const auto get_version =
+      reinterpret_cast<DriverGetVersionFn>(dlsym(driver, "cuDriverGetVersion"));
+  int version = 0;
+  const bool real_driver = get_version != nullptr && get_version(&version) == 0 && version > 0;
   dlclose(driver);
-  return 100;
+  return real_driver ? 100 : 0;
 }
