@@ -1,0 +1,88 @@
+// Engine: the serving loop. Loads a model onto a device, sizes the KV cache, and runs
+// continuous batching: requests are added from any thread, a background thread (or the
+// caller, through step()) schedules, runs the model, samples, detokenizes and streams
+// RequestOutputs into each request's OutputChannel.
+//
+// Thread safety: add_request, abort, metrics and the accessors may be called from any
+// thread; step() only when the background thread is not running.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tessera/engine_config.h"
+#include "tessera/request_output.h"
+#include "tessera/sampling_params.h"
+
+namespace tessera::tokenizer {
+class Tokenizer;
+}
+namespace tessera::engine {
+struct EngineMetrics;
+}
+
+namespace tessera {
+
+// The memory plan the engine logs at startup and `tessera plan` prints.
+struct MemoryPlanSummary {
+  std::string device;
+  uint64_t budget_bytes = 0;
+  uint64_t weight_bytes = 0;
+  uint64_t activation_bytes = 0;
+  uint64_t kv_block_bytes = 0;  // one block, all layers
+  int64_t num_kv_blocks = 0;
+  int64_t kv_tokens = 0;
+  int64_t num_swap_blocks = 0;
+  int max_model_len = 0;
+  double max_concurrency = 0;   // kv_tokens / max_model_len
+};
+
+struct ModelSummary {
+  std::string path;
+  std::string architecture;
+  std::string dtype;
+  std::string quantization;
+  bool is_default = false;      // the embedded random-weight default model
+  int64_t vocab_size = 0;
+  uint64_t weight_bytes_per_token = 0;  // decode roofline numerator
+};
+
+class Engine {
+ public:
+  // (bytes done, bytes total) while weights load.
+  using LoadProgress = std::function<void(uint64_t, uint64_t)>;
+
+  // Loads everything; throws tessera::Error with one clear line on any bad input.
+  static std::unique_ptr<Engine> create(const EngineConfig& config,
+                                        const LoadProgress& progress = {});
+  virtual ~Engine() = default;
+
+  // Validates and queues a request. Throws tessera::Error (kInvalidArgument) for bad
+  // sampling values, an empty prompt, a duplicate id, or a request that can never fit
+  // (prompt + max_tokens beyond max_model_len or the KV cache).
+  virtual std::shared_ptr<OutputChannel> add_request(const std::string& id,
+                                                     std::vector<int32_t> prompt_token_ids,
+                                                     const SamplingParams& params) = 0;
+  // Aborts at the next step and frees its blocks; a final output with finish_reason "abort"
+  // is pushed. `disconnected` counts it as aborted by a client disconnect.
+  virtual void abort(const std::string& id, bool disconnected = false) = 0;
+
+  virtual void start() = 0;  // background engine thread
+  virtual void stop() = 0;   // aborts what is left and joins the thread
+  // One step on the caller's thread; false when there was nothing to do.
+  virtual bool step() = 0;
+  virtual bool has_unfinished() const = 0;
+
+  virtual engine::EngineMetrics metrics() const = 0;
+  virtual const tokenizer::Tokenizer& tokenizer() const = 0;
+  virtual const MemoryPlanSummary& memory_plan() const = 0;
+  virtual const ModelSummary& model() const = 0;
+  virtual const EngineConfig& config() const = 0;
+  virtual int max_model_len() const = 0;
+  // Number of KV blocks in use (0 when idle): tests check every block is freed.
+  virtual int64_t blocks_in_use() const = 0;
+};
+
+}  // namespace tessera
