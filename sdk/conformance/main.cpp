@@ -1,0 +1,127 @@
+// tessera-conformance: runs every op of ops.def and the rest of the plugin ABI of one
+// plugin against float64 references.
+//
+//   tessera-conformance --plugin FILE [--device N] [--seed S] [--option key=value]...
+//                       [GoogleTest flags]
+//
+// Exit status: 0 when every test passed or was skipped (a plugin with no device skips
+// everything), 1 when a test failed, 2 when the plugin could not be loaded at all.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace {
+
+using tsr::conformance::options;
+using tsr::conformance::plugin;
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: tessera-conformance --plugin FILE [--device N] [--seed S]\n"
+               "                           [--option key=value]... [gtest flags]\n"
+               "Options are also read from TESSERA_OPT_<key> and TESSERA_PLUGIN_OPT_<KEY>.\n");
+}
+
+// Prints how to reproduce a failed case: its inputs depend only on the seed and its name.
+class SeedReporter : public ::testing::EmptyTestEventListener {
+  void OnTestEnd(const ::testing::TestInfo& info) override {
+    if (info.result() != nullptr && info.result()->Failed()) {
+      std::fprintf(stderr, "  reproduce: tessera-conformance --plugin %s --device %d --seed %llu "
+                           "--gtest_filter=%s.%s\n",
+                   options().plugin_path.c_str(), options().device_index,
+                   static_cast<unsigned long long>(options().seed), info.test_suite_name(),
+                   info.name());
+    }
+  }
+};
+
+bool parse_int(const char* text, long long* out) {
+  char* end = nullptr;
+  *out = std::strtoll(text, &end, 10);
+  return end != text && *end == '\0';
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);  // removes the flags it knows
+  auto& opts = options();
+  opts.seed = static_cast<uint64_t>(
+      std::chrono::steady_clock::now().time_since_epoch().count() & 0xffffffffu);
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const auto value = [&](const char* flag) -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "tessera-conformance: %s needs a value\n", flag);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    long long number = 0;
+    if (arg == "--plugin") {
+      opts.plugin_path = value("--plugin");
+    } else if (arg == "--device") {
+      if (!parse_int(value("--device"), &number) || number < 0) {
+        std::fprintf(stderr, "tessera-conformance: --device takes a non-negative integer\n");
+        return 2;
+      }
+      opts.device_index = static_cast<int32_t>(number);
+    } else if (arg == "--seed") {
+      const char* text = value("--seed");
+      char* end = nullptr;
+      opts.seed = std::strtoull(text, &end, 10);
+      if (end == text || *end != '\0') {
+        std::fprintf(stderr, "tessera-conformance: --seed takes an unsigned integer\n");
+        return 2;
+      }
+    } else if (arg == "--option") {
+      const std::string kv = value("--option");
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::fprintf(stderr, "tessera-conformance: --option takes key=value, got '%s'\n",
+                     kv.c_str());
+        return 2;
+      }
+      opts.plugin_options[kv.substr(0, eq)] = kv.substr(eq + 1);
+    } else if (arg == "--help" || arg == "-h") {
+      usage();
+      return 0;
+    } else {
+      std::fprintf(stderr, "tessera-conformance: unknown argument '%s'\n", arg.c_str());
+      usage();
+      return 2;
+    }
+  }
+  if (opts.plugin_path.empty()) {
+    usage();
+    return 2;
+  }
+
+  const std::string fatal = tsr::conformance::load_plugin(opts);
+  if (!fatal.empty()) {
+    std::fprintf(stderr, "tessera-conformance: %s\n", fatal.c_str());
+    return 2;
+  }
+  const auto& p = plugin();
+  std::printf("tessera-conformance: plugin %s %s (ABI %u.%u), seed %llu\n", p.name.c_str(),
+              p.api->version ? p.api->version : "?", p.api->abi_major, p.api->abi_minor,
+              static_cast<unsigned long long>(opts.seed));
+  if (!p.skip_reason.empty()) {
+    std::printf("tessera-conformance: every test skips: %s\n", p.skip_reason.c_str());
+  } else {
+    std::printf("tessera-conformance: device %d: %s\n", opts.device_index, p.props.name);
+  }
+  std::fflush(stdout);
+
+  ::testing::UnitTest::GetInstance()->listeners().Append(new SeedReporter);
+  const int result = RUN_ALL_TESTS();
+  tsr::conformance::unload_plugin();
+  return result == 0 ? 0 : 1;
+}
