@@ -6,7 +6,7 @@
 
 #include "tessera/plugin.hpp"
 
-namespace tsr::cuda {
+namespace tsr::gpu {
 
 std::vector<BlockRun> plan_block_runs(const int64_t* src_ids, const int64_t* dst_ids,
                                       int64_t num_pairs, int64_t src_blocks, int64_t dst_blocks,
@@ -56,4 +56,4 @@ std::vector<BlockRun> plan_block_runs(const int64_t* src_ids, const int64_t* dst
   return runs;
 }
 
-}  // namespace tsr::cuda
+}  // namespace tsr::gpu

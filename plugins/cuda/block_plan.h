@@ -1,12 +1,13 @@
 // Planning of KV block copies: validation of (src, dst) block id pairs and their merge
-// into contiguous runs, so copy_blocks and swap_blocks issue one copy per run. Pure host
+// into contiguous runs, so copy_blocks and swap_blocks issue one copy per run. Shared by the
+// CUDA and XPU plugins (library tessera_gpu_block_plan). Pure host
 // code (no CUDA), tested without a GPU.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-namespace tsr::cuda {
+namespace tsr::gpu {
 
 struct BlockRun {
   int64_t src;    // first source block
@@ -21,4 +22,4 @@ std::vector<BlockRun> plan_block_runs(const int64_t* src_ids, const int64_t* dst
                                       int64_t num_pairs, int64_t src_blocks, int64_t dst_blocks,
                                       bool same_buffer);
 
-}  // namespace tsr::cuda
+}  // namespace tsr::gpu

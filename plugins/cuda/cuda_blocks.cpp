@@ -14,6 +14,9 @@
 namespace tsr::cuda {
 namespace {
 
+using gpu::BlockRun;
+using gpu::plan_block_runs;
+
 // Up to this many runs, plain copies beat a kernel launch.
 constexpr size_t kMaxMemcpyRuns = 8;
 

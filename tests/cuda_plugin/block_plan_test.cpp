@@ -8,7 +8,7 @@
 
 #include "tessera/plugin.hpp"
 
-namespace tsr::cuda {
+namespace tsr::gpu {
 namespace {
 
 tsr_error_code code_of(const std::function<void()>& body) {
@@ -73,4 +73,4 @@ TEST(BlockPlan, RejectsReadingABlockWrittenInTheSameBuffer) {
 }
 
 }  // namespace
-}  // namespace tsr::cuda
+}  // namespace tsr::gpu
