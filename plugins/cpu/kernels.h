@@ -1,0 +1,50 @@
+// The table of ISA-specific inner loops. Each kernel set (generic, AVX2+FMA+F16C, AVX-512)
+// fills one table; ops call kernels() and never test the ISA themselves. Kernels work on
+// f32 rows; bf16/f16 are converted at the edges. Results of different sets agree to float
+// rounding (summation order and FMA differ), not bit for bit.
+#ifndef TESSERA_PLUGINS_CPU_KERNELS_H
+#define TESSERA_PLUGINS_CPU_KERNELS_H
+
+#include <cstdint>
+
+namespace tsr::cpu {
+
+struct Kernels {
+  const char* name;
+  // sum_i a[i] * b[i]
+  float (*dot)(const float* a, const float* b, int64_t n);
+  // y[i] += alpha * x[i]
+  void (*axpy)(float alpha, const float* x, float* y, int64_t n);
+  // y[i] *= alpha
+  void (*scale)(float alpha, float* y, int64_t n);
+  // sum_i x[i]^2
+  float (*sum_squares)(const float* x, int64_t n);
+  // out[i] = x[i] * s * w[i]
+  void (*mul_scaled)(const float* x, const float* w, float s, float* out, int64_t n);
+  // out[i] = silu(gate[i]) * up[i]
+  void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
+  // out[i] = a[i] + b[i]
+  void (*add)(const float* a, const float* b, float* out, int64_t n);
+  void (*bf16_to_f32)(const uint16_t* src, float* dst, int64_t n);
+  void (*f32_to_bf16)(const float* src, uint16_t* dst, int64_t n);
+  void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
+  void (*f32_to_f16)(const float* src, uint16_t* dst, int64_t n);
+  // One weight row of k elements: out[j] = q[j] * scales[j / group].
+  void (*dequant_i8)(const int8_t* q, const float* scales, int64_t group, int64_t k, float* out);
+  // One int4 row of k elements (k/2 bytes, element j in the low nibble when j is even):
+  // out[j] = (u - 8) * scales[j / group].
+  void (*dequant_i4)(const uint8_t* q, const float* scales, int64_t group, int64_t k, float* out);
+};
+
+const Kernels& kernels_generic();
+// NULL when the build's compiler could not target the ISA.
+const Kernels* kernels_avx2();
+const Kernels* kernels_avx512();
+
+// The active set (chosen by select_isa()).
+const Kernels& kernels();
+void set_active_kernels(const Kernels* set);
+
+}  // namespace tsr::cpu
+
+#endif  // TESSERA_PLUGINS_CPU_KERNELS_H

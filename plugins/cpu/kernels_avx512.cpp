@@ -1,0 +1,261 @@
+// The AVX-512 (F/BW/VL/DQ + FMA + F16C) kernel set; same structure and caveats as
+// kernels_avx2.cpp (function-level target through the pragma, intrinsics only inside it).
+// Selected only when cpuid and the OS report AVX-512 state support.
+// GCC 12's AVX-512 headers build results from _mm512_undefined_*() and then warn that
+// those are uninitialised when the intrinsics are inlined (GCC bug 105593): silence just
+// those two warnings for this file.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TSR_CPU_HAVE_AVX512_KERNELS 1
+#endif
+
+#ifdef TSR_CPU_HAVE_AVX512_KERNELS
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
+
+namespace tsr::cpu {
+namespace {
+
+// exp(x) as in kernels_avx2.cpp, 16 lanes.
+inline __m512 exp_ps(__m512 x) {
+  x = _mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f));
+  x = _mm512_max_ps(x, _mm512_set1_ps(-88.3762626647949f));
+  __m512 fx = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f));
+  fx = _mm512_roundscale_ps(fx, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+  x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
+  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
+  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
+  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
+  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
+  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
+  y = _mm512_fmadd_ps(y, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
+  __m512i n = _mm512_cvttps_epi32(fx);
+  n = _mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(y, _mm512_castsi512_ps(n));
+}
+
+inline __mmask16 tail_mask(int64_t remaining) {
+  return static_cast<__mmask16>((1u << remaining) - 1u);
+}
+
+float dot(const float* a, const float* b, int64_t n) {
+  __m512 acc0 = _mm512_setzero_ps();
+  __m512 acc1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+  }
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+  }
+  if (i < n) {
+    const __mmask16 m = tail_mask(n - i);
+    acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+void axpy(float alpha, const float* x, float* y, int64_t n) {
+  const __m512 va = _mm512_set1_ps(alpha);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+  }
+  if (i < n) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512 r =
+        _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i));
+    _mm512_mask_storeu_ps(y + i, m, r);
+  }
+}
+
+void scale(float alpha, float* y, int64_t n) {
+  const __m512 va = _mm512_set1_ps(alpha);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_mul_ps(va, _mm512_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] *= alpha;
+}
+
+float sum_squares(const float* x, int64_t n) {
+  __m512 acc = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 a = _mm512_loadu_ps(x + i);
+    acc = _mm512_fmadd_ps(a, a, acc);
+  }
+  if (i < n) {
+    const __m512 a = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
+    acc = _mm512_fmadd_ps(a, a, acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+
+void mul_scaled(const float* x, const float* w, float s, float* out, int64_t n) {
+  const __m512 vs = _mm512_set1_ps(s);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), vs);
+    _mm512_storeu_ps(out + i, _mm512_mul_ps(v, _mm512_loadu_ps(w + i)));
+  }
+  for (; i < n; ++i) out[i] = x[i] * s * w[i];
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 g = _mm512_loadu_ps(gate + i);
+    const __m512 e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), g));
+    const __m512 s = _mm512_div_ps(g, _mm512_add_ps(one, e));
+    _mm512_storeu_ps(out + i, _mm512_mul_ps(s, _mm512_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void add(const float* a, const float* b, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    _mm512_storeu_ps(out + i, _mm512_add_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
+  }
+  for (; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+void bf16_to_f32(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+    const __m512i w = _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
+    _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(w));
+  }
+  for (; i < n; ++i) {
+    const uint32_t bits = static_cast<uint32_t>(src[i]) << 16;
+    float value;
+    __builtin_memcpy(&value, &bits, 4);
+    dst[i] = value;
+  }
+}
+
+inline uint16_t bf16_round(float value) {
+  uint32_t bits;
+  __builtin_memcpy(&bits, &value, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);
+  return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+
+void f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i bias = _mm512_set1_epi32(0x7fff);
+  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
+  const __m512i inf = _mm512_set1_epi32(0x7f800000);
+  const __m512i quiet = _mm512_set1_epi32(0x40);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i bits = _mm512_castps_si512(_mm512_loadu_ps(src + i));
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), one);
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(bias, lsb)), 16);
+    const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(bits, abs_mask), inf);
+    r = _mm512_mask_blend_epi32(nan, r, _mm512_or_si512(_mm512_srli_epi32(bits, 16), quiet));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm512_cvtepi32_epi16(r));
+  }
+  for (; i < n; ++i) dst[i] = bf16_round(src[i]);
+}
+
+void f16_to_f32(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    _mm512_storeu_ps(
+        dst + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
+  }
+  for (; i < n; ++i) dst[i] = _cvtsh_ss(src[i]);
+}
+
+void f32_to_f16(const float* src, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h =
+        _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), h);
+  }
+  for (; i < n; ++i) dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+void dequant_i8(const int8_t* q, const float* scales, int64_t group, int64_t k, float* out) {
+  for (int64_t g0 = 0; g0 < k; g0 += group) {
+    const float s = scales[g0 / group];
+    const __m512 vs = _mm512_set1_ps(s);
+    const int64_t end = g0 + group < k ? g0 + group : k;
+    int64_t j = g0;
+    for (; j + 16 <= end; j += 16) {
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + j));
+      const __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
+      _mm512_storeu_ps(out + j, _mm512_mul_ps(f, vs));
+    }
+    for (; j < end; ++j) out[j] = static_cast<float>(q[j]) * s;
+  }
+}
+
+void dequant_i4(const uint8_t* q, const float* scales, int64_t group, int64_t k, float* out) {
+  const __m128i low = _mm_set1_epi8(0x0f);
+  const __m512i eight = _mm512_set1_epi32(8);
+  for (int64_t g0 = 0; g0 < k; g0 += group) {
+    const float s = scales[g0 / group];
+    const __m512 vs = _mm512_set1_ps(s);
+    const int64_t end = g0 + group < k ? g0 + group : k;
+    int64_t j = g0;
+    if (j % 2 == 0) {
+      for (; j + 32 <= end; j += 32) {
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + j / 2));
+        const __m128i lo = _mm_and_si128(b, low);
+        const __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), low);
+        const __m512i v0 = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)), eight);
+        const __m512i v1 = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(lo, hi)), eight);
+        _mm512_storeu_ps(out + j, _mm512_mul_ps(_mm512_cvtepi32_ps(v0), vs));
+        _mm512_storeu_ps(out + j + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(v1), vs));
+      }
+    }
+    for (; j < end; ++j) {
+      const uint8_t byte = q[j / 2];
+      const int u = (j % 2 == 0) ? (byte & 0x0f) : (byte >> 4);
+      out[j] = static_cast<float>(u - 8) * s;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tsr::cpu
+
+#pragma GCC pop_options
+
+namespace tsr::cpu {
+const Kernels* kernels_avx512() {
+  static const Kernels table = {"avx512",   dot,        axpy,       scale,       sum_squares,
+                                mul_scaled, silu_mul,   add,        bf16_to_f32, f32_to_bf16,
+                                f16_to_f32, f32_to_f16, dequant_i8, dequant_i4};
+  return &table;
+}
+}  // namespace tsr::cpu
+
+#else
+namespace tsr::cpu {
+const Kernels* kernels_avx512() {
+  return nullptr;
+}
+}  // namespace tsr::cpu
+#endif
+
+#pragma GCC diagnostic pop

@@ -1,0 +1,96 @@
+// The generic kernel set: portable C++ for any x86-64 (baseline SSE2 through the compiler's
+// auto-vectorisation), and the holder of the active kernel table. Also the reference the
+// ISA-specific sets are tested against.
+#include <atomic>
+#include <cmath>
+
+#include "kernels.h"
+#include "tessera/plugin.hpp"
+
+namespace tsr::cpu {
+namespace {
+
+float dot(const float* a, const float* b, int64_t n) {
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
+  return acc;
+}
+
+void axpy(float alpha, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void scale(float alpha, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] *= alpha;
+}
+
+float sum_squares(const float* x, int64_t n) {
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n; ++i) acc += x[i] * x[i];
+  return acc;
+}
+
+void mul_scaled(const float* x, const float* w, float s, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * s * w[i];
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void add(const float* a, const float* b, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+void bf16_to_f32(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = tsr::sdk::bf16_to_f32(src[i]);
+}
+
+void f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = tsr::sdk::f32_to_bf16(src[i]);
+}
+
+void f16_to_f32(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = tsr::sdk::f16_to_f32(src[i]);
+}
+
+void f32_to_f16(const float* src, uint16_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = tsr::sdk::f32_to_f16(src[i]);
+}
+
+void dequant_i8(const int8_t* q, const float* scales, int64_t group, int64_t k, float* out) {
+  for (int64_t j = 0; j < k; ++j) out[j] = static_cast<float>(q[j]) * scales[j / group];
+}
+
+void dequant_i4(const uint8_t* q, const float* scales, int64_t group, int64_t k, float* out) {
+  for (int64_t j = 0; j < k; ++j) {
+    const uint8_t byte = q[j / 2];
+    const int u = (j % 2 == 0) ? (byte & 0x0f) : (byte >> 4);
+    out[j] = static_cast<float>(u - 8) * scales[j / group];
+  }
+}
+
+const Kernels kGeneric = {"generic",  dot,        axpy,       scale,       sum_squares,
+                          mul_scaled, silu_mul,   add,        bf16_to_f32, f32_to_bf16,
+                          f16_to_f32, f32_to_f16, dequant_i8, dequant_i4};
+
+std::atomic<const Kernels*> g_active{&kGeneric};
+
+}  // namespace
+
+const Kernels& kernels_generic() {
+  return kGeneric;
+}
+
+const Kernels& kernels() {
+  return *g_active.load(std::memory_order_acquire);
+}
+
+void set_active_kernels(const Kernels* set) {
+  g_active.store(set != nullptr ? set : &kGeneric, std::memory_order_release);
+}
+
+}  // namespace tsr::cpu

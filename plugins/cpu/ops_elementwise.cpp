@@ -1,0 +1,153 @@
+// Row-wise and elementwise ops: embedding, silu_mul, add, gather_rows. Index tensors are
+// checked completely before anything is written, so a bad id leaves the output untouched.
+#include <cstring>
+
+#include "convert.h"
+#include "cpu_internal.h"
+#include "kernels.h"
+#include "ops.h"
+#include "parallel.h"
+#include "tensor_check.h"
+
+namespace tsr::cpu::ops {
+namespace {
+
+// Same rank and leading dims; the last dims are checked by the caller.
+void require_same_rows(const View& a, const View& b, const char* op, const char* fa,
+                       const char* fb) {
+  bool same = a.ndim == b.ndim;
+  for (int i = 0; same && i + 1 < a.ndim; ++i) same = a.shape[i] == b.shape[i];
+  TSR_PLUGIN_CHECK_ARG(same, "%s: %s and %s must have the same rank and leading dims", op, fa, fb);
+}
+
+void check_indices(const int32_t* ids, int64_t count, int64_t limit, const char* op,
+                   const char* field) {
+  for (int64_t i = 0; i < count; ++i) {
+    TSR_PLUGIN_CHECK_ARG(ids[i] >= 0 && ids[i] < limit, "%s: %s[%lld] = %d is not in [0, %lld)", op,
+                         field, static_cast<long long>(i), ids[i], static_cast<long long>(limit));
+  }
+}
+
+void copy_rows(const unsigned char* src, const int32_t* ids, int64_t count, size_t row_bytes,
+               unsigned char* dst) {
+  const int64_t work = count * static_cast<int64_t>(row_bytes);
+#pragma omp parallel for schedule(static) if (work > 4 * kParallelGrain)
+  for (int64_t t = 0; t < count; ++t) {
+    std::memcpy(dst + static_cast<size_t>(t) * row_bytes,
+                src + static_cast<size_t>(ids[t]) * row_bytes, row_bytes);
+  }
+}
+
+}  // namespace
+
+void embedding(const tsr_embedding_params* p, bool execute) {
+  constexpr const char* op = "embedding";
+  const auto& prm = params(p, op);
+  const View ids = view(prm.ids, op, "ids");
+  const View table = view(prm.table, op, "table");
+  const View out = view(prm.out, op, "out");
+  require_dtype(ids, TSR_DTYPE_I32, op, "ids");
+  require_ndim(ids, 1, op, "ids");
+  require_ndim(table, 2, op, "table");
+  require_ndim(out, 2, op, "out");
+  require_dtype(out, table.dtype, op, "out");
+  require_dim(out, 0, ids.dim(0), op, "out");
+  require_dim(out, 1, table.dim(1), op, "out");
+  require_no_overlap(out, table, op, "out", "table");
+  require_no_overlap(out, ids, op, "out", "ids");
+  check_indices(ids.as<int32_t>(), ids.numel, table.dim(0), op, "ids");
+  if (!execute) return;
+  copy_rows(table.data, ids.as<int32_t>(), ids.numel,
+            static_cast<size_t>(table.dim(1)) * table.elem, out.data);
+}
+
+void gather_rows(const tsr_gather_rows_params* p, bool execute) {
+  constexpr const char* op = "gather_rows";
+  const auto& prm = params(p, op);
+  const View x = view(prm.x, op, "x");
+  const View indices = view(prm.indices, op, "indices");
+  const View out = view(prm.out, op, "out");
+  require_dtype(indices, TSR_DTYPE_I32, op, "indices");
+  require_ndim(indices, 1, op, "indices");
+  require_dtype(out, x.dtype, op, "out");
+  TSR_PLUGIN_CHECK_ARG(out.ndim == x.ndim, "%s: out must have x's rank", op);
+  for (int i = 1; i < x.ndim; ++i) require_dim(out, i, x.dim(i), op, "out");
+  require_dim(out, 0, indices.dim(0), op, "out");
+  require_no_overlap(out, x, op, "out", "x");
+  require_no_overlap(out, indices, op, "out", "indices");
+  check_indices(indices.as<int32_t>(), indices.numel, x.dim(0), op, "indices");
+  if (!execute) return;
+  if (out.numel == 0) return;
+  copy_rows(x.data, indices.as<int32_t>(), indices.numel,
+            static_cast<size_t>(out.numel / out.dim(0)) * x.elem, out.data);
+}
+
+void silu_mul(const tsr_silu_mul_params* p, bool execute) {
+  constexpr const char* op = "silu_mul";
+  const auto& prm = params(p, op);
+  const View x = view(prm.x, op, "x");
+  const View out = view(prm.out, op, "out");
+  require_activation(x, op, "x");
+  require_dtype(out, x.dtype, op, "out");
+  require_same_rows(x, out, op, "x", "out");
+  TSR_PLUGIN_CHECK_ARG(x.cols() % 2 == 0, "%s: x: last dim %lld must be even ([gate | up])", op,
+                       static_cast<long long>(x.cols()));
+  require_dim(out, out.ndim - 1, x.cols() / 2, op, "out");
+  require_no_overlap(out, x, op, "out", "x");
+  if (!execute) return;
+  const int64_t rows = x.rows();
+  const int64_t inter = out.cols();
+  const tsr_dtype dtype = x.dtype;
+#pragma omp parallel for schedule(static) if (x.numel > kParallelGrain)
+  for (int64_t r = 0; r < rows; ++r) {
+    const unsigned char* row = x.data + static_cast<size_t>(r * 2 * inter) * x.elem;
+    const float* gate = as_f32(row, dtype, inter, 0);
+    const float* up = as_f32(row + static_cast<size_t>(inter) * x.elem, dtype, inter, 1);
+    unsigned char* dst = out.data + static_cast<size_t>(r * inter) * out.elem;
+    float* result = dtype == TSR_DTYPE_F32 ? reinterpret_cast<float*>(dst)
+                                           : scratch_f32(2, static_cast<size_t>(inter));
+    kernels().silu_mul(gate, up, result, inter);
+    if (dtype != TSR_DTYPE_F32) store_f32(result, dtype, dst, inter);
+  }
+}
+
+void add(const tsr_add_params* p, bool execute) {
+  constexpr const char* op = "add";
+  const auto& prm = params(p, op);
+  const View a = view(prm.a, op, "a");
+  const View b = view(prm.b, op, "b");
+  const View out = view(prm.out, op, "out");
+  require_activation(a, op, "a");
+  require_dtype(b, a.dtype, op, "b");
+  require_dtype(out, a.dtype, op, "out");
+  require_same_shape(a, b, op, "a", "b");
+  require_same_shape(a, out, op, "a", "out");
+  if (out.data != a.data) require_no_overlap(out, a, op, "out", "a (other than exactly)");
+  if (out.data != b.data) require_no_overlap(out, b, op, "out", "b (other than exactly)");
+  if (!execute) return;
+  // Chunks keep bf16/f16 conversions in cache; out may alias a or b exactly, which is
+  // safe because each chunk is read completely before it is written.
+  constexpr int64_t kChunk = 4096;
+  const int64_t n = a.numel;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  const tsr_dtype dtype = a.dtype;
+  const size_t elem = a.elem;
+#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = c * kChunk;
+    const int64_t len = n - begin < kChunk ? n - begin : kChunk;
+    const size_t offset = static_cast<size_t>(begin) * elem;
+    if (dtype == TSR_DTYPE_F32) {
+      kernels().add(a.as<float>() + begin, b.as<float>() + begin, out.as<float>() + begin, len);
+      continue;
+    }
+    float* fa = scratch_f32(0, static_cast<size_t>(len));
+    float* fb = scratch_f32(1, static_cast<size_t>(len));
+    load_f32(a.data + offset, dtype, fa, len);
+    load_f32(b.data + offset, dtype, fb, len);
+    kernels().add(fa, fb, fa, len);
+    store_f32(fa, dtype, out.data + offset, len);
+  }
+}
+
+}  // namespace tsr::cpu::ops

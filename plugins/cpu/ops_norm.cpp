@@ -1,0 +1,70 @@
+// rms_norm, optionally fused with the residual add (vLLM's fused_add_rms_norm). The
+// normalisation runs in f32; with a residual, the sum is rounded to the activation dtype
+// and written back first, and the rounded value is what gets normalised.
+#include <cmath>
+
+#include "convert.h"
+#include "cpu_internal.h"
+#include "kernels.h"
+#include "ops.h"
+#include "parallel.h"
+#include "tensor_check.h"
+
+namespace tsr::cpu::ops {
+
+void rms_norm(const tsr_rms_norm_params* p, bool execute) {
+  constexpr const char* op = "rms_norm";
+  const auto& prm = params(p, op);
+  const View x = view(prm.x, op, "x");
+  const View weight = view(prm.weight, op, "weight");
+  const View out = view(prm.out, op, "out");
+  require_activation(x, op, "x");
+  require_dtype(out, x.dtype, op, "out");
+  require_same_shape(x, out, op, "x", "out");
+  require_ndim(weight, 1, op, "weight");
+  require_dim(weight, 0, x.cols(), op, "weight");
+  TSR_PLUGIN_CHECK_ARG(weight.dtype == x.dtype || weight.dtype == TSR_DTYPE_F32,
+                       "%s: weight: dtype must be x's or f32", op);
+  TSR_PLUGIN_CHECK_ARG(std::isfinite(prm.eps) && prm.eps >= 0.0f, "%s: eps must be finite and >= 0",
+                       op);
+  require_no_overlap(out, x, op, "out", "x");
+  View residual;
+  const bool fused = present(prm.residual);
+  if (fused) {
+    residual = view(prm.residual, op, "residual");
+    require_dtype(residual, x.dtype, op, "residual");
+    require_same_shape(x, residual, op, "x", "residual");
+    require_no_overlap(residual, x, op, "residual", "x");
+    require_no_overlap(residual, out, op, "residual", "out");
+  }
+  if (!execute) return;
+
+  const int64_t rows = x.rows();
+  const int64_t h = x.cols();
+  const tsr_dtype dtype = x.dtype;
+  const size_t elem = x.elem;
+  const float* w = as_f32(weight.data, weight.dtype, h, 5);
+  const float eps = prm.eps;
+#pragma omp parallel for schedule(static) if (x.numel > kParallelGrain)
+  for (int64_t r = 0; r < rows; ++r) {
+    const size_t offset = static_cast<size_t>(r * h) * elem;
+    const float* v = as_f32(x.data + offset, dtype, h, 0);
+    if (fused) {
+      float* sum = scratch_f32(1, static_cast<size_t>(h));
+      load_f32(residual.data + offset, dtype, sum, h);
+      kernels().add(sum, v, sum, h);
+      store_f32(sum, dtype, residual.data + offset, h);
+      if (dtype != TSR_DTYPE_F32) load_f32(residual.data + offset, dtype, sum, h);
+      v = sum;
+    }
+    const float mean = h > 0 ? kernels().sum_squares(v, h) / static_cast<float>(h) : 0.0f;
+    const float inv = 1.0f / std::sqrt(mean + eps);
+    unsigned char* dst = out.data + offset;
+    float* result = dtype == TSR_DTYPE_F32 ? reinterpret_cast<float*>(dst)
+                                           : scratch_f32(2, static_cast<size_t>(h));
+    kernels().mul_scaled(v, w, inv, result, h);
+    if (dtype != TSR_DTYPE_F32) store_f32(result, dtype, dst, h);
+  }
+}
+
+}  // namespace tsr::cpu::ops

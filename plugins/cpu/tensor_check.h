@@ -1,0 +1,64 @@
+// Validation of op parameters: params struct sizes, tensor views (handle, dtype, rank,
+// shape, and that the bytes lie inside the buffer). Every failure throws
+// INVALID_ARGUMENT with "<op>: <field>: <what>", which guard() turns into the ABI error.
+#ifndef TESSERA_PLUGINS_CPU_TENSOR_CHECK_H
+#define TESSERA_PLUGINS_CPU_TENSOR_CHECK_H
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tessera/plugin.h"
+
+namespace tsr::cpu {
+
+// A validated tensor: its address and shape. Views never own memory.
+struct View {
+  unsigned char* data = nullptr;
+  tsr_dtype dtype = TSR_DTYPE_INVALID;
+  int32_t ndim = 0;
+  int64_t shape[TSR_MAX_DIMS] = {0, 0, 0, 0};
+  int64_t numel = 0;
+  size_t elem = 0;
+
+  int64_t dim(int i) const { return shape[i]; }
+  int64_t cols() const { return ndim > 0 ? shape[ndim - 1] : 1; }
+  int64_t rows() const { return cols() > 0 ? numel / cols() : 0; }
+  template <class T>
+  T* as() const {
+    return reinterpret_cast<T*>(data);
+  }
+};
+
+// Throws unless `p` is non-NULL and p->struct_size covers `size` bytes.
+void check_params_size(const void* p, size_t struct_size, size_t size, const char* op);
+
+template <class P>
+const P& params(const P* p, const char* op) {
+  check_params_size(p, p != nullptr ? p->struct_size : 0, sizeof(P), op);
+  return *p;
+}
+
+bool present(const tsr_tensor& t);
+
+// The view of a tensor that must be present.
+View view(const tsr_tensor& t, const char* op, const char* field);
+
+bool is_activation_dtype(tsr_dtype dtype);
+void require_dtype(const View& v, tsr_dtype dtype, const char* op, const char* field);
+void require_activation(const View& v, const char* op, const char* field);
+void require_ndim(const View& v, int32_t ndim, const char* op, const char* field);
+void require_dim(const View& v, int axis, int64_t size, const char* op, const char* field);
+void require_same_shape(const View& a, const View& b, const char* op, const char* field_a,
+                        const char* field_b);
+// Throws when the two views' byte ranges overlap (an output aliasing an input).
+void require_no_overlap(const View& a, const View& b, const char* op, const char* field_a,
+                        const char* field_b);
+
+// Validates a KV layout and a cache buffer of num_blocks blocks; returns the block bytes.
+size_t check_kv_cache(const tsr_kv_layout& layout, tsr_buffer_t cache, int64_t num_blocks,
+                      const char* op);
+size_t kv_block_bytes_of(const tsr_kv_layout& layout);
+
+}  // namespace tsr::cpu
+
+#endif  // TESSERA_PLUGINS_CPU_TENSOR_CHECK_H

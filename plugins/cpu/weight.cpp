@@ -1,0 +1,186 @@
+// weight_prepack / weight_destroy / weight_bytes and the linear op, which routes a call to
+// the weight's oneDNN primitive or quantized kernel and handles dtype edges and bias.
+#include "weight.h"
+
+#include <vector>
+
+#include "api_functions.h"
+#include "convert.h"
+#include "kernels.h"
+#include "ops.h"
+#include "parallel.h"
+#include "tensor_check.h"
+
+namespace tsr::cpu {
+
+tsr_weight_s* check_weight(tsr_weight_t weight, const char* what) {
+  TSR_PLUGIN_CHECK_ARG(weight != nullptr && weight->magic == kWeightMagic,
+                       "%s: not a valid cpu weight handle", what);
+  return weight;
+}
+
+namespace {
+
+bool is_quantized(tsr_weight_format f) {
+  return f == TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL || f == TSR_WEIGHT_FORMAT_INT8_GROUP ||
+         f == TSR_WEIGHT_FORMAT_INT4_GROUP || f == TSR_WEIGHT_FORMAT_FP8_E4M3;
+}
+
+void check_desc(const tsr_weight_desc* d) {
+  constexpr const char* op = "weight_prepack";
+  check_params_size(d, d != nullptr ? d->struct_size : 0, sizeof(tsr_weight_desc), op);
+  TSR_PLUGIN_CHECK_ARG(
+      d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_FP8_E4M3,
+      "%s: format %d is not a tsr_weight_format", op, static_cast<int>(d->format));
+  TSR_PLUGIN_CHECK_ARG(d->rows > 0 && d->rows < (int64_t{1} << 31), "%s: rows %lld out of range",
+                       op, static_cast<long long>(d->rows));
+  TSR_PLUGIN_CHECK_ARG(d->cols > 0 && d->cols < (int64_t{1} << 31), "%s: cols %lld out of range",
+                       op, static_cast<long long>(d->cols));
+  TSR_PLUGIN_CHECK_ARG(d->data != nullptr, "%s: data is NULL", op);
+  TSR_PLUGIN_CHECK_ARG(is_activation_dtype(d->compute_dtype),
+                       "%s: compute_dtype %s is not f32, bf16 or f16", op,
+                       tsr::sdk::dtype_name(d->compute_dtype));
+  if (!is_quantized(d->format)) return;
+  TSR_PLUGIN_CHECK_ARG(d->scales != nullptr, "%s: scales is NULL for a quantized format", op);
+  if (d->format == TSR_WEIGHT_FORMAT_INT8_GROUP || d->format == TSR_WEIGHT_FORMAT_INT4_GROUP) {
+    TSR_PLUGIN_CHECK_ARG(d->group_size > 0 && d->cols % d->group_size == 0,
+                         "%s: group_size %lld must be positive and divide cols %lld", op,
+                         static_cast<long long>(d->group_size), static_cast<long long>(d->cols));
+  }
+  if (d->format == TSR_WEIGHT_FORMAT_INT4_GROUP) {
+    TSR_PLUGIN_CHECK_ARG(d->cols % 2 == 0, "%s: cols %lld must be even for INT4_GROUP", op,
+                         static_cast<long long>(d->cols));
+  }
+}
+
+std::vector<float> widen(const tsr_weight_desc& d) {
+  const size_t count = static_cast<size_t>(d.rows) * static_cast<size_t>(d.cols);
+  std::vector<float> out(count);
+  const tsr_dtype type = d.format == TSR_WEIGHT_FORMAT_F32   ? TSR_DTYPE_F32
+                         : d.format == TSR_WEIGHT_FORMAT_F16 ? TSR_DTYPE_F16
+                                                             : TSR_DTYPE_BF16;
+  load_f32(d.data, type, out.data(), static_cast<int64_t>(count));
+  return out;
+}
+
+}  // namespace
+
+namespace api {
+
+tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_weight_t* out) {
+  return tsr::sdk::guard([&] {
+    require_initialized("weight_prepack");
+    tsr_device_s* d = check_device(device, "weight_prepack");
+    TSR_PLUGIN_CHECK_ARG(out != nullptr, "weight_prepack: out is NULL");
+    check_desc(desc);
+    TSR_PLUGIN_CHECK(!host().cancel_requested(), TSR_ERROR_CODE_CANCELLED,
+                     "weight_prepack: cancelled by the host");
+    bind_threads();
+    auto w = std::make_unique<tsr_weight_s>();
+    w->device = d;
+    w->format = desc->format;
+    w->n = desc->rows;
+    w->k = desc->cols;
+    if (is_quantized(desc->format)) {
+      w->quant = QuantWeight::create(*desc);
+    } else {
+      const std::vector<float> wide = widen(*desc);
+      w->gemm = OnednnGemm::create(wide.data(), desc->rows, desc->cols,
+                                   desc->compute_dtype == TSR_DTYPE_BF16);
+      host().debug("weight " + std::to_string(desc->rows) + "x" + std::to_string(desc->cols) +
+                   ": oneDNN " + w->gemm->describe());
+    }
+    d->live.fetch_add(1);
+    *out = w.release();
+  });
+}
+
+tsr_error* weight_destroy(tsr_weight_t weight) {
+  return tsr::sdk::guard([&] {
+    tsr_weight_s* w = check_weight(weight, "weight_destroy");
+    w->device->live.fetch_sub(1);
+    w->magic = kDeadMagic;
+    delete w;
+  });
+}
+
+tsr_error* weight_bytes(tsr_weight_t weight, uint64_t* bytes) {
+  return tsr::sdk::guard([&] {
+    tsr_weight_s* w = check_weight(weight, "weight_bytes");
+    TSR_PLUGIN_CHECK_ARG(bytes != nullptr, "weight_bytes: bytes is NULL");
+    *bytes = w->gemm ? w->gemm->bytes() : w->quant->bytes();
+  });
+}
+
+}  // namespace api
+
+namespace ops {
+
+void linear(const tsr_linear_params* p, bool execute) {
+  constexpr const char* op = "linear";
+  const auto& prm = params(p, op);
+  const tsr_weight_s* w = check_weight(prm.weight, "linear: weight");
+  const View x = view(prm.x, op, "x");
+  const View out = view(prm.out, op, "out");
+  require_activation(x, op, "x");
+  TSR_PLUGIN_CHECK_ARG(out.dtype == x.dtype || out.dtype == TSR_DTYPE_F32,
+                       "%s: out: dtype %s must be x's (%s) or f32", op,
+                       tsr::sdk::dtype_name(out.dtype), tsr::sdk::dtype_name(x.dtype));
+  require_dim(x, x.ndim - 1, w->k, op, "x");
+  TSR_PLUGIN_CHECK_ARG(out.ndim == x.ndim, "%s: out must have x's rank", op);
+  for (int i = 0; i + 1 < x.ndim; ++i) require_dim(out, i, x.dim(i), op, "out");
+  require_dim(out, out.ndim - 1, w->n, op, "out");
+  require_no_overlap(out, x, op, "out", "x");
+  View bias;
+  const bool has_bias = present(prm.bias);
+  if (has_bias) {
+    bias = view(prm.bias, op, "bias");
+    require_dtype(bias, x.dtype, op, "bias");
+    require_ndim(bias, 1, op, "bias");
+    require_dim(bias, 0, w->n, op, "bias");
+    require_no_overlap(out, bias, op, "out", "bias");
+  }
+  if (!execute) return;
+
+  const int64_t m = x.rows();
+  const int64_t n = w->n;
+  const int64_t k = w->k;
+  if (m == 0) return;
+  // Activations in the dtype the kernel takes.
+  const bool want_bf16 = w->gemm && w->gemm->bf16();
+  const void* src = x.data;
+  if (want_bf16 ? x.dtype != TSR_DTYPE_BF16 : x.dtype != TSR_DTYPE_F32) {
+    float* conv = scratch_f32(4, static_cast<size_t>(want_bf16 ? (m * k + 1) / 2 : m * k));
+    const tsr_dtype target = want_bf16 ? TSR_DTYPE_BF16 : TSR_DTYPE_F32;
+    const size_t dst_elem = want_bf16 ? 2 : 4;
+#pragma omp parallel for schedule(static) if (m * k > kParallelGrain)
+    for (int64_t r = 0; r < m; ++r) {
+      float* row = scratch_f32(0, static_cast<size_t>(k));
+      load_f32(x.data + static_cast<size_t>(r * k) * x.elem, x.dtype, row, k);
+      store_f32(row, target,
+                reinterpret_cast<unsigned char*>(conv) + static_cast<size_t>(r * k) * dst_elem, k);
+    }
+    src = conv;
+  }
+  float* dst =
+      out.dtype == TSR_DTYPE_F32 ? out.as<float>() : scratch_f32(3, static_cast<size_t>(m * n));
+  if (w->gemm) {
+    w->gemm->run(src, m, dst);
+  } else {
+    w->quant->run(static_cast<const float*>(src), m, dst);
+  }
+  if (!has_bias && out.dtype == TSR_DTYPE_F32) return;
+  const float* b = has_bias ? as_f32(bias.data, bias.dtype, n, 5) : nullptr;
+  const tsr_dtype out_dtype = out.dtype;
+#pragma omp parallel for schedule(static) if (m * n > kParallelGrain)
+  for (int64_t r = 0; r < m; ++r) {
+    float* row = dst + r * n;
+    if (b != nullptr) kernels().add(row, b, row, n);
+    if (out_dtype != TSR_DTYPE_F32) {
+      store_f32(row, out_dtype, out.data + static_cast<size_t>(r * n) * out.elem, n);
+    }
+  }
+}
+
+}  // namespace ops
+}  // namespace tsr::cpu

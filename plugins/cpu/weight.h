@@ -1,0 +1,27 @@
+// The prepacked weight behind tsr_weight_t: a oneDNN-packed dense weight or a quantized
+// weight with our own kernels. Immutable after prepack, so any thread may use it.
+#ifndef TESSERA_PLUGINS_CPU_WEIGHT_H
+#define TESSERA_PLUGINS_CPU_WEIGHT_H
+
+#include <cstdint>
+#include <memory>
+
+#include "cpu_internal.h"
+#include "linear_onednn.h"
+#include "linear_quant.h"
+
+struct tsr_weight_s {
+  uint64_t magic = tsr::cpu::kWeightMagic;
+  tsr_device_s* device = nullptr;
+  tsr_weight_format format = TSR_WEIGHT_FORMAT_F32;
+  int64_t n = 0;
+  int64_t k = 0;
+  std::unique_ptr<tsr::cpu::OnednnGemm> gemm;    // dense formats
+  std::unique_ptr<tsr::cpu::QuantWeight> quant;  // quantized formats
+};
+
+namespace tsr::cpu {
+tsr_weight_s* check_weight(tsr_weight_t weight, const char* what);
+}  // namespace tsr::cpu
+
+#endif  // TESSERA_PLUGINS_CPU_WEIGHT_H
