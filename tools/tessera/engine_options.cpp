@@ -1,0 +1,184 @@
+#include "engine_options.h"
+
+#include <unistd.h>
+
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "common/check.h"
+#include "common_options.h"
+
+namespace po = boost::program_options;
+
+namespace tessera::cli {
+
+po::options_description engine_options() {
+  po::options_description o("Engine options (vLLM's names)");
+  o.add_options()
+      ("model", po::value<std::string>(),
+       "Hugging Face model directory or .gguf file (default: the embedded random-weight model)")
+      ("tokenizer", po::value<std::string>(), "tokenizer directory (default: the model's)")
+      ("dtype", po::value<std::string>()->default_value("auto"),
+       "activation dtype: auto, float32, bfloat16, float16")
+      ("kv-cache-dtype", po::value<std::string>()->default_value("auto"), "KV cache dtype: auto")
+      ("quantization", po::value<std::string>(), "quantize weights at load: int8, int4")
+      ("load-in-low-bit", po::value<std::string>(), "IPEX-LLM spelling: sym_int8, sym_int4")
+      ("block-size", po::value<int>()->default_value(16), "tokens per KV block")
+      ("max-num-seqs", po::value<int>()->default_value(256), "running requests at most")
+      ("max-num-batched-tokens", po::value<int>()->default_value(2048), "tokens per step")
+      ("max-model-len", po::value<int>()->default_value(0),
+       "context length (default: the model's)")
+      ("enable-prefix-caching", po::value<bool>()->default_value(true)->implicit_value(true),
+       "reuse KV blocks of shared prefixes")
+      ("no-enable-prefix-caching", "turn prefix caching off")
+      ("enable-chunked-prefill", po::value<bool>()->default_value(true)->implicit_value(true),
+       "split long prompts across steps")
+      ("swap-space", po::value<double>()->default_value(4.0), "host swap space, GiB")
+      ("preemption-mode", po::value<std::string>()->default_value("auto"),
+       "swap, recompute or auto")
+      ("scheduling-policy", po::value<std::string>()->default_value("fcfs"), "fcfs or priority")
+      ("gpu-memory-utilization", po::value<double>()->default_value(0.9),
+       "share of device memory Tessera may use (GPU/XPU)")
+      ("kv-cache-memory", po::value<std::string>(),
+       "KV cache size on the CPU device (e.g. 4GiB; default 40% of available RAM)")
+      ("num-gpu-blocks-override", po::value<int64_t>(), "force the number of KV blocks")
+      ("max-logprobs", po::value<int>()->default_value(20), "largest logprobs a request may ask")
+      ("seed", po::value<uint64_t>()->default_value(0), "seed for requests without one")
+      ("config", po::value<std::string>(), "YAML file with any of these options");
+  return o;
+}
+
+std::string default_model_path() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path exe = boost::dll::program_location().string();
+  for (const fs::path& candidate :
+       {exe.parent_path().parent_path() / "share" / "tessera" / "default-model"}) {
+    if (fs::exists(candidate / "config.json", ec)) return candidate.string();
+  }
+  return "";
+}
+
+namespace {
+
+// The YAML subset a config file needs: `key: value` lines, # comments, quoted strings.
+// Written by hand: yaml-cpp is packaged, but this is ten lines and adds no dependency.
+std::vector<std::string> config_file_args(const std::string& path) {
+  std::ifstream in(path);
+  if (!in.good()) throw UsageError("--config: cannot read " + path);
+  std::vector<std::string> args;
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    const auto hash = line.find('#');
+    if (hash != std::string::npos) line.erase(hash);
+    const auto first = line.find_first_not_of(" \t");
+    if (first == std::string::npos) continue;
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) {
+      throw UsageError(path + ":" + std::to_string(number) + ": expected 'key: value'");
+    }
+    std::string key = line.substr(first, colon - first);
+    std::string value = line.substr(colon + 1);
+    auto trim = [](std::string& s) {
+      s.erase(0, s.find_first_not_of(" \t"));
+      s.erase(s.find_last_not_of(" \t\r") + 1);
+    };
+    trim(key);
+    trim(value);
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    }
+    for (auto& c : key) c = c == '_' ? '-' : c;
+    args.push_back("--" + key + "=" + value);
+  }
+  return args;
+}
+
+}  // namespace
+
+EngineConfig engine_config_from(const po::variables_map& cli_vm, bool* is_default) {
+  po::variables_map vm = cli_vm;
+  if (vm.count("config")) {
+    const auto args = config_file_args(vm["config"].as<std::string>());
+    po::options_description all;
+    all.add(engine_options()).add(loader_options());
+    try {
+      // Command-line values were stored first; store() keeps them over the file's.
+      po::store(po::command_line_parser(args).options(all).run(), vm);
+    } catch (const po::error& e) {
+      throw UsageError(std::string("--config: ") + e.what());
+    }
+  }
+  EngineConfig c;
+  if (vm.count("model")) {
+    c.model = vm["model"].as<std::string>();
+    *is_default = false;
+  } else {
+    c.model = default_model_path();
+    if (c.model.empty()) {
+      throw UsageError("no --model given and the embedded default model was not built");
+    }
+    *is_default = true;
+  }
+  if (vm.count("tokenizer")) c.tokenizer = vm["tokenizer"].as<std::string>();
+  const auto loader = loader_options_from(vm);
+  c.plugin_dirs = loader.plugin_dirs;
+  c.plugin_options = loader.plugin_options;
+  c.device = device_spec_from(vm).to_string();
+  c.dtype = vm["dtype"].as<std::string>();
+  c.kv_cache_dtype = vm["kv-cache-dtype"].as<std::string>();
+  if (vm.count("quantization")) c.quantization = vm["quantization"].as<std::string>();
+  if (vm.count("load-in-low-bit")) c.quantization = vm["load-in-low-bit"].as<std::string>();
+  c.block_size = vm["block-size"].as<int>();
+  c.max_num_seqs = vm["max-num-seqs"].as<int>();
+  c.max_num_batched_tokens = vm["max-num-batched-tokens"].as<int>();
+  c.max_model_len = vm["max-model-len"].as<int>();
+  c.enable_prefix_caching = vm["enable-prefix-caching"].as<bool>() && !vm.count("no-enable-prefix-caching");
+  c.enable_chunked_prefill = vm["enable-chunked-prefill"].as<bool>();
+  c.swap_space_gib = vm["swap-space"].as<double>();
+  c.preemption_mode = vm["preemption-mode"].as<std::string>();
+  c.scheduling_policy = vm["scheduling-policy"].as<std::string>();
+  c.gpu_memory_utilization = vm["gpu-memory-utilization"].as<double>();
+  if (vm.count("kv-cache-memory")) {
+    try {
+      c.kv_cache_memory_bytes = parse_byte_size(vm["kv-cache-memory"].as<std::string>());
+    } catch (const Error& e) {
+      throw UsageError(std::string("--kv-cache-memory: ") + e.what());
+    }
+  }
+  if (vm.count("num-gpu-blocks-override")) {
+    c.num_gpu_blocks_override = vm["num-gpu-blocks-override"].as<int64_t>();
+  }
+  c.max_logprobs = vm["max-logprobs"].as<int>();
+  c.seed = vm["seed"].as<uint64_t>();
+  if (c.block_size <= 0 || c.block_size > 256) throw UsageError("--block-size must be in 1..256");
+  if (c.max_num_seqs <= 0) throw UsageError("--max-num-seqs must be positive");
+  if (c.max_num_batched_tokens <= 0) throw UsageError("--max-num-batched-tokens must be positive");
+  if (c.swap_space_gib < 0) throw UsageError("--swap-space must be >= 0");
+  return c;
+}
+
+void LoadProgressBar::operator()(uint64_t done, uint64_t total) {
+  if (total == 0) return;
+  const int percent = static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total));
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  if (percent == last_percent_ || (!tty && percent / 10 == last_percent_ / 10 && percent != 100)) {
+    return;
+  }
+  last_percent_ = percent;
+  constexpr int kWidth = 30;
+  const int filled = percent * kWidth / 100;
+  std::fprintf(stderr, "%sLoading weights [%s%s] %3d%% %.1f/%.1f MiB%s", tty ? "\r" : "",
+               std::string(static_cast<size_t>(filled), '#').c_str(),
+               std::string(static_cast<size_t>(kWidth - filled), ' ').c_str(), percent,
+               static_cast<double>(done) / (1 << 20), static_cast<double>(total) / (1 << 20),
+               tty && percent < 100 ? "" : "\n");
+  std::fflush(stderr);
+}
+
+}  // namespace tessera::cli
