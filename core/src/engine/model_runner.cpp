@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/check.h"
+#include "engine/activation_sizes.h"
 #include "tessera/plugin.hpp"
 
 namespace tessera::engine {
@@ -41,34 +42,32 @@ ModelRunner::ModelRunner(std::shared_ptr<runtime::Device> device, const ModelWei
   }
   const auto t = static_cast<size_t>(options_.max_num_tokens);
   const auto seqs = static_cast<size_t>(options_.max_num_seqs);
-  const size_t e = dtype_bytes(dtype_);
-  const auto h = static_cast<size_t>(cfg.hidden_size);
-  const auto q_dim = static_cast<size_t>(cfg.num_heads * cfg.head_dim);
-  const auto kv_dim = static_cast<size_t>(cfg.num_kv_heads * cfg.head_dim);
-  const auto inter = static_cast<size_t>(cfg.intermediate_size);
-  const auto vocab = static_cast<size_t>(cfg.vocab_size);
-  // Logit rows: at most one per sequence.
-  const size_t rows = std::min(t, seqs);
+  const auto sizes = activation_sizes(cfg, dtype_, t, seqs,
+                                      static_cast<size_t>(options_.max_blocks_per_seq),
+                                      static_cast<size_t>(options_.max_logprobs),
+                                      weights.spec().qk_norm);
+  const size_t rows = sizes.logit_rows;
   auto alloc = [&](size_t bytes) {
     activation_bytes_ += bytes;
     return runtime::Buffer::allocate(device_, bytes);
   };
-  hidden_ = alloc(t * h * e);
-  normed_ = alloc(t * h * e);
-  q_ = alloc(t * q_dim * e);
-  k_ = alloc(t * kv_dim * e);
-  v_ = alloc(t * kv_dim * e);
+  hidden_ = alloc(sizes.hidden);
+  normed_ = alloc(sizes.normed);
+  q_ = alloc(sizes.q);
+  k_ = alloc(sizes.k);
+  v_ = alloc(sizes.v);
   if (weights.spec().qk_norm) {
-    q_normed_ = alloc(t * q_dim * e);
-    k_normed_ = alloc(t * kv_dim * e);
+    q_normed_ = alloc(sizes.q_normed);
+    k_normed_ = alloc(sizes.k_normed);
   }
-  attn_ = alloc(t * q_dim * e);
-  o_out_ = alloc(t * h * e);
-  gate_up_ = alloc(t * 2 * inter * e);
-  act_ = alloc(t * inter * e);
-  mlp_out_ = alloc(t * h * e);
-  gathered_ = alloc(rows * h * e);
-  logits_ = alloc(rows * vocab * 4);
+  attn_ = alloc(sizes.attn);
+  o_out_ = alloc(sizes.o_out);
+  gate_up_ = alloc(sizes.gate_up);
+  act_ = alloc(sizes.act);
+  mlp_out_ = alloc(sizes.mlp_out);
+  gathered_ = alloc(sizes.gathered);
+  logits_ = alloc(sizes.logits);
+  // Step inputs and sampling buffers: small, accounted as sizes.step_inputs/.sampling.
   ids_ = alloc(t * 4);
   positions_ = alloc(t * 4);
   slots_ = alloc(t * 8);

@@ -1,0 +1,73 @@
+// `tessera plan`'s arithmetic on the example: a 7B-class Qwen2 config (131072-token
+// context) in sym_int4 on a 16 GiB device at utilization 0.7 with 4096 batched tokens.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "engine/memory_plan.h"
+
+namespace {
+
+tessera::engine::PlanInput qwen2_7b() {
+  std::ifstream file(std::string(TESSERA_TEST_DATA_DIR) + "/configs/qwen2-7b.json");
+  std::stringstream text;
+  text << file.rdbuf();
+  tessera::engine::PlanInput in;
+  in.config = tessera::model::parse_hf_config(text.str(), "qwen2-7b.json");
+  in.dtype = TSR_DTYPE_BF16;
+  in.quantization = tessera::model::Quantization::kInt4;
+  in.device_memory = 16ull << 30;
+  in.gpu_memory_utilization = 0.7;
+  in.max_num_batched_tokens = 4096;
+  return in;
+}
+
+}  // namespace
+
+TEST(MemoryPlan, SevenBInt4On16GiBRunsOutAtFullContext) {
+  const auto in = qwen2_7b();
+  const auto r = tessera::engine::plan_memory(in);
+  // int4 linear weights (~0.56 B/param) plus bf16 embeddings: about 5.5 GiB.
+  EXPECT_GT(r.weights, 4ull << 30);
+  EXPECT_LT(r.weights, 7ull << 30);
+  // bf16 KV: 2 x 4 heads x 128 x 2 B x 28 layers = 56 KiB per token.
+  EXPECT_EQ(r.kv_block_bytes, 16u * 2 * 4 * 128 * 2 * 28);
+  EXPECT_EQ(r.max_model_len, 131072);
+  EXPECT_FALSE(r.fits);  // one 131072-token sequence needs 7 GiB of KV
+  ASSERT_FALSE(r.problems.empty());
+  EXPECT_NE(r.problems[0].find("131072"), std::string::npos) << r.problems[0];
+  // It says what fits: a shorter context, and more devices.
+  bool shorter = false, devices = false;
+  for (const auto& s : r.suggestions) {
+    shorter |= s.find("--max-model-len") != std::string::npos;
+    devices |= s.find("--tensor-parallel-size 2") != std::string::npos;
+  }
+  EXPECT_TRUE(shorter);
+  EXPECT_TRUE(devices);
+  const std::string report = tessera::engine::format_plan(in, r);
+  EXPECT_NE(report.find("DOES NOT FIT"), std::string::npos);
+}
+
+TEST(MemoryPlan, SuggestedContextLengthActuallyFits) {
+  auto in = qwen2_7b();
+  const auto r = tessera::engine::plan_memory(in);
+  for (const auto& s : r.suggestions) {
+    if (s.rfind("--max-model-len ", 0) != 0) continue;
+    in.max_model_len = std::stoi(s.substr(16));
+    const auto fixed = tessera::engine::plan_memory(in);
+    EXPECT_TRUE(fixed.fits);
+    EXPECT_GE(fixed.max_concurrency, 1.0);
+    in.max_model_len += 4 * 1024;  // and clearly more does not
+    EXPECT_FALSE(tessera::engine::plan_memory(in).fits);
+  }
+}
+
+TEST(MemoryPlan, ShorterContextFitsManySequences) {
+  auto in = qwen2_7b();
+  in.max_model_len = 8192;
+  const auto r = tessera::engine::plan_memory(in);
+  EXPECT_TRUE(r.fits);
+  EXPECT_GT(r.max_concurrency, 5.0);
+  EXPECT_TRUE(r.suggestions.empty());
+}
