@@ -12,18 +12,18 @@ namespace tessera::cli {
 
 po::options_description loader_options() {
   po::options_description options("Device and plugin options");
-  options.add_options()
-      ("device", po::value<std::string>()->value_name("auto|cpu|cuda|xpu[:N]"),
-       "device to run on: auto (best plugin with a device) or a plugin name with an optional "
-       "device index (default: auto)")
-      ("plugin-dir", po::value<std::vector<std::string>>()->composing()->value_name("DIR"),
-       "directory to search for libtessera-*.so plugins first (repeatable; then "
-       "TESSERA_PLUGIN_PATH, then the installed plugin directory)")
-      ("plugin-option", po::value<std::vector<std::string>>()->composing()->value_name("KEY=VALUE"),
-       "option passed to plugins, e.g. cpu.num_threads=8 (repeatable; overrides "
-       "TESSERA_PLUGIN_OPT_<KEY>)")
-      ("log-level", po::value<std::string>()->value_name("LEVEL"),
-       "trace, debug, info, warn, error or off (default: TESSERA_LOG_LEVEL, else info)");
+  options.add_options()(
+      "device", po::value<std::string>()->value_name("auto|cpu|cuda|xpu[:N]"),
+      "device to run on: auto (best plugin with a device) or a plugin name with an optional "
+      "device index (default: auto)")(
+      "plugin-dir", po::value<std::vector<std::string>>()->composing()->value_name("DIR"),
+      "directory to search for libtessera-*.so plugins first (repeatable; then "
+      "TESSERA_PLUGIN_PATH, then the installed plugin directory)")(
+      "plugin-option", po::value<std::vector<std::string>>()->composing()->value_name("KEY=VALUE"),
+      "option passed to plugins, e.g. cpu.num_threads=8 (repeatable; overrides "
+      "TESSERA_PLUGIN_OPT_<KEY>)")(
+      "log-level", po::value<std::string>()->value_name("LEVEL"),
+      "trace, debug, info, warn, error or off (default: TESSERA_LOG_LEVEL, else info)");
   return options;
 }
 
@@ -51,10 +51,11 @@ DeviceSpec device_spec_from(const po::variables_map& vm) {
   }
 }
 
-bool device_given(const po::variables_map& vm) { return vm.count("device") > 0; }
+bool device_given(const po::variables_map& vm) {
+  return vm.count("device") > 0;
+}
 
-po::variables_map parse_command_line(int argc, char** argv,
-                                     const po::options_description& options,
+po::variables_map parse_command_line(int argc, char** argv, const po::options_description& options,
                                      const po::positional_options_description* positional) {
   po::variables_map vm;
   try {

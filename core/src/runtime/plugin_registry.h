@@ -39,7 +39,7 @@ struct LoaderOptions {
 struct DeviceInfo {
   int32_t index = 0;
   tsr_device_properties properties{};
-  uint64_t free_memory = 0;   // 0 when unknown
+  uint64_t free_memory = 0;  // 0 when unknown
   uint64_t total_memory = 0;
 };
 
@@ -47,15 +47,15 @@ struct DeviceInfo {
 class LoadedPlugin {
  public:
   virtual ~LoadedPlugin() = default;
-  virtual const std::string& name() const = 0;       // tsr_plugin_api::name
-  virtual const std::string& file() const = 0;       // absolute path of the .so
+  virtual const std::string& name() const = 0;  // tsr_plugin_api::name
+  virtual const std::string& file() const = 0;  // absolute path of the .so
   virtual uint32_t abi_major() const = 0;
   virtual uint32_t abi_minor() const = 0;
-  virtual int32_t score() const = 0;                 // tsr_plugin_score(), 1 when absent
+  virtual int32_t score() const = 0;  // tsr_plugin_score(), 1 when absent
   virtual const tsr_plugin_api* api() const = 0;
   virtual const std::vector<DeviceInfo>& devices() const = 0;
-  virtual const std::string& status_note() const = 0;// e.g. "no CUDA driver: 0 devices"
-  virtual const std::string& version() const = 0;    // tsr_plugin_api::version ("" if NULL)
+  virtual const std::string& status_note() const = 0;  // e.g. "no CUDA driver: 0 devices"
+  virtual const std::string& version() const = 0;      // tsr_plugin_api::version ("" if NULL)
   virtual tsr_device_type device_type() const = 0;
 };
 
@@ -76,7 +76,8 @@ struct SearchDir {
   bool exists = false;
 };
 
-const char* search_origin_name(SearchOrigin origin);  // "--plugin-dir", "TESSERA_PLUGIN_PATH", "default"
+const char* search_origin_name(
+    SearchOrigin origin);  // "--plugin-dir", "TESSERA_PLUGIN_PATH", "default"
 const char* device_type_name(tsr_device_type type);  // "cpu", "cuda", "xpu", "other"
 const char* error_code_name(tsr_error_code code);    // "invalid argument", …
 
