@@ -5,6 +5,7 @@
 #include <string>
 
 #include "api_functions.h"
+#include "collectives.h"
 #include "cpu_internal.h"
 #include "isa.h"
 #include "linear_onednn.h"
@@ -75,12 +76,12 @@ tsr_plugin_api make_table() {
   t.ops = ops_table();
   t.op_supported = &supported;
   // Graph capture is not offered: ops run synchronously, so there is nothing to replay
-  // faster. Collectives are not offered yet (single rank).
+  // faster. Collectives work for ranks that are threads of this process.
   t.graph_begin_capture = nullptr;
   t.graph_end_capture = nullptr;
   t.graph_launch = nullptr;
   t.graph_destroy = nullptr;
-  t.collectives = nullptr;
+  t.collectives = collectives_table();
   t.diagnose = &api::diagnose;
   return t;
 }
