@@ -34,6 +34,7 @@ class BpeModel {
   // `vocab` maps token text to id. Merges are added afterwards, in rank order.
   BpeModel(Vocab vocab, BpeOptions options);
 
+  void reserve_merges(size_t n) { merges_.reserve(n); }
   // Adds the merge (left, right) with the next rank; throws tessera::Error naming the merge
   // when a side or the merged token is not in the vocabulary.
   void add_merge(std::string_view left, std::string_view right);

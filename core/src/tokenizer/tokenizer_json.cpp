@@ -167,6 +167,7 @@ class Loader {
     }
     auto bpe = std::make_unique<BpeModel>(std::move(vocab), options);
     if (m.contains("merges")) {
+      bpe->reserve_merges(m["merges"].size());
       for (const auto& merge : m["merges"]) {
         if (merge.is_string()) {
           const std::string s = merge;
