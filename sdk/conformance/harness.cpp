@@ -39,11 +39,16 @@ HostState& host_state() {
 
 const char* level_name(tsr_log_level level) {
   switch (level) {
-    case TSR_LOG_LEVEL_TRACE: return "trace";
-    case TSR_LOG_LEVEL_DEBUG: return "debug";
-    case TSR_LOG_LEVEL_INFO: return "info";
-    case TSR_LOG_LEVEL_WARN: return "warn";
-    case TSR_LOG_LEVEL_ERROR: return "error";
+    case TSR_LOG_LEVEL_TRACE:
+      return "trace";
+    case TSR_LOG_LEVEL_DEBUG:
+      return "debug";
+    case TSR_LOG_LEVEL_INFO:
+      return "info";
+    case TSR_LOG_LEVEL_WARN:
+      return "warn";
+    case TSR_LOG_LEVEL_ERROR:
+      return "error";
   }
   return "?";
 }
@@ -118,11 +123,13 @@ int host_kv_get(void*, const char* key, void* value, size_t capacity, size_t* si
   return TSR_HOST_OK;
 }
 
-int host_cancel_requested(void*) { return host_state().cancel.load(); }
+int host_cancel_requested(void*) {
+  return host_state().cancel.load();
+}
 
 const tsr_host_api* host_api() {
-  static const tsr_host_api api = {sizeof(tsr_host_api), nullptr,     &host_log,
-                                   &host_get_option,     &host_kv_set, &host_kv_get,
+  static const tsr_host_api api = {sizeof(tsr_host_api),  nullptr,      &host_log,
+                                   &host_get_option,      &host_kv_set, &host_kv_get,
                                    &host_cancel_requested};
   return &api;
 }
@@ -151,8 +158,12 @@ LoadedPlugin& plugin() {
   return loaded;
 }
 
-const tsr_plugin_api& api() { return *plugin().api; }
-tsr_device_t device() { return plugin().device; }
+const tsr_plugin_api& api() {
+  return *plugin().api;
+}
+tsr_device_t device() {
+  return plugin().device;
+}
 
 std::string load_plugin(const Options& opts) {
   LoadedPlugin& p = plugin();
@@ -181,9 +192,8 @@ std::string load_plugin(const Options& opts) {
   p.name = a.name != nullptr ? a.name : "?";
   for (auto fn : {(void*)a.initialize, (void*)a.device_count, (void*)a.device_open,
                   (void*)a.device_close, (void*)a.buffer_alloc, (void*)a.buffer_free,
-                  (void*)a.stream_create, (void*)a.stream_destroy,
-                  (void*)a.stream_synchronize, (void*)a.memcpy_h2d, (void*)a.memcpy_d2h,
-                  (void*)a.op_supported}) {
+                  (void*)a.stream_create, (void*)a.stream_destroy, (void*)a.stream_synchronize,
+                  (void*)a.memcpy_h2d, (void*)a.memcpy_d2h, (void*)a.op_supported}) {
     if (fn == nullptr) return "plugin " + p.name + ": a required function pointer is NULL";
   }
   Status st = take(a.initialize());
@@ -192,8 +202,7 @@ std::string load_plugin(const Options& opts) {
       p.skip_reason = "plugin " + p.name + ": no device: " + st.message;
       return "";
     }
-    return "plugin " + p.name + ": initialize failed: " + code_name(st.code) + ": " +
-           st.message;
+    return "plugin " + p.name + ": initialize failed: " + code_name(st.code) + ": " + st.message;
   }
   p.initialized = true;
   int32_t count = -1;
@@ -244,8 +253,8 @@ Status take(tsr_error* error) {
   st.ok = false;
   st.code = error->code;
   st.message = error->message != nullptr ? error->message : "";
-  st.well_formed = error->message != nullptr && error->message[0] != '\0' &&
-                   error->destroy != nullptr;
+  st.well_formed =
+      error->message != nullptr && error->message[0] != '\0' && error->destroy != nullptr;
   if (st.message.empty()) st.message = "(no message)";
   if (error->destroy != nullptr) error->destroy(error);
   return st;
@@ -253,164 +262,26 @@ Status take(tsr_error* error) {
 
 std::string code_name(tsr_error_code code) {
   switch (code) {
-    case TSR_ERROR_CODE_OK: return "OK";
-    case TSR_ERROR_CODE_INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case TSR_ERROR_CODE_UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case TSR_ERROR_CODE_RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case TSR_ERROR_CODE_UNAVAILABLE: return "UNAVAILABLE";
-    case TSR_ERROR_CODE_INTERNAL: return "INTERNAL";
-    case TSR_ERROR_CODE_CANCELLED: return "CANCELLED";
-    case TSR_ERROR_CODE_NOT_FOUND: return "NOT_FOUND";
-    case TSR_ERROR_CODE_FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case TSR_ERROR_CODE_OK:
+      return "OK";
+    case TSR_ERROR_CODE_INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case TSR_ERROR_CODE_UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case TSR_ERROR_CODE_RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case TSR_ERROR_CODE_UNAVAILABLE:
+      return "UNAVAILABLE";
+    case TSR_ERROR_CODE_INTERNAL:
+      return "INTERNAL";
+    case TSR_ERROR_CODE_CANCELLED:
+      return "CANCELLED";
+    case TSR_ERROR_CODE_NOT_FOUND:
+      return "NOT_FOUND";
+    case TSR_ERROR_CODE_FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
   }
   return "code " + std::to_string(static_cast<int>(code));
-}
-
-// ---- dtypes -------------------------------------------------------------------------------
-
-size_t dtype_bytes(tsr_dtype dtype) {
-  switch (dtype) {
-    case TSR_DTYPE_F32: case TSR_DTYPE_I32: return 4;
-    case TSR_DTYPE_F16: case TSR_DTYPE_BF16: return 2;
-    case TSR_DTYPE_I64: case TSR_DTYPE_U64: return 8;
-    case TSR_DTYPE_U8: case TSR_DTYPE_I8: case TSR_DTYPE_FP8_E4M3: return 1;
-    default: return 0;
-  }
-}
-
-const char* dtype_label(tsr_dtype dtype) {
-  switch (dtype) {
-    case TSR_DTYPE_F32: return "f32";
-    case TSR_DTYPE_F16: return "f16";
-    case TSR_DTYPE_BF16: return "bf16";
-    case TSR_DTYPE_I32: return "i32";
-    case TSR_DTYPE_I64: return "i64";
-    case TSR_DTYPE_U8: return "u8";
-    case TSR_DTYPE_I8: return "i8";
-    case TSR_DTYPE_FP8_E4M3: return "fp8_e4m3";
-    case TSR_DTYPE_U64: return "u64";
-    default: return "invalid";
-  }
-}
-
-bool is_float_dtype(tsr_dtype dtype) {
-  return dtype == TSR_DTYPE_F32 || dtype == TSR_DTYPE_F16 || dtype == TSR_DTYPE_BF16;
-}
-
-float bf16_bits_to_float(uint16_t bits) {
-  const uint32_t wide = static_cast<uint32_t>(bits) << 16;
-  float out;
-  std::memcpy(&out, &wide, sizeof out);
-  return out;
-}
-
-uint16_t float_to_bf16_bits(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  if (std::isnan(value)) return static_cast<uint16_t>((bits >> 16) | 0x0040u);
-  const uint32_t lsb = (bits >> 16) & 1u;
-  return static_cast<uint16_t>((bits + 0x7fffu + lsb) >> 16);
-}
-
-float f16_bits_to_float(uint16_t bits) {
-  const int sign = (bits & 0x8000) ? -1 : 1;
-  const int exponent = (bits >> 10) & 0x1f;
-  const int mantissa = bits & 0x3ff;
-  double magnitude;
-  if (exponent == 0x1f) {
-    magnitude = mantissa ? std::nan("") : INFINITY;
-  } else if (exponent == 0) {
-    magnitude = std::ldexp(static_cast<double>(mantissa), -24);
-  } else {
-    magnitude = std::ldexp(1.0 + mantissa / 1024.0, exponent - 15);
-  }
-  return static_cast<float>(sign * magnitude);
-}
-
-// Rounds in double arithmetic (exact for every float input), nearest-even like IEEE.
-uint16_t float_to_f16_bits(float value) {
-  const uint16_t sign = std::signbit(value) ? 0x8000 : 0;
-  if (std::isnan(value)) return sign | 0x7e00;
-  const double a = std::fabs(static_cast<double>(value));
-  if (a >= 65520.0) return sign | 0x7c00;
-  if (a < std::ldexp(1.0, -14)) {
-    // Subnormal in units of 2^-24; 1024 units is the smallest normal, encoded alike.
-    return sign | static_cast<uint16_t>(std::nearbyint(a * std::ldexp(1.0, 24)));
-  }
-  const int e = std::ilogb(a);
-  const double mantissa = std::nearbyint((a / std::ldexp(1.0, e) - 1.0) * 1024.0);
-  // A mantissa that rounds up to 1024 carries into the exponent, which is correct.
-  return sign | static_cast<uint16_t>(((e + 15) << 10) + static_cast<int>(mantissa));
-}
-
-double fp8_e4m3_to_double(uint8_t bits) {
-  const int exponent = (bits >> 3) & 0xf;
-  const int mantissa = bits & 0x7;
-  if (exponent == 0xf && mantissa == 0x7) return std::nan("");
-  double magnitude = exponent == 0 ? std::ldexp(mantissa / 8.0, -6)
-                                   : std::ldexp(1.0 + mantissa / 8.0, exponent - 7);
-  return (bits & 0x80) ? -magnitude : magnitude;
-}
-
-double round_to(tsr_dtype dtype, double value) {
-  switch (dtype) {
-    case TSR_DTYPE_F32: return static_cast<float>(value);
-    case TSR_DTYPE_BF16: return bf16_bits_to_float(float_to_bf16_bits(static_cast<float>(value)));
-    case TSR_DTYPE_F16: return f16_bits_to_float(float_to_f16_bits(static_cast<float>(value)));
-    case TSR_DTYPE_I32: return static_cast<double>(static_cast<int32_t>(value));
-    case TSR_DTYPE_I64: return static_cast<double>(static_cast<int64_t>(value));
-    default: return value;
-  }
-}
-
-std::vector<uint8_t> encode(tsr_dtype dtype, const std::vector<double>& values) {
-  const size_t size = dtype_bytes(dtype);
-  std::vector<uint8_t> bytes(values.size() * size);
-  for (size_t i = 0; i < values.size(); ++i) {
-    uint8_t* dst = bytes.data() + i * size;
-    const double v = values[i];
-    switch (dtype) {
-      case TSR_DTYPE_F32: { const float f = static_cast<float>(v); std::memcpy(dst, &f, 4); break; }
-      case TSR_DTYPE_BF16: { const uint16_t h = float_to_bf16_bits(static_cast<float>(v)); std::memcpy(dst, &h, 2); break; }
-      case TSR_DTYPE_F16: { const uint16_t h = float_to_f16_bits(static_cast<float>(v)); std::memcpy(dst, &h, 2); break; }
-      case TSR_DTYPE_I32: { const int32_t x = static_cast<int32_t>(v); std::memcpy(dst, &x, 4); break; }
-      case TSR_DTYPE_I64: { const int64_t x = static_cast<int64_t>(v); std::memcpy(dst, &x, 8); break; }
-      case TSR_DTYPE_U64: { const uint64_t x = static_cast<uint64_t>(v); std::memcpy(dst, &x, 8); break; }
-      case TSR_DTYPE_I8: { const int8_t x = static_cast<int8_t>(v); std::memcpy(dst, &x, 1); break; }
-      case TSR_DTYPE_U8: { dst[0] = static_cast<uint8_t>(v); break; }
-      default: break;
-    }
-  }
-  return bytes;
-}
-
-std::vector<double> decode(tsr_dtype dtype, const std::vector<uint8_t>& bytes) {
-  const size_t size = dtype_bytes(dtype);
-  std::vector<double> values(size ? bytes.size() / size : 0);
-  for (size_t i = 0; i < values.size(); ++i) {
-    const uint8_t* src = bytes.data() + i * size;
-    switch (dtype) {
-      case TSR_DTYPE_F32: { float f; std::memcpy(&f, src, 4); values[i] = f; break; }
-      case TSR_DTYPE_BF16: { uint16_t h; std::memcpy(&h, src, 2); values[i] = bf16_bits_to_float(h); break; }
-      case TSR_DTYPE_F16: { uint16_t h; std::memcpy(&h, src, 2); values[i] = f16_bits_to_float(h); break; }
-      case TSR_DTYPE_I32: { int32_t x; std::memcpy(&x, src, 4); values[i] = x; break; }
-      case TSR_DTYPE_I64: { int64_t x; std::memcpy(&x, src, 8); values[i] = static_cast<double>(x); break; }
-      case TSR_DTYPE_U64: { uint64_t x; std::memcpy(&x, src, 8); values[i] = static_cast<double>(x); break; }
-      case TSR_DTYPE_I8: { values[i] = static_cast<int8_t>(src[0]); break; }
-      case TSR_DTYPE_U8: { values[i] = src[0]; break; }
-      case TSR_DTYPE_FP8_E4M3: { values[i] = fp8_e4m3_to_double(src[0]); break; }
-      default: break;
-    }
-  }
-  return values;
-}
-
-std::vector<tsr_dtype> activation_dtypes() {
-  std::vector<tsr_dtype> out;
-  for (tsr_dtype d : {TSR_DTYPE_F32, TSR_DTYPE_BF16, TSR_DTYPE_F16}) {
-    if (plugin().props.activation_dtypes & TSR_DTYPE_BIT(d)) out.push_back(d);
-  }
-  return out;
 }
 
 // ---- device memory --------------------------------------------------------------------------
@@ -432,7 +303,8 @@ Stream::~Stream() {
 
 void Stream::sync() const {
   const Status st = take(api().stream_synchronize(stream_));
-  if (!st.ok) ADD_FAILURE() << "stream_synchronize failed: " << code_name(st.code) << ": " << st.message;
+  if (!st.ok)
+    ADD_FAILURE() << "stream_synchronize failed: " << code_name(st.code) << ": " << st.message;
 }
 
 Buffer::Buffer(size_t bytes, tsr_buffer_kind kind) : bytes_(bytes) {
@@ -468,7 +340,9 @@ std::vector<uint8_t> Buffer::read(const Stream& s, size_t offset, size_t bytes) 
 }
 
 namespace {
-uint8_t guard_byte(size_t i) { return static_cast<uint8_t>(0xA5u ^ (i * 29u)); }
+uint8_t guard_byte(size_t i) {
+  return static_cast<uint8_t>(0xA5u ^ (i * 29u));
+}
 
 int64_t product(const std::vector<int64_t>& shape) {
   int64_t n = 1;
@@ -508,9 +382,13 @@ void Tensor::upload_bytes(const std::vector<uint8_t>& bytes) const {
   buffer_.write(stream_, kGuardBytes, bytes);
 }
 
-std::vector<double> Tensor::values() const { return decode(view_.dtype, raw()); }
+std::vector<double> Tensor::values() const {
+  return decode(view_.dtype, raw());
+}
 
-std::vector<uint8_t> Tensor::raw() const { return buffer_.read(stream_, kGuardBytes, bytes()); }
+std::vector<uint8_t> Tensor::raw() const {
+  return buffer_.read(stream_, kGuardBytes, bytes());
+}
 
 void Tensor::check_guards() const {
   const std::vector<uint8_t> all = buffer_.read(stream_, 0, buffer_.size());
@@ -524,10 +402,11 @@ void Tensor::check_guards() const {
     }
   }
   if (bad > 0) {
-    const long long rel = first < kGuardBytes ? static_cast<long long>(first) - static_cast<long long>(kGuardBytes)
-                                               : static_cast<long long>(first - end);
-    ADD_FAILURE() << "guard bytes of " << name_ << " overwritten: " << bad
-                  << " byte(s), first at " << (first < kGuardBytes ? "" : "+") << rel
+    const long long rel = first < kGuardBytes
+                              ? static_cast<long long>(first) - static_cast<long long>(kGuardBytes)
+                              : static_cast<long long>(first - end);
+    ADD_FAILURE() << "guard bytes of " << name_ << " overwritten: " << bad << " byte(s), first at "
+                  << (first < kGuardBytes ? "" : "+") << rel
                   << (first < kGuardBytes ? " before the start" : " past the end");
   }
 }
@@ -542,7 +421,9 @@ tsr_tensor absent_tensor() {
 
 // ---- randomness ---------------------------------------------------------------------------
 
-std::mt19937_64& rng() { return case_rng(); }
+std::mt19937_64& rng() {
+  return case_rng();
+}
 
 void reseed_for_current_test() {
   const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -593,10 +474,14 @@ double normalized_error(const std::vector<double>& out, const std::vector<double
 
 double tolerance(tsr_dtype dtype) {
   switch (dtype) {
-    case TSR_DTYPE_F32: return 1e-4;
-    case TSR_DTYPE_F16: return 2e-3;
-    case TSR_DTYPE_BF16: return 1e-2;
-    default: return 0;
+    case TSR_DTYPE_F32:
+      return 1e-4;
+    case TSR_DTYPE_F16:
+      return 2e-3;
+    case TSR_DTYPE_BF16:
+      return 1e-2;
+    default:
+      return 0;
   }
 }
 
@@ -632,8 +517,8 @@ double tolerance(tsr_dtype dtype) {
       }
     }
     return ::testing::AssertionFailure()
-           << "normalized error " << err << " > tolerance " << tol << "; worst element "
-           << worst << ": got " << out[worst] << ", reference " << ref[worst];
+           << "normalized error " << err << " > tolerance " << tol << "; worst element " << worst
+           << ": got " << out[worst] << ", reference " << ref[worst];
   }
   return ::testing::AssertionSuccess() << "normalized error " << err;
 }
@@ -647,7 +532,8 @@ const char* op_name(tsr_op_id op) {
     return #lower;
 #include "tessera/ops.def"
 #undef TSR_OP
-    default: return "?";
+    default:
+      return "?";
   }
 }
 
@@ -662,7 +548,8 @@ bool op_pointer_set(tsr_op_id op) {
     return TSR_STRUCT_HAS(ops, tsr_ops_api, lower) && ops->lower != nullptr;
 #include "tessera/ops.def"
 #undef TSR_OP
-    default: return false;
+    default:
+      return false;
   }
 }
 }  // namespace
@@ -702,8 +589,8 @@ std::string CaseSkips::summary() const {
   }
   std::string expected;
   for (tsr_error_code c : codes) expected += (expected.empty() ? "" : " or ") + code_name(c);
-  return ::testing::AssertionFailure() << "failed with " << code_name(st.code) << " ("
-                                       << st.message << "), expected " << expected;
+  return ::testing::AssertionFailure() << "failed with " << code_name(st.code) << " (" << st.message
+                                       << "), expected " << expected;
 }
 
 bool register_covered_op(const char* name) {
@@ -711,6 +598,8 @@ bool register_covered_op(const char* name) {
   return true;
 }
 
-const std::vector<std::string>& covered_ops() { return covered_list(); }
+const std::vector<std::string>& covered_ops() {
+  return covered_list();
+}
 
 }  // namespace tsr::conformance

@@ -68,20 +68,20 @@ Status take(tsr_error* error);
 std::string code_name(tsr_error_code code);
 
 // Fails the current test (fatally) when a plugin call returns an error.
-#define TSR_ASSERT_OK(call)                                                          \
-  do {                                                                               \
-    const ::tsr::conformance::Status tsr_status_ = ::tsr::conformance::take(call);   \
-    ASSERT_TRUE(tsr_status_.ok) << #call << " failed: "                             \
-                                << ::tsr::conformance::code_name(tsr_status_.code)    \
-                                << ": " << tsr_status_.message;                      \
+#define TSR_ASSERT_OK(call)                                                                       \
+  do {                                                                                            \
+    const ::tsr::conformance::Status tsr_status_ = ::tsr::conformance::take(call);                \
+    ASSERT_TRUE(tsr_status_.ok) << #call                                                          \
+                                << " failed: " << ::tsr::conformance::code_name(tsr_status_.code) \
+                                << ": " << tsr_status_.message;                                   \
   } while (0)
 
-#define TSR_EXPECT_OK(call)                                                          \
-  do {                                                                               \
-    const ::tsr::conformance::Status tsr_status_ = ::tsr::conformance::take(call);   \
-    EXPECT_TRUE(tsr_status_.ok) << #call << " failed: "                             \
-                                << ::tsr::conformance::code_name(tsr_status_.code)    \
-                                << ": " << tsr_status_.message;                      \
+#define TSR_EXPECT_OK(call)                                                                       \
+  do {                                                                                            \
+    const ::tsr::conformance::Status tsr_status_ = ::tsr::conformance::take(call);                \
+    EXPECT_TRUE(tsr_status_.ok) << #call                                                          \
+                                << " failed: " << ::tsr::conformance::code_name(tsr_status_.code) \
+                                << ": " << tsr_status_.message;                                   \
   } while (0)
 
 // ---- dtypes ------------------------------------------------------------------------------
@@ -209,11 +209,11 @@ class ConformanceTest : public ::testing::Test {
   void SetUp() override;
 };
 
-#define TSR_REQUIRE_OP(op)                                                               \
-  do {                                                                                   \
-    if (!::tsr::conformance::op_available(op))                                           \
+#define TSR_REQUIRE_OP(op)                                                                    \
+  do {                                                                                        \
+    if (!::tsr::conformance::op_available(op))                                                \
       GTEST_SKIP() << "op " << ::tsr::conformance::op_name(op) << " not supported by plugin " \
-                   << ::tsr::conformance::plugin().name;                                 \
+                   << ::tsr::conformance::plugin().name;                                      \
   } while (0)
 
 // Cases of one test that op_supported declined: reported, and when no case ran at all the
@@ -232,9 +232,9 @@ class CaseSkips {
   std::vector<std::string> declined_;
 };
 
-#define TSR_FINISH_CASES(skips)                                         \
-  do {                                                                  \
-    if ((skips).nothing_ran()) GTEST_SKIP() << (skips).summary();       \
+#define TSR_FINISH_CASES(skips)                                                           \
+  do {                                                                                    \
+    if ((skips).nothing_ran()) GTEST_SKIP() << (skips).summary();                         \
     if (!(skips).summary().empty()) std::printf("note: %s\n", (skips).summary().c_str()); \
   } while (0)
 
@@ -247,7 +247,7 @@ class CaseSkips {
 bool register_covered_op(const char* name);
 const std::vector<std::string>& covered_ops();
 #define TSR_CONFORMANCE_CONCAT_(a, b) a##b
-#define TSR_CONFORMANCE_COVERS(lower) \
+#define TSR_CONFORMANCE_COVERS(lower)                         \
   static const bool TSR_CONFORMANCE_CONCAT_(covers_, lower) = \
       ::tsr::conformance::register_covered_op(#lower)
 

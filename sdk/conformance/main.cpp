@@ -33,8 +33,9 @@ void usage() {
 class SeedReporter : public ::testing::EmptyTestEventListener {
   void OnTestEnd(const ::testing::TestInfo& info) override {
     if (info.result() != nullptr && info.result()->Failed()) {
-      std::fprintf(stderr, "  reproduce: tessera-conformance --plugin %s --device %d --seed %llu "
-                           "--gtest_filter=%s.%s\n",
+      std::fprintf(stderr,
+                   "  reproduce: tessera-conformance --plugin %s --device %d --seed %llu "
+                   "--gtest_filter=%s.%s\n",
                    options().plugin_path.c_str(), options().device_index,
                    static_cast<unsigned long long>(options().seed), info.test_suite_name(),
                    info.name());
@@ -53,8 +54,8 @@ bool parse_int(const char* text, long long* out) {
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);  // removes the flags it knows
   auto& opts = options();
-  opts.seed = static_cast<uint64_t>(
-      std::chrono::steady_clock::now().time_since_epoch().count() & 0xffffffffu);
+  opts.seed = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count() &
+                                    0xffffffffu);
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const auto value = [&](const char* flag) -> const char* {
@@ -116,7 +117,25 @@ int main(int argc, char** argv) {
   if (!p.skip_reason.empty()) {
     std::printf("tessera-conformance: every test skips: %s\n", p.skip_reason.c_str());
   } else {
-    std::printf("tessera-conformance: device %d: %s\n", opts.device_index, p.props.name);
+    std::string dtypes, formats, kv;
+    for (tsr_dtype d : tsr::conformance::activation_dtypes()) {
+      dtypes += std::string(dtypes.empty() ? "" : ",") + tsr::conformance::dtype_label(d);
+    }
+    for (int d = TSR_DTYPE_F32; d <= TSR_DTYPE_U64; ++d) {
+      if (p.props.kv_cache_dtypes & TSR_DTYPE_BIT(d)) {
+        kv += std::string(kv.empty() ? "" : ",") +
+              tsr::conformance::dtype_label(static_cast<tsr_dtype>(d));
+      }
+    }
+    for (int f = 0; f < 32; ++f) {
+      if (p.props.weight_formats & TSR_WEIGHT_FORMAT_BIT(f)) {
+        formats += (formats.empty() ? "" : ",") + std::to_string(f);
+      }
+    }
+    std::printf(
+        "tessera-conformance: device %d: %s; activations %s; kv cache %s; weight "
+        "formats {%s}\n",
+        opts.device_index, p.props.name, dtypes.c_str(), kv.c_str(), formats.c_str());
   }
   std::fflush(stdout);
 

@@ -191,7 +191,8 @@ Vec penalized(const SampleRow& row) {
   if (row.repetition != 1.0) {
     std::set<int32_t> seen(row.prompt.begin(), row.prompt.end());
     seen.insert(row.output.begin(), row.output.end());
-    for (int32_t tok : seen) l[tok] = l[tok] > 0 ? l[tok] / row.repetition : l[tok] * row.repetition;
+    for (int32_t tok : seen)
+      l[tok] = l[tok] > 0 ? l[tok] / row.repetition : l[tok] * row.repetition;
   }
   std::map<int32_t, int> counts;
   for (int32_t tok : row.output) ++counts[tok];
@@ -219,7 +220,9 @@ int32_t argmax(const Vec& values) {
   return best;
 }
 
-bool is_greedy(double temperature) { return temperature < 1e-5; }
+bool is_greedy(double temperature) {
+  return temperature < 1e-5;
+}
 
 std::set<int32_t> survivors(const SampleRow& row) {
   const Vec l = penalized(row);
@@ -239,7 +242,7 @@ std::set<int32_t> survivors(const SampleRow& row) {
   std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return p[a] > p[b]; });
   const double pmax = p[order[0]];
   const double slack = 1e-4;
-  double cumulative = 0;      // mass of ranks before this one
+  double cumulative = 0;       // mass of ranks before this one
   double strictly_before = 0;  // mass of tokens strictly more probable than this one
   for (int32_t rank = 0; rank < v; ++rank) {
     const int32_t tok = order[rank];

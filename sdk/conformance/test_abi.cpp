@@ -20,7 +20,8 @@ std::vector<uint8_t> random_bytes(size_t n) {
 
 TEST_F(Abi, DevicePropertiesAreFilled) {
   const tsr_device_properties& props = plugin().props;
-  EXPECT_EQ(props.struct_size, sizeof(tsr_device_properties)) << "struct_size must be left unchanged";
+  EXPECT_EQ(props.struct_size, sizeof(tsr_device_properties))
+      << "struct_size must be left unchanged";
   EXPECT_GT(std::strlen(props.name), 0u) << "device name is empty";
   EXPECT_LT(strnlen(props.name, sizeof props.name), sizeof props.name) << "name not NUL-terminated";
   EXPECT_LT(strnlen(props.vendor, sizeof props.vendor), sizeof props.vendor);
@@ -34,8 +35,7 @@ TEST_F(Abi, DevicePropertiesAreFilled) {
 TEST_F(Abi, DevicePropertiesHonourSmallerStructSize) {
   // A host built against an older header knows only the first fields: the plugin must not
   // write past the struct_size it is given.
-  for (size_t known : {offsetof(tsr_device_properties, type),
-                       offsetof(tsr_device_properties, caps),
+  for (size_t known : {offsetof(tsr_device_properties, type), offsetof(tsr_device_properties, caps),
                        offsetof(tsr_device_properties, weight_formats)}) {
     SCOPED_TRACE("struct_size " + std::to_string(known));
     std::vector<uint8_t> raw(sizeof(tsr_device_properties) + 64, 0xCD);
@@ -145,8 +145,8 @@ TEST_F(Abi, OutOfRangeCopiesAreRejected) {
       << "d2h past the end";
   EXPECT_TRUE(failed_with(take(api().memcpy_d2d(s.get(), a.get(), 64, a.get(), 0, 65)), bad))
       << "d2d past the end";
-  EXPECT_TRUE(failed_with(take(api().memcpy_h2d(s.get(), a.get(), SIZE_MAX - 4, host.data(), 8)),
-                          bad))
+  EXPECT_TRUE(
+      failed_with(take(api().memcpy_h2d(s.get(), a.get(), SIZE_MAX - 4, host.data(), 8)), bad))
       << "offset + bytes overflowing size_t";
   s.sync();
 }
@@ -179,11 +179,16 @@ TEST_F(Abi, StreamsAndEvents) {
 
 std::vector<uint8_t> weight_data(tsr_weight_format f, int64_t n, int64_t k) {
   switch (f) {
-    case TSR_WEIGHT_FORMAT_F32: return encode(TSR_DTYPE_F32, random_normal(n * k));
-    case TSR_WEIGHT_FORMAT_F16: return encode(TSR_DTYPE_F16, random_normal(n * k));
-    case TSR_WEIGHT_FORMAT_BF16: return encode(TSR_DTYPE_BF16, random_normal(n * k));
-    case TSR_WEIGHT_FORMAT_INT4_GROUP: return random_bytes(n * k / 2);
-    default: return random_bytes(n * k);
+    case TSR_WEIGHT_FORMAT_F32:
+      return encode(TSR_DTYPE_F32, random_normal(n * k));
+    case TSR_WEIGHT_FORMAT_F16:
+      return encode(TSR_DTYPE_F16, random_normal(n * k));
+    case TSR_WEIGHT_FORMAT_BF16:
+      return encode(TSR_DTYPE_BF16, random_normal(n * k));
+    case TSR_WEIGHT_FORMAT_INT4_GROUP:
+      return random_bytes(n * k / 2);
+    default:
+      return random_bytes(n * k);
   }
 }
 
@@ -194,7 +199,8 @@ bool quantized(tsr_weight_format f) {
 TEST_F(Abi, WeightPrepackEveryDeclaredFormat) {
   const uint32_t formats = plugin().props.weight_formats;
   if (formats == 0) GTEST_SKIP() << "the device declares no weight format";
-  ASSERT_NE(api().weight_prepack, nullptr) << "weight_formats is non-empty but weight_prepack is NULL";
+  ASSERT_NE(api().weight_prepack, nullptr)
+      << "weight_formats is non-empty but weight_prepack is NULL";
   const int64_t n = 48, k = 128, group = 32;
   for (int fi = 0; fi <= TSR_WEIGHT_FORMAT_FP8_E4M3; ++fi) {
     const auto f = static_cast<tsr_weight_format>(fi);
@@ -288,8 +294,8 @@ TEST_F(Abi, KvBlockBytes) {
       uint64_t bytes = 0;
       const Status st = take(api().kv_block_bytes(device(), &layout, &bytes));
       if (!st.ok && st.code == TSR_ERROR_CODE_UNIMPLEMENTED) continue;  // e.g. odd block size
-      ASSERT_TRUE(st.ok) << dtype_label(dtype) << " " << heads << "x" << dim << "x" << block
-                         << ": " << st.message;
+      ASSERT_TRUE(st.ok) << dtype_label(dtype) << " " << heads << "x" << dim << "x" << block << ": "
+                         << st.message;
       EXPECT_GE(bytes, 2ull * heads * dim * block * dtype_bytes(dtype))
           << "a block must at least hold keys and values";
     }

@@ -31,13 +31,13 @@ TEST(Coverage, PluginTableHasEveryOpField) {
   std::string unsupported;
   for (int op = 0; op < TSR_OP_COUNT; ++op) {
     if (!op_available(static_cast<tsr_op_id>(op))) {
-      unsupported += std::string(unsupported.empty() ? "" : ", ") +
-                     op_name(static_cast<tsr_op_id>(op));
+      unsupported +=
+          std::string(unsupported.empty() ? "" : ", ") + op_name(static_cast<tsr_op_id>(op));
     }
   }
   if (!unsupported.empty()) {
-    std::printf("note: plugin %s does not support: %s (their tests skip)\n",
-                plugin().name.c_str(), unsupported.c_str());
+    std::printf("note: plugin %s does not support: %s (their tests skip)\n", plugin().name.c_str(),
+                unsupported.c_str());
   }
 }
 

@@ -14,13 +14,20 @@ class Linear : public ConformanceTest {};
 
 const char* format_label(tsr_weight_format f) {
   switch (f) {
-    case TSR_WEIGHT_FORMAT_F32: return "f32";
-    case TSR_WEIGHT_FORMAT_F16: return "f16";
-    case TSR_WEIGHT_FORMAT_BF16: return "bf16";
-    case TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL: return "int8_per_channel";
-    case TSR_WEIGHT_FORMAT_INT8_GROUP: return "int8_group";
-    case TSR_WEIGHT_FORMAT_INT4_GROUP: return "int4_group";
-    case TSR_WEIGHT_FORMAT_FP8_E4M3: return "fp8_e4m3";
+    case TSR_WEIGHT_FORMAT_F32:
+      return "f32";
+    case TSR_WEIGHT_FORMAT_F16:
+      return "f16";
+    case TSR_WEIGHT_FORMAT_BF16:
+      return "bf16";
+    case TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL:
+      return "int8_per_channel";
+    case TSR_WEIGHT_FORMAT_INT8_GROUP:
+      return "int8_group";
+    case TSR_WEIGHT_FORMAT_INT4_GROUP:
+      return "int4_group";
+    case TSR_WEIGHT_FORMAT_FP8_E4M3:
+      return "fp8_e4m3";
   }
   return "?";
 }
@@ -34,10 +41,14 @@ bool grouped(tsr_weight_format f) {
 // accepted practice for these formats.
 double linear_tolerance(tsr_weight_format f, tsr_dtype dt) {
   switch (f) {
-    case TSR_WEIGHT_FORMAT_F32: case TSR_WEIGHT_FORMAT_F16: case TSR_WEIGHT_FORMAT_BF16:
+    case TSR_WEIGHT_FORMAT_F32:
+    case TSR_WEIGHT_FORMAT_F16:
+    case TSR_WEIGHT_FORMAT_BF16:
       return tolerance(dt);
-    case TSR_WEIGHT_FORMAT_FP8_E4M3: return std::max(tolerance(dt), 5e-2);
-    default: return std::max(tolerance(dt), 2e-2);
+    case TSR_WEIGHT_FORMAT_FP8_E4M3:
+      return std::max(tolerance(dt), 5e-2);
+    default:
+      return std::max(tolerance(dt), 2e-2);
   }
 }
 
@@ -50,13 +61,20 @@ CanonicalWeight make_weight(tsr_weight_format f, int64_t n, int64_t k, int64_t g
   CanonicalWeight w;
   const double stddev = 1.0 / std::sqrt(static_cast<double>(k));
   switch (f) {
-    case TSR_WEIGHT_FORMAT_F32: w.data = encode(TSR_DTYPE_F32, random_normal(n * k, stddev)); break;
-    case TSR_WEIGHT_FORMAT_F16: w.data = encode(TSR_DTYPE_F16, random_normal(n * k, stddev)); break;
-    case TSR_WEIGHT_FORMAT_BF16: w.data = encode(TSR_DTYPE_BF16, random_normal(n * k, stddev)); break;
+    case TSR_WEIGHT_FORMAT_F32:
+      w.data = encode(TSR_DTYPE_F32, random_normal(n * k, stddev));
+      break;
+    case TSR_WEIGHT_FORMAT_F16:
+      w.data = encode(TSR_DTYPE_F16, random_normal(n * k, stddev));
+      break;
+    case TSR_WEIGHT_FORMAT_BF16:
+      w.data = encode(TSR_DTYPE_BF16, random_normal(n * k, stddev));
+      break;
     case TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL:
     case TSR_WEIGHT_FORMAT_INT8_GROUP:
       w.data.resize(n * k);
-      for (uint8_t& b : w.data) b = static_cast<uint8_t>(static_cast<int8_t>(random_int(-127, 127)));
+      for (uint8_t& b : w.data)
+        b = static_cast<uint8_t>(static_cast<int8_t>(random_int(-127, 127)));
       break;
     case TSR_WEIGHT_FORMAT_INT4_GROUP:
       w.data.resize(n * k / 2);
@@ -73,7 +91,8 @@ CanonicalWeight make_weight(tsr_weight_format f, int64_t n, int64_t k, int64_t g
   }
   if (f == TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL || f == TSR_WEIGHT_FORMAT_FP8_E4M3 || grouped(f)) {
     const int64_t count = grouped(f) ? n * (k / group) : n;
-    const double base = f == TSR_WEIGHT_FORMAT_INT4_GROUP ? 4.0 : (f == TSR_WEIGHT_FORMAT_FP8_E4M3 ? 2.0 : 64.0);
+    const double base =
+        f == TSR_WEIGHT_FORMAT_INT4_GROUP ? 4.0 : (f == TSR_WEIGHT_FORMAT_FP8_E4M3 ? 2.0 : 64.0);
     for (int64_t i = 0; i < count; ++i) {
       w.scales.push_back(static_cast<float>(random_uniform(1, 0.5, 1.5)[0] * stddev / base));
     }
@@ -90,8 +109,8 @@ TEST_F(Linear, EveryDeclaredWeightFormat) {
   ASSERT_NE(api().weight_prepack, nullptr);
   CaseSkips skips(TSR_OP_LINEAR);
   const int64_t group = 32;
-  const std::vector<Shape> shapes = {{1, 7, 64}, {3, 33, 128}, {17, 129, 256}, {64, 48, 4096},
-                                     {1, 1000, 96}};
+  const std::vector<Shape> shapes = {
+      {1, 7, 64}, {3, 33, 128}, {17, 129, 256}, {64, 48, 4096}, {1, 1000, 96}};
   const std::vector<Shape> odd_k = {{2, 7, 33}, {5, 129, 7}};
   for (int fi = 0; fi <= TSR_WEIGHT_FORMAT_FP8_E4M3; ++fi) {
     const auto format = static_cast<tsr_weight_format>(fi);
@@ -132,22 +151,24 @@ TEST_F(Linear, EveryDeclaredWeightFormat) {
               out(s, out_dt, {sh.m, sh.n}, "out");
           tsr_linear_params p{sizeof(tsr_linear_params), x.view(), weight,
                               with_bias ? bias.view() : absent_tensor(), out.view()};
+          const std::vector<double> xv = rounded(dt, random_normal(sh.m * sh.k));
+          const std::vector<double> bv = rounded(dt, random_normal(sh.n, 0.5));
+          x.upload(xv);
+          bias.upload(bv);
           if (!op_supported_for(TSR_OP_LINEAR, &p)) {
             skips.declined(name);
             TSR_EXPECT_OK(api().weight_destroy(weight));
             continue;
           }
           skips.ran();
-          const std::vector<double> xv = rounded(dt, random_normal(sh.m * sh.k));
-          const std::vector<double> bv = rounded(dt, random_normal(sh.n, 0.5));
-          x.upload(xv);
-          bias.upload(bv);
           TSR_EXPECT_OK(api().ops->linear(s.get(), &p));
           s.sync();
-          const std::vector<double> w = ref::dequantize(format, sh.n, sh.k, group, cw.data, cw.scales);
+          const std::vector<double> w =
+              ref::dequantize(format, sh.n, sh.k, group, cw.data, cw.scales);
           const std::vector<double> expect =
               ref::linear(xv, w, with_bias ? bv : std::vector<double>{}, sh.m, sh.n, sh.k);
-          EXPECT_TRUE(close(out.values(), expect, linear_tolerance(format, out_dt == TSR_DTYPE_F32 ? dt : out_dt)));
+          EXPECT_TRUE(close(out.values(), expect,
+                            linear_tolerance(format, out_dt == TSR_DTYPE_F32 ? dt : out_dt)));
           for (const Tensor* t : {&x, &bias, &out}) t->check_guards();
           TSR_EXPECT_OK(api().weight_destroy(weight));
         }
@@ -164,8 +185,8 @@ TEST_F(Linear, MismatchedKIsRejected) {
   }
   const tsr_dtype dt = activation_dtypes().at(0);
   const CanonicalWeight cw = make_weight(TSR_WEIGHT_FORMAT_F32, 8, 64, 0);
-  tsr_weight_desc desc{sizeof(tsr_weight_desc), TSR_WEIGHT_FORMAT_F32, 8, 64, 0,
-                       cw.data.data(), nullptr, dt};
+  tsr_weight_desc desc{
+      sizeof(tsr_weight_desc), TSR_WEIGHT_FORMAT_F32, 8, 64, 0, cw.data.data(), nullptr, dt};
   tsr_weight_t weight = nullptr;
   TSR_ASSERT_OK(api().weight_prepack(device(), &desc, &weight));
   Stream s;

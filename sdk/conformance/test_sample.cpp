@@ -4,8 +4,8 @@
 // distribution, and logprobs / top logprobs match the float64 log-softmax.
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <set>
@@ -51,14 +51,17 @@ SampleResult run_sample(const std::vector<ref::SampleRow>& rows, const std::vect
     prompt_lens.push_back(static_cast<double>(r.prompt.size()));
   }
   Stream s;
-  const auto f32 = [&](const char* name) { return std::make_unique<Tensor>(s, TSR_DTYPE_F32, std::vector<int64_t>{b}, name); };
+  const auto f32 = [&](const char* name) {
+    return std::make_unique<Tensor>(s, TSR_DTYPE_F32, std::vector<int64_t>{b}, name);
+  };
   Tensor logits_t(s, TSR_DTYPE_F32, {b, v}, "logits");
   auto temp_t = f32("temperature"), top_p_t = f32("top_p"), min_p_t = f32("min_p"),
        rep_t = f32("repetition_penalty"), pres_t = f32("presence_penalty"),
        freq_t = f32("frequency_penalty"), logprob_t = f32("out_logprobs");
   Tensor top_k_t(s, TSR_DTYPE_I32, {b}, "top_k"), seeds_t(s, TSR_DTYPE_U64, {b}, "seeds");
   Tensor hist_t(s, TSR_DTYPE_I32, {static_cast<int64_t>(hist.size())}, "history_tokens");
-  Tensor off_t(s, TSR_DTYPE_I32, {b + 1}, "history_offsets"), plen_t(s, TSR_DTYPE_I32, {b}, "history_prompt_lens");
+  Tensor off_t(s, TSR_DTYPE_I32, {b + 1}, "history_offsets"),
+      plen_t(s, TSR_DTYPE_I32, {b}, "history_prompt_lens");
   Tensor tokens_t(s, TSR_DTYPE_I32, {b}, "out_tokens");
   Tensor top_ids_t(s, TSR_DTYPE_I32, {b, std::max(num_top, 1)}, "top_ids");
   Tensor top_values_t(s, TSR_DTYPE_F32, {b, std::max(num_top, 1)}, "top_values");
@@ -82,10 +85,6 @@ SampleResult run_sample(const std::vector<ref::SampleRow>& rows, const std::vect
   p.num_top_logprobs = num_top;
   p.top_ids = num_top > 0 ? top_ids_t.view() : absent_tensor();
   p.top_values = num_top > 0 ? top_values_t.view() : absent_tensor();
-  if (!op_supported_for(TSR_OP_SAMPLE, &p)) {
-    result.declined = true;
-    return result;
-  }
   logits_t.upload(logits);
   temp_t->upload(temp);
   top_k_t.upload(top_k);
@@ -100,6 +99,10 @@ SampleResult run_sample(const std::vector<ref::SampleRow>& rows, const std::vect
   hist_t.upload(hist);
   off_t.upload(offsets);
   plen_t.upload(prompt_lens);
+  if (!op_supported_for(TSR_OP_SAMPLE, &p)) {
+    result.declined = true;
+    return result;
+  }
   const Status st = take(api().ops->sample(s.get(), &p));
   EXPECT_TRUE(st.ok) << "sample: " << code_name(st.code) << ": " << st.message;
   s.sync();
@@ -123,8 +126,10 @@ ref::SampleRow random_row(int64_t vocab, double spread = 3.0) {
   ref::SampleRow row;
   row.logits = rounded(TSR_DTYPE_F32, random_normal(vocab, spread));
   const int64_t prompt = random_int(0, 6), output = random_int(0, 6);
-  for (int64_t i = 0; i < prompt; ++i) row.prompt.push_back(static_cast<int32_t>(random_int(0, vocab - 1)));
-  for (int64_t i = 0; i < output; ++i) row.output.push_back(static_cast<int32_t>(random_int(0, vocab - 1)));
+  for (int64_t i = 0; i < prompt; ++i)
+    row.prompt.push_back(static_cast<int32_t>(random_int(0, vocab - 1)));
+  for (int64_t i = 0; i < output; ++i)
+    row.output.push_back(static_cast<int32_t>(random_int(0, vocab - 1)));
   return row;
 }
 
@@ -166,7 +171,8 @@ TEST_F(Sample, GreedyIsArgmaxAfterPenalties) {
     tie.logits[1] = top;
     rows.push_back(tie);
     const SampleResult r = run_sample(rows, random_seeds(rows.size()), 3);
-    if (r.declined) GTEST_SKIP() << "op sample declined by plugin " << plugin().name << " (op_supported = 0)";
+    if (r.declined)
+      GTEST_SKIP() << "op sample declined by plugin " << plugin().name << " (op_supported = 0)";
     ASSERT_EQ(r.tokens.size(), rows.size());
     for (size_t i = 0; i < rows.size(); ++i) {
       const std::vector<double> pl = ref::penalized(rows[i]);
@@ -179,7 +185,8 @@ TEST_F(Sample, GreedyIsArgmaxAfterPenalties) {
         ASSERT_GE(r.tokens[i], 0);
         EXPECT_GE(pl[r.tokens[i]], sorted[0] - 1e-4) << "row " << i << " (near tie)";
       }
-      if (r.tokens[i] >= 0 && r.tokens[i] < vocab) expect_logprob(rows[i], r.tokens[i], r.logprobs[i]);
+      if (r.tokens[i] >= 0 && r.tokens[i] < vocab)
+        expect_logprob(rows[i], r.tokens[i], r.logprobs[i]);
     }
   }
 }
@@ -197,7 +204,8 @@ TEST_F(Sample, TopKOneIsArgmax) {
     const SampleResult r = run_sample(rows, random_seeds(rows.size()), step);
     if (r.declined) GTEST_SKIP() << "op sample declined (op_supported = 0)";
     for (size_t i = 0; i < rows.size(); ++i) {
-      EXPECT_EQ(r.tokens[i], ref::argmax(ref::penalized(rows[i]))) << "row " << i << " step " << step;
+      EXPECT_EQ(r.tokens[i], ref::argmax(ref::penalized(rows[i])))
+          << "row " << i << " step " << step;
     }
   }
 }
@@ -231,10 +239,12 @@ TEST_F(Sample, TokensStayInsideTheSurvivorSet) {
       for (size_t i = 0; i < rows.size(); ++i) {
         const std::set<int32_t> keep = ref::survivors(rows[i]);
         EXPECT_TRUE(keep.count(r.tokens[i]) > 0)
-            << "row " << i << ": token " << r.tokens[i] << " is outside the survivors (t="
-            << rows[i].temperature << " top_k=" << rows[i].top_k << " top_p=" << rows[i].top_p
-            << " min_p=" << rows[i].min_p << ", " << keep.size() << " survivors)";
-        if (r.tokens[i] >= 0 && r.tokens[i] < vocab) expect_logprob(rows[i], r.tokens[i], r.logprobs[i]);
+            << "row " << i << ": token " << r.tokens[i]
+            << " is outside the survivors (t=" << rows[i].temperature << " top_k=" << rows[i].top_k
+            << " top_p=" << rows[i].top_p << " min_p=" << rows[i].min_p << ", " << keep.size()
+            << " survivors)";
+        if (r.tokens[i] >= 0 && r.tokens[i] < vocab)
+          expect_logprob(rows[i], r.tokens[i], r.logprobs[i]);
       }
     }
   }
@@ -265,7 +275,8 @@ TEST_F(Sample, SameSeedAndStepGiveTheSameToken) {
   }
   const SampleResult moved = run_sample(prow, pseeds, 42);
   for (size_t j = 0; j < perm.size(); ++j) {
-    EXPECT_EQ(moved.tokens[j], first.tokens[perm[j]]) << "row moved from " << perm[j] << " to " << j;
+    EXPECT_EQ(moved.tokens[j], first.tokens[perm[j]])
+        << "row moved from " << perm[j] << " to " << j;
   }
   // Different steps must not all repeat the same draw.
   int changed = 0;
@@ -321,7 +332,8 @@ TEST_F(Sample, TopLogprobs) {
     const std::vector<double> lp = ref::log_softmax(ref::penalized(rows[i]));
     std::vector<int32_t> order(lp.size());
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return lp[a] > lp[b]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int32_t a, int32_t b) { return lp[a] > lp[b]; });
     for (int32_t j = 0; j < n; ++j) {
       const int32_t got = r.top_ids[i * n + j];
       ASSERT_TRUE(got >= 0 && got < 257) << "row " << i << " rank " << j;

@@ -84,7 +84,9 @@ bool same_shape(const tsr_tensor& a, const tsr_tensor& b) {
   return true;
 }
 
-void check_stream(tsr_stream_t s) { TSR_PLUGIN_CHECK_ARG(s != nullptr, "stream is NULL"); }
+void check_stream(tsr_stream_t s) {
+  TSR_PLUGIN_CHECK_ARG(s != nullptr, "stream is NULL");
+}
 
 // ---- ops -------------------------------------------------------------------------------
 
@@ -163,7 +165,9 @@ int op_supported(tsr_device_t, tsr_op_id op, const void* params) {
 
 // ---- lifecycle and devices ---------------------------------------------------------------
 
-tsr_error* initialize() { return nullptr; }
+tsr_error* initialize() {
+  return nullptr;
+}
 void shutdown() {}
 
 tsr_error* device_count(int32_t* count) {
@@ -222,7 +226,8 @@ tsr_error* device_memory_info(tsr_device_t, uint64_t* free_bytes, uint64_t* tota
 
 // ---- buffers, streams, events, copies ------------------------------------------------------
 
-tsr_error* buffer_alloc(tsr_device_t device, size_t bytes, tsr_buffer_kind kind, tsr_buffer_t* out) {
+tsr_error* buffer_alloc(tsr_device_t device, size_t bytes, tsr_buffer_kind kind,
+                        tsr_buffer_t* out) {
   return guard([&] {
     TSR_PLUGIN_CHECK_ARG(device != nullptr && out != nullptr, "device or out is NULL");
     TSR_PLUGIN_CHECK_ARG(kind == TSR_BUFFER_KIND_DEVICE || kind == TSR_BUFFER_KIND_HOST_PINNED,
@@ -354,8 +359,9 @@ tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* d, tsr_wei
   return guard([&] {
     TSR_PLUGIN_CHECK_ARG(device != nullptr && d != nullptr && out != nullptr, "NULL argument");
     TSR_PLUGIN_CHECK_ARG(d->struct_size >= sizeof(tsr_weight_desc), "desc.struct_size too small");
-    TSR_PLUGIN_CHECK_ARG(d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_FP8_E4M3,
-                         "unknown weight format %d", static_cast<int>(d->format));
+    TSR_PLUGIN_CHECK_ARG(
+        d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_FP8_E4M3,
+        "unknown weight format %d", static_cast<int>(d->format));
     TSR_PLUGIN_CHECK(d->format == TSR_WEIGHT_FORMAT_F32, TSR_ERROR_CODE_UNIMPLEMENTED,
                      "only f32 weights are supported");
     TSR_PLUGIN_CHECK_ARG(d->rows > 0 && d->cols > 0, "rows and cols must be positive");
@@ -431,8 +437,8 @@ const tsr_plugin_api g_api = [] {
 }  // namespace
 
 extern "C" TSR_PLUGIN_EXPORT const tsr_plugin_api* tsr_plugin_get_api(const tsr_host_api* host,
-                                                                       uint32_t abi_major,
-                                                                       uint32_t abi_minor) {
+                                                                      uint32_t abi_major,
+                                                                      uint32_t abi_minor) {
   g_host.attach(host, kName);
   if (abi_major != TSR_ABI_VERSION_MAJOR) {
     g_host.log(TSR_LOG_LEVEL_ERROR,
@@ -443,4 +449,6 @@ extern "C" TSR_PLUGIN_EXPORT const tsr_plugin_api* tsr_plugin_get_api(const tsr_
   return &g_api;
 }
 
-extern "C" TSR_PLUGIN_EXPORT int32_t tsr_plugin_score(void) { return 1; }
+extern "C" TSR_PLUGIN_EXPORT int32_t tsr_plugin_score(void) {
+  return 1;
+}
