@@ -11,7 +11,6 @@ namespace tessera::engine {
 
 namespace {
 
-size_t dtype_bytes(tsr_dtype dtype) { return tsr::sdk::dtype_size(dtype); }
 
 tsr_rope_scaling rope_scaling_of(model::RopeScalingType type) {
   switch (type) {
@@ -176,9 +175,10 @@ void ModelRunner::forward(const ForwardBatch& batch) {
   const int64_t rows = static_cast<int64_t>(batch.logits_indices.size());
   TSR_CHECK(t > 0 && t <= options_.max_num_tokens, "batch of {} tokens exceeds the runner's {}",
             t, options_.max_num_tokens);
-  TSR_CHECK(b > 0 && b <= options_.max_num_seqs && rows <= b,
-            "batch of {} sequences ({} logit rows) exceeds the runner's {}", b, rows,
-            options_.max_num_seqs);
+  const int64_t row_capacity = std::min(options_.max_num_tokens, options_.max_num_seqs);
+  TSR_CHECK(b > 0 && b <= options_.max_num_seqs && rows <= std::min(row_capacity, t),
+            "batch of {} sequences ({} logit rows) exceeds the runner's {} ({} rows)", b, rows,
+            options_.max_num_seqs, row_capacity);
   TSR_CHECK(batch.max_blocks_per_seq > 0 && batch.max_blocks_per_seq <= options_.max_blocks_per_seq,
             "batch block table width {} exceeds {}", batch.max_blocks_per_seq,
             options_.max_blocks_per_seq);
