@@ -276,15 +276,16 @@ def main():
     parser.add_argument("--gguf-types", default="F32",
                         help="comma-separated GGUF tensor types to write: F32,F16,Q8_0,Q4_0")
     parser.add_argument("--large", action="store_true", help="about 1B parameters (benchmarks)")
+    parser.add_argument("--name", help="directory name for a single family (default: the family)")
     args = parser.parse_args()
     for seed, family in enumerate(args.families.split(",")):
         if family not in FAMILIES:
             sys.exit(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
         cfg = make_config(family, LARGE if args.large else TINY)
         weights = random_weights(cfg, 1234 + seed)
-        name = f"{family}-large" if args.large else family
+        name = args.name or (f"{family}-large" if args.large else family)
         write_hf(os.path.join(args.out_dir, name), family, cfg, weights)
-        for qtype in args.gguf_types.split(","):
+        for qtype in filter(None, args.gguf_types.split(",")):
             write_gguf(os.path.join(args.out_dir, f"{name}-{qtype.lower()}.gguf"), family, cfg,
                        weights, qtype)
         print(f"wrote {name}: {cfg['architectures'][0]}, vocab {cfg['vocab_size']}")

@@ -1,0 +1,16 @@
+# The embedded default model: a tiny Qwen3-architecture model with random weights and the
+# real Qwen3 tokenizer (with its chat template), written at build time by the project's own
+# tool, so `tessera serve` and `tessera generate` work anywhere without downloads. Its text
+# is meaningless, and the CLI says so whenever it is used.
+set(TESSERA_PYTHON "${PROJECT_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH
+    "Python with the packages of requirements-test.txt")
+set(TESSERA_DEFAULT_MODEL_DIR ${CMAKE_BINARY_DIR}/share/tessera/default-model)
+add_custom_command(
+  OUTPUT ${TESSERA_DEFAULT_MODEL_DIR}/model.safetensors
+  COMMAND ${TESSERA_PYTHON} ${PROJECT_SOURCE_DIR}/scripts/make_tiny_models.py
+          ${CMAKE_BINARY_DIR}/share/tessera --families qwen3 --gguf-types= --name default-model
+  DEPENDS ${PROJECT_SOURCE_DIR}/scripts/make_tiny_models.py
+  COMMENT "Writing the embedded default model (random weights, Qwen3 tokenizer)")
+add_custom_target(default_model ALL DEPENDS ${TESSERA_DEFAULT_MODEL_DIR}/model.safetensors)
+install(DIRECTORY ${TESSERA_DEFAULT_MODEL_DIR} DESTINATION ${CMAKE_INSTALL_DATADIR}/tessera
+        COMPONENT runtime)
