@@ -131,7 +131,9 @@ TEST(TesseraCli, PluginOptionsReachPlugins) {
       "plugins --json --plugin-dir '" + kBroken + "' --plugin-option good.devices=4", kNoEnvPath);
   ASSERT_EQ(r.code, 0) << r.err;
   for (const auto& plugin : nlohmann::json::parse(r.out)["plugins"]) {
-    if (plugin["name"] == "good") EXPECT_EQ(plugin["devices"].size(), 4u);
+    if (plugin["name"] == "good") {
+      EXPECT_EQ(plugin["devices"].size(), 4u);
+    }
   }
 }
 

@@ -8,5 +8,7 @@ namespace tessera::cli {
 // argv[0] is the subcommand's name ("plugins"), so argv[1..] are its flags.
 int run_plugins_command(int argc, char** argv);
 int run_diagnose_command(int argc, char** argv);
+int run_generate_command(int argc, char** argv);
+int run_plan_command(int argc, char** argv);
 
 }  // namespace tessera::cli

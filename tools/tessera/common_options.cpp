@@ -59,7 +59,8 @@ po::variables_map parse_command_line(int argc, char** argv, const po::options_de
                                      const po::positional_options_description* positional) {
   po::variables_map vm;
   try {
-    po::command_line_parser parser(argc - 1, argv + 1);
+    // The parser skips argv[0] (the subcommand name) itself.
+    po::command_line_parser parser(argc, argv);
     parser.options(options);
     if (positional != nullptr) parser.positional(*positional);
     po::store(parser.run(), vm);

@@ -28,12 +28,16 @@ struct Subcommand {
 };
 
 constexpr Subcommand kSubcommands[] = {
-    {"plugins",
-     "list the plugins found, their ABI versions, scores and devices, and why any "
-     "were refused",
-     &tessera::cli::run_plugins_command},
+    {"generate", "offline generation: one --prompt (streamed) or a JSONL file of requests",
+     &tessera::cli::run_generate_command},
+    {"plan", "memory plan (weights, activations, KV blocks, max concurrency) before loading",
+     &tessera::cli::run_plan_command},
     {"diagnose", "check drivers, clocks, PCIe links and other settings that limit performance",
      &tessera::cli::run_diagnose_command},
+    {"plugins",
+     "list the plugins found, their ABI versions, scores and devices, and why any were "
+     "refused",
+     &tessera::cli::run_plugins_command},
 };
 
 void print_usage(std::ostream& out) {
