@@ -24,8 +24,7 @@ inline const DiagItem* find_item(const std::vector<DiagItem>& items, const std::
   return nullptr;
 }
 
-inline const DiagItem* find_item(const std::vector<DiagSection>& sections,
-                                 const std::string& key) {
+inline const DiagItem* find_item(const std::vector<DiagSection>& sections, const std::string& key) {
   for (const auto& section : sections) {
     if (const DiagItem* item = find_item(section.items, key)) return item;
   }
@@ -54,9 +53,9 @@ class TempTree {
             ("tessera-diag-" + std::string(info->test_suite_name()) + "-" + info->name() + "-" +
              std::to_string(::getpid()));
     std::filesystem::remove_all(path_);
-    std::filesystem::copy(fixture(fixture_name), path_,
-                          std::filesystem::copy_options::recursive |
-                              std::filesystem::copy_options::copy_symlinks);
+    std::filesystem::copy(
+        fixture(fixture_name), path_,
+        std::filesystem::copy_options::recursive | std::filesystem::copy_options::copy_symlinks);
   }
   ~TempTree() {
     std::error_code ec;

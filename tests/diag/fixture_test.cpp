@@ -33,8 +33,8 @@ TEST(DiagFixture, HealthyMachinePasses) {
   EXPECT_EQ(sections[3].name, "pci");
   for (const auto& section : sections) {
     for (const auto& item : section.items) {
-      EXPECT_TRUE(item.status == DiagStatus::kOk) << item.key << " = " << item.value << " ("
-                                                   << status_name(item.status) << ")";
+      EXPECT_TRUE(item.status == DiagStatus::kOk)
+          << item.key << " = " << item.value << " (" << status_name(item.status) << ")";
     }
   }
   EXPECT_EQ(exit_code_for(sections), 0);

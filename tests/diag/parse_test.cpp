@@ -51,8 +51,9 @@ TEST(DiagParse, LinkSpeed) {
 TEST(DiagParse, TextFormats) {
   EXPECT_EQ(bracketed_choice("always [madvise] never"), "madvise");
   EXPECT_EQ(bracketed_choice("performance\n"), "performance");
-  const std::string cpuinfo = "processor\t: 0\nmodel name\t: Foo CPU\nflags\t\t: a b\n\n"
-                              "processor\t: 1\nmodel name\t: Foo CPU\n";
+  const std::string cpuinfo =
+      "processor\t: 0\nmodel name\t: Foo CPU\nflags\t\t: a b\n\n"
+      "processor\t: 1\nmodel name\t: Foo CPU\n";
   EXPECT_EQ(colon_value(cpuinfo, "model name"), "Foo CPU");
   EXPECT_FALSE(colon_value(cpuinfo, "model"));
   EXPECT_EQ(count_cpuinfo_processors(cpuinfo), 2);
@@ -88,9 +89,9 @@ TEST(DiagParse, ResourceTable) {
 
 TEST(DiagParse, RebarMask) {
   EXPECT_EQ(rebar_max_bytes(0), 0u);
-  EXPECT_EQ(rebar_max_bytes(0x1), uint64_t{1} << 20);           // 1 MiB
-  EXPECT_EQ(rebar_max_bytes(0x7ff0), uint64_t{16} << 30);       // up to 16 GiB
-  EXPECT_EQ(rebar_max_bytes(0x3fc0), uint64_t{8} << 30);        // up to 8 GiB
+  EXPECT_EQ(rebar_max_bytes(0x1), uint64_t{1} << 20);      // 1 MiB
+  EXPECT_EQ(rebar_max_bytes(0x7ff0), uint64_t{16} << 30);  // up to 16 GiB
+  EXPECT_EQ(rebar_max_bytes(0x3fc0), uint64_t{8} << 30);   // up to 8 GiB
 }
 
 }  // namespace

@@ -10,12 +10,17 @@ namespace {
 
 std::vector<DiagSection> sample() {
   DiagItem ok{"cpu.governor", "performance", "", DiagStatus::kOk, "sysfs", "", false};
-  DiagItem warn{"pci.0.link.gen.current", "1", "", DiagStatus::kWarn, "sysfs", "check under load",
+  DiagItem warn{"pci.0.link.gen.current", "1",  "", DiagStatus::kWarn, "sysfs",
+                "check under load",       false};
+  DiagItem detail{
+      "cpu.cpufreq.policy0.freq.max", "4800", "MHz", DiagStatus::kOk, "sysfs", "", true};
+  DiagItem root{"pci.0.rebar.bar_size",
+                "permission denied",
+                "",
+                DiagStatus::kNeedsRoot,
+                "sysfs",
+                "run with sudo",
                 false};
-  DiagItem detail{"cpu.cpufreq.policy0.freq.max", "4800", "MHz", DiagStatus::kOk, "sysfs", "",
-                  true};
-  DiagItem root{"pci.0.rebar.bar_size", "permission denied", "", DiagStatus::kNeedsRoot, "sysfs",
-                "run with sudo", false};
   return {{"cpu", {ok, detail}}, {"pci", {warn, root}}, {"plugin cuda", {}}};
 }
 

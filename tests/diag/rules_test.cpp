@@ -41,8 +41,8 @@ TEST(DiagRules, PerformanceGovernorIsOk) {
 }
 
 TEST(DiagRules, PowersaveGovernorWarnsWithCommand) {
-  const auto items = check_cpu(
-      cpu_with({policy("policy0", "powersave"), policy("policy1", "performance")}));
+  const auto items =
+      check_cpu(cpu_with({policy("policy0", "powersave"), policy("policy1", "performance")}));
   const DiagItem g = get_item(items, "cpu.governor");
   EXPECT_EQ(g.status, DiagStatus::kWarn);
   EXPECT_NE(g.value.find("powersave on 1 policy"), std::string::npos) << g.value;

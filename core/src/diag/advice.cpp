@@ -85,13 +85,13 @@ std::string link_below_max(bool speed, bool width) {
       what);
 }
 
-std::string rebar(uint64_t bar_mib, uint64_t supported_max_mib) {
+std::string rebar(uint64_t bar_mib, uint64_t supported_max_mib, bool vram_known) {
   std::string s = fmt::format(
-      "the largest BAR ({} MiB) does not cover the device memory, so the CPU sees it through a "
-      "small window: enable Resizable BAR (also called Smart Access Memory / Re-Size BAR "
-      "Support) and Above 4G Decoding in the firmware setup, and disable CSM (boot in UEFI "
-      "mode)",
-      bar_mib);
+      "the largest BAR ({} MiB) {}, so the CPU sees device memory through a small window: "
+      "enable Resizable BAR (also called Smart Access Memory / Re-Size BAR Support) and Above "
+      "4G Decoding in the firmware setup, and disable CSM (boot in UEFI mode)",
+      bar_mib,
+      vram_known ? "does not cover the device memory" : "is smaller than the device can map");
   if (supported_max_mib > 0) {
     s += fmt::format("; the device itself supports a BAR of up to {} MiB", supported_max_mib);
   }

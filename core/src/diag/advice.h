@@ -21,8 +21,9 @@ std::string cpufreq_absent();
 std::string aspm_policy(std::string_view current);
 std::string link_below_max(bool speed, bool width);
 // Resizable BAR not in effect. `supported_max_mib` is 0 when the device's resize
-// capability is unknown.
-std::string rebar(uint64_t bar_mib, uint64_t supported_max_mib);
+// capability is unknown; `vram_known` says whether the verdict came from the memory size
+// (else from the resize capability alone).
+std::string rebar(uint64_t bar_mib, uint64_t supported_max_mib, bool vram_known);
 std::string above4g();
 std::string vram_unknown(std::string_view driver);
 std::string driver_missing(uint32_t vendor);

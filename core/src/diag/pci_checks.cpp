@@ -264,7 +264,8 @@ void bar_items(std::vector<DiagItem>& items, const std::string& prefix, const Pc
     vram_source = d.vram_hint->source;
   }
   const DiagStatus not_in_effect = strict ? DiagStatus::kFail : DiagStatus::kWarn;
-  const std::string rebar_hint = advice::rebar(bar_bytes >> 20, supported_max >> 20);
+  const std::string rebar_hint =
+      advice::rebar(bar_bytes >> 20, supported_max >> 20, vram.has_value());
   if (vram) {
     items.push_back(
         make_item(prefix + "rebar.vram", mib_text(*vram), "MiB", DiagStatus::kOk, vram_source));
