@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -208,6 +209,57 @@ TEST(ChatTemplateApi, ConcurrentRendersOfOneTemplate) {
   }
   for (auto& th : threads) th.join();
   for (int n : ok) EXPECT_EQ(n, 200);
+}
+
+// Hostile or broken templates (every prefix of real templates, random edits of them) must
+// either render or fail with tessera::Error: no crash, no hang, no other exception type.
+TEST(ChatTemplateRobustness, TruncatedAndMutatedTemplatesFailCleanly) {
+  const std::string src = read(data_path("qwen3.jinja")) + read(data_path("llama-3.1-tools.jinja"));
+  ordered_json call = {{"type", "function"},
+                       {"function", {{"name", "f"}, {"arguments", {{"x", 1}}}}}};
+  ordered_json ctx = {
+      {"messages",
+       {{{"role", "system"}, {"content", "s"}},
+        {{"role", "user"}, {"content", "u"}},
+        {{"role", "assistant"}, {"content", "<think>r</think>a"}, {"tool_calls", {call}}},
+        {{"role", "tool"}, {"content", "t"}}}},
+      {"tools", {{{"type", "function"}, {"function", {{"name", "f"}}}}}},
+      {"add_generation_prompt", true},
+      {"bos_token", "<s>"}};
+  ChatTemplateRenderOptions options;
+  options.max_steps = 200000;
+  int rendered = 0, failed = 0;
+  auto attempt = [&](const std::string& s) {
+    try {
+      ChatTemplate::parse(s, "mutant").render(ctx, options);
+      ++rendered;
+    } catch (const Error&) {
+      ++failed;
+    }
+  };
+  for (size_t n = 0; n <= src.size(); n += 9) attempt(src.substr(0, n));
+  std::mt19937 rng(20240726);
+  const std::string alphabet = "{}%#-+()[]'\"|.,:=~*/ \nais0";
+  for (int i = 0; i < 1500; ++i) {
+    std::string s = src;
+    for (int edit = 0, edits = 1 + static_cast<int>(rng() % 4); edit < edits; ++edit) {
+      size_t pos = rng() % s.size();
+      char c = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+        case 0:
+          s.erase(pos, 1 + rng() % 8);
+          break;
+        case 1:
+          s.insert(pos, 1, c);
+          break;
+        default:
+          s[pos] = c;
+      }
+    }
+    attempt(s);
+  }
+  EXPECT_GT(rendered, 0);
+  EXPECT_GT(failed, 0);
 }
 
 }  // namespace

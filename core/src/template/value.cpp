@@ -6,9 +6,12 @@
 
 namespace tessera::tmpl {
 
+// Small dicts (most messages, every loop object) are scanned; the hash index exists only once
+// a dict grows past kSmall keys.
+constexpr size_t kSmall = 8;
+
 const Value* Object::find(std::string_view key) const {
-  // Small dicts (most messages) are faster to scan than to hash.
-  if (items_.size() <= 8) {
+  if (index_.empty()) {
     for (const auto& [k, v] : items_) {
       if (k == key) return &v;
     }
@@ -19,6 +22,19 @@ const Value* Object::find(std::string_view key) const {
 }
 
 void Object::set(const std::string& key, Value value) {
+  if (index_.empty()) {
+    for (auto& [k, v] : items_) {
+      if (k == key) {
+        v = std::move(value);
+        return;
+      }
+    }
+    items_.emplace_back(key, std::move(value));
+    if (items_.size() > kSmall) {
+      for (size_t i = 0; i < items_.size(); ++i) index_.emplace(items_[i].first, i);
+    }
+    return;
+  }
   auto it = index_.find(key);
   if (it != index_.end()) {
     items_[it->second].second = std::move(value);
