@@ -10,5 +10,6 @@ int run_plugins_command(int argc, char** argv);
 int run_diagnose_command(int argc, char** argv);
 int run_generate_command(int argc, char** argv);
 int run_plan_command(int argc, char** argv);
+int run_bench_command(int argc, char** argv);
 
 }  // namespace tessera::cli

@@ -30,6 +30,8 @@ struct Subcommand {
 constexpr Subcommand kSubcommands[] = {
     {"generate", "offline generation: one --prompt (streamed) or a JSONL file of requests",
      &tessera::cli::run_generate_command},
+    {"bench", "benchmarks: latency and throughput in-process, serve against a running server",
+     &tessera::cli::run_bench_command},
     {"plan", "memory plan (weights, activations, KV blocks, max concurrency) before loading",
      &tessera::cli::run_plan_command},
     {"diagnose", "check drivers, clocks, PCIe links and other settings that limit performance",

@@ -1,0 +1,74 @@
+// `tessera bench latency`: prefill and decode speed of one batch through the Engine, as a
+// user's requests go (add_request on a running engine, outputs read from the channels),
+// beside the decode roofline: memory bandwidth / weight bytes read per decoded token.
+//
+// One iteration sends `batch_size` requests of `input_len` fresh random tokens (never a
+// prefix-cache hit) with max_tokens = output_len, ignore_eos and greedy sampling:
+//   prefill = time from submitting until every request has its first token (TTFT: the
+//             prompt's forward pass plus one sample, what a max_tokens 1 request costs)
+//   decode  = total - prefill, for output_len - 1 tokens per request.
+// Batch 1 is always measured; --batch-size B > 1 adds a run at B.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "memory_bandwidth.h"
+
+namespace tessera {
+class Engine;
+}
+
+namespace tessera::bench {
+
+struct LatencyOptions {
+  int input_len = 32;
+  int output_len = 128;
+  int batch_size = 1;
+  int num_iters = 3;
+  int num_iters_warmup = 1;
+  uint64_t seed = 0;
+};
+
+struct LatencyRun {
+  int batch_size = 0;
+  std::vector<double> prefill_s;  // one per timed iteration
+  std::vector<double> decode_s;   // output_len - 1 tokens per request
+  std::vector<double> total_s;
+  // From the medians of the iterations.
+  double prefill_tok_s = 0;
+  double decode_ms_per_token = 0;  // one decode step (each request gets a token)
+  double decode_tok_s = 0;         // batch_size tokens per step
+  // Weights read once per step: batch_size * bandwidth / weight_bytes_per_token.
+  double roofline_tok_s = 0;
+  double roofline_fraction = 0;
+  // The same with the KV cache each row reads at the mean decode context length added.
+  double roofline_with_kv_tok_s = 0;
+};
+
+struct LatencyResult {
+  std::string model;
+  std::string architecture;
+  std::string dtype;
+  std::string quantization;
+  std::string device;
+  uint64_t weight_bytes_per_token = 0;
+  uint64_t kv_bytes_per_token = 0;  // all layers
+  LatencyOptions options;
+  BandwidthResult bandwidth;
+  std::vector<LatencyRun> runs;  // batch 1 first
+};
+
+// Starts the engine (if not running) and runs warm-up and timed iterations for batch 1 and,
+// when larger, options.batch_size. Throws tessera::Error for bad options or a request that
+// fails or ends early.
+LatencyResult run_latency(Engine& engine, const LatencyOptions& options,
+                          const BandwidthResult& bandwidth);
+
+nlohmann::json to_json(const LatencyResult& result);
+void print_table(const LatencyResult& result, std::ostream& out);
+
+}  // namespace tessera::bench
