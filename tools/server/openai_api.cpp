@@ -1,0 +1,477 @@
+#include "openai_api.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+#include <set>
+
+#include "api_error.h"
+#include "common/check.h"
+#include "engine/request_json.h"
+
+namespace tessera::server {
+
+namespace {
+
+using nlohmann::json;
+
+// The field a core validation message starts with ("'temperature' must…", "top_p must…").
+std::string param_of(const std::string& message) {
+  static const std::set<std::string> kFields = {"max_tokens",
+                                                "max_completion_tokens",
+                                                "min_tokens",
+                                                "temperature",
+                                                "top_p",
+                                                "top_k",
+                                                "min_p",
+                                                "presence_penalty",
+                                                "frequency_penalty",
+                                                "repetition_penalty",
+                                                "seed",
+                                                "stop",
+                                                "stop_token_ids",
+                                                "logprobs",
+                                                "top_logprobs",
+                                                "ignore_eos",
+                                                "skip_special_tokens",
+                                                "priority"};
+  size_t begin = message.starts_with("'") ? 1 : 0;
+  size_t end = begin;
+  while (end < message.size() &&
+         (std::islower(static_cast<unsigned char>(message[end])) || message[end] == '_')) {
+    ++end;
+  }
+  const auto word = message.substr(begin, end - begin);
+  return kFields.count(word) ? word : "";
+}
+
+bool optional_bool(const json& body, const char* key, bool fallback) {
+  if (!body.contains(key) || body[key].is_null()) return fallback;
+  if (!body[key].is_boolean())
+    throw bad_request(std::string("'") + key + "' must be a boolean", key);
+  return body[key].get<bool>();
+}
+
+// prompt: a string, a list of token ids, or a list of either.
+std::vector<std::vector<int32_t>> completion_prompts(const json& body, const ApiLimits& limits,
+                                                     const PromptBuilder& prompts) {
+  if (!body.contains("prompt") || body["prompt"].is_null()) {
+    throw bad_request("'prompt' is required", "prompt");
+  }
+  const bool add_special = optional_bool(body, "add_special_tokens", true);
+  auto token_list = [&](const json& list) {
+    std::vector<int32_t> ids;
+    for (const auto& id : list) {
+      if (!id.is_number_integer()) {
+        throw bad_request("'prompt' token ids must be integers", "prompt");
+      }
+      const auto value = id.get<int64_t>();
+      if (value < 0 || value >= limits.vocab_size) {
+        throw bad_request("prompt token id " + std::to_string(value) +
+                              " is outside the vocabulary (0.." +
+                              std::to_string(limits.vocab_size - 1) + ")",
+                          "prompt");
+      }
+      ids.push_back(static_cast<int32_t>(value));
+    }
+    return ids;
+  };
+  const json& prompt = body["prompt"];
+  std::vector<std::vector<int32_t>> out;
+  if (prompt.is_string()) {
+    out.push_back(prompts.encode_text(prompt.get<std::string>(), add_special));
+  } else if (prompt.is_array() && !prompt.empty() && prompt[0].is_number()) {
+    out.push_back(token_list(prompt));
+  } else if (prompt.is_array() && !prompt.empty()) {
+    for (const auto& item : prompt) {
+      if (item.is_string()) {
+        out.push_back(prompts.encode_text(item.get<std::string>(), add_special));
+      } else if (item.is_array()) {
+        out.push_back(token_list(item));
+      } else {
+        throw bad_request("'prompt' must be a string, a list of token ids, or a list of either",
+                          "prompt");
+      }
+    }
+  } else {
+    throw bad_request("'prompt' must be a non-empty string, list of token ids, or list of either",
+                      "prompt");
+  }
+  for (const auto& ids : out) {
+    if (ids.empty()) throw bad_request("the prompt is empty", "prompt");
+  }
+  return out;
+}
+
+float clamp_logprob(float value) {
+  return std::isfinite(value) ? value : -9999.0f;  // as vLLM: JSON has no -inf
+}
+
+json token_bytes(const std::string& text) {
+  json bytes = json::array();
+  for (unsigned char c : text) bytes.push_back(static_cast<int>(c));
+  return bytes;
+}
+
+}  // namespace
+
+std::string dump_json(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string sse_event(const json& data) {
+  return "data: " + dump_json(data) + "\n\n";
+}
+
+std::string random_id(const std::string& prefix) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = prefix;
+  for (int i = 0; i < 32; ++i) id.push_back(kHex[rng() & 15]);
+  return id;
+}
+
+void check_model_name(const json& body, const ApiLimits& limits) {
+  if (!body.contains("model") || body["model"].is_null()) return;
+  if (!body["model"].is_string()) throw bad_request("'model' must be a string", "model");
+  const auto name = body["model"].get<std::string>();
+  const auto& names = limits.served_model_names;
+  if (std::find(names.begin(), names.end(), name) == names.end()) {
+    throw ApiError(404, "The model '" + name + "' does not exist.", "model",
+                   "invalid_request_error", "model_not_found");
+  }
+}
+
+GenerationRequest parse_generation_request(const json& body, bool chat, const ApiLimits& limits,
+                                           const PromptBuilder& prompts) {
+  if (!body.is_object()) throw bad_request("the request body must be a JSON object");
+  check_model_name(body, limits);
+  GenerationRequest r;
+  r.chat = chat;
+  r.model = limits.served_model_names.front();
+  r.id = random_id(chat ? "chatcmpl-" : "cmpl-");
+  r.created = std::chrono::duration_cast<std::chrono::seconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  r.stream = optional_bool(body, "stream", false);
+  if (body.contains("stream_options") && !body["stream_options"].is_null()) {
+    const auto& so = body["stream_options"];
+    if (!so.is_object()) throw bad_request("'stream_options' must be an object", "stream_options");
+    if (!r.stream) {
+      throw bad_request("'stream_options' is only allowed when 'stream' is true", "stream_options");
+    }
+    r.include_usage = optional_bool(so, "include_usage", false);
+  }
+  if (body.contains("user") && !body["user"].is_null() && !body["user"].is_string()) {
+    throw bad_request("'user' must be a string", "user");
+  }
+  if (optional_bool(body, "echo", false)) {
+    throw bad_request("'echo' is not supported", "echo");
+  }
+  if (body.contains("suffix") && !body["suffix"].is_null()) {
+    throw bad_request("'suffix' is not supported", "suffix");
+  }
+  if (body.contains("best_of") && !body["best_of"].is_null() &&
+      !(body["best_of"].is_number_integer() && body["best_of"].get<int64_t>() == 1)) {
+    throw bad_request("'best_of' other than 1 is not supported", "best_of");
+  }
+  int n = 1;
+  if (body.contains("n") && !body["n"].is_null()) {
+    if (!body["n"].is_number_integer()) throw bad_request("'n' must be an integer", "n");
+    const auto value = body["n"].get<int64_t>();
+    if (value < 1 || value > limits.max_n) {
+      throw bad_request("'n' must be between 1 and " + std::to_string(limits.max_n) + ", got " +
+                            std::to_string(value),
+                        "n");
+    }
+    n = static_cast<int>(value);
+  }
+
+  SamplingParams base;
+  try {
+    base = engine::sampling_params_from_json(body, 0, chat);
+    if (base.max_tokens == 0) base.max_tokens = 1;  // placeholder, replaced per prompt below
+    base.validate(limits.max_logprobs);
+  } catch (const Error& e) {
+    throw bad_request(e.what(), param_of(e.what()));
+  }
+  const bool max_tokens_given =
+      (body.contains("max_tokens") && !body["max_tokens"].is_null()) ||
+      (body.contains("max_completion_tokens") && !body["max_completion_tokens"].is_null());
+  r.want_logprobs = base.logprobs.has_value();
+
+  std::vector<std::vector<int32_t>> prompt_ids;
+  if (chat) {
+    prompt_ids.push_back(prompts.encode_chat(body).ids);
+  } else {
+    prompt_ids = completion_prompts(body, limits, prompts);
+  }
+  r.num_prompts = prompt_ids.size();
+  if (static_cast<int64_t>(prompt_ids.size()) * n > limits.max_choices) {
+    throw bad_request("prompts × n = " + std::to_string(prompt_ids.size() * n) +
+                          " exceeds the limit of " + std::to_string(limits.max_choices),
+                      "n");
+  }
+  const std::string prompt_param = chat ? "messages" : "prompt";
+  const int64_t context = std::min<int64_t>(limits.max_model_len, limits.kv_tokens);
+  for (auto& ids : prompt_ids) {
+    const auto len = static_cast<int64_t>(ids.size());
+    if (len >= context) {
+      throw bad_request("This model's maximum context length is " + std::to_string(context) +
+                            " tokens. However, your prompt has " + std::to_string(len) +
+                            " tokens, leaving no room for a completion.",
+                        prompt_param);
+    }
+    SamplingParams params = base;
+    if (!max_tokens_given) {
+      int64_t budget = context - len;
+      if (limits.default_max_tokens > 0)
+        budget = std::min<int64_t>(budget, limits.default_max_tokens);
+      params.max_tokens = static_cast<int>(budget);
+    } else if (len + params.max_tokens > context) {
+      throw bad_request("This model's maximum context length is " + std::to_string(context) +
+                            " tokens. However, you requested " +
+                            std::to_string(len + params.max_tokens) + " tokens (" +
+                            std::to_string(len) + " in the " + prompt_param + ", " +
+                            std::to_string(params.max_tokens) +
+                            " in the completion). Please reduce the length of the " + prompt_param +
+                            " or completion.",
+                        "max_tokens");
+    }
+    params.min_tokens = std::min(params.min_tokens, params.max_tokens);
+    for (int i = 0; i < n; ++i) {
+      ChoiceRequest choice;
+      choice.prompt = ids;
+      choice.params = params;
+      if (params.seed) choice.params.seed = *params.seed + static_cast<uint64_t>(i);
+      r.choices.push_back(std::move(choice));
+    }
+  }
+  return r;
+}
+
+ResponseFormatter::ResponseFormatter(const GenerationRequest& request,
+                                     const tokenizer::Tokenizer& tokenizer)
+    : request_(request), tokenizer_(tokenizer), choices_(request.choices.size()) {}
+
+json ResponseFormatter::chunk_base() const {
+  json chunk = {{"id", request_.id},
+                {"object", request_.chat ? "chat.completion.chunk" : "text_completion"},
+                {"created", request_.created},
+                {"model", request_.model}};
+  return chunk;
+}
+
+json ResponseFormatter::usage() const {
+  int prompt = 0;
+  int completion = 0;
+  const size_t n = request_.num_prompts ? choices_.size() / request_.num_prompts : 1;
+  for (size_t i = 0; i < choices_.size(); ++i) {
+    if (i % n == 0) prompt += static_cast<int>(request_.choices[i].prompt.size());
+    completion += choices_[i].completion_tokens;
+  }
+  return {{"prompt_tokens", prompt},
+          {"total_tokens", prompt + completion},
+          {"completion_tokens", completion},
+          {"prompt_tokens_details", nullptr}};
+}
+
+json ResponseFormatter::logprobs_json(const std::vector<TokenLogprob>& logprobs,
+                                      const std::vector<size_t>& offsets) const {
+  if (!request_.want_logprobs) return nullptr;
+  if (request_.chat) {
+    json content = json::array();
+    for (const auto& lp : logprobs) {
+      const auto token = tokenizer_.decode(std::vector<int32_t>{lp.token});
+      json top = json::array();
+      for (const auto& [id, value] : lp.top) {
+        const auto alt = tokenizer_.decode(std::vector<int32_t>{id});
+        top.push_back(
+            {{"token", alt}, {"logprob", clamp_logprob(value)}, {"bytes", token_bytes(alt)}});
+      }
+      content.push_back({{"token", token},
+                         {"logprob", clamp_logprob(lp.logprob)},
+                         {"bytes", token_bytes(token)},
+                         {"top_logprobs", top}});
+    }
+    return {{"content", content}};
+  }
+  json tokens = json::array();
+  json token_logprobs = json::array();
+  json top_logprobs = json::array();
+  for (const auto& lp : logprobs) {
+    const auto token = tokenizer_.decode(std::vector<int32_t>{lp.token});
+    tokens.push_back(token);
+    token_logprobs.push_back(clamp_logprob(lp.logprob));
+    json top = json::object();
+    for (const auto& [id, value] : lp.top) {
+      top[tokenizer_.decode(std::vector<int32_t>{id})] = clamp_logprob(value);
+    }
+    top_logprobs.push_back(std::move(top));
+  }
+  return {{"text_offset", offsets},
+          {"token_logprobs", token_logprobs},
+          {"tokens", tokens},
+          {"top_logprobs", top_logprobs}};
+}
+
+void ResponseFormatter::record(size_t index, const RequestOutput& output) {
+  Choice& c = choices_.at(index);
+  c.prompt_tokens = output.prompt_tokens;
+  c.completion_tokens = output.completion_tokens;
+  if (output.finished && !c.finished) {
+    c.finished = true;
+    c.finish_reason = output.finish_reason;
+    ++num_finished_;
+    if (output.finish_reason == "error" && error_.empty()) {
+      error_ = output.error.empty() ? "the engine failed this request" : output.error;
+    }
+  }
+}
+
+std::string ResponseFormatter::stream_start() const {
+  if (!request_.chat) return "";
+  std::string events;
+  for (size_t i = 0; i < choices_.size(); ++i) {
+    json chunk = chunk_base();
+    chunk["choices"] = json::array({{{"index", i},
+                                     {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                     {"logprobs", nullptr},
+                                     {"finish_reason", nullptr}}});
+    if (request_.include_usage) chunk["usage"] = nullptr;
+    events += sse_event(chunk);
+  }
+  return events;
+}
+
+std::string ResponseFormatter::stream_output(size_t index, const RequestOutput& output) {
+  Choice& c = choices_.at(index);
+  record(index, output);
+  if (output.text.empty() && output.logprobs.empty() && !output.finished) return "";
+  if (output.finish_reason == "error") {
+    return sse_event(
+        {{"error",
+          {{"message", error_}, {"type", "internal_error"}, {"param", nullptr}, {"code", 500}}}});
+  }
+  json choice = {{"index", index}};
+  if (request_.chat) {
+    choice["delta"] =
+        output.text.empty() && output.finished ? json::object() : json{{"content", output.text}};
+  } else {
+    choice["text"] = output.text;
+  }
+  choice["logprobs"] =
+      logprobs_json(output.logprobs, std::vector<size_t>(output.logprobs.size(), c.text.size()));
+  c.text += output.text;
+  choice["finish_reason"] = output.finished ? json(output.finish_reason) : json();
+  if (!request_.chat) choice["stop_reason"] = nullptr;
+  json chunk = chunk_base();
+  chunk["choices"] = json::array({choice});
+  if (request_.include_usage) chunk["usage"] = nullptr;
+  return sse_event(chunk);
+}
+
+std::string ResponseFormatter::stream_end() const {
+  std::string events;
+  if (request_.include_usage) {
+    json chunk = chunk_base();
+    chunk["choices"] = json::array();
+    chunk["usage"] = usage();
+    events += sse_event(chunk);
+  }
+  events += "data: [DONE]\n\n";
+  return events;
+}
+
+void ResponseFormatter::add_output(size_t index, const RequestOutput& output) {
+  Choice& c = choices_.at(index);
+  c.offsets.insert(c.offsets.end(), output.logprobs.size(), c.text.size());
+  c.text += output.text;
+  c.logprobs.insert(c.logprobs.end(), output.logprobs.begin(), output.logprobs.end());
+  record(index, output);
+}
+
+json ResponseFormatter::body() const {
+  json choices = json::array();
+  for (size_t i = 0; i < choices_.size(); ++i) {
+    const Choice& c = choices_[i];
+    json choice = {{"index", i}};
+    if (request_.chat) {
+      choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+    } else {
+      choice["text"] = c.text;
+    }
+    choice["logprobs"] = logprobs_json(c.logprobs, c.offsets);
+    choice["finish_reason"] = c.finish_reason;
+    if (!request_.chat) choice["stop_reason"] = nullptr;
+    choices.push_back(std::move(choice));
+  }
+  json out = {{"id", request_.id},
+              {"object", request_.chat ? "chat.completion" : "text_completion"},
+              {"created", request_.created},
+              {"model", request_.model},
+              {"choices", choices},
+              {"usage", usage()}};
+  return out;
+}
+
+json models_body(const ApiLimits& limits, int64_t created) {
+  json data = json::array();
+  for (const auto& name : limits.served_model_names) {
+    data.push_back({{"id", name},
+                    {"object", "model"},
+                    {"created", created},
+                    {"owned_by", "tessera"},
+                    {"root", limits.served_model_names.front()},
+                    {"parent", nullptr},
+                    {"max_model_len", limits.max_model_len},
+                    {"permission", json::array()}});
+  }
+  return {{"object", "list"}, {"data", data}};
+}
+
+json tokenize_body(const json& body, const ApiLimits& limits, const PromptBuilder& prompts,
+                   const tokenizer::Tokenizer& tokenizer) {
+  if (!body.is_object()) throw bad_request("the request body must be a JSON object");
+  check_model_name(body, limits);
+  std::vector<int32_t> ids;
+  if (body.contains("messages")) {
+    ids = prompts.encode_chat(body).ids;
+  } else if (body.contains("prompt") && body["prompt"].is_string()) {
+    ids = prompts.encode_text(body["prompt"].get<std::string>(),
+                              optional_bool(body, "add_special_tokens", true));
+  } else {
+    throw bad_request("give 'prompt' (a string) or 'messages'", "prompt");
+  }
+  json out = {{"count", ids.size()}, {"max_model_len", limits.max_model_len}, {"tokens", ids}};
+  if (optional_bool(body, "return_token_strs", false)) {
+    json strs = json::array();
+    for (int32_t id : ids) strs.push_back(tokenizer.token_text(id));
+    out["token_strs"] = strs;
+  } else {
+    out["token_strs"] = nullptr;
+  }
+  return out;
+}
+
+json detokenize_body(const json& body, const ApiLimits& limits,
+                     const tokenizer::Tokenizer& tokenizer) {
+  if (!body.is_object()) throw bad_request("the request body must be a JSON object");
+  check_model_name(body, limits);
+  if (!body.contains("tokens") || !body["tokens"].is_array()) {
+    throw bad_request("'tokens' must be a list of token ids", "tokens");
+  }
+  std::vector<int32_t> ids;
+  for (const auto& id : body["tokens"]) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+        id.get<int64_t>() >= limits.vocab_size) {
+      throw bad_request("'tokens' must be token ids in 0.." + std::to_string(limits.vocab_size - 1),
+                        "tokens");
+    }
+    ids.push_back(id.get<int32_t>());
+  }
+  return {{"prompt", tokenizer.decode(ids)}};
+}
+
+}  // namespace tessera::server
