@@ -40,9 +40,9 @@ std::vector<int32_t> prompt_ids(const json& prompt, const tokenizer::Tokenizer& 
   return ids;
 }
 
-void print_banner(const Engine& engine) {
+void print_banner(const Engine& engine, bool is_default) {
   const auto& m = engine.model();
-  if (m.is_default) {
+  if (is_default) {
     std::cerr << "tessera: no --model given: using the embedded default model, a " << m.architecture
               << " with RANDOM weights and a real tokenizer. Its text is meaningless; it exists "
                  "so that Tessera runs anywhere without downloads.\n";
@@ -168,7 +168,7 @@ int run_generate_command(int argc, char** argv) {
   EngineConfig config = engine_config_from(vm, &is_default);
   LoadProgressBar progress;
   auto engine = Engine::create(config, std::ref(progress));
-  print_banner(*engine);
+  print_banner(*engine, is_default);
   if (vm.count("input")) {
     return run_batch(*engine, vm["input"].as<std::string>(),
                      vm.count("output") ? vm["output"].as<std::string>() : "",
