@@ -257,7 +257,12 @@ class EngineImpl final : public Engine {
         if (disconnected) ++metrics_.requests_aborted_disconnect;
       }
     }
-    if (!scheduler_->has_unfinished()) return !inbox.empty() || !aborts.empty();
+    if (!scheduler_->has_unfinished()) {
+      // Aborts (and failed admissions) free blocks: the gauges must show it even when no
+      // request is left to schedule.
+      if (!inbox.empty() || !aborts.empty()) refresh_metrics();
+      return !inbox.empty() || !aborts.empty();
+    }
 
     const sched::SchedulerOutput plan = scheduler_->schedule();
     apply_kv_moves(plan);
