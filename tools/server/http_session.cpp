@@ -1,5 +1,6 @@
 #include "http_session.h"
 
+#include <array>
 #include <chrono>
 #include <sstream>
 #include <thread>
@@ -27,6 +28,8 @@ namespace {
 
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
 constexpr size_t kMaxPendingPipelined = size_t{1} << 20;
+constexpr auto kLingerTimeout = std::chrono::seconds(5);
+constexpr size_t kMaxLingerBytes = size_t{64} << 20;
 
 std::string chunk(const std::string& data) {
   if (data.empty()) return "";
@@ -431,7 +434,27 @@ void Session::close() {
   closed_ = true;
   beast::error_code ignored;
   stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
-  stream_.socket().close(ignored);
+  if (peer_gone_) {
+    stream_.socket().close(ignored);
+    return;
+  }
+  // Lingering close: a client still sending (a body over the limit) would otherwise get a
+  // reset instead of our response. Drain what it sends, bounded in bytes and time.
+  stream_.expires_after(kLingerTimeout);
+  drain(0);
+}
+
+void Session::drain(size_t drained) {
+  auto scratch = std::make_shared<std::array<char, 16384>>();
+  stream_.async_read_some(net::buffer(*scratch), [self = shared_from_this(), scratch, drained](
+                                                     beast::error_code ec, size_t bytes) {
+    if (ec || drained + bytes > kMaxLingerBytes) {
+      beast::error_code ignored;
+      self->stream_.socket().close(ignored);
+      return;
+    }
+    self->drain(drained + bytes);
+  });
 }
 
 }  // namespace tessera::server

@@ -56,6 +56,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_write(boost::beast::error_code ec, size_t bytes);
   void after_response();
   void close();
+  void drain(size_t drained);
 
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
