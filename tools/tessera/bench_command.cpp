@@ -226,6 +226,7 @@ int run_bench_command(int argc, char** argv) {
   // argv[0] of the benchmark is its own name, as every subcommand expects.
   if (which == "latency") return run_latency_command(argc - 1, argv + 1);
   if (which == "throughput") return run_throughput_command(argc - 1, argv + 1);
+  if (which == "serve") return run_bench_serve(argc - 1, argv + 1);
   throw UsageError("unknown benchmark '" + std::string(which) +
                    "' (latency, throughput or serve; see `tessera bench --help`)");
 }

@@ -28,6 +28,7 @@ struct Subcommand {
 };
 
 constexpr Subcommand kSubcommands[] = {
+    {"serve", "OpenAI-compatible HTTP server", &tessera::cli::run_serve_command},
     {"generate", "offline generation: one --prompt (streamed) or a JSONL file of requests",
      &tessera::cli::run_generate_command},
     {"bench", "benchmarks: latency and throughput in-process, serve against a running server",
