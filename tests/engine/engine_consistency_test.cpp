@@ -174,7 +174,8 @@ TEST_F(EngineBehaviour, SeededSamplingIsReproducibleAcrossBatches) {
   params.ignore_eos = true;
   auto collect = [&](OutputChannel& channel) {
     std::vector<int32_t> ids;
-    while (auto out = channel.next()) ids.insert(ids.end(), out->token_ids.begin(), out->token_ids.end());
+    while (auto out = channel.next())
+      ids.insert(ids.end(), out->token_ids.begin(), out->token_ids.end());
     return ids;
   };
   auto alone = engine->add_request("alone", prompts[3].ids, params);
@@ -183,7 +184,8 @@ TEST_F(EngineBehaviour, SeededSamplingIsReproducibleAcrossBatches) {
   std::vector<std::shared_ptr<OutputChannel>> noise;
   SamplingParams other = params;
   other.seed.reset();
-  for (int i = 0; i < 8; ++i) noise.push_back(engine->add_request("n" + std::to_string(i), prompts[i].ids, other));
+  for (int i = 0; i < 8; ++i)
+    noise.push_back(engine->add_request("n" + std::to_string(i), prompts[i].ids, other));
   auto again = engine->add_request("again", prompts[3].ids, params);
   while (engine->has_unfinished()) engine->step();
   EXPECT_EQ(collect(*again), first);

@@ -92,7 +92,8 @@ class CpuDevice : public ::testing::Test {
       for (size_t pos = computed; pos < end; ++pos) {
         batch.input_ids.push_back(tokens[pos]);
         batch.positions.push_back(static_cast<int32_t>(pos));
-        batch.slot_mapping.push_back(int64_t{blocks[pos / 16]} * 16 + static_cast<int64_t>(pos % 16));
+        batch.slot_mapping.push_back(int64_t{blocks[pos / 16]} * 16 +
+                                     static_cast<int64_t>(pos % 16));
         batch.logits_indices.push_back(static_cast<int32_t>(pos - computed));
       }
       batch.query_start_loc = {0, static_cast<int32_t>(end - computed)};
@@ -110,7 +111,8 @@ class CpuDevice : public ::testing::Test {
       if (computed < prompt.size()) continue;
       // Greedy via the plugin's sample op on the last row only: re-run with one logit row.
       const auto& last = rows.back();
-      const auto best = static_cast<int32_t>(std::max_element(last.begin(), last.end()) - last.begin());
+      const auto best =
+          static_cast<int32_t>(std::max_element(last.begin(), last.end()) - last.begin());
       engine::SamplingBatch sampling;
       batch.logits_indices = {static_cast<int32_t>(batch.input_ids.size() - 1)};
       runner.forward(batch);  // recomputes the same KV entries: writes are idempotent
@@ -144,11 +146,13 @@ struct Case {
   std::string path;       // relative to the tiny models dir
   tsr_dtype dtype;
   model::Quantization quantization;
-  double tolerance;       // relative logits error, per row
+  double tolerance;  // relative logits error, per row
   bool exact_greedy;
 };
 
-void PrintTo(const Case& c, std::ostream* os) { *os << c.path << "/" << c.tolerance; }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.path << "/" << c.tolerance;
+}
 
 class ModelForward : public CpuDevice, public ::testing::WithParamInterface<Case> {};
 
@@ -170,8 +174,10 @@ TEST_P(ModelForward, MatchesTheFloat64Reference) {
   EXPECT_LT(worst, c.tolerance) << c.path;
   if (c.exact_greedy) {
     EXPECT_EQ(generated, ref.greedy) << c.path;
-    for (size_t i = ref.prompt.size(); i < rows.size() && i < ref.prompt.size() + ref.greedy.size(); ++i) {
-      EXPECT_LT(relative_error(rows[i].data(), ref.row(i), ref.vocab), c.tolerance) << "decode row " << i;
+    for (size_t i = ref.prompt.size(); i < rows.size() && i < ref.prompt.size() + ref.greedy.size();
+         ++i) {
+      EXPECT_LT(relative_error(rows[i].data(), ref.row(i), ref.vocab), c.tolerance)
+          << "decode row " << i;
     }
   } else if (c.tolerance < 0.1) {
     // Close enough that the first greedy token must agree; 4-bit weights may flip it.

@@ -25,7 +25,9 @@ std::vector<float> dequantize(const tsr_weight_desc& d) {
     for (int64_t c = 0; c < d.cols; ++c) {
       const int64_t i = r * d.cols + c;
       switch (d.format) {
-        case TSR_WEIGHT_FORMAT_F32: out[i] = static_cast<const float*>(d.data)[i]; break;
+        case TSR_WEIGHT_FORMAT_F32:
+          out[i] = static_cast<const float*>(d.data)[i];
+          break;
         case TSR_WEIGHT_FORMAT_INT8_GROUP:
           out[i] = static_cast<float>(static_cast<int8_t>(bytes[i])) *
                    d.scales[r * (d.cols / d.group_size) + c / d.group_size];
@@ -33,11 +35,13 @@ std::vector<float> dequantize(const tsr_weight_desc& d) {
         case TSR_WEIGHT_FORMAT_INT4_GROUP: {
           const uint8_t byte = bytes[i / 2];
           const int u = (c % 2 == 0) ? (byte & 0x0f) : (byte >> 4);
-          out[i] = static_cast<float>(u - 8) *
-                   d.scales[r * (d.cols / d.group_size) + c / d.group_size];
+          out[i] =
+              static_cast<float>(u - 8) * d.scales[r * (d.cols / d.group_size) + c / d.group_size];
           break;
         }
-        default: ADD_FAILURE() << "unexpected format"; break;
+        default:
+          ADD_FAILURE() << "unexpected format";
+          break;
       }
     }
   }
@@ -90,7 +94,9 @@ TEST(CanonicalWeight, GgufBlocksKeepTheirValues) {
     const auto w = CanonicalWeight::from_tensor(view, Quantization::kNone);
     const auto blocks = tessera::model::to_f32(view);
     EXPECT_EQ(dequantize(w.desc()), blocks) << file;
-    EXPECT_LT(relative_error(blocks, reference), std::string(file).find("q8") != std::string::npos ? 0.01 : 0.15) << file;
+    EXPECT_LT(relative_error(blocks, reference),
+              std::string(file).find("q8") != std::string::npos ? 0.01 : 0.15)
+        << file;
   }
 }
 

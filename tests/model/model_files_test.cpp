@@ -127,12 +127,13 @@ TEST(ModelFiles, MissingFilesAreClearErrors) {
   TempDir dir;
   EXPECT_NE(error_of([&] { tessera::model::load_hf_config(dir.path()); }).find("no config.json"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { tessera::model::SafetensorsModel m(dir.path()); })
-                .find("no model.safetensors"),
+  EXPECT_NE(error_of([&] {
+              tessera::model::SafetensorsModel m(dir.path());
+            }).find("no model.safetensors"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { tessera::model::GgufFile g(dir.file("absent.gguf")); })
-                .find("cannot open"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { tessera::model::GgufFile g(dir.file("absent.gguf")); }).find("cannot open"),
+      std::string::npos);
 }
 
 TEST(ModelFiles, TruncatedSafetensorsIsRejected) {
@@ -149,12 +150,12 @@ TEST(ModelFiles, TruncatedSafetensorsIsRejected) {
 TEST(ModelFiles, LyingSafetensorsHeadersAreRejected) {
   TempDir dir;
   const auto path = dir.file("model.safetensors");
-  write_file(path, safetensors_bytes(
-                       R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,64]}})", 16));
+  write_file(path,
+             safetensors_bytes(R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,64]}})", 16));
   EXPECT_NE(error_of([&] { tessera::model::SafetensorsFile f(path); }).find("outside the file"),
             std::string::npos);
-  write_file(path, safetensors_bytes(
-                       R"({"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,16]}})", 16));
+  write_file(path,
+             safetensors_bytes(R"({"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,16]}})", 16));
   EXPECT_NE(error_of([&] { tessera::model::SafetensorsFile f(path); }).find("need 24"),
             std::string::npos);
   write_file(path, safetensors_bytes(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
@@ -162,7 +163,8 @@ TEST(ModelFiles, LyingSafetensorsHeadersAreRejected) {
                                      16));
   EXPECT_NE(error_of([&] { tessera::model::SafetensorsFile f(path); }).find("overlap"),
             std::string::npos);
-  write_file(path, safetensors_bytes(R"({"w":{"dtype":"F8_E5M2","shape":[4],"data_offsets":[0,4]}})", 4));
+  write_file(path,
+             safetensors_bytes(R"({"w":{"dtype":"F8_E5M2","shape":[4],"data_offsets":[0,4]}})", 4));
   EXPECT_NE(error_of([&] { tessera::model::SafetensorsFile f(path); }).find("F8_E5M2"),
             std::string::npos);
   write_file(path, safetensors_bytes("{not json", 0));
@@ -176,17 +178,16 @@ TEST(ModelFiles, LyingSafetensorsHeadersAreRejected) {
 
 TEST(ModelFiles, UnknownArchitectureIsRejected) {
   const std::string config = R"({"architectures":["GPTNeoXForCausalLM"],"vocab_size":10})";
-  const auto message =
-      error_of([&] { tessera::model::parse_hf_config(config, "config.json"); });
+  const auto message = error_of([&] { tessera::model::parse_hf_config(config, "config.json"); });
   EXPECT_NE(message.find("GPTNeoXForCausalLM"), std::string::npos);
   EXPECT_NE(message.find("not supported"), std::string::npos);
   const std::string bad_heads =
       R"({"architectures":["LlamaForCausalLM"],"vocab_size":10,"hidden_size":64,)"
       R"("intermediate_size":64,"num_hidden_layers":1,"num_attention_heads":4,)"
       R"("num_key_value_heads":3})";
-  EXPECT_NE(error_of([&] { tessera::model::parse_hf_config(bad_heads, "c"); })
-                .find("not a multiple"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { tessera::model::parse_hf_config(bad_heads, "c"); }).find("not a multiple"),
+      std::string::npos);
 }
 
 TEST(ModelFiles, GgufUnknownTensorTypeAndTruncationAreRejected) {

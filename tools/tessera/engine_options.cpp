@@ -16,37 +16,35 @@ namespace tessera::cli {
 
 po::options_description engine_options() {
   po::options_description o("Engine options (vLLM's names)");
-  o.add_options()
-      ("model", po::value<std::string>(),
-       "Hugging Face model directory or .gguf file (default: the embedded random-weight model)")
-      ("tokenizer", po::value<std::string>(), "tokenizer directory (default: the model's)")
-      ("dtype", po::value<std::string>()->default_value("auto"),
-       "activation dtype: auto, float32, bfloat16, float16")
-      ("kv-cache-dtype", po::value<std::string>()->default_value("auto"), "KV cache dtype: auto")
-      ("quantization", po::value<std::string>(), "quantize weights at load: int8, int4")
-      ("load-in-low-bit", po::value<std::string>(), "IPEX-LLM spelling: sym_int8, sym_int4")
-      ("block-size", po::value<int>()->default_value(16), "tokens per KV block")
-      ("max-num-seqs", po::value<int>()->default_value(256), "running requests at most")
-      ("max-num-batched-tokens", po::value<int>()->default_value(2048), "tokens per step")
-      ("max-model-len", po::value<int>()->default_value(0),
-       "context length (default: the model's)")
-      ("enable-prefix-caching", po::value<bool>()->default_value(true)->implicit_value(true),
-       "reuse KV blocks of shared prefixes")
-      ("no-enable-prefix-caching", "turn prefix caching off")
-      ("enable-chunked-prefill", po::value<bool>()->default_value(true)->implicit_value(true),
-       "split long prompts across steps")
-      ("swap-space", po::value<double>()->default_value(4.0), "host swap space, GiB")
-      ("preemption-mode", po::value<std::string>()->default_value("auto"),
-       "swap, recompute or auto")
-      ("scheduling-policy", po::value<std::string>()->default_value("fcfs"), "fcfs or priority")
-      ("gpu-memory-utilization", po::value<double>()->default_value(0.9),
-       "share of device memory Tessera may use (GPU/XPU)")
-      ("kv-cache-memory", po::value<std::string>(),
-       "KV cache size on the CPU device (e.g. 4GiB; default 40% of available RAM)")
-      ("num-gpu-blocks-override", po::value<int64_t>(), "force the number of KV blocks")
-      ("max-logprobs", po::value<int>()->default_value(20), "largest logprobs a request may ask")
-      ("seed", po::value<uint64_t>()->default_value(0), "seed for requests without one")
-      ("config", po::value<std::string>(), "YAML file with any of these options");
+  o.add_options()(
+      "model", po::value<std::string>(),
+      "Hugging Face model directory or .gguf file (default: the embedded random-weight model)")(
+      "tokenizer", po::value<std::string>(), "tokenizer directory (default: the model's)")(
+      "dtype", po::value<std::string>()->default_value("auto"),
+      "activation dtype: auto, float32, bfloat16, float16")(
+      "kv-cache-dtype", po::value<std::string>()->default_value("auto"), "KV cache dtype: auto")(
+      "quantization", po::value<std::string>(), "quantize weights at load: int8, int4")(
+      "load-in-low-bit", po::value<std::string>(), "IPEX-LLM spelling: sym_int8, sym_int4")(
+      "block-size", po::value<int>()->default_value(16), "tokens per KV block")(
+      "max-num-seqs", po::value<int>()->default_value(256), "running requests at most")(
+      "max-num-batched-tokens", po::value<int>()->default_value(2048), "tokens per step")(
+      "max-model-len", po::value<int>()->default_value(0), "context length (default: the model's)")(
+      "enable-prefix-caching", po::value<bool>()->default_value(true)->implicit_value(true),
+      "reuse KV blocks of shared prefixes")("no-enable-prefix-caching", "turn prefix caching off")(
+      "enable-chunked-prefill", po::value<bool>()->default_value(true)->implicit_value(true),
+      "split long prompts across steps")("swap-space", po::value<double>()->default_value(4.0),
+                                         "host swap space, GiB")(
+      "preemption-mode", po::value<std::string>()->default_value("auto"),
+      "swap, recompute or auto")(
+      "scheduling-policy", po::value<std::string>()->default_value("fcfs"), "fcfs or priority")(
+      "gpu-memory-utilization", po::value<double>()->default_value(0.9),
+      "share of device memory Tessera may use (GPU/XPU)")(
+      "kv-cache-memory", po::value<std::string>(),
+      "KV cache size on the CPU device (e.g. 4GiB; default 40% of available RAM)")(
+      "num-gpu-blocks-override", po::value<int64_t>(), "force the number of KV blocks")(
+      "max-logprobs", po::value<int>()->default_value(20), "largest logprobs a request may ask")(
+      "seed", po::value<uint64_t>()->default_value(0), "seed for requests without one")(
+      "config", po::value<std::string>(), "YAML file with any of these options");
   return o;
 }
 
@@ -138,7 +136,8 @@ EngineConfig engine_config_from(const po::variables_map& cli_vm, bool* is_defaul
   c.max_num_seqs = vm["max-num-seqs"].as<int>();
   c.max_num_batched_tokens = vm["max-num-batched-tokens"].as<int>();
   c.max_model_len = vm["max-model-len"].as<int>();
-  c.enable_prefix_caching = vm["enable-prefix-caching"].as<bool>() && !vm.count("no-enable-prefix-caching");
+  c.enable_prefix_caching =
+      vm["enable-prefix-caching"].as<bool>() && !vm.count("no-enable-prefix-caching");
   c.enable_chunked_prefill = vm["enable-chunked-prefill"].as<bool>();
   c.swap_space_gib = vm["swap-space"].as<double>();
   c.preemption_mode = vm["preemption-mode"].as<std::string>();
@@ -165,7 +164,8 @@ EngineConfig engine_config_from(const po::variables_map& cli_vm, bool* is_defaul
 
 void LoadProgressBar::operator()(uint64_t done, uint64_t total) {
   if (total == 0) return;
-  const int percent = static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total));
+  const int percent =
+      static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total));
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   if (percent == last_percent_ || (!tty && percent / 10 == last_percent_ / 10 && percent != 100)) {
     return;

@@ -15,8 +15,7 @@ boost::program_options::options_description engine_options();
 
 // Fills an EngineConfig from parsed flags (and --config). Resolves a missing --model to
 // the embedded default model (and sets *is_default). Throws UsageError on bad values.
-EngineConfig engine_config_from(const boost::program_options::variables_map& vm,
-                                bool* is_default);
+EngineConfig engine_config_from(const boost::program_options::variables_map& vm, bool* is_default);
 
 // Where the embedded default model lives: <exe>/../share/tessera/default-model. Empty when
 // it was not built.

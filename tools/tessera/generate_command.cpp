@@ -97,7 +97,8 @@ int run_batch(Engine& engine, const std::string& input, const std::string& outpu
   }
   std::vector<std::shared_ptr<OutputChannel>> channels;
   for (size_t i = 0; i < items.size(); ++i) {
-    channels.push_back(engine.add_request("batch-" + std::to_string(i), items[i].prompt, items[i].params));
+    channels.push_back(
+        engine.add_request("batch-" + std::to_string(i), items[i].prompt, items[i].params));
   }
   engine.start();
   std::ofstream file;
@@ -139,8 +140,8 @@ int run_batch(Engine& engine, const std::string& input, const std::string& outpu
 
 int run_generate_command(int argc, char** argv) {
   po::options_description options("tessera generate");
-  options.add_options()("help,h", "show this help")(
-      "prompt,p", po::value<std::string>(), "one prompt: stream its continuation")(
+  options.add_options()("help,h", "show this help")("prompt,p", po::value<std::string>(),
+                                                    "one prompt: stream its continuation")(
       "input,i", po::value<std::string>(), "JSONL file of completion requests")(
       "output,o", po::value<std::string>(), "JSONL results (default: stdout)")(
       "max-tokens", po::value<int>()->default_value(64), "tokens to generate")(

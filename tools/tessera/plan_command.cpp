@@ -31,7 +31,8 @@ int run_plan_command(int argc, char** argv) {
       "max-num-seqs", po::value<int>()->default_value(256), "running requests at most")(
       "max-num-batched-tokens", po::value<int>()->default_value(2048), "tokens per step")(
       "max-model-len", po::value<int>()->default_value(0), "context length (default: the model's)")(
-      "tensor-parallel-size", po::value<int>()->default_value(1), "devices the model is split over")(
+      "tensor-parallel-size", po::value<int>()->default_value(1),
+      "devices the model is split over")(
       "gpu-memory-utilization", po::value<double>()->default_value(0.9), "share of device memory")(
       "kv-cache-memory", po::value<std::string>(), "CPU: the KV cache budget");
   options.add(loader_options());
@@ -63,11 +64,14 @@ int run_plan_command(int argc, char** argv) {
     }
   }
   const std::string dtype = vm["dtype"].as<std::string>();
-  in.dtype = dtype == "float32" ? TSR_DTYPE_F32 : dtype == "float16" ? TSR_DTYPE_F16 : TSR_DTYPE_BF16;
+  in.dtype = dtype == "float32"   ? TSR_DTYPE_F32
+             : dtype == "float16" ? TSR_DTYPE_F16
+                                  : TSR_DTYPE_BF16;
   if (dtype != "float32" && dtype != "float16" && dtype != "bfloat16") {
     throw UsageError("--dtype must be float32, bfloat16 or float16");
   }
-  if (vm.count("quantization")) in.quantization = model::parse_quantization(vm["quantization"].as<std::string>());
+  if (vm.count("quantization"))
+    in.quantization = model::parse_quantization(vm["quantization"].as<std::string>());
   if (vm.count("load-in-low-bit")) {
     in.quantization = model::parse_quantization(vm["load-in-low-bit"].as<std::string>());
   }
@@ -79,8 +83,9 @@ int run_plan_command(int argc, char** argv) {
   in.gpu_memory_utilization = vm["gpu-memory-utilization"].as<double>();
   if (in.block_size <= 0 || in.max_num_seqs <= 0 || in.max_num_batched_tokens <= 0 ||
       in.tensor_parallel_size <= 0) {
-    throw UsageError("--block-size, --max-num-seqs, --max-num-batched-tokens and "
-                     "--tensor-parallel-size must be positive");
+    throw UsageError(
+        "--block-size, --max-num-seqs, --max-num-batched-tokens and "
+        "--tensor-parallel-size must be positive");
   }
   if (vm.count("device-memory")) {
     in.device_memory = parse_byte_size(vm["device-memory"].as<std::string>());
@@ -90,11 +95,13 @@ int run_plan_command(int argc, char** argv) {
     const auto choice = runtime::select_device(*registry, device_spec_from(vm));
     in.device_memory = choice.info().total_memory ? choice.info().total_memory
                                                   : choice.info().properties.total_memory;
-    std::cout << "device      " << choice.to_string() << " (" << choice.info().properties.name << ")\n";
+    std::cout << "device      " << choice.to_string() << " (" << choice.info().properties.name
+              << ")\n";
     if (choice.info().properties.type == TSR_DEVICE_TYPE_CPU) {
-      in.kv_cache_memory = vm.count("kv-cache-memory")
-                               ? parse_byte_size(vm["kv-cache-memory"].as<std::string>())
-                               : static_cast<uint64_t>(0.4 * static_cast<double>(choice.info().free_memory));
+      in.kv_cache_memory =
+          vm.count("kv-cache-memory")
+              ? parse_byte_size(vm["kv-cache-memory"].as<std::string>())
+              : static_cast<uint64_t>(0.4 * static_cast<double>(choice.info().free_memory));
     }
   }
   const auto result = engine::plan_memory(in);

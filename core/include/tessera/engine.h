@@ -36,7 +36,7 @@ struct MemoryPlanSummary {
   int64_t kv_tokens = 0;
   int64_t num_swap_blocks = 0;
   int max_model_len = 0;
-  double max_concurrency = 0;   // kv_tokens / max_model_len
+  double max_concurrency = 0;  // kv_tokens / max_model_len
 };
 
 struct ModelSummary {
@@ -44,7 +44,7 @@ struct ModelSummary {
   std::string architecture;
   std::string dtype;
   std::string quantization;
-  bool is_default = false;      // the embedded random-weight default model
+  bool is_default = false;  // the embedded random-weight default model
   int64_t vocab_size = 0;
   uint64_t weight_bytes_per_token = 0;  // decode roofline numerator
 };

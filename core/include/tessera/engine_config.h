@@ -16,23 +16,23 @@ struct EngineConfig {
   std::string device = "auto";           // --device auto|cpu|cuda|xpu[:N]
   std::vector<std::string> plugin_dirs;  // --plugin-dir
   std::map<std::string, std::string> plugin_options;
-  std::string dtype = "auto";            // auto|float32|bfloat16|float16
-  std::string kv_cache_dtype = "auto";   // auto = the activation dtype
-  std::string quantization;              // ""|int8|int4 (sym_int8|sym_int4)
+  std::string dtype = "auto";           // auto|float32|bfloat16|float16
+  std::string kv_cache_dtype = "auto";  // auto = the activation dtype
+  std::string quantization;             // ""|int8|int4 (sym_int8|sym_int4)
   int block_size = 16;
   int max_num_seqs = 256;
   int max_num_batched_tokens = 2048;
-  int max_model_len = 0;                 // 0: the model's max_position_embeddings (capped)
+  int max_model_len = 0;  // 0: the model's max_position_embeddings (capped)
   bool enable_prefix_caching = true;
   bool enable_chunked_prefill = true;
   double swap_space_gib = 4.0;
   std::string preemption_mode = "auto";  // swap|recompute|auto
   std::string scheduling_policy = "fcfs";
   double gpu_memory_utilization = 0.9;
-  std::optional<uint64_t> kv_cache_memory_bytes;  // CPU device (--kv-cache-memory)
-  std::optional<int64_t> num_gpu_blocks_override; // tests: force a tiny KV cache
+  std::optional<uint64_t> kv_cache_memory_bytes;   // CPU device (--kv-cache-memory)
+  std::optional<int64_t> num_gpu_blocks_override;  // tests: force a tiny KV cache
   int max_logprobs = 20;
-  uint64_t seed = 0;                     // base seed for requests without one
+  uint64_t seed = 0;  // base seed for requests without one
 };
 
 // Parses "8GiB", "512MiB", "2G", "1.5GB", "1073741824" into bytes; throws tessera::Error.

@@ -22,15 +22,15 @@ struct TokenLogprob {
 
 struct RequestOutput {
   std::string request_id;
-  std::string text;                   // new text since the previous output
-  std::vector<int32_t> token_ids;     // new tokens since the previous output
-  std::vector<TokenLogprob> logprobs; // one per new token, when asked
+  std::string text;                    // new text since the previous output
+  std::vector<int32_t> token_ids;      // new tokens since the previous output
+  std::vector<TokenLogprob> logprobs;  // one per new token, when asked
   bool finished = false;
-  std::string finish_reason;          // "stop" | "length" | "abort" | "error"
-  std::string error;                  // when finish_reason == "error"
+  std::string finish_reason;  // "stop" | "length" | "abort" | "error"
+  std::string error;          // when finish_reason == "error"
   int prompt_tokens = 0;
-  int completion_tokens = 0;          // so far
-  int cached_tokens = 0;              // prompt tokens served from the prefix cache
+  int completion_tokens = 0;  // so far
+  int cached_tokens = 0;      // prompt tokens served from the prefix cache
 };
 
 // A single-producer (engine thread), single-consumer queue of outputs. Thread-safe.

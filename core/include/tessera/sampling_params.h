@@ -12,20 +12,20 @@ namespace tessera {
 struct SamplingParams {
   int max_tokens = 16;
   int min_tokens = 0;
-  float temperature = 1.0f;        // 0: greedy
-  float top_p = 1.0f;              // (0, 1]
-  int top_k = 0;                   // 0 or -1: off
-  float min_p = 0.0f;              // [0, 1)
-  float repetition_penalty = 1.0f; // > 0; 1: off
-  float presence_penalty = 0.0f;   // [-2, 2]
-  float frequency_penalty = 0.0f;  // [-2, 2]
-  std::optional<uint64_t> seed;    // same seed, same output
-  std::vector<std::string> stop;   // stop strings (not included in the output)
+  float temperature = 1.0f;         // 0: greedy
+  float top_p = 1.0f;               // (0, 1]
+  int top_k = 0;                    // 0 or -1: off
+  float min_p = 0.0f;               // [0, 1)
+  float repetition_penalty = 1.0f;  // > 0; 1: off
+  float presence_penalty = 0.0f;    // [-2, 2]
+  float frequency_penalty = 0.0f;   // [-2, 2]
+  std::optional<uint64_t> seed;     // same seed, same output
+  std::vector<std::string> stop;    // stop strings (not included in the output)
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
-  std::optional<int> logprobs;     // chosen token's logprob plus this many top alternatives
+  std::optional<int> logprobs;  // chosen token's logprob plus this many top alternatives
   bool skip_special_tokens = true;
-  int priority = 0;                // --scheduling-policy priority: lower first
+  int priority = 0;  // --scheduling-policy priority: lower first
 
   // Throws tessera::Error (kInvalidArgument) naming the field for out-of-range values.
   void validate(int max_logprobs = 20) const;

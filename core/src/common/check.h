@@ -25,12 +25,12 @@ class Error : public std::runtime_error {
 
 }  // namespace tessera
 
-#define TSR_CHECK(cond, ...)                                     \
-  do {                                                           \
+#define TSR_CHECK(cond, ...)                                         \
+  do {                                                               \
     if (!(cond)) throw ::tessera::Error(::fmt::format(__VA_ARGS__)); \
   } while (0)
 
-#define TSR_CHECK_KIND(cond, kind, ...)                                  \
-  do {                                                                   \
+#define TSR_CHECK_KIND(cond, kind, ...)                                      \
+  do {                                                                       \
     if (!(cond)) throw ::tessera::Error(::fmt::format(__VA_ARGS__), (kind)); \
   } while (0)

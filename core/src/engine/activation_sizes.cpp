@@ -6,9 +6,9 @@
 
 namespace tessera::engine {
 
-ActivationSizes activation_sizes(const model::ModelConfig& cfg, tsr_dtype dtype,
-                                 size_t t, size_t seqs, size_t max_blocks_per_seq,
-                                 size_t max_logprobs, bool qk_norm) {
+ActivationSizes activation_sizes(const model::ModelConfig& cfg, tsr_dtype dtype, size_t t,
+                                 size_t seqs, size_t max_blocks_per_seq, size_t max_logprobs,
+                                 bool qk_norm) {
   const size_t e = tsr::sdk::dtype_size(dtype);
   const auto h = static_cast<size_t>(cfg.hidden_size);
   const auto q_dim = static_cast<size_t>(cfg.num_heads * cfg.head_dim);

@@ -25,7 +25,6 @@ struct ActivationSizes {
 
 ActivationSizes activation_sizes(const model::ModelConfig& cfg, tsr_dtype dtype,
                                  size_t max_num_tokens, size_t max_num_seqs,
-                                 size_t max_blocks_per_seq, size_t max_logprobs,
-                                 bool qk_norm);
+                                 size_t max_blocks_per_seq, size_t max_logprobs, bool qk_norm);
 
 }  // namespace tessera::engine

@@ -132,7 +132,8 @@ class EngineImpl final : public Engine {
     runner_options.max_num_tokens = config.max_num_batched_tokens;
     runner_options.max_num_seqs = config.max_num_seqs;
     runner_options.block_size = config.block_size;
-    runner_options.max_blocks_per_seq = (max_model_len_ + config.block_size - 1) / config.block_size;
+    runner_options.max_blocks_per_seq =
+        (max_model_len_ + config.block_size - 1) / config.block_size;
     runner_options.max_logprobs = config.max_logprobs;
     runner_options.kv_dtype = load.activation_dtype;
     runner_ = std::make_unique<engine::ModelRunner>(device_, *weights_, runner_options);
@@ -172,8 +173,7 @@ class EngineImpl final : public Engine {
 
   ~EngineImpl() override { stop(); }
 
-  std::shared_ptr<OutputChannel> add_request(const std::string& id,
-                                             std::vector<int32_t> prompt,
+  std::shared_ptr<OutputChannel> add_request(const std::string& id, std::vector<int32_t> prompt,
                                              const SamplingParams& params) override {
     params.validate(config_.max_logprobs);
     TSR_CHECK(!prompt.empty(), "the prompt is empty");
@@ -313,7 +313,9 @@ class EngineImpl final : public Engine {
     while (true) {
       {
         std::unique_lock lock(mutex_);
-        wake_.wait(lock, [&] { return !running_ || !inbox_.empty() || !aborts_.empty() || !states_.empty(); });
+        wake_.wait(lock, [&] {
+          return !running_ || !inbox_.empty() || !aborts_.empty() || !states_.empty();
+        });
         if (!running_) return;
       }
       try {
@@ -379,7 +381,8 @@ class EngineImpl final : public Engine {
         const int pos = sr.start_position + j;
         batch.input_ids.push_back(sr.token_ids[static_cast<size_t>(j)]);
         batch.positions.push_back(pos);
-        batch.slot_mapping.push_back(int64_t{sr.block_table[static_cast<size_t>(pos / bs)]} * bs + pos % bs);
+        batch.slot_mapping.push_back(int64_t{sr.block_table[static_cast<size_t>(pos / bs)]} * bs +
+                                     pos % bs);
       }
       batch.query_start_loc.push_back(batch.num_tokens());
       batch.seq_lens.push_back(sr.start_position + sr.num_tokens);
@@ -414,8 +417,8 @@ class EngineImpl final : public Engine {
       // same tokens whatever else shares its batches.
       const uint64_t base = it != states_.end() ? it->second->seed : 0;
       sampling.seeds.push_back(mix64(base ^ mix64(static_cast<uint64_t>(outputs))));
-      const bool penalized = p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f ||
-                             p.frequency_penalty != 0.0f;
+      const bool penalized =
+          p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
       if (penalized && request != nullptr) {
         sampling.history_tokens.insert(sampling.history_tokens.end(), request->token_ids.begin(),
                                        request->token_ids.end());

@@ -40,8 +40,8 @@ void SamplingParams::validate(int max_logprobs) const {
   TSR_CHECK(max_tokens >= 1, "max_tokens must be at least 1, got {}", max_tokens);
   TSR_CHECK(min_tokens >= 0 && min_tokens <= max_tokens,
             "min_tokens must be between 0 and max_tokens, got {}", min_tokens);
-  TSR_CHECK(std::isfinite(temperature) && temperature >= 0.0f,
-            "temperature must be >= 0, got {}", temperature);
+  TSR_CHECK(std::isfinite(temperature) && temperature >= 0.0f, "temperature must be >= 0, got {}",
+            temperature);
   TSR_CHECK(std::isfinite(top_p) && top_p > 0.0f && top_p <= 1.0f,
             "top_p must be in (0, 1], got {}", top_p);
   TSR_CHECK(top_k >= -1, "top_k must be -1 (off), 0 (off) or positive, got {}", top_k);
@@ -49,11 +49,12 @@ void SamplingParams::validate(int max_logprobs) const {
             "min_p must be in [0, 1], got {}", min_p);
   TSR_CHECK(std::isfinite(repetition_penalty) && repetition_penalty > 0.0f,
             "repetition_penalty must be > 0, got {}", repetition_penalty);
-  TSR_CHECK(std::isfinite(presence_penalty) && presence_penalty >= -2.0f && presence_penalty <= 2.0f,
-            "presence_penalty must be in [-2, 2], got {}", presence_penalty);
-  TSR_CHECK(std::isfinite(frequency_penalty) && frequency_penalty >= -2.0f &&
-                frequency_penalty <= 2.0f,
-            "frequency_penalty must be in [-2, 2], got {}", frequency_penalty);
+  TSR_CHECK(
+      std::isfinite(presence_penalty) && presence_penalty >= -2.0f && presence_penalty <= 2.0f,
+      "presence_penalty must be in [-2, 2], got {}", presence_penalty);
+  TSR_CHECK(
+      std::isfinite(frequency_penalty) && frequency_penalty >= -2.0f && frequency_penalty <= 2.0f,
+      "frequency_penalty must be in [-2, 2], got {}", frequency_penalty);
   TSR_CHECK(!logprobs || (*logprobs >= 0 && *logprobs <= max_logprobs),
             "logprobs must be between 0 and {}, got {}", max_logprobs, logprobs.value_or(0));
   TSR_CHECK(stop.size() <= 16, "at most 16 stop strings, got {}", stop.size());

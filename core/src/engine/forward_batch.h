@@ -17,7 +17,8 @@ struct ForwardBatch {
   std::vector<int32_t> seq_lens;         // [B] context length including this step's tokens
   std::vector<int32_t> block_tables;     // [B * max_blocks_per_seq], padded with 0
   int32_t max_blocks_per_seq = 0;
-  std::vector<int32_t> logits_indices;   // rows of T whose logits are wanted (one per sampled request)
+  std::vector<int32_t>
+      logits_indices;  // rows of T whose logits are wanted (one per sampled request)
 
   int32_t num_tokens() const { return static_cast<int32_t>(input_ids.size()); }
   int32_t num_seqs() const { return static_cast<int32_t>(seq_lens.size()); }
@@ -36,14 +37,14 @@ struct SamplingBatch {
   std::vector<int32_t> history_tokens;   // prompt + output tokens of every row, concatenated
   std::vector<int32_t> history_offsets;  // [rows + 1]
   std::vector<int32_t> history_prompt_lens;
-  int32_t num_top_logprobs = 0;          // the largest top-N any row asked for
+  int32_t num_top_logprobs = 0;  // the largest top-N any row asked for
   bool want_logprobs = false;
 };
 
 struct SampleResult {
   std::vector<int32_t> tokens;
-  std::vector<float> logprobs;                 // chosen token's, when asked
-  std::vector<int32_t> top_ids;                // [rows * num_top_logprobs]
+  std::vector<float> logprobs;   // chosen token's, when asked
+  std::vector<int32_t> top_ids;  // [rows * num_top_logprobs]
   std::vector<float> top_logprobs;
 };
 

@@ -23,8 +23,8 @@ PlanResult compute(const PlanInput& in) {
   const auto& c = in.config;
   PlanResult r;
   const int tp = std::max(1, in.tensor_parallel_size);
-  r.max_model_len = in.max_model_len > 0 ? in.max_model_len
-                                         : static_cast<int>(c.max_position_embeddings);
+  r.max_model_len =
+      in.max_model_len > 0 ? in.max_model_len : static_cast<int>(c.max_position_embeddings);
   const double elem = static_cast<double>(tsr::sdk::dtype_size(in.dtype));
   const double linear_bpe = model::canonical_bytes_per_element(linear_format(in), 32);
   const double q_dim = static_cast<double>(c.num_heads * c.head_dim);
@@ -37,29 +37,35 @@ PlanResult compute(const PlanInput& in) {
   const double vocab_h = static_cast<double>(c.vocab_size) * h;
   // The embedding table stays in the activation dtype; the LM head is a linear weight (a
   // second copy even when tied, since the plugin prepacks it in its own layout).
-  double weights = static_cast<double>(c.num_layers) * (per_layer_linear * linear_bpe + per_layer_vectors * elem) /
-                   tp + vocab_h * elem + vocab_h * linear_bpe / tp + h * elem;
+  double weights = static_cast<double>(c.num_layers) *
+                       (per_layer_linear * linear_bpe + per_layer_vectors * elem) / tp +
+                   vocab_h * elem + vocab_h * linear_bpe / tp + h * elem;
   r.weights = static_cast<uint64_t>(weights);
   model::ModelConfig shard = c;
   shard.num_heads = std::max<int64_t>(1, c.num_heads / tp);
   shard.num_kv_heads = std::max<int64_t>(1, c.num_kv_heads / tp);
   shard.intermediate_size = c.intermediate_size / tp;
-  const size_t blocks_per_seq = static_cast<size_t>((r.max_model_len + in.block_size - 1) / in.block_size);
-  r.activations = activation_sizes(shard, in.dtype, static_cast<size_t>(in.max_num_batched_tokens),
-                                    static_cast<size_t>(in.max_num_seqs), blocks_per_seq, 20,
-                                    c.qk_norm)
-                      .total();
-  r.kv_block_bytes = static_cast<uint64_t>(2.0 * static_cast<double>(shard.num_kv_heads * c.head_dim) *
-                                           in.block_size * elem * static_cast<double>(c.num_layers));
+  const size_t blocks_per_seq =
+      static_cast<size_t>((r.max_model_len + in.block_size - 1) / in.block_size);
+  r.activations =
+      activation_sizes(shard, in.dtype, static_cast<size_t>(in.max_num_batched_tokens),
+                       static_cast<size_t>(in.max_num_seqs), blocks_per_seq, 20, c.qk_norm)
+          .total();
+  r.kv_block_bytes =
+      static_cast<uint64_t>(2.0 * static_cast<double>(shard.num_kv_heads * c.head_dim) *
+                            in.block_size * elem * static_cast<double>(c.num_layers));
   int64_t kv_bytes = 0;
   if (in.kv_cache_memory) {
     r.budget = r.weights + r.activations + *in.kv_cache_memory;
     kv_bytes = static_cast<int64_t>(*in.kv_cache_memory);
   } else {
-    r.budget = static_cast<uint64_t>(in.gpu_memory_utilization * static_cast<double>(in.device_memory));
-    kv_bytes = static_cast<int64_t>(r.budget) - static_cast<int64_t>(r.weights + r.activations + in.runtime_overhead);
+    r.budget =
+        static_cast<uint64_t>(in.gpu_memory_utilization * static_cast<double>(in.device_memory));
+    kv_bytes = static_cast<int64_t>(r.budget) -
+               static_cast<int64_t>(r.weights + r.activations + in.runtime_overhead);
   }
-  r.kv_blocks = std::max<int64_t>(0, kv_bytes / static_cast<int64_t>(std::max<uint64_t>(r.kv_block_bytes, 1)));
+  r.kv_blocks = std::max<int64_t>(
+      0, kv_bytes / static_cast<int64_t>(std::max<uint64_t>(r.kv_block_bytes, 1)));
   r.kv_tokens = r.kv_blocks * in.block_size;
   r.max_concurrency = static_cast<double>(r.kv_tokens) / r.max_model_len;
   const int64_t needed = static_cast<int64_t>(blocks_per_seq);
@@ -102,7 +108,10 @@ PlanResult plan_memory(const PlanInput& input) {
     while (lo < hi) {
       const int mid = (lo + hi + 1) / 2;
       changed.max_model_len = mid;
-      if (compute(changed).fits) lo = mid; else hi = mid - 1;
+      if (compute(changed).fits)
+        lo = mid;
+      else
+        hi = mid - 1;
     }
     if (lo >= input.block_size) {
       changed.max_model_len = lo / input.block_size * input.block_size;
@@ -146,14 +155,15 @@ std::string format_plan(const PlanInput& in, const PlanResult& r) {
   out << fmt::format("model       {} ({:.2f} B parameters, {} layers, {} KV heads x {})\n",
                      c.architecture_name, static_cast<double>(c.parameter_count()) / 1e9,
                      c.num_layers, c.num_kv_heads, c.head_dim);
-  out << fmt::format("settings    dtype {}, weights {}, block size {}, max_num_seqs {}, "
-                     "max_num_batched_tokens {}, max_model_len {}, tensor parallel {}\n",
-                     tsr::sdk::dtype_name(in.dtype),
-                     in.file_format ? "as in the file" : model::quantization_name(in.quantization),
-                     in.block_size, in.max_num_seqs, in.max_num_batched_tokens, r.max_model_len,
-                     in.tensor_parallel_size);
+  out << fmt::format(
+      "settings    dtype {}, weights {}, block size {}, max_num_seqs {}, "
+      "max_num_batched_tokens {}, max_model_len {}, tensor parallel {}\n",
+      tsr::sdk::dtype_name(in.dtype),
+      in.file_format ? "as in the file" : model::quantization_name(in.quantization), in.block_size,
+      in.max_num_seqs, in.max_num_batched_tokens, r.max_model_len, in.tensor_parallel_size);
   if (in.kv_cache_memory) {
-    out << fmt::format("budget      {} (weights + activations + --kv-cache-memory)\n", format_bytes(r.budget));
+    out << fmt::format("budget      {} (weights + activations + --kv-cache-memory)\n",
+                       format_bytes(r.budget));
   } else {
     out << fmt::format("budget      {} = {:.2f} x {} per device\n", format_bytes(r.budget),
                        in.gpu_memory_utilization, format_bytes(in.device_memory));
@@ -161,10 +171,11 @@ std::string format_plan(const PlanInput& in, const PlanResult& r) {
   out << fmt::format("weights     {}\n", format_bytes(r.weights));
   out << fmt::format("activations {} (one step of {} tokens)\n", format_bytes(r.activations),
                      in.max_num_batched_tokens);
-  out << fmt::format("KV cache    {} blocks x {} = {} ({} tokens)\n", r.kv_blocks,
-                     format_bytes(r.kv_block_bytes),
-                     format_bytes(static_cast<uint64_t>(r.kv_blocks) * r.kv_block_bytes), r.kv_tokens);
-  out << fmt::format("concurrency {:.2f} sequences of {} tokens\n", r.max_concurrency, r.max_model_len);
+  out << fmt::format(
+      "KV cache    {} blocks x {} = {} ({} tokens)\n", r.kv_blocks, format_bytes(r.kv_block_bytes),
+      format_bytes(static_cast<uint64_t>(r.kv_blocks) * r.kv_block_bytes), r.kv_tokens);
+  out << fmt::format("concurrency {:.2f} sequences of {} tokens\n", r.max_concurrency,
+                     r.max_model_len);
   out << (r.fits ? "verdict     fits\n" : "verdict     DOES NOT FIT\n");
   for (const auto& p : r.problems) out << "  why: " << p << "\n";
   if (!r.suggestions.empty()) {

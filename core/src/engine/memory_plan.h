@@ -27,21 +27,21 @@ struct PlanInput {
   int max_num_batched_tokens = 2048;
   int max_model_len = 0;  // 0: the model's
   int tensor_parallel_size = 1;
-  uint64_t device_memory = 0;          // bytes per device
+  uint64_t device_memory = 0;  // bytes per device
   double gpu_memory_utilization = 0.9;
   std::optional<uint64_t> kv_cache_memory;  // CPU: the KV budget itself
-  uint64_t runtime_overhead = 0;       // bytes the runtime itself takes (CUDA context …)
+  uint64_t runtime_overhead = 0;            // bytes the runtime itself takes (CUDA context …)
 };
 
 struct PlanResult {
   uint64_t budget = 0;
-  uint64_t weights = 0;       // per device
-  uint64_t activations = 0;   // per device
-  uint64_t kv_block_bytes = 0;// one block, all layers, per device
+  uint64_t weights = 0;         // per device
+  uint64_t activations = 0;     // per device
+  uint64_t kv_block_bytes = 0;  // one block, all layers, per device
   int64_t kv_blocks = 0;
   int64_t kv_tokens = 0;
   int max_model_len = 0;
-  double max_concurrency = 0; // full-length sequences that fit at once
+  double max_concurrency = 0;  // full-length sequences that fit at once
   bool fits = false;
   std::vector<std::string> problems;     // why it does not fit
   std::vector<std::string> suggestions;  // settings that make it fit, each checked

@@ -54,9 +54,10 @@ ForwardBatch profile_batch(int tokens, int max_len, int max_seqs, int block_size
 
 }  // namespace
 
-MemoryPlanSummary size_memory(const std::shared_ptr<runtime::Device>& device_ptr, ModelRunner& runner,
-                              const ModelWeights& weights, const EngineConfig& config,
-                              int max_model_len, sched::CostModel* cost) {
+MemoryPlanSummary size_memory(const std::shared_ptr<runtime::Device>& device_ptr,
+                              ModelRunner& runner, const ModelWeights& weights,
+                              const EngineConfig& config, int max_model_len,
+                              sched::CostModel* cost) {
   runtime::Device& device = *device_ptr;
   MemoryPlanSummary plan;
   plan.device = device.label() + " (" + device.info().properties.name + ")";
@@ -68,9 +69,8 @@ MemoryPlanSummary size_memory(const std::shared_ptr<runtime::Device>& device_ptr
   // Profile run at the step budget.
   int blocks = 0;
   const int tokens = config.max_num_batched_tokens;
-  const ForwardBatch batch =
-      profile_batch(tokens, std::min(max_model_len, tokens), config.max_num_seqs,
-                    config.block_size, &blocks);
+  const ForwardBatch batch = profile_batch(tokens, std::min(max_model_len, tokens),
+                                           config.max_num_seqs, config.block_size, &blocks);
   const auto before = device.memory_info();
   runner.allocate_kv_cache(blocks);
   const auto start = std::chrono::steady_clock::now();
@@ -106,8 +106,8 @@ MemoryPlanSummary size_memory(const std::shared_ptr<runtime::Device>& device_ptr
     const auto info = device.memory_info();
     TSR_CHECK(config.gpu_memory_utilization > 0 && config.gpu_memory_utilization <= 1,
               "--gpu-memory-utilization must be in (0, 1], got {}", config.gpu_memory_utilization);
-    plan.budget_bytes =
-        static_cast<uint64_t>(config.gpu_memory_utilization * static_cast<double>(info.total_bytes));
+    plan.budget_bytes = static_cast<uint64_t>(config.gpu_memory_utilization *
+                                              static_cast<double>(info.total_bytes));
     // What is in use now (weights, activations, the runtime's context) stays in use.
     const uint64_t used = info.total_bytes - after.free_bytes + scratch;
     kv_bytes = static_cast<int64_t>(plan.budget_bytes) - static_cast<int64_t>(used);
@@ -119,15 +119,16 @@ MemoryPlanSummary size_memory(const std::shared_ptr<runtime::Device>& device_ptr
   const int64_t one_sequence = (max_model_len + config.block_size - 1) / config.block_size;
   if (plan.num_kv_blocks < one_sequence) {
     const char* flag = config.num_gpu_blocks_override ? "--num-gpu-blocks-override"
-                       : is_cpu ? "--kv-cache-memory"
-                                : "--gpu-memory-utilization";
-    throw Error(fmt::format(
-        "not enough memory for the KV cache: {} blocks ({} tokens) fit but one sequence of "
-        "--max-model-len {} needs {} blocks ({} per block); raise {}, lower --max-model-len, "
-        "or use --quantization int8|int4 to shrink the weights ({})",
-        plan.num_kv_blocks, plan.kv_tokens, max_model_len, one_sequence,
-        format_bytes(plan.kv_block_bytes), flag, format_bytes(plan.weight_bytes)),
-                ErrorKind::kResourceExhausted);
+                       : is_cpu                       ? "--kv-cache-memory"
+                                                      : "--gpu-memory-utilization";
+    throw Error(
+        fmt::format(
+            "not enough memory for the KV cache: {} blocks ({} tokens) fit but one sequence of "
+            "--max-model-len {} needs {} blocks ({} per block); raise {}, lower --max-model-len, "
+            "or use --quantization int8|int4 to shrink the weights ({})",
+            plan.num_kv_blocks, plan.kv_tokens, max_model_len, one_sequence,
+            format_bytes(plan.kv_block_bytes), flag, format_bytes(plan.weight_bytes)),
+        ErrorKind::kResourceExhausted);
   }
   const uint64_t swap_bytes = static_cast<uint64_t>(config.swap_space_gib * 1024 * 1024 * 1024);
   plan.num_swap_blocks = static_cast<int64_t>(swap_bytes / plan.kv_block_bytes);

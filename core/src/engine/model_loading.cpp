@@ -41,8 +41,8 @@ std::unique_ptr<tokenizer::Tokenizer> load_tokenizer(const std::string& model_pa
   m.model = meta["tokenizer.ggml.model"].get<std::string>();
   m.pre = optional_value<std::string>(meta, "tokenizer.ggml.pre").value_or("default");
   m.tokens = meta["tokenizer.ggml.tokens"].get<std::vector<std::string>>();
-  m.scores = optional_value<std::vector<float>>(meta, "tokenizer.ggml.scores").value_or(
-      std::vector<float>{});
+  m.scores = optional_value<std::vector<float>>(meta, "tokenizer.ggml.scores")
+                 .value_or(std::vector<float>{});
   m.token_type = optional_value<std::vector<int32_t>>(meta, "tokenizer.ggml.token_type")
                      .value_or(std::vector<int32_t>{});
   m.merges = optional_value<std::vector<std::string>>(meta, "tokenizer.ggml.merges")

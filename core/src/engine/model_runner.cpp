@@ -11,12 +11,14 @@ namespace tessera::engine {
 
 namespace {
 
-
 tsr_rope_scaling rope_scaling_of(model::RopeScalingType type) {
   switch (type) {
-    case model::RopeScalingType::kLinear: return TSR_ROPE_SCALING_LINEAR;
-    case model::RopeScalingType::kLlama3: return TSR_ROPE_SCALING_LLAMA3;
-    case model::RopeScalingType::kNone: break;
+    case model::RopeScalingType::kLinear:
+      return TSR_ROPE_SCALING_LINEAR;
+    case model::RopeScalingType::kLlama3:
+      return TSR_ROPE_SCALING_LLAMA3;
+    case model::RopeScalingType::kNone:
+      break;
   }
   return TSR_ROPE_SCALING_NONE;
 }
@@ -41,10 +43,9 @@ ModelRunner::ModelRunner(std::shared_ptr<runtime::Device> device, const ModelWei
   }
   const auto t = static_cast<size_t>(options_.max_num_tokens);
   const auto seqs = static_cast<size_t>(options_.max_num_seqs);
-  const auto sizes = activation_sizes(cfg, dtype_, t, seqs,
-                                      static_cast<size_t>(options_.max_blocks_per_seq),
-                                      static_cast<size_t>(options_.max_logprobs),
-                                      weights.spec().qk_norm);
+  const auto sizes =
+      activation_sizes(cfg, dtype_, t, seqs, static_cast<size_t>(options_.max_blocks_per_seq),
+                       static_cast<size_t>(options_.max_logprobs), weights.spec().qk_norm);
   const size_t rows = sizes.logit_rows;
   auto alloc = [&](size_t bytes) {
     activation_bytes_ += bytes;
@@ -141,9 +142,9 @@ void ModelRunner::allocate_swap_space(int64_t num_host_blocks) {
   num_swap_blocks_ = 0;
   if (num_host_blocks <= 0) return;
   for (int64_t layer = 0; layer < weights_.config().num_layers; ++layer) {
-    swap_space_.push_back(runtime::Buffer::allocate(
-        device_, block_bytes_ * static_cast<uint64_t>(num_host_blocks),
-        TSR_BUFFER_KIND_HOST_PINNED));
+    swap_space_.push_back(
+        runtime::Buffer::allocate(device_, block_bytes_ * static_cast<uint64_t>(num_host_blocks),
+                                  TSR_BUFFER_KIND_HOST_PINNED));
   }
   num_swap_blocks_ = num_host_blocks;
 }
@@ -173,8 +174,8 @@ void ModelRunner::forward(const ForwardBatch& batch) {
   const int64_t t = batch.num_tokens();
   const int64_t b = batch.num_seqs();
   const int64_t rows = static_cast<int64_t>(batch.logits_indices.size());
-  TSR_CHECK(t > 0 && t <= options_.max_num_tokens, "batch of {} tokens exceeds the runner's {}",
-            t, options_.max_num_tokens);
+  TSR_CHECK(t > 0 && t <= options_.max_num_tokens, "batch of {} tokens exceeds the runner's {}", t,
+            options_.max_num_tokens);
   const int64_t row_capacity = std::min(options_.max_num_tokens, options_.max_num_seqs);
   TSR_CHECK(b > 0 && b <= options_.max_num_seqs && rows <= std::min(row_capacity, t),
             "batch of {} sequences ({} logit rows) exceeds the runner's {} ({} rows)", b, rows,
@@ -375,7 +376,8 @@ SampleResult ModelRunner::sample(const SamplingBatch& sampling) {
     result.top_ids.resize(static_cast<size_t>(rows * top_n));
     result.top_logprobs.resize(result.top_ids.size());
     stream_.copy_to_host(result.top_ids.data(), top_ids_, 0, result.top_ids.size() * 4);
-    stream_.copy_to_host(result.top_logprobs.data(), top_values_, 0, result.top_logprobs.size() * 4);
+    stream_.copy_to_host(result.top_logprobs.data(), top_values_, 0,
+                         result.top_logprobs.size() * 4);
   }
   stream_.synchronize();
   return result;

@@ -20,7 +20,7 @@
 namespace tessera::engine {
 
 struct RunnerOptions {
-  int32_t max_num_tokens = 2048;   // per step (max_num_batched_tokens)
+  int32_t max_num_tokens = 2048;  // per step (max_num_batched_tokens)
   int32_t max_num_seqs = 256;
   int32_t block_size = 16;
   int32_t max_blocks_per_seq = 0;  // ceil(max_model_len / block_size)
@@ -74,15 +74,15 @@ class ModelRunner {
   int32_t num_logit_rows_ = 0;
 
   // Activations [max_num_tokens, …].
-  runtime::Buffer hidden_, normed_, q_, k_, v_, q_normed_, k_normed_, attn_, o_out_, gate_up_,
-      act_, mlp_out_, gathered_, logits_;
+  runtime::Buffer hidden_, normed_, q_, k_, v_, q_normed_, k_normed_, attn_, o_out_, gate_up_, act_,
+      mlp_out_, gathered_, logits_;
   // Step inputs.
   runtime::Buffer ids_, positions_, slots_, query_start_loc_, seq_lens_, block_tables_,
       logits_indices_;
   // Sampling inputs and outputs.
-  runtime::Buffer temperature_, top_k_, top_p_, min_p_, repetition_, presence_, frequency_,
-      seeds_, history_, history_offsets_, history_prompt_lens_, out_tokens_, out_logprobs_,
-      top_ids_, top_values_;
+  runtime::Buffer temperature_, top_k_, top_p_, min_p_, repetition_, presence_, frequency_, seeds_,
+      history_, history_offsets_, history_prompt_lens_, out_tokens_, out_logprobs_, top_ids_,
+      top_values_;
   size_t history_capacity_ = 0;
 
   std::vector<runtime::Buffer> kv_cache_;    // one per layer

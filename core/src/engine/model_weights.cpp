@@ -87,7 +87,9 @@ std::unique_ptr<ModelWeights> ModelWeights::load(const std::string& path,
   const tsr_dtype dtype = options.activation_dtype;
   TSR_CHECK((device->info().properties.activation_dtypes & TSR_DTYPE_BIT(dtype)) != 0,
             "device {} cannot run {} activations (--dtype)", device->label(),
-            dtype == TSR_DTYPE_BF16 ? "bf16" : dtype == TSR_DTYPE_F16 ? "f16" : "f32");
+            dtype == TSR_DTYPE_BF16  ? "bf16"
+            : dtype == TSR_DTYPE_F16 ? "f16"
+                                     : "f32");
 
   auto stream = runtime::Stream::create(device);
   const uint64_t total = source.total_bytes();
@@ -129,7 +131,8 @@ std::unique_ptr<ModelWeights> ModelWeights::load(const std::string& path,
   const int64_t h = cfg.hidden_size;
   const int64_t q_dim = cfg.num_heads * cfg.head_dim;
   const int64_t kv_dim = cfg.num_kv_heads * cfg.head_dim;
-  const auto& embedding_view = source.get(spec.global_name(GlobalTensor::kEmbedding, source.kind()));
+  const auto& embedding_view =
+      source.get(spec.global_name(GlobalTensor::kEmbedding, source.kind()));
   check_shape(embedding_view, {cfg.vocab_size, h});
   weights->embedding = upload(embedding_view);
   weights->bytes_per_token_ += static_cast<uint64_t>(h) * (dtype == TSR_DTYPE_F32 ? 4 : 2);

@@ -16,7 +16,8 @@ bool read(const json& j, const char* key, T& out) {
     TSR_CHECK(v.is_boolean(), "'{}' must be a boolean", key);
   } else if constexpr (std::is_integral_v<T>) {
     TSR_CHECK(v.is_number_integer() ||
-                  (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>()))),
+                  (v.is_number_float() &&
+                   v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>()))),
               "'{}' must be an integer", key);
     const auto value = v.get<double>();
     TSR_CHECK(value >= static_cast<double>(std::numeric_limits<T>::min()) &&
@@ -36,9 +37,10 @@ SamplingParams sampling_params_from_json(const json& request, int default_max_to
   SamplingParams p;
   p.max_tokens = default_max_tokens;
   int64_t max_tokens = 0;
-  if (read(request, "max_completion_tokens", max_tokens) || read(request, "max_tokens", max_tokens)) {
-    TSR_CHECK(max_tokens >= 1 && max_tokens <= (1 << 24), "max_tokens must be between 1 and {}, got {}",
-              1 << 24, max_tokens);
+  if (read(request, "max_completion_tokens", max_tokens) ||
+      read(request, "max_tokens", max_tokens)) {
+    TSR_CHECK(max_tokens >= 1 && max_tokens <= (1 << 24),
+              "max_tokens must be between 1 and {}, got {}", 1 << 24, max_tokens);
     p.max_tokens = static_cast<int>(max_tokens);
   }
   read(request, "min_tokens", p.min_tokens);

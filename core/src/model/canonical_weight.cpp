@@ -25,13 +25,15 @@ float element_f32(const TensorView& view, int64_t i) {
       std::memcpy(&v, p + i * 4, 4);
       return v;
     }
-    case FileDType::kF16: return read_f16(p + i * 2);
+    case FileDType::kF16:
+      return read_f16(p + i * 2);
     case FileDType::kBF16: {
       uint16_t bits;
       std::memcpy(&bits, p + i * 2, 2);
       return tsr::sdk::bf16_to_f32(bits);
     }
-    default: throw Error(fmt::format("tensor '{}': not a float tensor", view.name));
+    default:
+      throw Error(fmt::format("tensor '{}': not a float tensor", view.name));
   }
 }
 
@@ -46,11 +48,13 @@ void quantize_rows(const TensorView& view, int64_t rows, int64_t cols, int64_t g
     for (int64_t c = 0; c < cols; ++c) row[c] = element_f32(view, r * cols + c);
     for (int64_t g = 0; g < groups; ++g) {
       float absmax = 0.0f;
-      for (int64_t c = g * group; c < (g + 1) * group; ++c) absmax = std::max(absmax, std::fabs(row[c]));
+      for (int64_t c = g * group; c < (g + 1) * group; ++c)
+        absmax = std::max(absmax, std::fabs(row[c]));
       const float scale = absmax > 0.0f ? absmax / qmax : 1.0f;
       scales[r * groups + g] = scale;
       for (int64_t c = g * group; c < (g + 1) * group; ++c) {
-        const float q = std::clamp(std::nearbyint(row[c] / scale), -qmax - (int4 ? 1.0f : 0.0f), qmax);
+        const float q =
+            std::clamp(std::nearbyint(row[c] / scale), -qmax - (int4 ? 1.0f : 0.0f), qmax);
         if (int4) {
           const auto u = static_cast<uint8_t>(static_cast<int>(q) + 8);
           uint8_t& byte = data[(r * cols + c) / 2];
@@ -71,16 +75,20 @@ Quantization parse_quantization(const std::string& name) {
   if (name == "int8" || name == "sym_int8") return Quantization::kInt8;
   if (name == "int4" || name == "sym_int4") return Quantization::kInt4;
   if (name == "fp8") return Quantization::kFp8;
-  throw Error(fmt::format("unknown quantization '{}' (int8, int4, sym_int8, sym_int4, fp8, none)",
-                          name));
+  throw Error(
+      fmt::format("unknown quantization '{}' (int8, int4, sym_int8, sym_int4, fp8, none)", name));
 }
 
 const char* quantization_name(Quantization q) {
   switch (q) {
-    case Quantization::kNone: return "none";
-    case Quantization::kInt8: return "int8";
-    case Quantization::kInt4: return "int4";
-    case Quantization::kFp8: return "fp8";
+    case Quantization::kNone:
+      return "none";
+    case Quantization::kInt8:
+      return "int8";
+    case Quantization::kInt4:
+      return "int4";
+    case Quantization::kFp8:
+      return "fp8";
   }
   return "?";
 }
@@ -168,11 +176,19 @@ CanonicalWeight CanonicalWeight::concat_rows(const CanonicalWeight& a, const Can
             "cannot fuse weights of different formats or shapes");
   size_t row_bytes = 0;
   switch (da.format) {
-    case TSR_WEIGHT_FORMAT_F32: row_bytes = 4 * static_cast<size_t>(da.cols); break;
+    case TSR_WEIGHT_FORMAT_F32:
+      row_bytes = 4 * static_cast<size_t>(da.cols);
+      break;
     case TSR_WEIGHT_FORMAT_F16:
-    case TSR_WEIGHT_FORMAT_BF16: row_bytes = 2 * static_cast<size_t>(da.cols); break;
-    case TSR_WEIGHT_FORMAT_INT4_GROUP: row_bytes = static_cast<size_t>(da.cols) / 2; break;
-    default: row_bytes = static_cast<size_t>(da.cols); break;
+    case TSR_WEIGHT_FORMAT_BF16:
+      row_bytes = 2 * static_cast<size_t>(da.cols);
+      break;
+    case TSR_WEIGHT_FORMAT_INT4_GROUP:
+      row_bytes = static_cast<size_t>(da.cols) / 2;
+      break;
+    default:
+      row_bytes = static_cast<size_t>(da.cols);
+      break;
   }
   CanonicalWeight w;
   w.desc_ = da;
@@ -185,7 +201,8 @@ CanonicalWeight CanonicalWeight::concat_rows(const CanonicalWeight& a, const Can
   if (da.scales != nullptr) {
     const size_t per_row = da.group_size > 0 ? static_cast<size_t>(da.cols / da.group_size) : 1;
     w.scales_.assign(da.scales, da.scales + per_row * static_cast<size_t>(da.rows));
-    w.scales_.insert(w.scales_.end(), db.scales, db.scales + per_row * static_cast<size_t>(db.rows));
+    w.scales_.insert(w.scales_.end(), db.scales,
+                     db.scales + per_row * static_cast<size_t>(db.rows));
     w.desc_.scales = w.scales_.data();
   }
   return w;
@@ -233,13 +250,18 @@ std::vector<float> to_f32(const TensorView& view) {
 double canonical_bytes_per_element(tsr_weight_format format, int64_t group_size) {
   const double scale_bytes = group_size > 0 ? 4.0 / static_cast<double>(group_size) : 0.0;
   switch (format) {
-    case TSR_WEIGHT_FORMAT_F32: return 4.0;
+    case TSR_WEIGHT_FORMAT_F32:
+      return 4.0;
     case TSR_WEIGHT_FORMAT_F16:
-    case TSR_WEIGHT_FORMAT_BF16: return 2.0;
+    case TSR_WEIGHT_FORMAT_BF16:
+      return 2.0;
     case TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL:
-    case TSR_WEIGHT_FORMAT_FP8_E4M3: return 1.0;
-    case TSR_WEIGHT_FORMAT_INT8_GROUP: return 1.0 + scale_bytes;
-    case TSR_WEIGHT_FORMAT_INT4_GROUP: return 0.5 + scale_bytes;
+    case TSR_WEIGHT_FORMAT_FP8_E4M3:
+      return 1.0;
+    case TSR_WEIGHT_FORMAT_INT8_GROUP:
+      return 1.0 + scale_bytes;
+    case TSR_WEIGHT_FORMAT_INT4_GROUP:
+      return 0.5 + scale_bytes;
   }
   return 4.0;
 }

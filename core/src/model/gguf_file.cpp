@@ -14,16 +14,27 @@ constexpr uint64_t kMaxStringBytes = 1ull << 30;
 constexpr int kMaxArrayDepth = 4;
 
 enum GgufType : uint32_t {
-  kU8 = 0, kI8 = 1, kU16 = 2, kI16 = 3, kU32 = 4, kI32 = 5, kF32 = 6, kBool = 7,
-  kString = 8, kArray = 9, kU64 = 10, kI64 = 11, kF64 = 12
+  kU8 = 0,
+  kI8 = 1,
+  kU16 = 2,
+  kI16 = 3,
+  kU32 = 4,
+  kI32 = 5,
+  kF32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kU64 = 10,
+  kI64 = 11,
+  kF64 = 12
 };
 
 const char* ggml_type_name(uint32_t type) {
-  static const char* const kNames[] = {"F32", "F16", "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0",
-                                       "Q5_1", "Q8_0", "Q8_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
-                                       "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",
-                                       "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS", "I8", "I16", "I32",
-                                       "I64", "F64", "IQ1_M", "BF16"};
+  static const char* const kNames[] = {
+      "F32",     "F16",    "Q4_0",    "Q4_1",  "Q4_2",   "Q4_3",  "Q5_0",  "Q5_1",
+      "Q8_0",    "Q8_1",   "Q2_K",    "Q3_K",  "Q4_K",   "Q5_K",  "Q6_K",  "Q8_K",
+      "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS",
+      "I8",      "I16",    "I32",     "I64",   "F64",    "IQ1_M", "BF16"};
   return type < sizeof(kNames) / sizeof(kNames[0]) ? kNames[type] : "unknown";
 }
 
@@ -44,8 +55,8 @@ class Cursor {
 
   std::string read_string() {
     const auto length = read<uint64_t>();
-    TSR_CHECK(length <= kMaxStringBytes, "{}: corrupt GGUF: string of {} bytes at offset {}",
-              path_, length, pos_);
+    TSR_CHECK(length <= kMaxStringBytes, "{}: corrupt GGUF: string of {} bytes at offset {}", path_,
+              length, pos_);
     need(length, "a string");
     std::string out(reinterpret_cast<const char*>(data_ + pos_), length);
     pos_ += length;
@@ -71,18 +82,30 @@ class Cursor {
 
 nlohmann::json read_value(Cursor& cursor, uint32_t type, int depth) {
   switch (type) {
-    case kU8: return cursor.read<uint8_t>();
-    case kI8: return cursor.read<int8_t>();
-    case kU16: return cursor.read<uint16_t>();
-    case kI16: return cursor.read<int16_t>();
-    case kU32: return cursor.read<uint32_t>();
-    case kI32: return cursor.read<int32_t>();
-    case kF32: return cursor.read<float>();
-    case kBool: return cursor.read<uint8_t>() != 0;
-    case kString: return cursor.read_string();
-    case kU64: return cursor.read<uint64_t>();
-    case kI64: return cursor.read<int64_t>();
-    case kF64: return cursor.read<double>();
+    case kU8:
+      return cursor.read<uint8_t>();
+    case kI8:
+      return cursor.read<int8_t>();
+    case kU16:
+      return cursor.read<uint16_t>();
+    case kI16:
+      return cursor.read<int16_t>();
+    case kU32:
+      return cursor.read<uint32_t>();
+    case kI32:
+      return cursor.read<int32_t>();
+    case kF32:
+      return cursor.read<float>();
+    case kBool:
+      return cursor.read<uint8_t>() != 0;
+    case kString:
+      return cursor.read_string();
+    case kU64:
+      return cursor.read<uint64_t>();
+    case kI64:
+      return cursor.read<int64_t>();
+    case kF64:
+      return cursor.read<double>();
     case kArray: {
       TSR_CHECK(depth < kMaxArrayDepth, "{}: corrupt GGUF: arrays nested too deeply",
                 cursor.path());
@@ -92,12 +115,13 @@ nlohmann::json read_value(Cursor& cursor, uint32_t type, int depth) {
       cursor.need(count, "array elements");
       nlohmann::json out = nlohmann::json::array();
       out.get_ref<nlohmann::json::array_t&>().reserve(count);
-      for (uint64_t i = 0; i < count; ++i) out.push_back(read_value(cursor, element_type, depth + 1));
+      for (uint64_t i = 0; i < count; ++i)
+        out.push_back(read_value(cursor, element_type, depth + 1));
       return out;
     }
     default:
-      throw Error(fmt::format("{}: corrupt GGUF: unknown metadata value type {}", cursor.path(),
-                              type));
+      throw Error(
+          fmt::format("{}: corrupt GGUF: unknown metadata value type {}", cursor.path(), type));
   }
 }
 
@@ -108,8 +132,8 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
   TSR_CHECK(file_.size() >= 4 && cursor.read<uint32_t>() == kGgufMagic,
             "{}: not a GGUF file (bad magic)", path);
   version_ = cursor.read<uint32_t>();
-  TSR_CHECK(version_ == 2 || version_ == 3, "{}: GGUF version {} is not supported (2 or 3)",
-            path, version_);
+  TSR_CHECK(version_ == 2 || version_ == 3, "{}: GGUF version {} is not supported (2 or 3)", path,
+            version_);
   const auto tensor_count = cursor.read<uint64_t>();
   const auto kv_count = cursor.read<uint64_t>();
   cursor.need(kv_count, "metadata");
@@ -161,30 +185,47 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
     view.name = info.name;
     view.shape = info.shape;
     switch (info.type) {
-      case 0: view.dtype = FileDType::kF32; break;
-      case 1: view.dtype = FileDType::kF16; break;
-      case 2: view.dtype = FileDType::kQ4_0; break;
-      case 8: view.dtype = FileDType::kQ8_0; break;
-      case 24: view.dtype = FileDType::kI8; break;
-      case 26: view.dtype = FileDType::kI32; break;
-      case 30: view.dtype = FileDType::kBF16; break;
+      case 0:
+        view.dtype = FileDType::kF32;
+        break;
+      case 1:
+        view.dtype = FileDType::kF16;
+        break;
+      case 2:
+        view.dtype = FileDType::kQ4_0;
+        break;
+      case 8:
+        view.dtype = FileDType::kQ8_0;
+        break;
+      case 24:
+        view.dtype = FileDType::kI8;
+        break;
+      case 26:
+        view.dtype = FileDType::kI32;
+        break;
+      case 30:
+        view.dtype = FileDType::kBF16;
+        break;
       default:
-        throw Error(fmt::format("{}: tensor '{}' has GGUF type {} ({}), which Tessera cannot "
-                                "load (supported: F32, F16, BF16, Q8_0, Q4_0)",
-                                path, info.name, info.type, ggml_type_name(info.type)));
+        throw Error(
+            fmt::format("{}: tensor '{}' has GGUF type {} ({}), which Tessera cannot "
+                        "load (supported: F32, F16, BF16, Q8_0, Q4_0)",
+                        path, info.name, info.type, ggml_type_name(info.type)));
     }
     const int64_t inner = view.shape.back();
     const size_t row_bytes = file_dtype_bytes(view.dtype, inner);
-    TSR_CHECK(row_bytes > 0, "{}: tensor '{}' ({}) has a row of {} elements, not a whole "
-              "number of blocks", path, info.name, file_dtype_name(view.dtype), inner);
+    TSR_CHECK(row_bytes > 0,
+              "{}: tensor '{}' ({}) has a row of {} elements, not a whole "
+              "number of blocks",
+              path, info.name, file_dtype_name(view.dtype), inner);
     view.bytes = row_bytes * static_cast<size_t>(view.numel() / inner);
     TSR_CHECK(info.offset % alignment == 0, "{}: tensor '{}' is misaligned", path, info.name);
     TSR_CHECK(info.offset <= data_size && view.bytes <= data_size - info.offset,
-              "{}: tensor '{}' lies outside the file (bytes {}..{} of {}): truncated file?",
-              path, info.name, info.offset, info.offset + view.bytes, data_size);
+              "{}: tensor '{}' lies outside the file (bytes {}..{} of {}): truncated file?", path,
+              info.name, info.offset, info.offset + view.bytes, data_size);
     view.data = file_.data() + data_start + info.offset;
-    TSR_CHECK(tensors_.emplace(info.name, std::move(view)).second,
-              "{}: tensor '{}' appears twice", path, info.name);
+    TSR_CHECK(tensors_.emplace(info.name, std::move(view)).second, "{}: tensor '{}' appears twice",
+              path, info.name);
   }
 }
 

@@ -32,8 +32,8 @@ double get_number(const json& j, const char* key, double fallback, const std::st
 }
 
 void validate(const ModelConfig& c, const std::string& source) {
-  TSR_CHECK(c.vocab_size > 0 && c.hidden_size > 0 && c.intermediate_size > 0 &&
-                c.num_layers > 0 && c.num_heads > 0 && c.num_kv_heads > 0 && c.head_dim > 0,
+  TSR_CHECK(c.vocab_size > 0 && c.hidden_size > 0 && c.intermediate_size > 0 && c.num_layers > 0 &&
+                c.num_heads > 0 && c.num_kv_heads > 0 && c.head_dim > 0,
             "{}: sizes must be positive (vocab {}, hidden {}, intermediate {}, layers {}, heads "
             "{}, kv heads {}, head_dim {})",
             source, c.vocab_size, c.hidden_size, c.intermediate_size, c.num_layers, c.num_heads,
@@ -63,10 +63,14 @@ std::vector<int32_t> parse_token_ids(const json& value) {
 
 const char* architecture_name(Architecture arch) {
   switch (arch) {
-    case Architecture::kLlama: return "LlamaForCausalLM";
-    case Architecture::kMistral: return "MistralForCausalLM";
-    case Architecture::kQwen2: return "Qwen2ForCausalLM";
-    case Architecture::kQwen3: return "Qwen3ForCausalLM";
+    case Architecture::kLlama:
+      return "LlamaForCausalLM";
+    case Architecture::kMistral:
+      return "MistralForCausalLM";
+    case Architecture::kQwen2:
+      return "Qwen2ForCausalLM";
+    case Architecture::kQwen3:
+      return "Qwen3ForCausalLM";
   }
   return "?";
 }
@@ -108,10 +112,11 @@ ModelConfig parse_hf_config(const std::string& json_text, const std::string& sou
     c.architecture = Architecture::kQwen3;
     c.qk_norm = true;
   } else {
-    throw Error(fmt::format("{}: architecture '{}' is not supported (supported: "
-                            "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
-                            "Qwen3ForCausalLM)",
-                            source, arch.empty() ? "<none>" : arch));
+    throw Error(
+        fmt::format("{}: architecture '{}' is not supported (supported: "
+                    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
+                    "Qwen3ForCausalLM)",
+                    source, arch.empty() ? "<none>" : arch));
   }
   c.vocab_size = get_int(j, "vocab_size", source);
   c.hidden_size = get_int(j, "hidden_size", source);
@@ -191,7 +196,8 @@ ModelConfig load_hf_config(const std::string& model_dir) {
     if (g.contains("temperature") && g["temperature"].is_number()) {
       c.generation.temperature = g["temperature"].get<double>();
     }
-    if (g.contains("top_p") && g["top_p"].is_number()) c.generation.top_p = g["top_p"].get<double>();
+    if (g.contains("top_p") && g["top_p"].is_number())
+      c.generation.top_p = g["top_p"].get<double>();
     if (g.contains("top_k") && g["top_k"].is_number_integer()) {
       c.generation.top_k = g["top_k"].get<int64_t>();
     }
@@ -256,18 +262,23 @@ ModelConfig config_from_gguf(const GgufFile& gguf) {
     const auto factors = to_f32(*freqs);
     const int64_t half = c.head_dim / 2;
     TSR_CHECK(static_cast<int64_t>(factors.size()) == half,
-              "{}: rope_freqs has {} entries, expected head_dim/2 = {}", source, factors.size(), half);
-    const double low_wavelen = static_cast<double>(llama3.original_max_position) / llama3.low_freq_factor;
-    const double high_wavelen = static_cast<double>(llama3.original_max_position) / llama3.high_freq_factor;
+              "{}: rope_freqs has {} entries, expected head_dim/2 = {}", source, factors.size(),
+              half);
+    const double low_wavelen =
+        static_cast<double>(llama3.original_max_position) / llama3.low_freq_factor;
+    const double high_wavelen =
+        static_cast<double>(llama3.original_max_position) / llama3.high_freq_factor;
     for (int64_t i = 0; i < half; ++i) {
-      const double inv = std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(c.head_dim));
+      const double inv =
+          std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(c.head_dim));
       const double wavelen = 2.0 * M_PI / inv;
       double expected = 1.0;
       if (wavelen > low_wavelen) {
         expected = llama3.factor;
       } else if (wavelen >= high_wavelen) {
-        const double s = (static_cast<double>(llama3.original_max_position) / wavelen - llama3.low_freq_factor) /
-                         (llama3.high_freq_factor - llama3.low_freq_factor);
+        const double s =
+            (static_cast<double>(llama3.original_max_position) / wavelen - llama3.low_freq_factor) /
+            (llama3.high_freq_factor - llama3.low_freq_factor);
         expected = 1.0 / ((1.0 - s) / llama3.factor + s);
       }
       TSR_CHECK(std::fabs(factors[i] - expected) <= 1e-3 * expected,

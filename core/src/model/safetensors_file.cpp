@@ -24,9 +24,10 @@ FileDType parse_dtype(const std::string& name, const std::string& tensor, const 
   if (name == "U8") return FileDType::kU8;
   if (name == "I32") return FileDType::kI32;
   if (name == "I64") return FileDType::kI64;
-  throw Error(fmt::format("{}: tensor '{}' has dtype {}, which Tessera cannot load "
-                          "(supported: F32, F16, BF16, I8, U8, I32, I64)",
-                          path, tensor, name));
+  throw Error(
+      fmt::format("{}: tensor '{}' has dtype {}, which Tessera cannot load "
+                  "(supported: F32, F16, BF16, I8, U8, I32, I64)",
+                  path, tensor, name));
 }
 
 }  // namespace
@@ -37,8 +38,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
   uint64_t header_len = 0;
   std::memcpy(&header_len, file_.data(), 8);
   TSR_CHECK(header_len <= kMaxHeaderBytes && header_len <= size - 8,
-            "{}: safetensors header claims {} bytes but the file has {} after the length",
-            path, header_len, size - 8);
+            "{}: safetensors header claims {} bytes but the file has {} after the length", path,
+            header_len, size - 8);
   const char* header_begin = reinterpret_cast<const char*>(file_.data() + 8);
   nlohmann::json header;
   try {
@@ -72,8 +73,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
     view.name = name;
     view.dtype = parse_dtype(entry["dtype"].get<std::string>(), name, path);
     for (const auto& dim : entry["shape"]) {
-      TSR_CHECK(dim.is_number_unsigned(), "{}: tensor '{}' has a negative or non-integer dim",
-                path, name);
+      TSR_CHECK(dim.is_number_unsigned(), "{}: tensor '{}' has a negative or non-integer dim", path,
+                name);
       view.shape.push_back(dim.get<int64_t>());
     }
     const auto begin = offsets[0].get<uint64_t>();
@@ -94,8 +95,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
   std::sort(ranges.begin(), ranges.end());
   for (size_t i = 1; i < ranges.size(); ++i) {
     TSR_CHECK(ranges[i].first >= ranges[i - 1].second,
-              "{}: two tensors overlap in the data section (bytes {}..{})", path,
-              ranges[i].first, ranges[i - 1].second);
+              "{}: two tensors overlap in the data section (bytes {}..{})", path, ranges[i].first,
+              ranges[i - 1].second);
   }
 }
 
@@ -129,8 +130,7 @@ SafetensorsModel::SafetensorsModel(const std::string& model_dir) {
   } else if (fs::exists(single_path)) {
     shard_files.push_back("model.safetensors");
   } else {
-    throw Error(fmt::format("{}: no model.safetensors or model.safetensors.index.json",
-                            model_dir),
+    throw Error(fmt::format("{}: no model.safetensors or model.safetensors.index.json", model_dir),
                 ErrorKind::kNotFound);
   }
   for (const auto& file : shard_files) {

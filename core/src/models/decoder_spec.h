@@ -13,8 +13,20 @@ namespace tessera::models {
 
 // Per-layer tensors the forward pass needs. kQProj … kDown are linear weights [out, in].
 enum class LayerTensor {
-  kAttnNorm, kQProj, kKProj, kVProj, kOProj, kQBias, kKBias, kVBias, kQNorm, kKNorm,
-  kFfnNorm, kGate, kUp, kDown
+  kAttnNorm,
+  kQProj,
+  kKProj,
+  kVProj,
+  kOProj,
+  kQBias,
+  kKBias,
+  kVBias,
+  kQNorm,
+  kKNorm,
+  kFfnNorm,
+  kGate,
+  kUp,
+  kDown
 };
 
 enum class GlobalTensor { kEmbedding, kFinalNorm, kLmHead };

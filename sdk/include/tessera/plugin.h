@@ -50,14 +50,14 @@ extern "C" {
 
 typedef enum tsr_error_code {
   TSR_ERROR_CODE_OK = 0,
-  TSR_ERROR_CODE_INVALID_ARGUMENT = 1,  /* the caller passed something wrong */
-  TSR_ERROR_CODE_UNIMPLEMENTED = 2,     /* valid, but this plugin does not do it */
-  TSR_ERROR_CODE_RESOURCE_EXHAUSTED = 3,/* out of device or host memory */
-  TSR_ERROR_CODE_UNAVAILABLE = 4,       /* driver/runtime/device missing or lost */
-  TSR_ERROR_CODE_INTERNAL = 5,          /* a bug or an unexpected runtime failure */
-  TSR_ERROR_CODE_CANCELLED = 6,         /* the host's cancellation flag was observed */
-  TSR_ERROR_CODE_NOT_FOUND = 7,         /* e.g. a device index that does not exist */
-  TSR_ERROR_CODE_FAILED_PRECONDITION = 8/* called in the wrong state */
+  TSR_ERROR_CODE_INVALID_ARGUMENT = 1,   /* the caller passed something wrong */
+  TSR_ERROR_CODE_UNIMPLEMENTED = 2,      /* valid, but this plugin does not do it */
+  TSR_ERROR_CODE_RESOURCE_EXHAUSTED = 3, /* out of device or host memory */
+  TSR_ERROR_CODE_UNAVAILABLE = 4,        /* driver/runtime/device missing or lost */
+  TSR_ERROR_CODE_INTERNAL = 5,           /* a bug or an unexpected runtime failure */
+  TSR_ERROR_CODE_CANCELLED = 6,          /* the host's cancellation flag was observed */
+  TSR_ERROR_CODE_NOT_FOUND = 7,          /* e.g. a device index that does not exist */
+  TSR_ERROR_CODE_FAILED_PRECONDITION = 8 /* called in the wrong state */
 } tsr_error_code;
 
 /* Made by the plugin, owned by whoever receives it. `message` is NUL-terminated UTF-8 and
@@ -158,8 +158,8 @@ typedef enum tsr_weight_format {
 #define TSR_WEIGHT_FORMAT_BIT(f) (1u << (f))
 
 typedef enum tsr_buffer_kind {
-  TSR_BUFFER_KIND_DEVICE = 0,      /* device memory (for the CPU plugin: host memory) */
-  TSR_BUFFER_KIND_HOST_PINNED = 1  /* page-locked host memory, host-visible, for swap space */
+  TSR_BUFFER_KIND_DEVICE = 0,     /* device memory (for the CPU plugin: host memory) */
+  TSR_BUFFER_KIND_HOST_PINNED = 1 /* page-locked host memory, host-visible, for swap space */
 } tsr_buffer_kind;
 
 /* Opaque handles, owned by the plugin. Each has a destroy/free call; destroying a device
@@ -186,28 +186,28 @@ typedef struct tsr_tensor {
 } tsr_tensor;
 
 /* Device capabilities (bit flags in tsr_device_properties.caps). */
-#define TSR_DEVICE_CAP_GRAPHS (1ull << 0)      /* graph capture/launch is implemented */
-#define TSR_DEVICE_CAP_COLLECTIVES (1ull << 1) /* the collectives table works here */
-#define TSR_DEVICE_CAP_PINNED_HOST (1ull << 2) /* TSR_BUFFER_KIND_HOST_PINNED is real pinning */
-#define TSR_DEVICE_CAP_UNIFIED_HOST (1ull << 3)/* device buffers are host-addressable */
+#define TSR_DEVICE_CAP_GRAPHS (1ull << 0)       /* graph capture/launch is implemented */
+#define TSR_DEVICE_CAP_COLLECTIVES (1ull << 1)  /* the collectives table works here */
+#define TSR_DEVICE_CAP_PINNED_HOST (1ull << 2)  /* TSR_BUFFER_KIND_HOST_PINNED is real pinning */
+#define TSR_DEVICE_CAP_UNIFIED_HOST (1ull << 3) /* device buffers are host-addressable */
 
 /* Filled by device_get_properties. The caller sets struct_size to the size it knows; the
  * plugin writes only fields that fit and leaves struct_size unchanged. */
 typedef struct tsr_device_properties {
   size_t struct_size;
-  char name[256];           /* "NVIDIA H100 80GB HBM3", "Intel Xeon … (AVX-512)" */
+  char name[256]; /* "NVIDIA H100 80GB HBM3", "Intel Xeon … (AVX-512)" */
   char vendor[64];
-  char pci_bus_id[32];      /* "0000:01:00.0", empty when not a PCI device */
+  char pci_bus_id[32]; /* "0000:01:00.0", empty when not a PCI device */
   tsr_device_type type;
-  uint64_t total_memory;    /* bytes usable for buffers */
-  uint32_t compute_units;   /* SMs, EUs or cores */
+  uint64_t total_memory;  /* bytes usable for buffers */
+  uint32_t compute_units; /* SMs, EUs or cores */
   uint32_t reserved0;
-  uint64_t caps;            /* TSR_DEVICE_CAP_* */
+  uint64_t caps;              /* TSR_DEVICE_CAP_* */
   uint64_t activation_dtypes; /* TSR_DTYPE_BIT set of dtypes the ops accept as activations */
   uint64_t kv_cache_dtypes;   /* TSR_DTYPE_BIT set usable as KV cache dtype */
   uint32_t weight_formats;    /* TSR_WEIGHT_FORMAT_BIT set accepted by weight_prepack */
   uint32_t reserved1;
-  uint64_t memory_bandwidth;  /* bytes/s, theoretical peak; 0 when unknown */
+  uint64_t memory_bandwidth; /* bytes/s, theoretical peak; 0 when unknown */
 } tsr_device_properties;
 
 /* ------------------------------------------------------------------------------------ */
@@ -220,11 +220,11 @@ typedef struct tsr_device_properties {
 typedef struct tsr_weight_desc {
   size_t struct_size;
   tsr_weight_format format;
-  int64_t rows;        /* N: output features */
-  int64_t cols;        /* K: input features */
-  int64_t group_size;  /* group-wise formats: elements per group along K (divides K) */
+  int64_t rows;       /* N: output features */
+  int64_t cols;       /* K: input features */
+  int64_t group_size; /* group-wise formats: elements per group along K (divides K) */
   const void* data;
-  const float* scales; /* NULL for F32/F16/BF16 */
+  const float* scales;     /* NULL for F32/F16/BF16 */
   tsr_dtype compute_dtype; /* activation dtype linear will be called with (F32 or BF16/F16) */
 } tsr_weight_desc;
 
@@ -240,8 +240,8 @@ typedef struct tsr_kv_layout {
   size_t struct_size;
   int32_t num_kv_heads;
   int32_t head_dim;
-  int32_t block_size;  /* tokens per block */
-  tsr_dtype dtype;     /* KV element type: F32, F16, BF16 (FP8_E4M3 where supported) */
+  int32_t block_size; /* tokens per block */
+  tsr_dtype dtype;    /* KV element type: F32, F16, BF16 (FP8_E4M3 where supported) */
 } tsr_kv_layout;
 
 /* ------------------------------------------------------------------------------------ */
@@ -367,7 +367,7 @@ typedef struct tsr_paged_attention_params {
   tsr_tensor seq_lens;
   tsr_tensor block_tables;
   int32_t num_query_heads;
-  int32_t max_seq_len;  /* upper bound of seq_lens, a hint for tiling */
+  int32_t max_seq_len; /* upper bound of seq_lens, a hint for tiling */
   float scale;
   int32_t sliding_window;
   float logit_softcap;
@@ -566,10 +566,10 @@ typedef struct tsr_diag_sink {
 
 typedef struct tsr_plugin_api {
   size_t struct_size;
-  uint32_t abi_major;        /* TSR_ABI_VERSION_MAJOR the plugin was built with */
+  uint32_t abi_major; /* TSR_ABI_VERSION_MAJOR the plugin was built with */
   uint32_t abi_minor;
-  const char* name;          /* short, unique: "cpu", "cuda", "xpu"; static storage */
-  const char* version;       /* the plugin's own version string; static storage */
+  const char* name;    /* short, unique: "cpu", "cuda", "xpu"; static storage */
+  const char* version; /* the plugin's own version string; static storage */
   tsr_device_type device_type;
 
   /* Lifecycle. initialize is called once, before anything else but device_count may be
@@ -612,8 +612,8 @@ typedef struct tsr_plugin_api {
    * plugins stage pageable sources). Ranges must lie inside the buffers. */
   tsr_error* (*memcpy_h2d)(tsr_stream_t stream, tsr_buffer_t dst, size_t dst_offset,
                            const void* src, size_t bytes);
-  tsr_error* (*memcpy_d2h)(tsr_stream_t stream, void* dst, tsr_buffer_t src,
-                           size_t src_offset, size_t bytes);
+  tsr_error* (*memcpy_d2h)(tsr_stream_t stream, void* dst, tsr_buffer_t src, size_t src_offset,
+                           size_t bytes);
   tsr_error* (*memcpy_d2d)(tsr_stream_t stream, tsr_buffer_t dst, size_t dst_offset,
                            tsr_buffer_t src, size_t src_offset, size_t bytes);
   tsr_error* (*memset_d)(tsr_stream_t stream, tsr_buffer_t dst, size_t offset, int value,
@@ -621,14 +621,12 @@ typedef struct tsr_plugin_api {
 
   /* Weights: prepack once at load, into the plugin's layout; the handle is immutable and
    * may be used from any stream of its device. weight_bytes reports device bytes held. */
-  tsr_error* (*weight_prepack)(tsr_device_t device, const tsr_weight_desc* desc,
-                               tsr_weight_t* out);
+  tsr_error* (*weight_prepack)(tsr_device_t device, const tsr_weight_desc* desc, tsr_weight_t* out);
   tsr_error* (*weight_destroy)(tsr_weight_t weight);
   tsr_error* (*weight_bytes)(tsr_weight_t weight, uint64_t* bytes);
 
   /* KV: the byte size of one block for one layer with this layout (keys and values). */
-  tsr_error* (*kv_block_bytes)(tsr_device_t device, const tsr_kv_layout* layout,
-                               uint64_t* bytes);
+  tsr_error* (*kv_block_bytes)(tsr_device_t device, const tsr_kv_layout* layout, uint64_t* bytes);
 
   /* Ops. op_supported answers without side effects whether `op` with these params (NULL:
    * in general) would run on `device`: 1 yes, 0 no. */
@@ -657,8 +655,7 @@ typedef struct tsr_plugin_api {
 /* Required. Called once, first. `host` lives until the plugin is unloaded. Returns the
  * plugin's table (static storage), or NULL when the plugin refuses the host's version (it
  * logs why through host->log). Must not start a device runtime. */
-typedef const tsr_plugin_api* (*tsr_plugin_get_api_fn)(const tsr_host_api* host,
-                                                       uint32_t abi_major,
+typedef const tsr_plugin_api* (*tsr_plugin_get_api_fn)(const tsr_host_api* host, uint32_t abi_major,
                                                        uint32_t abi_minor);
 #define TSR_PLUGIN_GET_API_SYMBOL "tsr_plugin_get_api"
 

@@ -40,19 +40,19 @@ struct OwnedError {
   tsr_error error;
   char message[1];  // allocated larger
 };
-inline void destroy_error(tsr_error* error) { std::free(error); }
+inline void destroy_error(tsr_error* error) {
+  std::free(error);
+}
 }  // namespace detail
 
 // Allocates a tsr_error the caller of the ABI function owns. Never throws: on allocation
 // failure it returns a static out-of-memory error whose destroy is a no-op.
 inline tsr_error* make_error(tsr_error_code code, const char* message) noexcept {
   const size_t length = std::strlen(message);
-  auto* owned = static_cast<detail::OwnedError*>(
-      std::malloc(sizeof(detail::OwnedError) + length));
+  auto* owned = static_cast<detail::OwnedError*>(std::malloc(sizeof(detail::OwnedError) + length));
   if (owned == nullptr) {
     static tsr_error oom = {sizeof(tsr_error), TSR_ERROR_CODE_RESOURCE_EXHAUSTED,
-                            "out of host memory while reporting an error",
-                            [](tsr_error*) {}};
+                            "out of host memory while reporting an error", [](tsr_error*) {}};
     return &oom;
   }
   std::memcpy(owned->message, message, length + 1);
@@ -112,8 +112,8 @@ inline std::string format(const char* fmt, ...) {
 }
 
 // Throws Error(code, formatted message) when `cond` is false. Use inside guard().
-#define TSR_PLUGIN_CHECK(cond, code, ...)                                  \
-  do {                                                                     \
+#define TSR_PLUGIN_CHECK(cond, code, ...)                                          \
+  do {                                                                             \
     if (!(cond)) throw ::tsr::sdk::Error((code), ::tsr::sdk::format(__VA_ARGS__)); \
   } while (0)
 
@@ -130,7 +130,8 @@ class Host {
   bool attached() const noexcept { return api_ != nullptr; }
 
   void log(tsr_log_level level, const std::string& message) const noexcept {
-    if (api_ != nullptr && api_->log != nullptr) api_->log(api_->ctx, level, name_, message.c_str());
+    if (api_ != nullptr && api_->log != nullptr)
+      api_->log(api_->ctx, level, name_, message.c_str());
   }
   void info(const std::string& m) const noexcept { log(TSR_LOG_LEVEL_INFO, m); }
   void warn(const std::string& m) const noexcept { log(TSR_LOG_LEVEL_WARN, m); }
@@ -157,30 +158,52 @@ class Host {
 
 inline size_t dtype_size(tsr_dtype dtype) noexcept {
   switch (dtype) {
-    case TSR_DTYPE_F32: case TSR_DTYPE_I32: return 4;
-    case TSR_DTYPE_F16: case TSR_DTYPE_BF16: return 2;
-    case TSR_DTYPE_I64: case TSR_DTYPE_U64: return 8;
-    case TSR_DTYPE_U8: case TSR_DTYPE_I8: case TSR_DTYPE_FP8_E4M3: return 1;
-    default: return 0;
+    case TSR_DTYPE_F32:
+    case TSR_DTYPE_I32:
+      return 4;
+    case TSR_DTYPE_F16:
+    case TSR_DTYPE_BF16:
+      return 2;
+    case TSR_DTYPE_I64:
+    case TSR_DTYPE_U64:
+      return 8;
+    case TSR_DTYPE_U8:
+    case TSR_DTYPE_I8:
+    case TSR_DTYPE_FP8_E4M3:
+      return 1;
+    default:
+      return 0;
   }
 }
 
 inline const char* dtype_name(tsr_dtype dtype) noexcept {
   switch (dtype) {
-    case TSR_DTYPE_F32: return "f32";
-    case TSR_DTYPE_F16: return "f16";
-    case TSR_DTYPE_BF16: return "bf16";
-    case TSR_DTYPE_I32: return "i32";
-    case TSR_DTYPE_I64: return "i64";
-    case TSR_DTYPE_U8: return "u8";
-    case TSR_DTYPE_I8: return "i8";
-    case TSR_DTYPE_FP8_E4M3: return "fp8_e4m3";
-    case TSR_DTYPE_U64: return "u64";
-    default: return "invalid";
+    case TSR_DTYPE_F32:
+      return "f32";
+    case TSR_DTYPE_F16:
+      return "f16";
+    case TSR_DTYPE_BF16:
+      return "bf16";
+    case TSR_DTYPE_I32:
+      return "i32";
+    case TSR_DTYPE_I64:
+      return "i64";
+    case TSR_DTYPE_U8:
+      return "u8";
+    case TSR_DTYPE_I8:
+      return "i8";
+    case TSR_DTYPE_FP8_E4M3:
+      return "fp8_e4m3";
+    case TSR_DTYPE_U64:
+      return "u64";
+    default:
+      return "invalid";
   }
 }
 
-inline bool tensor_present(const tsr_tensor& t) noexcept { return t.buffer != nullptr; }
+inline bool tensor_present(const tsr_tensor& t) noexcept {
+  return t.buffer != nullptr;
+}
 
 inline int64_t tensor_numel(const tsr_tensor& t) noexcept {
   int64_t n = 1;
