@@ -1,5 +1,6 @@
 """A server of its own per test: --api-key, graceful shutdown on SIGTERM/SIGINT, and the
 `tessera bench serve` client against it."""
+import http.client as http_client
 import json
 import os
 import signal
@@ -53,7 +54,9 @@ def test_graceful_shutdown_aborts_in_flight(own_server):
     sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  b"Content-Length: " + str(len(data)).encode() + b"\r\n\r\n" + data)
     assert sock.recv(4096).startswith(b"HTTP/1.1 200")
-    idle = socket.create_connection((s.host, s.port), timeout=30)  # an idle keep-alive client
+    idle = http_client.HTTPConnection(s.host, s.port, timeout=30)  # an idle keep-alive client
+    idle.request("GET", "/health")
+    assert idle.getresponse().read() == b""
     start = time.time()
     s.proc.send_signal(signal.SIGTERM)
     received = b""
@@ -66,7 +69,7 @@ def test_graceful_shutdown_aborts_in_flight(own_server):
     assert time.time() - start < 20
     assert b'"finish_reason":"abort"' in received or b'"finish_reason":"length"' in received
     assert b"data: [DONE]" in received
-    assert idle.recv(10) == b""  # closed by the server
+    assert idle.sock.recv(10) == b""  # closed by the server
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((s.host, s.port), timeout=2)
 
@@ -97,4 +100,23 @@ def test_bench_serve(own_server):
     assert r["request_throughput"] > 0 and r["output_throughput"] > 0
     assert r["total_token_throughput"] > r["output_throughput"]
     assert all(len(itl) == 5 for itl in r["itls"])
+
+    # ShareGPT format: the first turn is the prompt; --sharegpt-output-len fixes the length.
+    with tempfile.TemporaryDirectory() as tmp:
+        dataset = os.path.join(tmp, "sharegpt.json")
+        convs = [{"conversations": [{"from": "human", "value": f"question number {i} " * 3},
+                                    {"from": "gpt", "value": "an answer " * (i + 2)}]}
+                 for i in range(5)] + [{"conversations": [{"from": "human", "value": "x"}]}]
+        with open(dataset, "w") as f:
+            json.dump(convs, f)
+        result_path = os.path.join(tmp, "result.json")
+        out = subprocess.run(
+            [TESSERA_BIN, "bench", "serve", "--base-url", s.url, "--tokenizer", MODEL_DIR,
+             "--dataset-name", "sharegpt", "--dataset-path", dataset, "--num-prompts", "4",
+             "--sharegpt-output-len", "3", "--ignore-eos", "--save-result", result_path],
+            capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stdout + out.stderr
+        with open(result_path) as f:
+            r = json.load(f)
+    assert r["completed"] == 4 and r["output_lens"] == [3] * 4 and r["request_rate"] == "inf"
     assert s.stop() == 0
