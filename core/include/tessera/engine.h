@@ -44,7 +44,6 @@ struct ModelSummary {
   std::string architecture;
   std::string dtype;
   std::string quantization;
-  bool is_default = false;  // the embedded random-weight default model
   int64_t vocab_size = 0;
   uint64_t weight_bytes_per_token = 0;  // decode roofline numerator
 };

@@ -306,8 +306,6 @@ class EngineImpl final : public Engine {
     return blocks_in_use_;
   }
 
-  void mark_default_model() { summary_.is_default = true; }
-
  private:
   void loop() {
     while (true) {
@@ -395,10 +393,7 @@ class EngineImpl final : public Engine {
       if (it != states_.end() && it->second->scheduled_first == Clock::time_point{}) {
         it->second->scheduled_first = now;
         metrics_.request_queue_time.observe(seconds_between(it->second->arrival, now));
-        if (const sched::Request* r = scheduler_->find(sr.id)) {
-          it->second->cached_tokens = sr.start_position;
-          (void)r;
-        }
+        it->second->cached_tokens = sr.start_position;
       }
       if (!sr.needs_logits) continue;
       rows.push_back(&sr);
