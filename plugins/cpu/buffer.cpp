@@ -20,6 +20,19 @@ void check_range(const tsr_buffer_s* buffer, size_t offset, size_t bytes, const 
                        offset, buffer->bytes);
 }
 
+}  // namespace tsr::cpu
+
+namespace tsr::plugin {
+
+BufferExtent buffer_extent(tsr_buffer_t buffer, const char* field) {
+  const tsr_buffer_s* b = tsr::cpu::check_buffer(buffer, field);
+  return {b->data, b->bytes};
+}
+
+}  // namespace tsr::plugin
+
+namespace tsr::cpu {
+
 namespace api {
 
 tsr_error* buffer_alloc(tsr_device_t device, size_t bytes, tsr_buffer_kind kind,

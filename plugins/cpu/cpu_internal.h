@@ -15,8 +15,12 @@
 
 #include "tessera/plugin.h"
 #include "tessera/plugin.hpp"
+#include "tensor_check.h"
 
 namespace tsr::cpu {
+
+// The shared op validation (View, view(), require_*; plugins/common/tensor_check.h).
+using namespace tsr::plugin;
 
 constexpr uint64_t kDeviceMagic = 0x7473722d63707544ull;
 constexpr uint64_t kBufferMagic = 0x7473722d63707542ull;

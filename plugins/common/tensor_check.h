@@ -1,15 +1,27 @@
-// Validation of op parameters: params struct sizes, tensor views (handle, dtype, rank,
-// shape, and that the bytes lie inside the buffer). Every failure throws
-// INVALID_ARGUMENT with "<op>: <field>: <what>", which guard() turns into the ABI error.
-#ifndef TESSERA_PLUGINS_CPU_TENSOR_CHECK_H
-#define TESSERA_PLUGINS_CPU_TENSOR_CHECK_H
+// Validation of op parameters shared by the plugins: params struct sizes, tensor views
+// (handle, dtype, rank, shape, and that the bytes lie inside the buffer). Every failure
+// throws INVALID_ARGUMENT with "<op>: <field>: <what>", which guard() turns into the ABI
+// error. Nothing here dereferences tensor data, so it serves device memory as well as host
+// memory; each plugin supplies buffer_extent() for its own buffer handles.
+#ifndef TESSERA_PLUGINS_COMMON_TENSOR_CHECK_H
+#define TESSERA_PLUGINS_COMMON_TENSOR_CHECK_H
 
 #include <cstddef>
 #include <cstdint>
 
 #include "tessera/plugin.h"
 
-namespace tsr::cpu {
+namespace tsr::plugin {
+
+// Where a buffer handle's bytes are. Defined by each plugin: it validates the handle (throwing
+// INVALID_ARGUMENT naming `field` for a foreign or stale one) and returns its address
+// (host or device) and size.
+struct BufferExtent {
+  void* data = nullptr;
+  size_t bytes = 0;
+};
+BufferExtent buffer_extent(tsr_buffer_t buffer, const char* field);
+
 
 // A validated tensor: its address and shape. Views never own memory.
 struct View {
@@ -59,6 +71,6 @@ size_t check_kv_cache(const tsr_kv_layout& layout, tsr_buffer_t cache, int64_t n
                       const char* op);
 size_t kv_block_bytes_of(const tsr_kv_layout& layout);
 
-}  // namespace tsr::cpu
+}  // namespace tsr::plugin
 
-#endif  // TESSERA_PLUGINS_CPU_TENSOR_CHECK_H
+#endif  // TESSERA_PLUGINS_COMMON_TENSOR_CHECK_H

@@ -3,9 +3,9 @@
 
 #include <string>
 
-#include "cpu_internal.h"
+#include "tessera/plugin.hpp"
 
-namespace tsr::cpu {
+namespace tsr::plugin {
 
 using tsr::sdk::dtype_name;
 using tsr::sdk::format;
@@ -27,7 +27,7 @@ View view(const tsr_tensor& t, const char* op, const char* field) {
   TSR_PLUGIN_CHECK_ARG(t.struct_size >= sizeof(tsr_tensor),
                        "%s: %s: struct_size is %zu, expected at least %zu", op, field,
                        t.struct_size, sizeof(tsr_tensor));
-  tsr_buffer_s* buffer = check_buffer(t.buffer, field);
+  const BufferExtent buffer = buffer_extent(t.buffer, field);
   View v;
   v.dtype = t.dtype;
   v.elem = tsr::sdk::dtype_size(t.dtype);
@@ -47,10 +47,10 @@ View view(const tsr_tensor& t, const char* op, const char* field) {
   }
   v.numel = numel;
   const size_t bytes = static_cast<size_t>(numel) * v.elem;
-  TSR_PLUGIN_CHECK_ARG(t.offset <= buffer->bytes && bytes <= buffer->bytes - t.offset,
+  TSR_PLUGIN_CHECK_ARG(t.offset <= buffer.bytes && bytes <= buffer.bytes - t.offset,
                        "%s: %s: %zu bytes at offset %zu exceed the buffer's %zu bytes", op, field,
-                       bytes, t.offset, buffer->bytes);
-  v.data = static_cast<unsigned char*>(buffer->data) + t.offset;
+                       bytes, t.offset, buffer.bytes);
+  v.data = static_cast<unsigned char*>(buffer.data) + t.offset;
   return v;
 }
 
@@ -117,13 +117,13 @@ size_t check_kv_cache(const tsr_kv_layout& layout, tsr_buffer_t cache, int64_t n
                        op, dtype_name(layout.dtype));
   const size_t block_bytes = kv_block_bytes_of(layout);
   if (cache == nullptr) return block_bytes;
-  tsr_buffer_s* buffer = check_buffer(cache, "cache");
+  const BufferExtent buffer = buffer_extent(cache, "cache");
   TSR_PLUGIN_CHECK_ARG(num_blocks > 0, "%s: num_blocks %lld must be positive", op,
                        static_cast<long long>(num_blocks));
-  TSR_PLUGIN_CHECK_ARG(static_cast<uint64_t>(num_blocks) <= buffer->bytes / block_bytes,
+  TSR_PLUGIN_CHECK_ARG(static_cast<uint64_t>(num_blocks) <= buffer.bytes / block_bytes,
                        "%s: cache: %lld blocks of %zu bytes exceed the buffer's %zu bytes", op,
-                       static_cast<long long>(num_blocks), block_bytes, buffer->bytes);
+                       static_cast<long long>(num_blocks), block_bytes, buffer.bytes);
   return block_bytes;
 }
 
-}  // namespace tsr::cpu
+}  // namespace tsr::plugin
