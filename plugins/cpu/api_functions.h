@@ -37,6 +37,12 @@ tsr_error* event_synchronize(tsr_event_t event);
 tsr_error* stream_wait_event(tsr_stream_t stream, tsr_event_t event);
 tsr_error* event_elapsed_ms(tsr_event_t start, tsr_event_t end, float* ms);
 
+// graph.cpp
+tsr_error* graph_begin_capture(tsr_stream_t stream);
+tsr_error* graph_end_capture(tsr_stream_t stream, tsr_graph_t* out);
+tsr_error* graph_launch(tsr_graph_t graph, tsr_stream_t stream);
+tsr_error* graph_destroy(tsr_graph_t graph);
+
 // weight.cpp
 tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_weight_t* out);
 tsr_error* weight_destroy(tsr_weight_t weight);

@@ -87,7 +87,7 @@ tsr_error* buffer_host_ptr(tsr_buffer_t buffer, void** out) {
 tsr_error* memcpy_h2d(tsr_stream_t stream, tsr_buffer_t dst, size_t dst_offset, const void* src,
                       size_t bytes) {
   return tsr::sdk::guard([&] {
-    check_stream(stream, "memcpy_h2d: stream");
+    refuse_during_capture(check_stream(stream, "memcpy_h2d: stream"), "memcpy_h2d");
     tsr_buffer_s* d = check_buffer(dst, "memcpy_h2d: dst");
     check_range(d, dst_offset, bytes, "memcpy_h2d: dst");
     TSR_PLUGIN_CHECK_ARG(src != nullptr || bytes == 0, "memcpy_h2d: src is NULL");
@@ -98,7 +98,7 @@ tsr_error* memcpy_h2d(tsr_stream_t stream, tsr_buffer_t dst, size_t dst_offset, 
 tsr_error* memcpy_d2h(tsr_stream_t stream, void* dst, tsr_buffer_t src, size_t src_offset,
                       size_t bytes) {
   return tsr::sdk::guard([&] {
-    check_stream(stream, "memcpy_d2h: stream");
+    refuse_during_capture(check_stream(stream, "memcpy_d2h: stream"), "memcpy_d2h");
     tsr_buffer_s* s = check_buffer(src, "memcpy_d2h: src");
     check_range(s, src_offset, bytes, "memcpy_d2h: src");
     TSR_PLUGIN_CHECK_ARG(dst != nullptr || bytes == 0, "memcpy_d2h: dst is NULL");
@@ -109,24 +109,38 @@ tsr_error* memcpy_d2h(tsr_stream_t stream, void* dst, tsr_buffer_t src, size_t s
 tsr_error* memcpy_d2d(tsr_stream_t stream, tsr_buffer_t dst, size_t dst_offset, tsr_buffer_t src,
                       size_t src_offset, size_t bytes) {
   return tsr::sdk::guard([&] {
-    check_stream(stream, "memcpy_d2d: stream");
+    tsr_stream_s* st = check_stream(stream, "memcpy_d2d: stream");
     tsr_buffer_s* d = check_buffer(dst, "memcpy_d2d: dst");
     tsr_buffer_s* s = check_buffer(src, "memcpy_d2d: src");
     check_range(d, dst_offset, bytes, "memcpy_d2d: dst");
     check_range(s, src_offset, bytes, "memcpy_d2d: src");
-    if (bytes > 0) {
-      std::memmove(static_cast<char*>(d->data) + dst_offset,
-                   static_cast<const char*>(s->data) + src_offset, bytes);
+    auto copy = [d, s, dst_offset, src_offset, bytes] {
+      if (bytes > 0) {
+        std::memmove(static_cast<char*>(d->data) + dst_offset,
+                     static_cast<const char*>(s->data) + src_offset, bytes);
+      }
+    };
+    if (st->capturing != nullptr) {
+      st->capturing->steps.push_back(copy);
+    } else {
+      copy();
     }
   });
 }
 
 tsr_error* memset_d(tsr_stream_t stream, tsr_buffer_t dst, size_t offset, int value, size_t bytes) {
   return tsr::sdk::guard([&] {
-    check_stream(stream, "memset_d: stream");
+    tsr_stream_s* st = check_stream(stream, "memset_d: stream");
     tsr_buffer_s* d = check_buffer(dst, "memset_d: dst");
     check_range(d, offset, bytes, "memset_d: dst");
-    if (bytes > 0) std::memset(static_cast<char*>(d->data) + offset, value, bytes);
+    auto fill = [d, offset, value, bytes] {
+      if (bytes > 0) std::memset(static_cast<char*>(d->data) + offset, value, bytes);
+    };
+    if (st->capturing != nullptr) {
+      st->capturing->steps.push_back(fill);
+    } else {
+      fill();
+    }
   });
 }
 

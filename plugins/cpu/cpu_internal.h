@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <vector>
 
 #include "tessera/plugin.h"
 #include "tessera/plugin.hpp"
@@ -27,6 +29,7 @@ constexpr uint64_t kBufferMagic = 0x7473722d63707542ull;
 constexpr uint64_t kStreamMagic = 0x7473722d63707553ull;
 constexpr uint64_t kEventMagic = 0x7473722d63707545ull;
 constexpr uint64_t kWeightMagic = 0x7473722d63707557ull;
+constexpr uint64_t kGraphMagic = 0x7473722d63707547ull;
 constexpr uint64_t kDeadMagic = 0xdeaddeaddeaddeadull;
 
 // Buffers are aligned for the widest vector loads (AVX-512) and cache lines.
@@ -54,9 +57,23 @@ struct tsr_buffer_s {
   void* data = nullptr;  // never NULL, also for zero-byte buffers
 };
 
+struct tsr_graph_s;
+
 struct tsr_stream_s {
   uint64_t magic = tsr::cpu::kStreamMagic;
   tsr_device_s* device = nullptr;
+  // Non-NULL between graph_begin_capture and graph_end_capture: ops and device-side copies
+  // are validated and recorded into it instead of running.
+  tsr_graph_s* capturing = nullptr;
+};
+
+// A recorded sequence of ops (graph.cpp). Each step holds a copy of its op's params, whose
+// tensors name buffers by handle, so a launch reads the buffers' contents at launch time,
+// as a CUDA graph does.
+struct tsr_graph_s {
+  uint64_t magic = tsr::cpu::kGraphMagic;
+  tsr_device_s* device = nullptr;
+  std::vector<std::function<void()>> steps;
 };
 
 struct tsr_event_s {
@@ -72,6 +89,8 @@ tsr_device_s* check_device(tsr_device_t device, const char* what);
 tsr_buffer_s* check_buffer(tsr_buffer_t buffer, const char* what);
 tsr_stream_s* check_stream(tsr_stream_t stream, const char* what);
 tsr_event_s* check_event(tsr_event_t event, const char* what);
+// Throws FAILED_PRECONDITION when `stream` is capturing a graph: `what` cannot be recorded.
+void refuse_during_capture(const tsr_stream_s* stream, const char* what);
 
 // Throws INVALID_ARGUMENT unless [offset, offset + bytes) lies inside the buffer.
 void check_range(const tsr_buffer_s* buffer, size_t offset, size_t bytes, const char* what);

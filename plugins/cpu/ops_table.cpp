@@ -8,11 +8,41 @@
 namespace tsr::cpu {
 namespace {
 
+// While the stream captures a graph, an op is validated now and a copy of its params is
+// recorded; the launch runs it without validating again.
+template <class Params>
+void record(tsr_stream_s* stream, const Params* p, void (*op)(const Params*, bool)) {
+  op(p, false);
+  Params copy = *p;
+  copy.struct_size = sizeof copy;
+  stream->capturing->steps.push_back([copy, op] {
+    bind_threads();
+    op(&copy, true);
+  });
+}
+
+// Block copies take host arrays of block ids that are read during the call only, so a
+// recording could not keep them; the engine never captures them.
+template <>
+void record<tsr_copy_blocks_params>(tsr_stream_s* stream, const tsr_copy_blocks_params*,
+                                    void (*)(const tsr_copy_blocks_params*, bool)) {
+  refuse_during_capture(stream, "copy_blocks");
+}
+template <>
+void record<tsr_swap_blocks_params>(tsr_stream_s* stream, const tsr_swap_blocks_params*,
+                                    void (*)(const tsr_swap_blocks_params*, bool)) {
+  refuse_during_capture(stream, "swap_blocks");
+}
+
 #define TSR_OP(UPPER, lower, params)                               \
   tsr_error* entry_##lower(tsr_stream_t stream, const params* p) { \
     return tsr::sdk::guard([&] {                                   \
       require_initialized(#lower);                                 \
-      check_stream(stream, #lower ": stream");                     \
+      tsr_stream_s* s = check_stream(stream, #lower ": stream");   \
+      if (s->capturing != nullptr) {                               \
+        record<params>(s, p, &ops::lower);                         \
+        return;                                                    \
+      }                                                            \
       bind_threads();                                              \
       ops::lower(p, true);                                         \
     });                                                            \

@@ -75,12 +75,13 @@ tsr_plugin_api make_table() {
   t.kv_block_bytes = &api::kv_block_bytes;
   t.ops = ops_table();
   t.op_supported = &supported;
-  // Graph capture is not offered: ops run synchronously, so there is nothing to replay
-  // faster. Collectives work for ranks that are threads of this process.
-  t.graph_begin_capture = nullptr;
-  t.graph_end_capture = nullptr;
-  t.graph_launch = nullptr;
-  t.graph_destroy = nullptr;
+  // Graphs record validated ops and replay them without validation. Little is saved on a
+  // CPU, but the engine's graph path (padded decode batches, replay) then runs, and is
+  // tested, on every machine. Collectives work for ranks that are threads of this process.
+  t.graph_begin_capture = &api::graph_begin_capture;
+  t.graph_end_capture = &api::graph_end_capture;
+  t.graph_launch = &api::graph_launch;
+  t.graph_destroy = &api::graph_destroy;
   t.collectives = collectives_table();
   t.diagnose = &api::diagnose;
   return t;

@@ -36,6 +36,8 @@ tsr_error* stream_create(tsr_device_t device, tsr_stream_t* out) {
 tsr_error* stream_destroy(tsr_stream_t stream) {
   return tsr::sdk::guard([&] {
     tsr_stream_s* s = check_stream(stream, "stream_destroy");
+    // An unfinished capture dies with its stream.
+    delete s->capturing;
     s->device->live.fetch_sub(1);
     s->magic = kDeadMagic;
     delete s;
@@ -43,7 +45,9 @@ tsr_error* stream_destroy(tsr_stream_t stream) {
 }
 
 tsr_error* stream_synchronize(tsr_stream_t stream) {
-  return tsr::sdk::guard([&] { check_stream(stream, "stream_synchronize"); });
+  return tsr::sdk::guard([&] {
+    refuse_during_capture(check_stream(stream, "stream_synchronize"), "stream_synchronize");
+  });
 }
 
 tsr_error* event_create(tsr_device_t device, tsr_event_t* out) {
