@@ -1,0 +1,262 @@
+// The CUDA plugin's row-wise ops: embedding, rms_norm, rope, silu_mul, add and gather_rows.
+// Host validation mirrors the CPU plugin's (plugins/cpu/ops_elementwise.cpp, ops_norm.cpp,
+// ops_rope.cpp: same checks, same messages) plus require_device for every tensor, except
+// that index values (ids, indices, positions) live in device memory and are never read
+// here: the kernels give a zero row for an id or index out of range (elementwise.cu). Rope's
+// inverse frequencies are computed here exactly as the CPU plugin computes them and travel in
+// the kernel's parameters, so nothing is copied to the device and every op can be captured.
+#include <cmath>
+#include <cstdint>
+
+#include "cuda_ops.h"
+#include "elementwise_kernels.h"
+
+namespace tsr::cuda::ops {
+namespace {
+
+// Kernels access elements at their natural alignment; a view whose offset breaks it would
+// fault on the device, so it is refused here (the CPU plugin has no such constraint).
+void require_aligned(const View& v, const char* op, const char* field) {
+  TSR_PLUGIN_CHECK_ARG(reinterpret_cast<uintptr_t>(v.data) % v.elem == 0,
+                       "%s: %s: offset is not a multiple of its %zu-byte element size", op, field,
+                       v.elem);
+}
+
+// Same rank and leading dims; the last dims are checked by the caller.
+void require_same_rows(const View& a, const View& b, const char* op, const char* fa,
+                       const char* fb) {
+  bool same = a.ndim == b.ndim;
+  for (int i = 0; same && i + 1 < a.ndim; ++i) same = a.shape[i] == b.shape[i];
+  TSR_PLUGIN_CHECK_ARG(same, "%s: %s and %s must have the same rank and leading dims", op, fa, fb);
+}
+
+// The CPU plugin's inverse_frequencies (plugins/cpu/ops_rope.cpp), operation for operation in
+// float, so both plugins rotate by bit-identical frequencies.
+void inverse_frequencies(const tsr_rope_params& p, float* inv) {
+  const int half = p.rotary_dim / 2;
+  for (int i = 0; i < half; ++i) {
+    float f = std::pow(p.theta, -2.0f * static_cast<float>(i) / static_cast<float>(p.rotary_dim));
+    if (p.scaling == TSR_ROPE_SCALING_LINEAR) {
+      f /= p.factor;
+    } else if (p.scaling == TSR_ROPE_SCALING_LLAMA3) {
+      const float kTwoPi = 6.28318530717958647692f;
+      const float wavelen = kTwoPi / f;
+      const float omp = static_cast<float>(p.original_max_position);
+      const float low = omp / p.low_freq_factor;
+      const float high = omp / p.high_freq_factor;
+      if (wavelen > low) {
+        f = f / p.factor;
+      } else if (wavelen >= high) {
+        const float s =
+            (omp / wavelen - p.low_freq_factor) / (p.high_freq_factor - p.low_freq_factor);
+        f = (1.0f - s) * f / p.factor + s * f;
+      }
+    }
+    inv[i] = f;
+  }
+}
+
+}  // namespace
+
+void embedding(tsr_stream_s* stream, const tsr_embedding_params* p, bool execute) {
+  constexpr const char* op = "embedding";
+  const auto& prm = params(p, op);
+  const View ids = view(prm.ids, op, "ids");
+  const View table = view(prm.table, op, "table");
+  const View out = view(prm.out, op, "out");
+  require_device(stream, prm.ids, op, "ids");
+  require_device(stream, prm.table, op, "table");
+  require_device(stream, prm.out, op, "out");
+  require_dtype(ids, TSR_DTYPE_I32, op, "ids");
+  require_ndim(ids, 1, op, "ids");
+  require_ndim(table, 2, op, "table");
+  require_ndim(out, 2, op, "out");
+  require_dtype(out, table.dtype, op, "out");
+  require_dim(out, 0, ids.dim(0), op, "out");
+  require_dim(out, 1, table.dim(1), op, "out");
+  require_no_overlap(out, table, op, "out", "table");
+  require_no_overlap(out, ids, op, "out", "ids");
+  require_aligned(ids, op, "ids");
+  if (!execute || out.numel == 0) return;
+  check(
+      launch_gather_rows(table.data, table.dim(0), table.dim(1) * static_cast<int64_t>(table.elem),
+                         ids.as<const int32_t>(), ids.numel, out.data, stream->stream),
+      "embedding: kernel launch");
+}
+
+void gather_rows(tsr_stream_s* stream, const tsr_gather_rows_params* p, bool execute) {
+  constexpr const char* op = "gather_rows";
+  const auto& prm = params(p, op);
+  const View x = view(prm.x, op, "x");
+  const View indices = view(prm.indices, op, "indices");
+  const View out = view(prm.out, op, "out");
+  require_device(stream, prm.x, op, "x");
+  require_device(stream, prm.indices, op, "indices");
+  require_device(stream, prm.out, op, "out");
+  require_dtype(indices, TSR_DTYPE_I32, op, "indices");
+  require_ndim(indices, 1, op, "indices");
+  require_dtype(out, x.dtype, op, "out");
+  TSR_PLUGIN_CHECK_ARG(out.ndim == x.ndim, "%s: out must have x's rank", op);
+  for (int i = 1; i < x.ndim; ++i) require_dim(out, i, x.dim(i), op, "out");
+  require_dim(out, 0, indices.dim(0), op, "out");
+  require_no_overlap(out, x, op, "out", "x");
+  require_no_overlap(out, indices, op, "out", "indices");
+  require_aligned(indices, op, "indices");
+  if (!execute || out.numel == 0) return;
+  check(launch_gather_rows(x.data, x.dim(0), out.numel / out.dim(0) * static_cast<int64_t>(x.elem),
+                           indices.as<const int32_t>(), indices.numel, out.data, stream->stream),
+        "gather_rows: kernel launch");
+}
+
+void rms_norm(tsr_stream_s* stream, const tsr_rms_norm_params* p, bool execute) {
+  constexpr const char* op = "rms_norm";
+  const auto& prm = params(p, op);
+  const View x = view(prm.x, op, "x");
+  const View weight = view(prm.weight, op, "weight");
+  const View out = view(prm.out, op, "out");
+  require_device(stream, prm.x, op, "x");
+  require_device(stream, prm.weight, op, "weight");
+  require_device(stream, prm.out, op, "out");
+  require_activation(x, op, "x");
+  require_dtype(out, x.dtype, op, "out");
+  require_same_shape(x, out, op, "x", "out");
+  require_ndim(weight, 1, op, "weight");
+  require_dim(weight, 0, x.cols(), op, "weight");
+  TSR_PLUGIN_CHECK_ARG(weight.dtype == x.dtype || weight.dtype == TSR_DTYPE_F32,
+                       "%s: weight: dtype must be x's or f32", op);
+  TSR_PLUGIN_CHECK_ARG(std::isfinite(prm.eps) && prm.eps >= 0.0f, "%s: eps must be finite and >= 0",
+                       op);
+  require_no_overlap(out, x, op, "out", "x");
+  View residual;
+  const bool fused = present(prm.residual);
+  if (fused) {
+    residual = view(prm.residual, op, "residual");
+    require_device(stream, prm.residual, op, "residual");
+    require_dtype(residual, x.dtype, op, "residual");
+    require_same_shape(x, residual, op, "x", "residual");
+    require_no_overlap(residual, x, op, "residual", "x");
+    require_no_overlap(residual, out, op, "residual", "out");
+  }
+  require_aligned(x, op, "x");
+  require_aligned(weight, op, "weight");
+  require_aligned(out, op, "out");
+  if (fused) require_aligned(residual, op, "residual");
+  if (!execute || x.numel == 0) return;
+  const RmsNormArgs args{
+      x.dtype,  weight.dtype, x.data,   weight.data, fused ? residual.data : nullptr,
+      out.data, x.rows(),     x.cols(), prm.eps};
+  check(launch_rms_norm(args, stream->stream), "rms_norm: kernel launch");
+}
+
+void rope(tsr_stream_s* stream, const tsr_rope_params* p, bool execute) {
+  constexpr const char* op = "rope";
+  const auto& prm = params(p, op);
+  const View query = view(prm.query, op, "query");
+  const View positions = view(prm.positions, op, "positions");
+  require_device(stream, prm.query, op, "query");
+  require_device(stream, prm.positions, op, "positions");
+  require_activation(query, op, "query");
+  require_ndim(query, 3, op, "query");
+  require_dtype(positions, TSR_DTYPE_I32, op, "positions");
+  require_ndim(positions, 1, op, "positions");
+  require_dim(positions, 0, query.dim(0), op, "positions");
+  const int64_t dim = query.dim(2);
+  View key;
+  const bool has_key = present(prm.key);
+  if (has_key) {
+    key = view(prm.key, op, "key");
+    require_device(stream, prm.key, op, "key");
+    require_dtype(key, query.dtype, op, "key");
+    require_ndim(key, 3, op, "key");
+    require_dim(key, 0, query.dim(0), op, "key");
+    require_dim(key, 2, dim, op, "key");
+    require_no_overlap(key, query, op, "key", "query");
+  }
+  TSR_PLUGIN_CHECK_ARG(prm.rotary_dim > 0 && prm.rotary_dim % 2 == 0 && prm.rotary_dim <= dim,
+                       "%s: rotary_dim %d must be even and in (0, head_dim %lld]", op,
+                       prm.rotary_dim, static_cast<long long>(dim));
+  TSR_PLUGIN_CHECK_ARG(std::isfinite(prm.theta) && prm.theta > 0.0f, "%s: theta must be positive",
+                       op);
+  TSR_PLUGIN_CHECK_ARG(
+      prm.scaling == TSR_ROPE_SCALING_NONE || prm.scaling == TSR_ROPE_SCALING_LINEAR ||
+          prm.scaling == TSR_ROPE_SCALING_LLAMA3,
+      "%s: scaling %d is not a tsr_rope_scaling", op, static_cast<int>(prm.scaling));
+  if (prm.scaling != TSR_ROPE_SCALING_NONE) {
+    TSR_PLUGIN_CHECK_ARG(std::isfinite(prm.factor) && prm.factor > 0.0f,
+                         "%s: factor must be positive for scaled rope", op);
+  }
+  if (prm.scaling == TSR_ROPE_SCALING_LLAMA3) {
+    TSR_PLUGIN_CHECK_ARG(prm.low_freq_factor > 0.0f && prm.high_freq_factor > 0.0f &&
+                             prm.high_freq_factor != prm.low_freq_factor,
+                         "%s: low_freq_factor and high_freq_factor must be positive and differ",
+                         op);
+    TSR_PLUGIN_CHECK_ARG(prm.original_max_position > 0,
+                         "%s: original_max_position must be positive", op);
+  }
+  TSR_PLUGIN_CHECK(prm.rotary_dim / 2 <= kRopeMaxPairs, TSR_ERROR_CODE_UNIMPLEMENTED,
+                   "%s: rotary_dim %d exceeds this plugin's maximum of %d", op, prm.rotary_dim,
+                   2 * kRopeMaxPairs);
+  require_aligned(query, op, "query");
+  require_aligned(positions, op, "positions");
+  if (has_key) require_aligned(key, op, "key");
+  if (!execute || query.dim(0) == 0) return;
+  RopeArgs args{};
+  args.query = query.data;
+  args.key = has_key ? key.data : nullptr;
+  args.positions = positions.as<const int32_t>();
+  args.tokens = query.dim(0);
+  args.query_heads = query.dim(1);
+  args.key_heads = has_key ? key.dim(1) : 0;
+  args.head_dim = dim;
+  args.rotary_dim = prm.rotary_dim;
+  args.neox = prm.neox_style != 0 ? 1 : 0;
+  inverse_frequencies(prm, args.inv_freq);
+  check(launch_rope(query.dtype, args, stream->stream), "rope: kernel launch");
+}
+
+void silu_mul(tsr_stream_s* stream, const tsr_silu_mul_params* p, bool execute) {
+  constexpr const char* op = "silu_mul";
+  const auto& prm = params(p, op);
+  const View x = view(prm.x, op, "x");
+  const View out = view(prm.out, op, "out");
+  require_device(stream, prm.x, op, "x");
+  require_device(stream, prm.out, op, "out");
+  require_activation(x, op, "x");
+  require_dtype(out, x.dtype, op, "out");
+  require_same_rows(x, out, op, "x", "out");
+  TSR_PLUGIN_CHECK_ARG(x.cols() % 2 == 0, "%s: x: last dim %lld must be even ([gate | up])", op,
+                       static_cast<long long>(x.cols()));
+  require_dim(out, out.ndim - 1, x.cols() / 2, op, "out");
+  require_no_overlap(out, x, op, "out", "x");
+  require_aligned(x, op, "x");
+  require_aligned(out, op, "out");
+  if (!execute || out.numel == 0) return;
+  check(launch_silu_mul(x.dtype, x.data, out.data, x.rows(), out.cols(), stream->stream),
+        "silu_mul: kernel launch");
+}
+
+void add(tsr_stream_s* stream, const tsr_add_params* p, bool execute) {
+  constexpr const char* op = "add";
+  const auto& prm = params(p, op);
+  const View a = view(prm.a, op, "a");
+  const View b = view(prm.b, op, "b");
+  const View out = view(prm.out, op, "out");
+  require_device(stream, prm.a, op, "a");
+  require_device(stream, prm.b, op, "b");
+  require_device(stream, prm.out, op, "out");
+  require_activation(a, op, "a");
+  require_dtype(b, a.dtype, op, "b");
+  require_dtype(out, a.dtype, op, "out");
+  require_same_shape(a, b, op, "a", "b");
+  require_same_shape(a, out, op, "a", "out");
+  if (out.data != a.data) require_no_overlap(out, a, op, "out", "a (other than exactly)");
+  if (out.data != b.data) require_no_overlap(out, b, op, "out", "b (other than exactly)");
+  require_aligned(a, op, "a");
+  require_aligned(b, op, "b");
+  require_aligned(out, op, "out");
+  if (!execute || out.numel == 0) return;
+  check(launch_add(a.dtype, a.data, b.data, out.data, out.numel, stream->stream),
+        "add: kernel launch");
+}
+
+}  // namespace tsr::cuda::ops
