@@ -115,6 +115,11 @@ TEST_P(EngineConsistency, GreedyOutputsNeverDependOnScheduling) {
   std::vector<Variant> variants;
   variants.push_back({"batch32", config});
   {
+    auto c = config;  // decode steps run eagerly instead of as (padded) graphs
+    c.enforce_eager = true;
+    variants.push_back({"eager", c});
+  }
+  {
     auto c = config;
     c.enable_prefix_caching = false;
     variants.push_back({"no-prefix-cache", c});

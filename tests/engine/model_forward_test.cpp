@@ -225,4 +225,85 @@ TEST_F(CpuDevice, ChunkedPrefillGivesTheSameLogits) {
   }
 }
 
+// Decode steps through captured graphs (padded batch sizes, replays after the inputs
+// changed) give the logits of eager steps; the graph of a size is captured once.
+TEST_F(CpuDevice, DecodeGraphsMatchEagerSteps) {
+  engine::LoadOptions load;
+  const auto weights = engine::ModelWeights::load(kModels + "/qwen3", device_, load);
+  const int64_t vocab = weights->config().vocab_size;
+  auto make_runner = [&](bool graphs) {
+    engine::RunnerOptions options;
+    options.max_num_tokens = 64;
+    options.max_num_seqs = 8;
+    options.block_size = 4;
+    options.max_blocks_per_seq = 8;
+    options.kv_dtype = weights->activation_dtype();
+    options.use_graphs = graphs;
+    options.graph_batch_sizes = {1, 4, 8};
+    auto runner = std::make_unique<engine::ModelRunner>(device_, *weights, options);
+    runner->allocate_kv_cache(32);
+    return runner;
+  };
+  auto graphed = make_runner(true);
+  auto eager = make_runner(false);
+  ASSERT_TRUE(graphed->graphs_enabled()) << "the CPU plugin offers graphs";
+  ASSERT_FALSE(eager->graphs_enabled());
+
+  // Three sequences with contexts of 5, 9 and 2 tokens, each in its own blocks.
+  const std::vector<int32_t> lens = {5, 9, 2};
+  auto blocks_of = [](size_t seq) {
+    return std::vector<int32_t>{int32_t(seq * 8), int32_t(seq * 8 + 3), int32_t(seq * 8 + 5),
+                                int32_t(seq * 8 + 6)};
+  };
+  engine::ForwardBatch prefill;
+  prefill.query_start_loc = {0};
+  prefill.max_blocks_per_seq = 4;
+  for (size_t q = 0; q < lens.size(); ++q) {
+    const auto blocks = blocks_of(q);
+    for (int32_t pos = 0; pos < lens[q]; ++pos) {
+      prefill.input_ids.push_back(static_cast<int32_t>((q * 37 + pos * 11) % vocab));
+      prefill.positions.push_back(pos);
+      prefill.slot_mapping.push_back(int64_t{blocks[pos / 4]} * 4 + pos % 4);
+    }
+    prefill.query_start_loc.push_back(static_cast<int32_t>(prefill.input_ids.size()));
+    prefill.seq_lens.push_back(lens[q]);
+    prefill.logits_indices.push_back(prefill.query_start_loc.back() - 1);
+    prefill.block_tables.insert(prefill.block_tables.end(), blocks.begin(), blocks.end());
+  }
+  graphed->forward(prefill);
+  eager->forward(prefill);
+
+  std::vector<int32_t> context = lens;
+  for (int step = 0; step < 4; ++step) {
+    // Every other step drops the last sequence: batch sizes 3 and 2 both pad to 4.
+    const size_t seqs = step % 2 == 0 ? 3 : 2;
+    engine::ForwardBatch decode;
+    decode.max_blocks_per_seq = 4;
+    decode.query_start_loc = {0};
+    for (size_t q = 0; q < seqs; ++q) {
+      const auto blocks = blocks_of(q);
+      const int32_t pos = context[q]++;
+      decode.input_ids.push_back(static_cast<int32_t>((q * 13 + step * 7 + 1) % vocab));
+      decode.positions.push_back(pos);
+      decode.slot_mapping.push_back(int64_t{blocks[pos / 4]} * 4 + pos % 4);
+      decode.query_start_loc.push_back(static_cast<int32_t>(q + 1));
+      decode.seq_lens.push_back(pos + 1);
+      decode.logits_indices.push_back(static_cast<int32_t>(q));
+      decode.block_tables.insert(decode.block_tables.end(), blocks.begin(), blocks.end());
+    }
+    graphed->forward(decode);
+    eager->forward(decode);
+    const auto a = graphed->logits_to_host();
+    const auto b = eager->logits_to_host();
+    ASSERT_EQ(a.size(), seqs * static_cast<size_t>(vocab)) << "step " << step;
+    ASSERT_EQ(b.size(), a.size());
+    for (size_t r = 0; r < seqs; ++r) {
+      EXPECT_LT(relative_error(a.data() + r * vocab, b.data() + r * vocab, vocab), 1e-5)
+          << "step " << step << " row " << r;
+    }
+  }
+  EXPECT_EQ(graphed->captured_graph_sizes(), std::vector<int32_t>{4});
+  EXPECT_TRUE(eager->captured_graph_sizes().empty());
+}
+
 }  // namespace

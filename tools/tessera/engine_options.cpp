@@ -43,6 +43,8 @@ po::options_description engine_options() {
       "KV cache size on the CPU device (e.g. 4GiB; default 40% of available RAM)")(
       "num-gpu-blocks-override", po::value<int64_t>(), "force the number of KV blocks")(
       "max-logprobs", po::value<int>()->default_value(20), "largest logprobs a request may ask")(
+      "enforce-eager", po::value<bool>()->default_value(false)->implicit_value(true),
+      "never run decode steps as captured device graphs (CUDA graphs)")(
       "seed", po::value<uint64_t>()->default_value(0), "seed for requests without one")(
       "config", po::value<std::string>(), "YAML file with any of these options");
   return o;
@@ -154,6 +156,7 @@ EngineConfig engine_config_from(const po::variables_map& cli_vm, bool* is_defaul
     c.num_gpu_blocks_override = vm["num-gpu-blocks-override"].as<int64_t>();
   }
   c.max_logprobs = vm["max-logprobs"].as<int>();
+  c.enforce_eager = vm["enforce-eager"].as<bool>();
   c.seed = vm["seed"].as<uint64_t>();
   if (c.block_size <= 0 || c.block_size > 256) throw UsageError("--block-size must be in 1..256");
   if (c.max_num_seqs <= 0) throw UsageError("--max-num-seqs must be positive");

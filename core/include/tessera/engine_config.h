@@ -32,6 +32,7 @@ struct EngineConfig {
   std::optional<uint64_t> kv_cache_memory_bytes;   // CPU device (--kv-cache-memory)
   std::optional<int64_t> num_gpu_blocks_override;  // tests: force a tiny KV cache
   int max_logprobs = 20;
+  bool enforce_eager = false;  // no decode graphs even where the device offers them
   uint64_t seed = 0;  // base seed for requests without one
 };
 

@@ -136,11 +136,15 @@ class EngineImpl final : public Engine {
         (max_model_len_ + config.block_size - 1) / config.block_size;
     runner_options.max_logprobs = config.max_logprobs;
     runner_options.kv_dtype = load.activation_dtype;
+    runner_options.use_graphs = !config.enforce_eager;
     runner_ = std::make_unique<engine::ModelRunner>(device_, *weights_, runner_options);
 
     plan_ = engine::size_memory(device_, *runner_, *weights_, config, max_model_len_, &cost_);
     runner_->allocate_kv_cache(plan_.num_kv_blocks);
     runner_->allocate_swap_space(plan_.num_swap_blocks);
+    TSR_LOG_INFO("decode steps: {}", runner_->graphs_enabled()
+                                         ? "captured device graphs (--enforce-eager turns them off)"
+                                         : "eager");
 
     sched::SchedulerConfig sc;
     sc.max_num_batched_tokens = config.max_num_batched_tokens;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/check.h"
+#include "common/log.h"
 #include "engine/activation_sizes.h"
 #include "tessera/plugin.hpp"
 
@@ -110,6 +111,25 @@ ModelRunner::ModelRunner(std::shared_ptr<runtime::Device> device, const ModelWei
                    "models; use another --device",
                    device_->label(), device_->plugin().name(), name);
   }
+  graphs_enabled_ = options_.use_graphs && runtime::Graph::supported(*device_);
+  if (options_.graph_batch_sizes.empty()) {
+    const int32_t largest = std::min(options_.max_num_seqs, 256);
+    for (int32_t size : {1, 2, 4}) {
+      if (size < largest) options_.graph_batch_sizes.push_back(size);
+    }
+    for (int32_t size = 8; size < largest; size += 8) options_.graph_batch_sizes.push_back(size);
+    options_.graph_batch_sizes.push_back(largest);
+  }
+  std::sort(options_.graph_batch_sizes.begin(), options_.graph_batch_sizes.end());
+  // A graph pads to its size, so sizes beyond what the buffers hold are dropped.
+  const int32_t fits = std::min(options_.max_num_seqs, options_.max_num_tokens);
+  std::erase_if(options_.graph_batch_sizes, [&](int32_t size) { return size < 1 || size > fits; });
+}
+
+std::vector<int32_t> ModelRunner::captured_graph_sizes() const {
+  std::vector<int32_t> sizes;
+  for (const auto& [size, graph] : graphs_) sizes.push_back(size);
+  return sizes;
 }
 
 tsr_kv_layout ModelRunner::kv_layout() const {
@@ -129,6 +149,8 @@ uint64_t ModelRunner::kv_block_bytes_all_layers() const {
 
 void ModelRunner::allocate_kv_cache(int64_t num_blocks) {
   TSR_CHECK(num_blocks > 0, "the KV cache needs at least one block");
+  // Captured graphs name the old cache buffers.
+  graphs_.clear();
   kv_cache_.clear();
   for (int64_t layer = 0; layer < weights_.config().num_layers; ++layer) {
     kv_cache_.push_back(
@@ -167,10 +189,6 @@ void ModelRunner::upload(const runtime::Buffer& buffer, const std::vector<T>& va
 }
 
 void ModelRunner::forward(const ForwardBatch& batch) {
-  const auto& cfg = weights_.config();
-  const auto& spec = weights_.spec();
-  const auto& ops = device_->ops();
-  const tsr_stream_t s = stream_.handle();
   const int64_t t = batch.num_tokens();
   const int64_t b = batch.num_seqs();
   const int64_t rows = static_cast<int64_t>(batch.logits_indices.size());
@@ -184,6 +202,22 @@ void ModelRunner::forward(const ForwardBatch& batch) {
             "batch block table width {} exceeds {}", batch.max_blocks_per_seq,
             options_.max_blocks_per_seq);
   TSR_CHECK(!kv_cache_.empty(), "allocate_kv_cache() before forward()");
+  if (const int32_t size = graph_size_for(batch); size > 0) {
+    forward_with_graph(batch, size);
+    return;
+  }
+  upload_inputs(batch);
+  StepShape shape;
+  shape.tokens = t;
+  shape.seqs = b;
+  shape.logit_rows = rows;
+  shape.table_width = batch.max_blocks_per_seq;
+  shape.max_seq_len = *std::max_element(batch.seq_lens.begin(), batch.seq_lens.end());
+  enqueue_forward(shape);
+  num_logit_rows_ = static_cast<int32_t>(rows);
+}
+
+void ModelRunner::upload_inputs(const ForwardBatch& batch) {
   upload(ids_, batch.input_ids);
   upload(positions_, batch.positions);
   upload(slots_, batch.slot_mapping);
@@ -191,7 +225,92 @@ void ModelRunner::forward(const ForwardBatch& batch) {
   upload(seq_lens_, batch.seq_lens);
   upload(block_tables_, batch.block_tables);
   upload(logits_indices_, batch.logits_indices);
+}
 
+int32_t ModelRunner::graph_size_for(const ForwardBatch& batch) const {
+  if (!graphs_enabled_) return 0;
+  const int32_t b = batch.num_seqs();
+  if (batch.num_tokens() != b || static_cast<int32_t>(batch.logits_indices.size()) != b) return 0;
+  for (int32_t i = 0; i < b; ++i) {
+    if (batch.query_start_loc[static_cast<size_t>(i) + 1] != i + 1 ||
+        batch.logits_indices[static_cast<size_t>(i)] != i) {
+      return 0;
+    }
+  }
+  for (int32_t size : options_.graph_batch_sizes) {
+    if (size >= b) return size;
+  }
+  return 0;
+}
+
+void ModelRunner::forward_with_graph(const ForwardBatch& batch, int32_t size) {
+  const int32_t b = batch.num_seqs();
+  const int32_t width = options_.max_blocks_per_seq;
+  // Padding rows: token 0 at position 0, no KV write (slot -1), a context of one token in
+  // block 0 (any valid block: the row's output is never read).
+  ForwardBatch padded;
+  padded.input_ids = batch.input_ids;
+  padded.input_ids.resize(static_cast<size_t>(size), 0);
+  padded.positions = batch.positions;
+  padded.positions.resize(static_cast<size_t>(size), 0);
+  padded.slot_mapping = batch.slot_mapping;
+  padded.slot_mapping.resize(static_cast<size_t>(size), -1);
+  padded.seq_lens = batch.seq_lens;
+  padded.seq_lens.resize(static_cast<size_t>(size), 1);
+  padded.query_start_loc.resize(static_cast<size_t>(size) + 1);
+  padded.logits_indices.resize(static_cast<size_t>(size));
+  for (int32_t i = 0; i <= size; ++i) padded.query_start_loc[static_cast<size_t>(i)] = i;
+  for (int32_t i = 0; i < size; ++i) padded.logits_indices[static_cast<size_t>(i)] = i;
+  padded.block_tables.assign(static_cast<size_t>(size) * static_cast<size_t>(width), 0);
+  for (int32_t i = 0; i < b; ++i) {
+    const auto src =
+        batch.block_tables.begin() + static_cast<ptrdiff_t>(i) * batch.max_blocks_per_seq;
+    std::copy(src, src + batch.max_blocks_per_seq,
+              padded.block_tables.begin() + static_cast<ptrdiff_t>(i) * width);
+  }
+  padded.max_blocks_per_seq = width;
+  upload_inputs(padded);
+  num_logit_rows_ = b;
+
+  StepShape shape;
+  shape.tokens = size;
+  shape.seqs = size;
+  shape.logit_rows = size;
+  shape.table_width = width;
+  shape.max_seq_len = width * options_.block_size;
+  auto found = graphs_.find(size);
+  if (found != graphs_.end()) {
+    found->second.launch(stream_);
+    return;
+  }
+  // First use of this size: run it eagerly (this step's result), then record the same work.
+  enqueue_forward(shape);
+  try {
+    runtime::Graph::begin_capture(stream_);
+    try {
+      enqueue_forward(shape);
+    } catch (...) {
+      runtime::Graph::abandon_capture(stream_);
+      throw;
+    }
+    graphs_.emplace(size, runtime::Graph::end_capture(stream_));
+    TSR_LOG_DEBUG("captured the decode graph for batch size {}", size);
+  } catch (const std::exception& e) {
+    TSR_LOG_WARN("decode graph capture failed on {} ({}); running eagerly from now on",
+                 device_->label(), e.what());
+    graphs_enabled_ = false;
+    graphs_.clear();
+  }
+}
+
+void ModelRunner::enqueue_forward(const StepShape& shape) {
+  const auto& cfg = weights_.config();
+  const auto& spec = weights_.spec();
+  const auto& ops = device_->ops();
+  const tsr_stream_t s = stream_.handle();
+  const int64_t t = shape.tokens;
+  const int64_t b = shape.seqs;
+  const int64_t rows = shape.logit_rows;
   const int64_t h = cfg.hidden_size;
   const int64_t hq = cfg.num_heads;
   const int64_t hkv = cfg.num_kv_heads;
@@ -286,9 +405,9 @@ void ModelRunner::forward(const ForwardBatch& batch) {
       p.num_blocks = num_blocks_;
       p.query_start_loc = tensor(query_start_loc_, TSR_DTYPE_I32, {b + 1});
       p.seq_lens = tensor(seq_lens_, TSR_DTYPE_I32, {b});
-      p.block_tables = tensor(block_tables_, TSR_DTYPE_I32, {b, batch.max_blocks_per_seq});
+      p.block_tables = tensor(block_tables_, TSR_DTYPE_I32, {b, shape.table_width});
       p.num_query_heads = static_cast<int32_t>(hq);
-      p.max_seq_len = *std::max_element(batch.seq_lens.begin(), batch.seq_lens.end());
+      p.max_seq_len = shape.max_seq_len;
       p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
       p.sliding_window = static_cast<int32_t>(cfg.sliding_window);
       p.logit_softcap = 0.0f;
@@ -307,7 +426,6 @@ void ModelRunner::forward(const ForwardBatch& batch) {
     linear(act_, t, inter, lw.down, nullptr, mlp_out_, h, dtype_);
   }
   rms_norm(mlp_out_, &hidden_, weights_.final_norm, normed_, t, h);
-  num_logit_rows_ = static_cast<int32_t>(rows);
   if (rows == 0) return;
   {
     tsr_gather_rows_params p{};

@@ -7,14 +7,25 @@
 // Applies the scheduler's plan to KV state (block copies for copy-on-write, swap out/in)
 // and owns the KV cache (one buffer per layer, block outermost) and the host swap space.
 // Activation buffers are sized once for max_num_tokens: nothing is allocated per step.
+//
+// Decode steps (one query token per sequence) run as device graphs when the device offers
+// them and graphs are not turned off (--enforce-eager): the batch is padded to the next of a
+// set of captured sizes (padding rows write no KV and their logits are ignored), its inputs
+// are copied into the runner's fixed buffers and the graph of that size is launched. A size
+// is captured the first time it is needed, right after one eager run of the same shape
+// (which warms plugin workspaces, so nothing is allocated during capture). Attention gets
+// the full block-table width and max_model_len as its length bound, so one graph serves
+// every context length.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <utility>
 #include <vector>
 
 #include "engine/forward_batch.h"
 #include "engine/model_weights.h"
+#include "runtime/graph.h"
 #include "runtime/stream.h"
 
 namespace tessera::engine {
@@ -26,6 +37,11 @@ struct RunnerOptions {
   int32_t max_blocks_per_seq = 0;  // ceil(max_model_len / block_size)
   int32_t max_logprobs = 20;
   tsr_dtype kv_dtype = TSR_DTYPE_F32;
+  // Decode graphs: used when the device offers them and this is true.
+  bool use_graphs = true;
+  // Batch sizes to capture (ascending); empty: 1, 2, 4, 8 then every 8 up to
+  // min(max_num_seqs, 256). Larger decode batches run eagerly.
+  std::vector<int32_t> graph_batch_sizes;
 };
 
 using BlockPairs = std::vector<std::pair<int64_t, int64_t>>;  // (src, dst)
@@ -59,7 +75,25 @@ class ModelRunner {
   void swap_in(const BlockPairs& host_to_device);
   void synchronize() { stream_.synchronize(); }
 
+  // Whether decode steps run as graphs, and the sizes captured so far (tests, logs).
+  bool graphs_enabled() const { return graphs_enabled_; }
+  std::vector<int32_t> captured_graph_sizes() const;
+
  private:
+  // The shape of one forward pass as the ops see it.
+  struct StepShape {
+    int64_t tokens = 0;
+    int64_t seqs = 0;
+    int64_t logit_rows = 0;
+    int32_t table_width = 0;  // block_tables row length
+    int32_t max_seq_len = 0;  // attention's bound on seq_lens
+  };
+  void enqueue_forward(const StepShape& shape);
+  void upload_inputs(const ForwardBatch& batch);
+  // The captured size a decode batch of `seqs` rows pads to; 0 when it runs eagerly.
+  int32_t graph_size_for(const ForwardBatch& batch) const;
+  void forward_with_graph(const ForwardBatch& batch, int32_t size);
+
   tsr_tensor tensor(const runtime::Buffer& buffer, tsr_dtype dtype,
                     std::initializer_list<int64_t> shape) const;
   template <class T>
@@ -90,6 +124,9 @@ class ModelRunner {
   int64_t num_blocks_ = 0;
   int64_t num_swap_blocks_ = 0;
   uint64_t block_bytes_ = 0;  // one layer
+
+  bool graphs_enabled_ = false;
+  std::map<int32_t, runtime::Graph> graphs_;  // by padded batch size
 };
 
 }  // namespace tessera::engine

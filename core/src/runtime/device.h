@@ -23,7 +23,7 @@ struct MemoryInfo {
   uint64_t total_bytes = 0;
 };
 
-class Device {
+class Device : public std::enable_shared_from_this<Device> {
   struct Key {};  // only open() constructs
 
  public:
