@@ -92,7 +92,7 @@ void paged_attention(tsr_stream_s* stream, const tsr_paged_attention_params* p, 
   tsr_tensor cache_tensor{};
   cache_tensor.buffer = prm.cache;
   require_device(stream, cache_tensor, op, "cache");
-  if (!execute || tokens == 0) return;
+  if (!execute || tokens == 0 || hq == 0) return;
 
   PagedAttentionArgs args{};
   args.query = query.data;
