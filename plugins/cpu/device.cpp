@@ -55,7 +55,14 @@ tsr_error* device_get_properties(int32_t index, tsr_device_properties* props) {
     full.compute_units = static_cast<uint32_t>(affinity_count());
     // Buffers are plain host memory: host-addressable, but HOST_PINNED is not mlock'ed,
     // so PINNED_HOST is not claimed. Collectives work between threads of this process.
-    full.caps = TSR_DEVICE_CAP_UNIFIED_HOST | TSR_DEVICE_CAP_COLLECTIVES | TSR_DEVICE_CAP_GRAPHS;
+    full.caps = TSR_DEVICE_CAP_UNIFIED_HOST | TSR_DEVICE_CAP_COLLECTIVES;
+    // Replaying recorded ops saves nothing on a CPU and the engine would pad decode batches
+    // for it, so graphs are claimed only on request: tests turn them on to run the engine's
+    // graph path without a GPU.
+    if (const char* graphs = host().option("cpu.graphs");
+        graphs != nullptr && std::string(graphs) == "1") {
+      full.caps |= TSR_DEVICE_CAP_GRAPHS;
+    }
     full.activation_dtypes =
         TSR_DTYPE_BIT(TSR_DTYPE_F32) | TSR_DTYPE_BIT(TSR_DTYPE_BF16) | TSR_DTYPE_BIT(TSR_DTYPE_F16);
     full.kv_cache_dtypes = full.activation_dtypes;

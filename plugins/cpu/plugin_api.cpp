@@ -75,9 +75,10 @@ tsr_plugin_api make_table() {
   t.kv_block_bytes = &api::kv_block_bytes;
   t.ops = ops_table();
   t.op_supported = &supported;
-  // Graphs record validated ops and replay them without validation. Little is saved on a
-  // CPU, but the engine's graph path (padded decode batches, replay) then runs, and is
-  // tested, on every machine. Collectives work for ranks that are threads of this process.
+  // Graphs record validated ops and replay them without validation. Nothing is saved on a
+  // CPU; they exist so the engine's graph path (padded decode batches, replay) can be tested
+  // on every machine, and the device claims TSR_DEVICE_CAP_GRAPHS only with the option
+  // cpu.graphs=1. Collectives work for ranks that are threads of this process.
   t.graph_begin_capture = &api::graph_begin_capture;
   t.graph_end_capture = &api::graph_end_capture;
   t.graph_launch = &api::graph_launch;

@@ -53,6 +53,7 @@ EngineConfig base_config(const std::string& model) {
   c.max_num_seqs = 32;
   c.kv_cache_memory_bytes = 64ull << 20;
   c.swap_space_gib = 0.05;
+  c.plugin_options["cpu.graphs"] = "1";  // decode graphs, as on a GPU (see the eager variant)
   return c;
 }
 
