@@ -53,6 +53,12 @@ TEST_F(PagedAttention, MixedBatches) {
       {14, 2, 64, 33, {{1, 70}, {12, 12}}},
       {4, 1, 64, 16, {{20, 50}, {1, 50}}, 16, 0.0f},
       {8, 8, 64, 16, {{7, 7}, {1, 37}}, 0, 30.0f},
+      // Decode-only batches (one query row per sequence) with long contexts: the shape GPU
+      // plugins run through their split-KV decode path, with wide GQA groups and odd sizes.
+      {8, 1, 128, 16, {{1, 1000}, {1, 1}, {1, 513}}},
+      {32, 8, 64, 16, {{1, 300}, {1, 2048}}},
+      {12, 2, 32, 5, {{1, 77}, {1, 401}, {1, 3}, {1, 160}}},
+      {16, 2, 16, 16, {{1, 600}}, 128, 0.0f},
   };
   for (tsr_dtype dt : activation_dtypes()) {
     if (!(plugin().props.kv_cache_dtypes & TSR_DTYPE_BIT(dt))) continue;
@@ -136,7 +142,9 @@ TEST_F(PagedAttention, MixedBatches) {
       p.seq_lens = lens_t.view();
       p.block_tables = table_t.view();
       p.num_query_heads = c.hq;
-      p.max_seq_len = max_ctx;
+      // max_seq_len is only an upper bound: decode batches get a loose one, as when an engine
+      // captures one graph for every context length.
+      p.max_seq_len = tokens == b_count ? 4 * max_ctx : max_ctx;
       p.scale = static_cast<float>(batch.scale);
       p.sliding_window = c.sliding_window;
       p.logit_softcap = c.softcap;
