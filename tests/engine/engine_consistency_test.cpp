@@ -18,7 +18,11 @@ namespace {
 
 using namespace tessera;
 
-const std::string kModels = TESSERA_TINY_MODELS_DIR;
+// TESSERA_TINY_MODELS_DIR moves the build-time tiny models (a build copied elsewhere).
+const std::string kModels = [] {
+  const char* dir = std::getenv("TESSERA_TINY_MODELS_DIR");
+  return std::string(dir != nullptr && *dir != 0 ? dir : TESSERA_TINY_MODELS_DIR);
+}();
 
 struct Prompt {
   std::vector<int32_t> ids;
@@ -294,6 +298,32 @@ TEST_F(EngineBehaviour, ImpossibleMemoryConfigFailsFastNamingTheFlag) {
     FAIL() << "expected a memory error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--kv-cache-memory"), std::string::npos) << e.what();
+  }
+}
+
+// On a GPU run (TESSERA_TEST_DEVICE=cuda, scripts/gpu-check.sh): the device's greedy outputs,
+// batched, equal the CPU plugin's for every tiny family, in f32.
+TEST_F(EngineBehaviour, GreedyOutputsMatchTheCpuPlugin) {
+  const char* other = std::getenv("TESSERA_TEST_DEVICE");
+  if (other == nullptr || std::string(other).empty() || std::string(other).rfind("cpu", 0) == 0) {
+    GTEST_SKIP() << "set TESSERA_TEST_DEVICE to a non-CPU device to compare with the CPU plugin";
+  }
+  for (const std::string family : {"qwen3", "llama3", "llama2", "mistral", "qwen2"}) {
+    SCOPED_TRACE(family);
+    auto cpu_config = base_config(family);
+    auto cpu = Engine::create(cpu_config);
+    const auto prompts = make_prompts(cpu->tokenizer().vocab_size());
+    const auto expected = run(*cpu, prompts, false, "cpu-");
+    cpu.reset();
+    auto device_config = base_config(family);
+    device_config.device = other;
+    device_config.kv_cache_memory_bytes.reset();
+    device_config.gpu_memory_utilization = 0.5;
+    auto device = Engine::create(device_config);
+    const auto got = run(*device, prompts, false, std::string(other) + "-");
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      EXPECT_EQ(got[i], expected[i]) << other << " vs cpu: prompt " << i;
+    }
   }
 }
 

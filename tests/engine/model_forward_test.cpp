@@ -1,4 +1,5 @@
-// The forward pass of every tiny model on the CPU plugin against the independent float64
+// The forward pass of every tiny model on a device (the CPU plugin; TESSERA_TEST_DEVICE=cuda
+// runs the same cases on a GPU, see scripts/gpu-check.sh) against the independent float64
 // numpy reference (scripts/reference_forward.py): logits within a stated tolerance for f32
 // and bf16, for HF and GGUF files of the same weights, bounded error for quantized formats,
 // and greedy continuations token for token. Runs paged: a prefill of the whole prompt in
@@ -6,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -16,7 +18,18 @@ namespace {
 
 using namespace tessera;
 
-const std::string kModels = TESSERA_TINY_MODELS_DIR;
+// The tiny models are written at build time; TESSERA_TINY_MODELS_DIR moves them (a build
+// copied to another machine).
+const std::string kModels = [] {
+  const char* dir = std::getenv("TESSERA_TINY_MODELS_DIR");
+  return std::string(dir != nullptr && *dir != 0 ? dir : TESSERA_TINY_MODELS_DIR);
+}();
+
+// The device under test: "cpu" unless TESSERA_TEST_DEVICE names another.
+std::string test_device() {
+  const char* spec = std::getenv("TESSERA_TEST_DEVICE");
+  return spec != nullptr && *spec != 0 ? spec : "cpu";
+}
 
 struct Reference {
   std::vector<int32_t> prompt;
@@ -51,7 +64,7 @@ double relative_error(const float* out, const float* ref, int64_t n) {
   return std::sqrt(num / std::max(den, 1e-30));
 }
 
-class CpuDevice : public ::testing::Test {
+class OnDevice : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     runtime::LoaderOptions loader;
@@ -59,10 +72,13 @@ class CpuDevice : public ::testing::Test {
     registry_ = runtime::PluginRegistry::discover(loader).release();
   }
   void SetUp() override {
+    const DeviceSpec spec = parse_device_spec(test_device());
     bool found = false;
-    for (const auto& plugin : registry_->plugins()) found |= plugin->name() == "cpu";
-    if (!found) GTEST_SKIP() << "the CPU plugin was not found (TESSERA_PLUGIN_PATH)";
-    const auto choice = runtime::select_device(*registry_, parse_device_spec("cpu"));
+    for (const auto& plugin : registry_->plugins()) {
+      found |= plugin->name() == spec.plugin && !plugin->devices().empty();
+    }
+    if (!found) GTEST_SKIP() << "no " << test_device() << " device (TESSERA_PLUGIN_PATH)";
+    const auto choice = runtime::select_device(*registry_, spec);
     device_ = runtime::Device::open(*choice.plugin, choice.index);
   }
 
@@ -141,7 +157,7 @@ class CpuDevice : public ::testing::Test {
   std::shared_ptr<runtime::Device> device_;
 };
 
-runtime::PluginRegistry* CpuDevice::registry_ = nullptr;
+runtime::PluginRegistry* OnDevice::registry_ = nullptr;
 
 struct Case {
   std::string reference;  // family name
@@ -156,7 +172,7 @@ void PrintTo(const Case& c, std::ostream* os) {
   *os << c.path << "/" << c.tolerance;
 }
 
-class ModelForward : public CpuDevice, public ::testing::WithParamInterface<Case> {};
+class ModelForward : public OnDevice, public ::testing::WithParamInterface<Case> {};
 
 TEST_P(ModelForward, MatchesTheFloat64Reference) {
   const Case& c = GetParam();
@@ -213,7 +229,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"llama2", "llama2", TSR_DTYPE_F32, model::Quantization::kInt8, 3e-2, false},
         Case{"llama2", "llama2", TSR_DTYPE_F32, model::Quantization::kInt4, 3.5e-1, false}));
 
-TEST_F(CpuDevice, ChunkedPrefillGivesTheSameLogits) {
+TEST_F(OnDevice, ChunkedPrefillGivesTheSameLogits) {
   const Reference ref = load_reference("qwen3");
   engine::LoadOptions load;
   const auto weights = engine::ModelWeights::load(kModels + "/qwen3", device_, load);
@@ -229,7 +245,7 @@ TEST_F(CpuDevice, ChunkedPrefillGivesTheSameLogits) {
 
 // Decode steps through captured graphs (padded batch sizes, replays after the inputs
 // changed) give the logits of eager steps; the graph of a size is captured once.
-TEST_F(CpuDevice, DecodeGraphsMatchEagerSteps) {
+TEST_F(OnDevice, DecodeGraphsMatchEagerSteps) {
   engine::LoadOptions load;
   const auto weights = engine::ModelWeights::load(kModels + "/qwen3", device_, load);
   const int64_t vocab = weights->config().vocab_size;
