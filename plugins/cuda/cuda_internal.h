@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "tessera/plugin.hpp"
 
@@ -27,9 +28,20 @@ struct tsr_buffer_s {
   tsr_buffer_kind kind;
 };
 
+// Scratch device memory owned by a stream, for ops that need temporaries (split-KV partial
+// results, quantized activations, cuBLASLt workspace). Stream order makes one region safe to
+// reuse by every op enqueued on the stream. When a bigger region is needed the old one is
+// retired, not freed, until the stream is destroyed: a captured graph may still point at it.
+struct StreamWorkspace {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  std::vector<void*> retired;
+};
+
 struct tsr_stream_s {
   tsr_device_s* device;
   cudaStream_t stream;
+  StreamWorkspace workspace;
 };
 
 struct tsr_event_s {
@@ -52,6 +64,20 @@ void check(cudaError_t rc, const char* what);
 
 // Makes `device` current on the calling thread.
 void set_device(const tsr_device_s* device);
+
+// What the kernels need to know about a device, read once per device index.
+struct DeviceInfo {
+  int sm_count = 0;
+  int cc_major = 0;  // compute capability
+  int cc_minor = 0;
+  size_t max_shared_per_block = 0;  // opt-in maximum, bytes
+};
+const DeviceInfo& device_info(int index);
+
+// Scratch memory of at least `bytes` on the stream's device (see StreamWorkspace), 256-byte
+// aligned, valid for work enqueued on this stream. Growing is refused while the stream is
+// capturing a graph (allocating would break the capture): warm up eagerly before capturing.
+void* stream_workspace(tsr_stream_s* stream, size_t bytes, const char* what);
 
 // Validates a tensor view against its buffer and returns its device address.
 void* tensor_address(const tsr_tensor& tensor, const char* name);
@@ -83,6 +109,17 @@ tsr_error* graph_begin_capture(tsr_stream_t stream);
 tsr_error* graph_end_capture(tsr_stream_t stream, tsr_graph_t* out);
 tsr_error* graph_launch(tsr_graph_t graph, tsr_stream_t stream);
 tsr_error* graph_destroy(tsr_graph_t graph);
+
+// cuda_ops_table.cpp: the op table and op_supported.
+const tsr_ops_api* ops_table();
+int op_supported(tsr_device_t device, tsr_op_id op, const void* params);
+
+// cuda_weights.cpp
+tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_weight_t* out);
+tsr_error* weight_destroy(tsr_weight_t weight);
+tsr_error* weight_bytes(tsr_weight_t weight, uint64_t* bytes);
+// The TSR_WEIGHT_FORMAT_BIT set weight_prepack accepts on this device.
+uint32_t weight_formats(int device_index);
 
 // cuda_blocks.cpp
 tsr_error* copy_blocks(tsr_stream_t stream, const tsr_copy_blocks_params* p);

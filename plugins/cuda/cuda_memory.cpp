@@ -79,13 +79,20 @@ tsr_error* stream_create(tsr_device_t device, tsr_stream_t* out) {
     set_device(device);
     cudaStream_t stream = nullptr;
     check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
-    *out = new tsr_stream_s{device, stream};
+    *out = new tsr_stream_s{device, stream, {}};
   });
 }
 
 tsr_error* stream_destroy(tsr_stream_t stream) {
   return sdk::guard([&] {
     std::unique_ptr<tsr_stream_s> owned(checked(stream, "stream_destroy"));
+    // Work still queued may use the workspace: drain the stream before freeing it.
+    check(cudaStreamSynchronize(stream->stream), "cudaStreamSynchronize");
+    StreamWorkspace& ws = stream->workspace;
+    ws.retired.push_back(ws.ptr);
+    for (void* ptr : ws.retired) {
+      if (ptr != nullptr) check(cudaFree(ptr), "cudaFree(stream workspace)");
+    }
     check(cudaStreamDestroy(stream->stream), "cudaStreamDestroy");
   });
 }

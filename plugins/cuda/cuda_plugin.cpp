@@ -135,7 +135,7 @@ tsr_error* device_get_properties(int32_t index, tsr_device_properties* props) {
     full.activation_dtypes =
         TSR_DTYPE_BIT(TSR_DTYPE_F32) | TSR_DTYPE_BIT(TSR_DTYPE_BF16) | TSR_DTYPE_BIT(TSR_DTYPE_F16);
     full.kv_cache_dtypes = full.activation_dtypes;
-    full.weight_formats = 0;  // weight_prepack arrives with the GPU kernels
+    full.weight_formats = weight_formats(index);
     int clock_khz = 0;
     int bus_bits = 0;
     if (cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, index) == cudaSuccess &&
@@ -180,21 +180,6 @@ tsr_error* device_memory_info(tsr_device_t device, uint64_t* free_bytes, uint64_
   });
 }
 
-tsr_error* weight_prepack(tsr_device_t, const tsr_weight_desc*, tsr_weight_t*) {
-  return sdk::make_error(TSR_ERROR_CODE_UNIMPLEMENTED,
-                         "the CUDA plugin does not prepack weights yet (no GPU linear kernel)");
-}
-
-tsr_error* weight_destroy(tsr_weight_t) {
-  return sdk::make_error(TSR_ERROR_CODE_INVALID_ARGUMENT,
-                         "weight_destroy: the CUDA plugin made no weights");
-}
-
-tsr_error* weight_bytes(tsr_weight_t, uint64_t*) {
-  return sdk::make_error(TSR_ERROR_CODE_INVALID_ARGUMENT,
-                         "weight_bytes: the CUDA plugin made no weights");
-}
-
 tsr_error* kv_block_bytes(tsr_device_t device, const tsr_kv_layout* layout, uint64_t* bytes) {
   return sdk::guard([&] {
     TSR_PLUGIN_CHECK_ARG(device != nullptr && layout != nullptr && bytes != nullptr,
@@ -214,18 +199,6 @@ tsr_error* kv_block_bytes(tsr_device_t device, const tsr_kv_layout* layout, uint
              static_cast<uint64_t>(layout->num_kv_heads) * static_cast<uint64_t>(layout->head_dim) *
              sdk::dtype_size(layout->dtype);
   });
-}
-
-const tsr_ops_api kOps = [] {
-  tsr_ops_api ops{};
-  ops.struct_size = sizeof ops;
-  ops.copy_blocks = &copy_blocks;
-  ops.swap_blocks = &swap_blocks;
-  return ops;
-}();
-
-int op_supported(tsr_device_t, tsr_op_id op, const void*) {
-  return op == TSR_OP_COPY_BLOCKS || op == TSR_OP_SWAP_BLOCKS ? 1 : 0;
 }
 
 tsr_plugin_api make_api() {
@@ -263,7 +236,7 @@ tsr_plugin_api make_api() {
   api.weight_destroy = &weight_destroy;
   api.weight_bytes = &weight_bytes;
   api.kv_block_bytes = &kv_block_bytes;
-  api.ops = &kOps;
+  api.ops = ops_table();
   api.op_supported = &op_supported;
   api.graph_begin_capture = &graph_begin_capture;
   api.graph_end_capture = &graph_end_capture;
