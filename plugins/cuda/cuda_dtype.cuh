@@ -48,25 +48,25 @@ __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
 
 // Runs BODY with `scalar_t` bound to the C++ type of activation dtype DTYPE (F32, F16, BF16);
 // any other dtype is a bug of the caller, which validated it.
-#define TSR_CUDA_DISPATCH_ACTIVATION(DTYPE, ...)  \
-  do {                                            \
-    switch (DTYPE) {                              \
-      case TSR_DTYPE_F32: {                       \
-        using scalar_t = float;                   \
-        __VA_ARGS__;                              \
-        break;                                    \
-      }                                           \
-      case TSR_DTYPE_F16: {                       \
-        using scalar_t = __half;                  \
-        __VA_ARGS__;                              \
-        break;                                    \
-      }                                           \
-      case TSR_DTYPE_BF16: {                      \
-        using scalar_t = __nv_bfloat16;           \
-        __VA_ARGS__;                              \
-        break;                                    \
-      }                                           \
-      default:                                    \
-        break;                                    \
-    }                                             \
+#define TSR_CUDA_DISPATCH_ACTIVATION(DTYPE, ...) \
+  do {                                           \
+    switch (DTYPE) {                             \
+      case TSR_DTYPE_F32: {                      \
+        using scalar_t = float;                  \
+        __VA_ARGS__;                             \
+        break;                                   \
+      }                                          \
+      case TSR_DTYPE_F16: {                      \
+        using scalar_t = __half;                 \
+        __VA_ARGS__;                             \
+        break;                                   \
+      }                                          \
+      case TSR_DTYPE_BF16: {                     \
+        using scalar_t = __nv_bfloat16;          \
+        __VA_ARGS__;                             \
+        break;                                   \
+      }                                          \
+      default:                                   \
+        break;                                   \
+    }                                            \
   } while (0)

@@ -17,7 +17,8 @@ namespace tsr::cuda::ops {
 
 using namespace tsr::plugin;
 
-#define TSR_OP(UPPER, lower, params) void lower(tsr_stream_s* stream, const params* p, bool execute);
+#define TSR_OP(UPPER, lower, params) \
+  void lower(tsr_stream_s* stream, const params* p, bool execute);
 #include "tessera/ops.def"
 #undef TSR_OP
 

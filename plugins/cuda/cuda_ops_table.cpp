@@ -22,13 +22,13 @@ BufferExtent buffer_extent(tsr_buffer_t buffer, const char* field) {
 namespace tsr::cuda {
 namespace {
 
-#define TSR_OP(UPPER, lower, params)                                          \
-  tsr_error* entry_##lower(tsr_stream_t stream, const params* p) {            \
-    return sdk::guard([&] {                                                   \
-      TSR_PLUGIN_CHECK_ARG(stream != nullptr, "%s: stream is NULL", #lower);  \
-      set_device(stream->device);                                             \
-      ops::lower(stream, p, true);                                            \
-    });                                                                       \
+#define TSR_OP(UPPER, lower, params)                                         \
+  tsr_error* entry_##lower(tsr_stream_t stream, const params* p) {           \
+    return sdk::guard([&] {                                                  \
+      TSR_PLUGIN_CHECK_ARG(stream != nullptr, "%s: stream is NULL", #lower); \
+      set_device(stream->device);                                            \
+      ops::lower(stream, p, true);                                           \
+    });                                                                      \
   }
 #include "tessera/ops.def"
 #undef TSR_OP
@@ -43,8 +43,8 @@ void require_device(const tsr_stream_s* stream, const tsr_tensor& t, const char*
   TSR_PLUGIN_CHECK_ARG(t.buffer->kind == TSR_BUFFER_KIND_DEVICE,
                        "%s: %s: must be a device buffer, not pinned host memory", op, field);
   TSR_PLUGIN_CHECK_ARG(t.buffer->device->index == stream->device->index,
-                       "%s: %s: buffer is on CUDA device %d but the stream on device %d", op,
-                       field, t.buffer->device->index, stream->device->index);
+                       "%s: %s: buffer is on CUDA device %d but the stream on device %d", op, field,
+                       t.buffer->device->index, stream->device->index);
 }
 
 namespace {
@@ -89,10 +89,10 @@ int op_supported(tsr_device_t device, tsr_op_id op, const void* params) {
   tsr_stream_s probe{device, nullptr, {}};
   tsr_error* error = sdk::guard([&] {
     switch (op) {
-#define TSR_OP(UPPER, lower, params_type)                                                   \
-  case TSR_OP_##UPPER:                                                                      \
+#define TSR_OP(UPPER, lower, params_type)                                                     \
+  case TSR_OP_##UPPER:                                                                        \
     ops::lower(device != nullptr ? &probe : nullptr, static_cast<const params_type*>(params), \
-               false);                                                                      \
+               false);                                                                        \
     break;
 #include "tessera/ops.def"
 #undef TSR_OP
@@ -142,8 +142,8 @@ void* stream_workspace(tsr_stream_s* stream, size_t bytes, const char* what) {
   const size_t grown = std::max(bytes, ws.bytes * 2);
   const size_t rounded = (grown + 255) / 256 * 256;
   void* ptr = nullptr;
-  check(cudaMalloc(&ptr, rounded), sdk::format("%s: cudaMalloc(%zu bytes) for workspace", what,
-                                               rounded).c_str());
+  check(cudaMalloc(&ptr, rounded),
+        sdk::format("%s: cudaMalloc(%zu bytes) for workspace", what, rounded).c_str());
   if (ws.ptr != nullptr) ws.retired.push_back(ws.ptr);
   ws.ptr = ptr;
   ws.bytes = rounded;
