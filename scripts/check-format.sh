@@ -10,5 +10,5 @@ while IFS= read -r file; do
     echo "not formatted: $file (run: $formatter -i $file)"
     status=1
   fi
-done < <(git ls-files '*.cpp' '*.h' '*.hpp' '*.cu' | grep -v '^tests/data/')
+done < <(git ls-files '*.cpp' '*.h' '*.hpp' '*.cu' '*.cuh' | grep -v '^tests/data/')
 exit $status

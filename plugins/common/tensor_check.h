@@ -22,7 +22,6 @@ struct BufferExtent {
 };
 BufferExtent buffer_extent(tsr_buffer_t buffer, const char* field);
 
-
 // A validated tensor: its address and shape. Views never own memory.
 struct View {
   unsigned char* data = nullptr;

@@ -33,7 +33,7 @@ struct EngineConfig {
   std::optional<int64_t> num_gpu_blocks_override;  // tests: force a tiny KV cache
   int max_logprobs = 20;
   bool enforce_eager = false;  // no decode graphs even where the device offers them
-  uint64_t seed = 0;  // base seed for requests without one
+  uint64_t seed = 0;           // base seed for requests without one
 };
 
 // Parses "8GiB", "512MiB", "2G", "1.5GB", "1073741824" into bytes; throws tessera::Error.
