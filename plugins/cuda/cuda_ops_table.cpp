@@ -62,10 +62,16 @@ void rethrow(tsr_error* error) {
 // (cuda_blocks.cpp); op_supported only checks the params struct.
 void copy_blocks(tsr_stream_s* stream, const tsr_copy_blocks_params* p, bool execute) {
   TSR_PLUGIN_CHECK_ARG(p != nullptr && p->struct_size >= sizeof *p, "copy_blocks: params");
+  TSR_PLUGIN_CHECK_ARG(
+      p->src != nullptr && p->dst != nullptr && p->block_bytes > 0 && p->num_pairs >= 0,
+      "copy_blocks: src, dst and block_bytes are required");
   if (execute) rethrow(::tsr::cuda::copy_blocks(stream, p));
 }
 void swap_blocks(tsr_stream_s* stream, const tsr_swap_blocks_params* p, bool execute) {
   TSR_PLUGIN_CHECK_ARG(p != nullptr && p->struct_size >= sizeof *p, "swap_blocks: params");
+  TSR_PLUGIN_CHECK_ARG(p->device_buffer != nullptr && p->host_buffer != nullptr &&
+                           p->block_bytes > 0 && p->num_pairs >= 0,
+                       "swap_blocks: device_buffer, host_buffer and block_bytes are required");
   if (execute) rethrow(::tsr::cuda::swap_blocks(stream, p));
 }
 
