@@ -55,6 +55,10 @@ TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
 # About 1B parameters with the Llama 3.2 1B shape, for benchmarks (never in CI).
 LARGE = {"hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16,
          "num_attention_heads": 32, "num_key_value_heads": 8}
+# The Llama 3.1 8B shape, for GPU benchmarks (never in CI).
+SIZE_8B = {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+           "num_attention_heads": 32, "num_key_value_heads": 8}
+SHAPES = {"tiny": TINY, "1b": LARGE, "8b": SIZE_8B}
 
 
 def tokenizer_size(folder):
@@ -84,8 +88,8 @@ def make_config(family, shape):
     return cfg
 
 
-def random_weights(cfg, seed):
-    """HF-named float32 weights. Scales keep activations O(1) through the layers."""
+def random_weights(cfg, seed, dtype=np.float32):
+    """HF-named weights of `dtype`. Scales keep activations O(1) through the layers."""
     rng = np.random.default_rng(seed)
     h, inter = cfg["hidden_size"], cfg["intermediate_size"]
     nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
@@ -93,12 +97,13 @@ def random_weights(cfg, seed):
     arch = cfg["architectures"][0]
 
     def mat(rows, cols):
-        return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
+        return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(dtype)
 
     def norm(n):
-        return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
+        return (1.0 + 0.1 * rng.standard_normal(n)).astype(dtype)
 
-    w = {"model.embed_tokens.weight": rng.standard_normal((cfg["vocab_size"], h)).astype(np.float32)}
+    w = {"model.embed_tokens.weight":
+         rng.standard_normal((cfg["vocab_size"], h)).astype(dtype)}
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
         w[p + "input_layernorm.weight"] = norm(h)
@@ -108,7 +113,7 @@ def random_weights(cfg, seed):
         w[p + "self_attn.o_proj.weight"] = mat(h, nh * hd)
         if arch == "Qwen2ForCausalLM":
             for name, n in (("q", nh * hd), ("k", nkv * hd), ("v", nkv * hd)):
-                w[p + f"self_attn.{name}_proj.bias"] = (0.1 * rng.standard_normal(n)).astype(np.float32)
+                w[p + f"self_attn.{name}_proj.bias"] = (0.1 * rng.standard_normal(n)).astype(dtype)
         if arch == "Qwen3ForCausalLM":
             w[p + "self_attn.q_norm.weight"] = norm(hd)
             w[p + "self_attn.k_norm.weight"] = norm(hd)
@@ -275,15 +280,22 @@ def main():
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--gguf-types", default="F32",
                         help="comma-separated GGUF tensor types to write: F32,F16,Q8_0,Q4_0")
-    parser.add_argument("--large", action="store_true", help="about 1B parameters (benchmarks)")
+    parser.add_argument("--size", choices=sorted(SHAPES), default="tiny",
+                        help="tiny (tests), 1b (Llama 3.2 1B shape) or 8b (Llama 3.1 8B shape)")
+    parser.add_argument("--large", action="store_true", help="the same as --size 1b")
+    parser.add_argument("--hf-dtype", choices=("float32", "float16"), default="float32",
+                        help="dtype of the safetensors weights (float16 halves big models)")
     parser.add_argument("--name", help="directory name for a single family (default: the family)")
     args = parser.parse_args()
     for seed, family in enumerate(args.families.split(",")):
         if family not in FAMILIES:
             sys.exit(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
-        cfg = make_config(family, LARGE if args.large else TINY)
-        weights = random_weights(cfg, 1234 + seed)
-        name = args.name or (f"{family}-large" if args.large else family)
+        size = "1b" if args.large else args.size
+        cfg = make_config(family, SHAPES[size])
+        cfg["torch_dtype"] = args.hf_dtype
+        weights = random_weights(cfg, 1234 + seed, np.dtype(args.hf_dtype).type)
+        suffix = {"tiny": "", "1b": "-large", "8b": "-8b"}[size]
+        name = args.name or f"{family}{suffix}"
         write_hf(os.path.join(args.out_dir, name), family, cfg, weights)
         for qtype in filter(None, args.gguf_types.split(",")):
             write_gguf(os.path.join(args.out_dir, f"{name}-{qtype.lower()}.gguf"), family, cfg,
