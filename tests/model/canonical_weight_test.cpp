@@ -39,6 +39,9 @@ std::vector<float> dequantize(const tsr_weight_desc& d) {
               static_cast<float>(u - 8) * d.scales[r * (d.cols / d.group_size) + c / d.group_size];
           break;
         }
+        case TSR_WEIGHT_FORMAT_FP8_E4M3:
+          out[i] = tsr::sdk::fp8_e4m3_to_f32(bytes[i]) * d.scales[r];
+          break;
         default:
           ADD_FAILURE() << "unexpected format";
           break;
@@ -80,6 +83,50 @@ TEST(CanonicalWeight, QuantizeAtLoadBoundsTheError) {
   EXPECT_EQ(int4.format(), TSR_WEIGHT_FORMAT_INT4_GROUP);
   EXPECT_LT(relative_error(dequantize(int4.desc()), reference), 0.15);
   EXPECT_GT(relative_error(dequantize(int4.desc()), reference), 1e-4);  // it did quantize
+}
+
+// fp8 at load: per-row scale absmax / 448, and every code is the e4m3fn value nearest to
+// w / scale (checked against all 254 finite codes), ties to the even code.
+TEST(CanonicalWeight, Fp8CodesAreTheNearestE4m3Values) {
+  tessera::model::SafetensorsModel model(kModels + "/llama2");
+  const auto& view = model.get("model.layers.0.self_attn.q_proj.weight");
+  const auto reference = tessera::model::to_f32(view);
+  const auto fp8 = CanonicalWeight::from_tensor(view, Quantization::kFp8);
+  const tsr_weight_desc& d = fp8.desc();
+  ASSERT_EQ(fp8.format(), TSR_WEIGHT_FORMAT_FP8_E4M3);
+  const auto* codes = static_cast<const uint8_t*>(d.data);
+  for (int64_t r = 0; r < d.rows; ++r) {
+    float absmax = 0;
+    for (int64_t c = 0; c < d.cols; ++c)
+      absmax = std::max(absmax, std::fabs(reference[r * d.cols + c]));
+    ASSERT_FLOAT_EQ(d.scales[r], absmax / 448.0f) << "row " << r;
+    for (int64_t c = 0; c < d.cols; ++c) {
+      const float target = reference[r * d.cols + c] / d.scales[r];
+      const float got = tsr::sdk::fp8_e4m3_to_f32(codes[r * d.cols + c]);
+      for (int code = 0; code < 256; ++code) {
+        const float other = tsr::sdk::fp8_e4m3_to_f32(static_cast<uint8_t>(code));
+        if (std::isnan(other)) continue;
+        ASSERT_LE(std::fabs(got - target), std::fabs(other - target))
+            << "row " << r << " col " << c << ": " << target << " -> " << got << ", but code "
+            << code << " is " << other;
+      }
+    }
+  }
+  EXPECT_LT(relative_error(dequantize(d), reference), 0.05);
+  // Ties go to the even code: 1.0625 lies halfway between 1.0 (0x38) and 1.125 (0x39).
+  std::vector<float> tie = {1.0625f, 448.0f, -1.0625f, 0.0f};
+  tessera::model::TensorView tie_view;
+  tie_view.name = "tie";
+  tie_view.dtype = tessera::model::FileDType::kF32;
+  tie_view.shape = {1, 4};
+  tie_view.data = reinterpret_cast<const uint8_t*>(tie.data());
+  const auto tied = CanonicalWeight::from_tensor(tie_view, Quantization::kFp8);
+  const auto* tc = static_cast<const uint8_t*>(tied.desc().data);
+  EXPECT_FLOAT_EQ(tied.desc().scales[0], 1.0f);
+  EXPECT_EQ(tc[0], 0x38);
+  EXPECT_EQ(tc[1], 0x7e);
+  EXPECT_EQ(tc[2], 0xb8);
+  EXPECT_EQ(tc[3], 0x00);
 }
 
 TEST(CanonicalWeight, GgufBlocksKeepTheirValues) {

@@ -23,7 +23,8 @@ po::options_description engine_options() {
       "dtype", po::value<std::string>()->default_value("auto"),
       "activation dtype: auto, float32, bfloat16, float16")(
       "kv-cache-dtype", po::value<std::string>()->default_value("auto"), "KV cache dtype: auto")(
-      "quantization", po::value<std::string>(), "quantize weights at load: int8, int4")(
+      "quantization", po::value<std::string>(),
+      "quantize weights at load: int8, int4 (group-wise), fp8 (e4m3, per channel)")(
       "load-in-low-bit", po::value<std::string>(), "IPEX-LLM spelling: sym_int8, sym_int4")(
       "block-size", po::value<int>()->default_value(16), "tokens per KV block")(
       "max-num-seqs", po::value<int>()->default_value(256), "running requests at most")(

@@ -1,6 +1,7 @@
 #include "model/canonical_weight.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -65,6 +66,61 @@ void quantize_rows(const TensorView& view, int64_t rows, int64_t cols, int64_t g
         }
       }
     }
+  }
+}
+
+// The 127 non-negative finite e4m3fn values, by code (0x00 .. 0x7e), ascending.
+const std::array<float, 127>& fp8_positive_values() {
+  static const std::array<float, 127> values = [] {
+    std::array<float, 127> v{};
+    for (int code = 0; code < 127; ++code) {
+      v[static_cast<size_t>(code)] = tsr::sdk::fp8_e4m3_to_f32(static_cast<uint8_t>(code));
+    }
+    return v;
+  }();
+  return values;
+}
+
+// Round to the nearest e4m3fn value, ties to the even code (the even mantissa), saturating at
+// +-448; x must be finite. Written by hand: no packaged C++ library converts to fp8 on the
+// host.
+uint8_t to_fp8_e4m3(float x) {
+  const auto& values = fp8_positive_values();
+  const float a = std::fabs(x);
+  const auto upper = std::lower_bound(values.begin(), values.end(), a);
+  size_t code;
+  if (upper == values.end()) {
+    code = values.size() - 1;
+  } else if (upper == values.begin() || *upper == a) {
+    code = static_cast<size_t>(upper - values.begin());
+  } else {
+    const size_t hi = static_cast<size_t>(upper - values.begin());
+    const size_t lo = hi - 1;
+    const float below = a - values[lo];
+    const float above = values[hi] - a;
+    code = below < above ? lo : above < below ? hi : (lo % 2 == 0 ? lo : hi);
+  }
+  return static_cast<uint8_t>(code | (std::signbit(x) && code != 0 ? 0x80u : 0u));
+}
+
+// Per-row scales (absmax / 448) and e4m3fn codes of w / scale.
+void quantize_rows_fp8(const TensorView& view, int64_t rows, int64_t cols,
+                       std::vector<uint8_t>& data, std::vector<float>& scales) {
+  constexpr float kFp8Max = 448.0f;
+  scales.assign(static_cast<size_t>(rows), 1.0f);
+  data.assign(static_cast<size_t>(rows * cols), 0);
+  std::vector<float> row(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    float absmax = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) {
+      row[c] = element_f32(view, r * cols + c);
+      TSR_CHECK(std::isfinite(row[c]), "weight '{}': non-finite value at [{}, {}]", view.name, r,
+                c);
+      absmax = std::max(absmax, std::fabs(row[c]));
+    }
+    const float scale = absmax > 0.0f ? absmax / kFp8Max : 1.0f;
+    scales[static_cast<size_t>(r)] = scale;
+    for (int64_t c = 0; c < cols; ++c) data[r * cols + c] = to_fp8_e4m3(row[c] / scale);
   }
 }
 
@@ -151,8 +207,14 @@ CanonicalWeight CanonicalWeight::from_tensor(const TensorView& view, Quantizatio
         w.desc_.group_size = group;
         break;
       }
+      if (quantization == Quantization::kFp8) {
+        quantize_rows_fp8(view, rows, cols, w.data_, w.scales_);
+        w.desc_.format = TSR_WEIGHT_FORMAT_FP8_E4M3;
+        w.desc_.group_size = 0;
+        break;
+      }
       TSR_CHECK(quantization == Quantization::kNone,
-                "quantization '{}' at load is not supported yet (int8, int4)",
+                "quantization '{}' at load is not supported (int8, int4, fp8)",
                 quantization_name(quantization));
       w.desc_.format = view.dtype == FileDType::kF32   ? TSR_WEIGHT_FORMAT_F32
                        : view.dtype == FileDType::kF16 ? TSR_WEIGHT_FORMAT_F16
