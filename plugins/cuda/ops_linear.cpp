@@ -17,6 +17,7 @@
 //                          Otherwise the dequantizing GEMV / tiled GEMM, as for int8.
 // Nothing here allocates or synchronizes except stream_workspace (which refuses to grow
 // while capturing), and nothing reads device data on the host: the op can be captured.
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -35,6 +36,15 @@ constexpr size_t kLtWorkspaceBytes = size_t{32} << 20;
 // Below this many rows the fp8 GEMV (one read of the weight) beats quantizing x for the
 // tensor cores.
 constexpr int64_t kFp8GemmMinRows = 16;
+
+// The kernels (GEMV, tiled GEMM, conversions, epilogue) access x, bias and out one element
+// at a time at its natural alignment; a view whose offset breaks it would fault on the
+// device and poison the context, so it is refused here (the CPU plugin has no such limit).
+void require_aligned(const View& v, const char* field) {
+  TSR_PLUGIN_CHECK_ARG(reinterpret_cast<uintptr_t>(v.data) % v.elem == 0,
+                       "%s: %s: offset is not a multiple of its %zu-byte element size", kOp, field,
+                       v.elem);
+}
 
 size_t align256(size_t v) {
   return (v + 255) / 256 * 256;
@@ -345,7 +355,10 @@ void linear(tsr_stream_s* stream, const tsr_linear_params* p, bool execute) {
     require_ndim(bias, 1, kOp, "bias");
     require_dim(bias, 0, w->view.n, kOp, "bias");
     require_no_overlap(out, bias, kOp, "out", "bias");
+    require_aligned(bias, "bias");
   }
+  require_aligned(x, "x");
+  require_aligned(out, "out");
   if (stream != nullptr) {
     TSR_PLUGIN_CHECK_ARG(w->device->index == stream->device->index,
                          "%s: weight: prepacked on CUDA device %d but the stream is on device %d",
