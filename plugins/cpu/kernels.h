@@ -34,6 +34,12 @@ struct Kernels {
   // One int4 row of k elements (k/2 bytes, element j in the low nibble when j is even):
   // out[j] = (u - 8) * scales[j / group].
   void (*dequant_i4)(const uint8_t* q, const float* scales, int64_t group, int64_t k, float* out);
+  // sum_j x[j] * q[j] * scales[j / group] over one int8 weight row of k elements, without
+  // materialising the dequantized row (the GEMV of decode steps: memory-bound only if the
+  // dequantization costs no more than the load).
+  float (*dot_i8)(const float* x, const int8_t* q, const float* scales, int64_t group, int64_t k);
+  // The same over one int4 row (layout as dequant_i4).
+  float (*dot_i4)(const float* x, const uint8_t* q, const float* scales, int64_t group, int64_t k);
 };
 
 const Kernels& kernels_generic();

@@ -73,9 +73,35 @@ void dequant_i4(const uint8_t* q, const float* scales, int64_t group, int64_t k,
   }
 }
 
-const Kernels kGeneric = {"generic",  dot,        axpy,       scale,       sum_squares,
-                          mul_scaled, silu_mul,   add,        bf16_to_f32, f32_to_bf16,
-                          f16_to_f32, f32_to_f16, dequant_i8, dequant_i4};
+float dot_i8(const float* x, const int8_t* q, const float* scales, int64_t group, int64_t k) {
+  float total = 0.0f;
+  for (int64_t g0 = 0; g0 < k; g0 += group) {
+    const int64_t end = g0 + group < k ? g0 + group : k;
+    float acc = 0.0f;
+    for (int64_t j = g0; j < end; ++j) acc += x[j] * static_cast<float>(q[j]);
+    total += acc * scales[g0 / group];
+  }
+  return total;
+}
+
+float dot_i4(const float* x, const uint8_t* q, const float* scales, int64_t group, int64_t k) {
+  float total = 0.0f;
+  for (int64_t g0 = 0; g0 < k; g0 += group) {
+    const int64_t end = g0 + group < k ? g0 + group : k;
+    float acc = 0.0f;
+    for (int64_t j = g0; j < end; ++j) {
+      const uint8_t byte = q[j / 2];
+      const int u = (j % 2 == 0) ? (byte & 0x0f) : (byte >> 4);
+      acc += x[j] * static_cast<float>(u - 8);
+    }
+    total += acc * scales[g0 / group];
+  }
+  return total;
+}
+
+const Kernels kGeneric = {"generic",  dot,        axpy,        scale,       sum_squares, mul_scaled,
+                          silu_mul,   add,        bf16_to_f32, f32_to_bf16, f16_to_f32,  f32_to_f16,
+                          dequant_i8, dequant_i4, dot_i8,      dot_i4};
 
 std::atomic<const Kernels*> g_active{&kGeneric};
 

@@ -83,11 +83,29 @@ void QuantWeight::run(const float* x, int64_t m, float* out) const {
   const int64_t n = n_;
   const int64_t k = k_;
   if (m < kGemmMinRows) {
+    const bool fused = format_ == TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL ||
+                       format_ == TSR_WEIGHT_FORMAT_INT8_GROUP ||
+                       format_ == TSR_WEIGHT_FORMAT_INT4_GROUP;
+    const int64_t groups = k / group_;
+    const size_t row_bytes =
+        static_cast<size_t>(format_ == TSR_WEIGHT_FORMAT_INT4_GROUP ? k / 2 : k);
 #pragma omp parallel for schedule(static)
     for (int64_t row = 0; row < n; ++row) {
+      const Kernels& kern = kernels();
+      if (fused) {
+        // Dequantize inside the dot: each weight byte is loaded once and never stored as f32.
+        const uint8_t* q = data_.data() + static_cast<size_t>(row) * row_bytes;
+        const float* s = scales_.data() + row * groups;
+        for (int64_t i = 0; i < m; ++i) {
+          out[i * n + row] =
+              format_ == TSR_WEIGHT_FORMAT_INT4_GROUP
+                  ? kern.dot_i4(x + i * k, q, s, group_, k)
+                  : kern.dot_i8(x + i * k, reinterpret_cast<const int8_t*>(q), s, group_, k);
+        }
+        continue;
+      }
       float* w = scratch_f32(0, static_cast<size_t>(k));
       dequant_row(row, w);
-      const Kernels& kern = kernels();
       for (int64_t i = 0; i < m; ++i) out[i * n + row] = kern.dot(x + i * k, w, k);
     }
     return;
