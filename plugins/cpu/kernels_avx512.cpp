@@ -243,9 +243,11 @@ void dequant_i4(const uint8_t* q, const float* scales, int64_t group, int64_t k,
 
 namespace tsr::cpu {
 const Kernels* kernels_avx512() {
-  // The fused quantized dots are the AVX2 ones (every AVX-512 CPU runs them): a 512-bit
+  // The quantized dot products are the AVX2 ones (every AVX-512 CPU runs them): a 512-bit
   // version could not be run on the machines these kernels are developed on.
   static const Kernels* avx2 = kernels_avx2();
+  const Kernels& generic = kernels_generic();
+  const Kernels& fallback = avx2 != nullptr ? *avx2 : generic;
   static const Kernels table = {"avx512",
                                 dot,
                                 axpy,
@@ -260,8 +262,10 @@ const Kernels* kernels_avx512() {
                                 f32_to_f16,
                                 dequant_i8,
                                 dequant_i4,
-                                avx2 != nullptr ? avx2->dot_i8 : kernels_generic().dot_i8,
-                                avx2 != nullptr ? avx2->dot_i4 : kernels_generic().dot_i4};
+                                fallback.dot_i8,
+                                fallback.dot_i4,
+                                fallback.dot_i8_q8,
+                                fallback.dot_i4_q8};
   return &table;
 }
 }  // namespace tsr::cpu

@@ -1,6 +1,7 @@
 // The generic kernel set: portable C++ for any x86-64 (baseline SSE2 through the compiler's
 // auto-vectorisation), and the holder of the active kernel table. Also the reference the
 // ISA-specific sets are tested against.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 
@@ -99,13 +100,61 @@ float dot_i4(const float* x, const uint8_t* q, const float* scales, int64_t grou
   return total;
 }
 
+float dot_i8_q8(const int8_t* xq, const float* xs, const int8_t* q, const float* scales,
+                int64_t group, int64_t k) {
+  float total = 0.0f;
+  for (int64_t b = 0; b < k / kQ8Block; ++b) {
+    int32_t acc = 0;
+    for (int64_t j = b * kQ8Block; j < (b + 1) * kQ8Block; ++j) acc += int32_t{xq[j]} * q[j];
+    total += static_cast<float>(acc) * (xs[b] * scales[b * kQ8Block / group]);
+  }
+  return total;
+}
+
+float dot_i4_q8(const int8_t* xq, const float* xs, const int32_t* xsum, const uint8_t* q,
+                const float* scales, int64_t group, int64_t k) {
+  float total = 0.0f;
+  for (int64_t b = 0; b < k / kQ8Block; ++b) {
+    int32_t acc = 0;
+    for (int64_t j = b * kQ8Block; j < (b + 1) * kQ8Block; ++j) {
+      const uint8_t byte = q[j / 2];
+      acc += int32_t{xq[j]} * ((j % 2 == 0) ? (byte & 0x0f) : (byte >> 4));
+    }
+    acc -= 8 * xsum[b];  // (u - 8) . xq = u . xq - 8 sum(xq)
+    total += static_cast<float>(acc) * (xs[b] * scales[b * kQ8Block / group]);
+  }
+  return total;
+}
+
 const Kernels kGeneric = {"generic",  dot,        axpy,        scale,       sum_squares, mul_scaled,
                           silu_mul,   add,        bf16_to_f32, f32_to_bf16, f16_to_f32,  f32_to_f16,
-                          dequant_i8, dequant_i4, dot_i8,      dot_i4};
+                          dequant_i8, dequant_i4, dot_i8,      dot_i4,      dot_i8_q8,   dot_i4_q8};
 
 std::atomic<const Kernels*> g_active{&kGeneric};
 
 }  // namespace
+
+bool quantize_q8(const float* x, int64_t k, int8_t* xq, float* xs, int32_t* xsum) {
+  for (int64_t b = 0; b < k / kQ8Block; ++b) {
+    const float* v = x + b * kQ8Block;
+    float absmax = 0.0f;
+    for (int64_t j = 0; j < kQ8Block; ++j) {
+      if (!std::isfinite(v[j])) return false;
+      absmax = std::max(absmax, std::fabs(v[j]));
+    }
+    const float scale = absmax / 127.0f;
+    const float inv = absmax > 0.0f ? 127.0f / absmax : 0.0f;
+    int32_t sum = 0;
+    for (int64_t j = 0; j < kQ8Block; ++j) {
+      const auto q = static_cast<int8_t>(std::lrintf(v[j] * inv));
+      xq[b * kQ8Block + j] = q;
+      sum += q;
+    }
+    xs[b] = scale;
+    xsum[b] = sum;
+  }
+  return true;
+}
 
 const Kernels& kernels_generic() {
   return kGeneric;

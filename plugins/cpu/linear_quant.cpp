@@ -5,6 +5,8 @@
 
 #include <array>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "cpu_internal.h"
 #include "kernels.h"
@@ -26,6 +28,13 @@ const std::array<float, 256>& fp8_table() {
     return t;
   }();
   return table;
+}
+
+// cpu.q8_activations=0 keeps activations in f32 on every path (exact dequantized-weight
+// results, about twice slower decode for int4).
+bool q8_activations() {
+  const char* value = host().option("cpu.q8_activations");
+  return value == nullptr || std::string(value) != "0";
 }
 
 }  // namespace
@@ -83,24 +92,50 @@ void QuantWeight::run(const float* x, int64_t m, float* out) const {
   const int64_t n = n_;
   const int64_t k = k_;
   if (m < kGemmMinRows) {
-    const bool fused = format_ == TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL ||
-                       format_ == TSR_WEIGHT_FORMAT_INT8_GROUP ||
-                       format_ == TSR_WEIGHT_FORMAT_INT4_GROUP;
+    const bool int4 = format_ == TSR_WEIGHT_FORMAT_INT4_GROUP;
+    const bool fused = int4 || format_ == TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL ||
+                       format_ == TSR_WEIGHT_FORMAT_INT8_GROUP;
     const int64_t groups = k / group_;
-    const size_t row_bytes =
-        static_cast<size_t>(format_ == TSR_WEIGHT_FORMAT_INT4_GROUP ? k / 2 : k);
+    const size_t row_bytes = static_cast<size_t>(int4 ? k / 2 : k);
+    // Integer dot products need whole activation blocks inside each weight group, and finite
+    // activations (quantize_q8 refuses others, and the float path then carries them).
+    bool integer = fused && group_ % kQ8Block == 0 && k % kQ8Block == 0 && q8_activations();
+    const int64_t blocks = k / kQ8Block;
+    thread_local std::vector<int8_t> xq;
+    thread_local std::vector<float> xs;
+    thread_local std::vector<int32_t> xsum;
+    if (integer) {
+      xq.resize(static_cast<size_t>(m * k));
+      xs.resize(static_cast<size_t>(m * blocks));
+      xsum.resize(static_cast<size_t>(m * blocks));
+      for (int64_t i = 0; i < m && integer; ++i) {
+        integer = quantize_q8(x + i * k, k, xq.data() + i * k, xs.data() + i * blocks,
+                              xsum.data() + i * blocks);
+      }
+    }
+    // The calling thread's buffers, shared read-only with the team.
+    const int8_t* xq_all = xq.data();
+    const float* xs_all = xs.data();
+    const int32_t* xsum_all = xsum.data();
 #pragma omp parallel for schedule(static)
     for (int64_t row = 0; row < n; ++row) {
       const Kernels& kern = kernels();
+      const uint8_t* q = data_.data() + static_cast<size_t>(row) * row_bytes;
+      const float* s = scales_.data() + row * groups;
       if (fused) {
-        // Dequantize inside the dot: each weight byte is loaded once and never stored as f32.
-        const uint8_t* q = data_.data() + static_cast<size_t>(row) * row_bytes;
-        const float* s = scales_.data() + row * groups;
         for (int64_t i = 0; i < m; ++i) {
-          out[i * n + row] =
-              format_ == TSR_WEIGHT_FORMAT_INT4_GROUP
-                  ? kern.dot_i4(x + i * k, q, s, group_, k)
-                  : kern.dot_i8(x + i * k, reinterpret_cast<const int8_t*>(q), s, group_, k);
+          float& y = out[i * n + row];
+          if (integer && int4) {
+            y = kern.dot_i4_q8(xq_all + i * k, xs_all + i * blocks, xsum_all + i * blocks, q, s,
+                               group_, k);
+          } else if (integer) {
+            y = kern.dot_i8_q8(xq_all + i * k, xs_all + i * blocks,
+                               reinterpret_cast<const int8_t*>(q), s, group_, k);
+          } else if (int4) {
+            y = kern.dot_i4(x + i * k, q, s, group_, k);
+          } else {
+            y = kern.dot_i8(x + i * k, reinterpret_cast<const int8_t*>(q), s, group_, k);
+          }
         }
         continue;
       }

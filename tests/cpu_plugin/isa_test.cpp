@@ -68,34 +68,37 @@ Outputs run_kernels(Plugin& p) {
     expect_ok(p.ops().add(p.stream(), &ad));
     out["add." + tag] = read(p, ad.out);
   }
-  // Quantized GEMV (M < 8) and GEMM (M >= 8) on the dequant kernels.
+  // Quantized GEMV (M < 8) and GEMM (M >= 8). Groups of 35: odd group starts and vector
+  // tails on the float paths; groups of 32: the integer (int8 activation) GEMV.
   const int64_t n = 12;
-  const int64_t k = 140;  // groups of 35: odd group starts and vector tails
-  std::vector<uint8_t> q(static_cast<size_t>(n * k));
-  for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<uint8_t>((i * 37 + 11) % 251);
-  const auto scales = random_floats(static_cast<size_t>(n * k / 35), 7, 0.01f, 0.1f);
-  for (tsr_weight_format f : {TSR_WEIGHT_FORMAT_INT8_GROUP, TSR_WEIGHT_FORMAT_INT4_GROUP}) {
-    tsr_weight_desc d{};
-    d.struct_size = sizeof d;
-    d.format = f;
-    d.rows = n;
-    d.cols = k;
-    d.group_size = 35;
-    d.data = q.data();
-    d.scales = scales.data();
-    d.compute_dtype = TSR_DTYPE_F32;
-    tsr_weight_t w = nullptr;
-    expect_ok(p.api().weight_prepack(p.device(), &d, &w));
-    for (int64_t m : {2, 9}) {
-      tsr_linear_params lp{};
-      lp.struct_size = sizeof lp;
-      lp.x = p.upload(random_floats(static_cast<size_t>(m * k), 8), TSR_DTYPE_F32, {m, k});
-      lp.weight = w;
-      lp.out = p.empty(TSR_DTYPE_F32, {m, n});
-      expect_ok(p.ops().linear(p.stream(), &lp));
-      out["linear." + std::to_string(f) + "." + std::to_string(m)] = read(p, lp.out);
+  for (const auto& [k, group] : {std::pair<int64_t, int64_t>{140, 35}, {128, 32}}) {
+    std::vector<uint8_t> q(static_cast<size_t>(n * k));
+    for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<uint8_t>((i * 37 + 11) % 251);
+    const auto scales = random_floats(static_cast<size_t>(n * k / group), 7, 0.01f, 0.1f);
+    for (tsr_weight_format f : {TSR_WEIGHT_FORMAT_INT8_GROUP, TSR_WEIGHT_FORMAT_INT4_GROUP}) {
+      tsr_weight_desc d{};
+      d.struct_size = sizeof d;
+      d.format = f;
+      d.rows = n;
+      d.cols = k;
+      d.group_size = group;
+      d.data = q.data();
+      d.scales = scales.data();
+      d.compute_dtype = TSR_DTYPE_F32;
+      tsr_weight_t w = nullptr;
+      expect_ok(p.api().weight_prepack(p.device(), &d, &w));
+      for (int64_t m : {2, 9}) {
+        tsr_linear_params lp{};
+        lp.struct_size = sizeof lp;
+        lp.x = p.upload(random_floats(static_cast<size_t>(m * k), 8), TSR_DTYPE_F32, {m, k});
+        lp.weight = w;
+        lp.out = p.empty(TSR_DTYPE_F32, {m, n});
+        expect_ok(p.ops().linear(p.stream(), &lp));
+        out["linear." + std::to_string(f) + "." + std::to_string(group) + "." + std::to_string(m)] =
+            read(p, lp.out);
+      }
+      expect_ok(p.api().weight_destroy(w));
     }
-    expect_ok(p.api().weight_destroy(w));
   }
   // Paged attention's dot/axpy loops over an f32 and a bf16 cache.
   for (tsr_dtype kv : {TSR_DTYPE_F32, TSR_DTYPE_BF16}) {
