@@ -322,8 +322,8 @@ cudaError_t launch(const PagedAttentionArgs& a, int num_splits, float* ws_ml, fl
   const int64_t block_elems = 2 * static_cast<int64_t>(a.num_kv_heads) * a.block_size * a.head_dim;
   const dim3 grid(static_cast<unsigned>(a.tokens), static_cast<unsigned>(a.num_kv_heads * chunks),
                   static_cast<unsigned>(num_splits));
-  decode_kernel<KV, GT>
-      <<<grid, kThreads, 0, stream>>>(a, block_elems, lanes_log2, num_splits, ws_ml, ws_acc);
+  tsr_cuda_launch(decode_kernel<KV, GT>, grid, kThreads, 0, stream, a, block_elems, lanes_log2,
+                  num_splits, ws_ml, ws_acc);
   return cudaGetLastError();
 }
 
@@ -372,7 +372,7 @@ cudaError_t launch_paged_attention_decode(const PagedAttentionArgs& args, int nu
   }
   if (rc != cudaSuccess || num_splits == 1) return rc;
   const dim3 grid(static_cast<unsigned>(args.tokens), static_cast<unsigned>(args.num_query_heads));
-  combine_kernel<<<grid, kThreads, 0, stream>>>(args, num_splits, ws_ml, ws_acc);
+  tsr_cuda_launch(combine_kernel, grid, kThreads, 0, stream, args, num_splits, ws_ml, ws_acc);
   return cudaGetLastError();
 }
 

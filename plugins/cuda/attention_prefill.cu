@@ -122,7 +122,7 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int CN = Dp / kColLanes;   // output columns per thread
   constexpr int QS = Dp + 1;           // padded row strides
   constexpr int PS = BN + 1;
-  extern __shared__ float smem[];
+  TSR_CUDA_DYNAMIC_SHARED(float, smem);
   float* q_s = smem;                                   // [BM][QS]
   float* kv_s = q_s + BM * QS;                         // [BN][QS], K then V
   float* p_s = kv_s + BN * QS;                         // [BM][PS]
@@ -346,7 +346,7 @@ cudaError_t launch(const PagedAttentionArgs& a, cudaStream_t stream) {
   const int64_t block_elems = 2 * static_cast<int64_t>(a.num_kv_heads) * a.block_size * a.head_dim;
   const dim3 grid(static_cast<unsigned>(a.tokens / BM + a.num_seqs + 1),
                   static_cast<unsigned>(a.num_query_heads));
-  kernel<<<grid, kThreads, smem, stream>>>(a, block_elems);
+  tsr_cuda_launch(kernel, grid, kThreads, smem, stream, a, block_elems);
   return cudaGetLastError();
 }
 

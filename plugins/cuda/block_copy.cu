@@ -3,6 +3,7 @@
 // never write the same block twice and never read a block another pair writes (the host
 // checks), so the thread blocks are independent.
 #include "block_copy.h"
+#include "cuda_dtype.cuh"
 
 namespace tsr::cuda {
 namespace {
@@ -27,7 +28,7 @@ __global__ void block_copy_kernel(const BlockCopyBatch batch) {
 }  // namespace
 
 cudaError_t launch_block_copy(const BlockCopyBatch& batch, cudaStream_t stream) {
-  block_copy_kernel<<<batch.count, 256, 0, stream>>>(batch);
+  tsr_cuda_launch(block_copy_kernel, batch.count, 256, 0, stream, batch);
   return cudaGetLastError();
 }
 

@@ -1,15 +1,27 @@
 // Device-side helpers shared by the CUDA plugin's kernels: loading activations of any
-// activation dtype as f32 and storing f32 back, and a host-side switch that instantiates a
-// kernel for the dtype of a tensor. Included only by .cu files.
+// activation dtype as f32 and storing f32 back, a host-side switch that instantiates a
+// kernel for the dtype of a tensor, and the kernel launch and dynamic shared memory forms
+// every .cu file uses. Included only by .cu files.
+//
+// Host emulation: tests/cuda_emulation compiles the .cu files as C++ with
+// TSR_CUDA_HOST_EMULATION defined after its SIMT emulator header, so CI without a GPU runs
+// the real kernel source. That is why kernels are launched with tsr_cuda_launch and declare
+// dynamic shared memory with TSR_CUDA_DYNAMIC_SHARED instead of the nvcc-only syntax; under
+// nvcc both expand to exactly that syntax.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "tessera/plugin.h"
+
+#if defined(TSR_CUDA_HOST_EMULATION) && !defined(TSR_SIMT_EMULATOR)
+#error "TSR_CUDA_HOST_EMULATION needs tests/cuda_emulation/simt_emulator.h included first"
+#endif
 
 namespace tsr::cuda {
 
@@ -44,7 +56,31 @@ __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
 }
 
+// kernel<<<grid, block, shared_bytes, stream>>>(args...).
+template <class... Params, class... Args>
+inline void tsr_cuda_launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+                            cudaStream_t stream, const Args&... args) {
+#if defined(TSR_CUDA_HOST_EMULATION)
+  (void)stream;
+  tsr_cuda_emulated_launch(reinterpret_cast<const void*>(kernel), grid, block, shared_bytes,
+                           [&] { kernel(args...); });
+#else
+  // clang-format reads .cuh as C++ and would split the chevrons.
+  // clang-format off
+  kernel<<<grid, block, shared_bytes, stream>>>(args...);
+  // clang-format on
+#endif
+}
+
 }  // namespace tsr::cuda
+
+// Declares NAME as the kernel's dynamic shared memory, an array of TYPE.
+#if defined(TSR_CUDA_HOST_EMULATION)
+#define TSR_CUDA_DYNAMIC_SHARED(TYPE, NAME) \
+  TYPE* NAME = static_cast<TYPE*>(tsr_cuda_emulated_dynamic_shared())
+#else
+#define TSR_CUDA_DYNAMIC_SHARED(TYPE, NAME) extern __shared__ TYPE NAME[]
+#endif
 
 // Runs BODY with `scalar_t` bound to the C++ type of activation dtype DTYPE (F32, F16, BF16);
 // any other dtype is a bug of the caller, which validated it.

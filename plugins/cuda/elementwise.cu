@@ -78,8 +78,8 @@ cudaError_t gather_rows_as(const void* src, int64_t src_rows, int64_t row_bytes,
   const int64_t units = row_bytes / static_cast<int64_t>(sizeof(V));
   const int threads = threads_for(units, 256);
   const dim3 grid(grid_x(units, threads), grid_y(count));
-  gather_rows_kernel<V><<<grid, threads, 0, stream>>>(static_cast<const V*>(src), src_rows, units,
-                                                      indices, count, static_cast<V*>(out));
+  tsr_cuda_launch(gather_rows_kernel<V>, grid, threads, 0, stream, static_cast<const V*>(src),
+                  src_rows, units, indices, count, static_cast<V*>(out));
   return cudaGetLastError();
 }
 
@@ -169,11 +169,11 @@ cudaError_t rms_norm_typed(const RmsNormArgs& a, cudaStream_t stream) {
   auto* res = static_cast<T*>(a.residual);
   auto* out = static_cast<T*>(a.out);
   if (vector) {
-    rms_norm_kernel<T, W, kN>
-        <<<grid, threads, 0, stream>>>(x, w, res, out, a.rows, a.hidden, a.eps, warp_rows);
+    tsr_cuda_launch(rms_norm_kernel<T, W, kN>, grid, threads, 0, stream, x, w, res, out, a.rows,
+                    a.hidden, a.eps, warp_rows);
   } else {
-    rms_norm_kernel<T, W, 1>
-        <<<grid, threads, 0, stream>>>(x, w, res, out, a.rows, a.hidden, a.eps, warp_rows);
+    tsr_cuda_launch(rms_norm_kernel<T, W, 1>, grid, threads, 0, stream, x, w, res, out, a.rows,
+                    a.hidden, a.eps, warp_rows);
   }
   return cudaGetLastError();
 }
@@ -212,11 +212,11 @@ cudaError_t silu_mul_typed(const void* x, void* out, int64_t rows, int64_t inter
   const int threads = threads_for(packs, 256);
   const dim3 grid(grid_x(packs, threads), grid_y(rows));
   if (vector) {
-    silu_mul_kernel<T, kN>
-        <<<grid, threads, 0, stream>>>(static_cast<const T*>(x), static_cast<T*>(out), rows, inter);
+    tsr_cuda_launch(silu_mul_kernel<T, kN>, grid, threads, 0, stream, static_cast<const T*>(x),
+                    static_cast<T*>(out), rows, inter);
   } else {
-    silu_mul_kernel<T, 1>
-        <<<grid, threads, 0, stream>>>(static_cast<const T*>(x), static_cast<T*>(out), rows, inter);
+    tsr_cuda_launch(silu_mul_kernel<T, 1>, grid, threads, 0, stream, static_cast<const T*>(x),
+                    static_cast<T*>(out), rows, inter);
   }
   return cudaGetLastError();
 }
@@ -253,10 +253,10 @@ cudaError_t add_typed(const void* a, const void* b, void* out, int64_t n, cudaSt
   const auto* tb = static_cast<const T*>(b);
   auto* to = static_cast<T*>(out);
   if (aligned16(a) && aligned16(b) && aligned16(out)) {
-    add_kernel<T, kN>
-        <<<grid_x(std::max<int64_t>(n / kN, 1), kThreads), kThreads, 0, stream>>>(ta, tb, to, n);
+    tsr_cuda_launch(add_kernel<T, kN>, grid_x(std::max<int64_t>(n / kN, 1), kThreads), kThreads, 0,
+                    stream, ta, tb, to, n);
   } else {
-    add_kernel<T, 1><<<grid_x(n, kThreads), kThreads, 0, stream>>>(ta, tb, to, n);
+    tsr_cuda_launch(add_kernel<T, 1>, grid_x(n, kThreads), kThreads, 0, stream, ta, tb, to, n);
   }
   return cudaGetLastError();
 }

@@ -191,9 +191,10 @@ cudaError_t kv_move_typed(const KvCacheArgs& args, unsigned grid, cudaStream_t s
   constexpr int kN = 16 / (sizeof(A) > sizeof(C) ? sizeof(A) : sizeof(C));
   if (args.head_dim % kN == 0 && aligned16(args.cache) && aligned16(args.key) &&
       aligned16(args.value)) {
-    kv_move_kernel<A, C, kN, kWrite><<<grid, kThreads, 0, stream>>>(args);
+    tsr_cuda_launch(kv_move_kernel<A, C, kN, kWrite>, grid, kThreads, 0, stream, args);
   } else {
-    kv_move_any_kernel<<<grid, kThreads, 0, stream>>>(args, dtype_of<A>(), dtype_of<C>(), kWrite);
+    tsr_cuda_launch(kv_move_any_kernel, grid, kThreads, 0, stream, args, dtype_of<A>(),
+                    dtype_of<C>(), kWrite);
   }
   return cudaGetLastError();
 }

@@ -124,15 +124,16 @@ cudaError_t launch_linear_epilogue(const float* acc, int64_t rows, int64_t cols,
                                    const float* col_scale, const void* bias, tsr_dtype bias_dtype,
                                    void* out, tsr_dtype out_dtype, cudaStream_t stream) {
   if (rows < 1 || cols < 1) return cudaSuccess;
-  epilogue_kernel<<<grid_for(rows * cols), kThreads, 0, stream>>>(acc, rows, cols, col_scale, bias,
-                                                                  bias_dtype, out, out_dtype);
+  tsr_cuda_launch(epilogue_kernel, grid_for(rows * cols), kThreads, 0, stream, acc, rows, cols,
+                  col_scale, bias, bias_dtype, out, out_dtype);
   return cudaGetLastError();
 }
 
 cudaError_t launch_convert(const void* src, tsr_dtype src_dtype, void* dst, tsr_dtype dst_dtype,
                            int64_t count, cudaStream_t stream) {
   if (count < 1) return cudaSuccess;
-  convert_kernel<<<grid_for(count), kThreads, 0, stream>>>(src, src_dtype, dst, dst_dtype, count);
+  tsr_cuda_launch(convert_kernel, grid_for(count), kThreads, 0, stream, src, src_dtype, dst,
+                  dst_dtype, count);
   return cudaGetLastError();
 }
 
@@ -141,8 +142,9 @@ cudaError_t launch_fp8_quantize(const void* x, tsr_dtype x_dtype, int64_t count,
   if (count < 1) return cudaSuccess;
   cudaError_t rc = cudaMemsetAsync(amax, 0, sizeof(unsigned int), stream);
   if (rc != cudaSuccess) return rc;
-  amax_kernel<<<grid_for(count), kThreads, 0, stream>>>(x, x_dtype, count, amax);
-  quantize_kernel<<<grid_for(count), kThreads, 0, stream>>>(x, x_dtype, count, q, amax, scale);
+  tsr_cuda_launch(amax_kernel, grid_for(count), kThreads, 0, stream, x, x_dtype, count, amax);
+  tsr_cuda_launch(quantize_kernel, grid_for(count), kThreads, 0, stream, x, x_dtype, count, q, amax,
+                  scale);
   return cudaGetLastError();
 }
 

@@ -372,13 +372,13 @@ void launch_gemv_kind(const WeightView& w, const LinearIo& io, cudaStream_t stre
   const int64_t rows_per_block = int64_t{kGemvWarps} * kGemvRowsPerWarp;
   const dim3 grid(static_cast<unsigned>((w.n + rows_per_block - 1) / rows_per_block));
   if (io.m <= 1) {
-    quant_gemv_kernel<KIND, 1><<<grid, kGemvThreads, 0, stream>>>(w, io);
+    tsr_cuda_launch(quant_gemv_kernel<KIND, 1>, grid, kGemvThreads, 0, stream, w, io);
   } else if (io.m <= 2) {
-    quant_gemv_kernel<KIND, 2><<<grid, kGemvThreads, 0, stream>>>(w, io);
+    tsr_cuda_launch(quant_gemv_kernel<KIND, 2>, grid, kGemvThreads, 0, stream, w, io);
   } else if (io.m <= 4) {
-    quant_gemv_kernel<KIND, 4><<<grid, kGemvThreads, 0, stream>>>(w, io);
+    tsr_cuda_launch(quant_gemv_kernel<KIND, 4>, grid, kGemvThreads, 0, stream, w, io);
   } else {
-    quant_gemv_kernel<KIND, 8><<<grid, kGemvThreads, 0, stream>>>(w, io);
+    tsr_cuda_launch(quant_gemv_kernel<KIND, 8>, grid, kGemvThreads, 0, stream, w, io);
   }
 }
 
@@ -409,22 +409,22 @@ cudaError_t launch_tiled_gemm(const WeightView& w, const LinearIo& io, cudaStrea
                   static_cast<unsigned>(m_tiles < kMaxGridY ? m_tiles : kMaxGridY));
   switch (w.kind) {
     case WeightKind::kF32:
-      tiled_gemm_kernel<WeightKind::kF32><<<grid, kTileThreads, 0, stream>>>(w, io);
+      tsr_cuda_launch(tiled_gemm_kernel<WeightKind::kF32>, grid, kTileThreads, 0, stream, w, io);
       break;
     case WeightKind::kF16:
-      tiled_gemm_kernel<WeightKind::kF16><<<grid, kTileThreads, 0, stream>>>(w, io);
+      tsr_cuda_launch(tiled_gemm_kernel<WeightKind::kF16>, grid, kTileThreads, 0, stream, w, io);
       break;
     case WeightKind::kBF16:
-      tiled_gemm_kernel<WeightKind::kBF16><<<grid, kTileThreads, 0, stream>>>(w, io);
+      tsr_cuda_launch(tiled_gemm_kernel<WeightKind::kBF16>, grid, kTileThreads, 0, stream, w, io);
       break;
     case WeightKind::kInt8:
-      tiled_gemm_kernel<WeightKind::kInt8><<<grid, kTileThreads, 0, stream>>>(w, io);
+      tsr_cuda_launch(tiled_gemm_kernel<WeightKind::kInt8>, grid, kTileThreads, 0, stream, w, io);
       break;
     case WeightKind::kInt4:
-      tiled_gemm_kernel<WeightKind::kInt4><<<grid, kTileThreads, 0, stream>>>(w, io);
+      tsr_cuda_launch(tiled_gemm_kernel<WeightKind::kInt4>, grid, kTileThreads, 0, stream, w, io);
       break;
     case WeightKind::kFp8:
-      tiled_gemm_kernel<WeightKind::kFp8><<<grid, kTileThreads, 0, stream>>>(w, io);
+      tsr_cuda_launch(tiled_gemm_kernel<WeightKind::kFp8>, grid, kTileThreads, 0, stream, w, io);
       break;
   }
   return cudaGetLastError();

@@ -72,7 +72,7 @@ cudaError_t launch_rope(tsr_dtype dtype, const RopeArgs& args, cudaStream_t stre
                   static_cast<unsigned>(std::min(args.tokens, kMaxGridY)));
   cudaError_t rc = cudaErrorInvalidValue;
   TSR_CUDA_DISPATCH_ACTIVATION(dtype, {
-    rope_kernel<scalar_t><<<grid, kThreads, 0, stream>>>(args);
+    tsr_cuda_launch(rope_kernel<scalar_t>, grid, kThreads, 0, stream, args);
     rc = cudaGetLastError();
   });
   return rc;

@@ -29,6 +29,7 @@
 #include <climits>
 #include <cmath>
 
+#include "cuda_dtype.cuh"
 #include "sample_kernels.h"
 
 namespace tsr::cuda {
@@ -598,7 +599,7 @@ size_t sample_workspace_bytes(int64_t slots, int64_t vocab) {
 
 cudaError_t launch_sample(const SampleArgs& args, cudaStream_t stream) {
   if (args.rows <= 0) return cudaSuccess;
-  sample_kernel<<<args.slots, kSampleThreads, 0, stream>>>(args);
+  tsr_cuda_launch(sample_kernel, args.slots, kSampleThreads, 0, stream, args);
   return cudaGetLastError();
 }
 
