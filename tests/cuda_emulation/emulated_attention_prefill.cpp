@@ -1,0 +1,4 @@
+// Compiles plugins/cuda/attention_prefill.cu as C++ for the SIMT emulator (see simt_emulator.h).
+#include "simt_emulator.h"
+// The emulator header must come first.
+#include "../../plugins/cuda/attention_prefill.cu"
