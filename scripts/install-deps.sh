@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git curl
   libboost-dev libboost-program-options-dev libboost-filesystem-dev libboost-system-dev
+  libboost-context-dev
   libdnnl-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev nlohmann-json3-dev
   libpcre2-dev libutf8proc-dev
   libze-dev libze1

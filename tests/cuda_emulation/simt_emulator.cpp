@@ -1,6 +1,6 @@
 // The SIMT emulator's scheduler (see simt_emulator.h): GPU threads as fibers on the calling
-// host thread, switched by a few lines of assembly on x86-64 (ucontext elsewhere, about 30x
-// slower because it saves the signal mask with a system call), plus the CUDA runtime calls
+// host thread, switched with Boost.Context (its fcontext switch saves a few registers; ucontext
+// would also save the signal mask with a system call per switch), plus the CUDA runtime calls
 // the launch functions make. OS threads were tried first: with 1024-thread CTAs on two cores
 // every barrier became ~1000 futex wake-ups and the sampling test took minutes.
 #include "simt_emulator.h"
@@ -8,91 +8,30 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <boost/context/fiber.hpp>
 #include <cstdio>
 #include <map>
 #include <stdexcept>
 
-#if !defined(__x86_64__)
-#include <ucontext.h>
-#endif
-
-// The fiber entry point (defined below) and, on x86-64, the context switch.
-extern "C" void tsr_emu_fiber_entry();
-#if defined(__x86_64__)
-extern "C" void tsr_emu_switch(void** save_sp, void* to_sp);
-#endif
-
 namespace tsr::emu {
 namespace {
+
+namespace context = boost::context;
 
 constexpr unsigned kMaxThreads = 1024;
 constexpr size_t kStackBytes = size_t{128} << 10;
 constexpr size_t kDefaultSharedLimit = 48 * 1024;
 constexpr size_t kOptInSharedLimit = 99 * 1024;  // sm_89, the smallest of 80/89/90
 
-#if defined(__x86_64__)
-// Saves the callee-saved registers on the current stack, stores the stack pointer in
-// *save_sp, loads to_sp and restores the registers saved there.
-asm(R"(
-  .text
-  .globl tsr_emu_switch
-  .hidden tsr_emu_switch
-  .type tsr_emu_switch, @function
-tsr_emu_switch:
-  pushq %rbp
-  pushq %rbx
-  pushq %r12
-  pushq %r13
-  pushq %r14
-  pushq %r15
-  movq %rsp, (%rdi)
-  movq %rsi, %rsp
-  popq %r15
-  popq %r14
-  popq %r13
-  popq %r12
-  popq %rbx
-  popq %rbp
-  ret
-  .size tsr_emu_switch, .-tsr_emu_switch
-)");
-
-struct Context {
-  void* sp = nullptr;
+// Fiber stacks come from one mapping with guard pages (allocate_stacks); Boost.Context gets
+// them as preallocated stacks and must not free them.
+struct KeepStack {
+  context::stack_context allocate() { return {}; }
+  void deallocate(context::stack_context&) noexcept {}
 };
-
-void make_context(Context& c, unsigned char* stack, size_t bytes) {
-  auto top = reinterpret_cast<uintptr_t>(stack + bytes) & ~uintptr_t{15};
-  auto* slot = reinterpret_cast<void**>(top);
-  *--slot = nullptr;                                        // entry's return address
-  *--slot = reinterpret_cast<void*>(&tsr_emu_fiber_entry);  // popped by `ret`
-  for (int i = 0; i < 6; ++i) *--slot = nullptr;            // rbp rbx r12-r15
-  c.sp = slot;
-}
-
-void swap_context(Context& from, Context& to) {
-  tsr_emu_switch(&from.sp, to.sp);
-}
-#else
-struct Context {
-  ucontext_t uc;
-};
-
-void make_context(Context& c, unsigned char* stack, size_t bytes) {
-  getcontext(&c.uc);
-  c.uc.uc_stack.ss_sp = stack;
-  c.uc.uc_stack.ss_size = bytes;
-  c.uc.uc_link = nullptr;
-  makecontext(&c.uc, &tsr_emu_fiber_entry, 0);
-}
-
-void swap_context(Context& from, Context& to) {
-  swapcontext(&from.uc, &to.uc);
-}
-#endif
 
 struct Fiber {
-  Context ctx;
+  context::fiber ctx;  // where the GPU thread resumes; empty once it returned
   uint3 idx{};
   bool done = false;
 };
@@ -116,7 +55,7 @@ struct Cta {
   unsigned block_arrived = 0;
   uint64_t block_gen = 0;
   uint64_t progress = 0;
-  Context main;
+  context::fiber main;  // the scheduler, while a GPU thread runs
   std::string where;
 };
 
@@ -149,7 +88,7 @@ void allocate_stacks() {
 
 void yield() {
   ++g_stats.switches;
-  swap_context(g_cta.fibers[g_cta.current].ctx, g_cta.main);
+  g_cta.main = std::move(g_cta.main).resume();
 }
 
 Warp& my_warp() {
@@ -205,16 +144,31 @@ void finish_current() {
   }
 }
 
+// A GPU thread's life: the kernel body, then leaving the CTA's barriers; returning hands
+// control back to the scheduler for good.
+context::fiber run_thread(context::fiber&& scheduler) {
+  g_cta.main = std::move(scheduler);
+  (*g_cta.body)();
+  finish_current();
+  return std::move(g_cta.main);
+}
+
 bool g_reversed = false;
 
 void run_cta(dim3 grid, dim3 block, uint3 bid) {
   Cta& c = g_cta;
   c.n = block.x * block.y * block.z;
-  c.fibers.assign(c.n, Fiber{});
+  c.fibers.clear();  // unwinds GPU threads left behind by a deadlocked launch
+  c.fibers.resize(c.n);
   c.warps.assign((c.n + 31) / 32, Warp{});
   for (unsigned i = 0; i < c.n; ++i) {
     c.fibers[i].idx = uint3{i % block.x, i / block.x % block.y, i / (block.x * block.y)};
-    make_context(c.fibers[i].ctx, g_stacks + i * kStackBytes, kStackBytes);
+    context::stack_context stack;
+    stack.size = kStackBytes;
+    stack.sp = g_stacks + (i + 1) * kStackBytes;  // stacks grow down from the top
+    c.fibers[i].ctx =
+        context::fiber(std::allocator_arg, context::preallocated(stack.sp, stack.size, stack),
+                       KeepStack{}, &run_thread);
     c.warps[i / 32].live |= 1u << (i % 32);
   }
   c.live = c.n;
@@ -237,7 +191,7 @@ void run_cta(dim3 grid, dim3 block, uint3 bid) {
       c.current = i;
       threadIdx = c.fibers[i].idx;
       ++g_stats.switches;
-      swap_context(c.main, c.fibers[i].ctx);
+      c.fibers[i].ctx = std::move(c.fibers[i].ctx).resume();
     }
     if (c.live > 0 && c.progress == before) {
       // Every live thread waits on a barrier the others never reach; their stacks are
@@ -252,12 +206,6 @@ void run_cta(dim3 grid, dim3 block, uint3 bid) {
 }
 
 }  // namespace
-
-extern "C" void tsr_emu_fiber_entry() {
-  (*g_cta.body)();
-  finish_current();
-  for (;;) yield();  // never resumed: the scheduler skips finished fibers
-}
 
 void set_schedule_reversed(bool reversed) {
   g_reversed = reversed;
