@@ -7,6 +7,7 @@
 #include "convert.h"
 #include "cpu_internal.h"
 #include "ops.h"
+#include "rope_frequencies.h"
 #include "parallel.h"
 #include "tensor_check.h"
 
@@ -14,28 +15,8 @@ namespace tsr::cpu::ops {
 namespace {
 
 std::vector<float> inverse_frequencies(const tsr_rope_params& p) {
-  const int half = p.rotary_dim / 2;
-  std::vector<float> inv(static_cast<size_t>(half));
-  for (int i = 0; i < half; ++i) {
-    float f = std::pow(p.theta, -2.0f * static_cast<float>(i) / static_cast<float>(p.rotary_dim));
-    if (p.scaling == TSR_ROPE_SCALING_LINEAR) {
-      f /= p.factor;
-    } else if (p.scaling == TSR_ROPE_SCALING_LLAMA3) {
-      const float kTwoPi = 6.28318530717958647692f;
-      const float wavelen = kTwoPi / f;
-      const float omp = static_cast<float>(p.original_max_position);
-      const float low = omp / p.low_freq_factor;
-      const float high = omp / p.high_freq_factor;
-      if (wavelen > low) {
-        f = f / p.factor;
-      } else if (wavelen >= high) {
-        const float s =
-            (omp / wavelen - p.low_freq_factor) / (p.high_freq_factor - p.low_freq_factor);
-        f = (1.0f - s) * f / p.factor + s * f;
-      }
-    }
-    inv[static_cast<size_t>(i)] = f;
-  }
+  std::vector<float> inv(static_cast<size_t>(p.rotary_dim / 2));
+  rope_inverse_frequencies(p, inv.data());
   return inv;
 }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "cuda_ops.h"
+#include "rope_frequencies.h"
 #include "elementwise_kernels.h"
 
 namespace tsr::cuda::ops {
@@ -28,32 +29,6 @@ void require_same_rows(const View& a, const View& b, const char* op, const char*
   bool same = a.ndim == b.ndim;
   for (int i = 0; same && i + 1 < a.ndim; ++i) same = a.shape[i] == b.shape[i];
   TSR_PLUGIN_CHECK_ARG(same, "%s: %s and %s must have the same rank and leading dims", op, fa, fb);
-}
-
-// The CPU plugin's inverse_frequencies (plugins/cpu/ops_rope.cpp), operation for operation in
-// float, so both plugins rotate by bit-identical frequencies.
-void inverse_frequencies(const tsr_rope_params& p, float* inv) {
-  const int half = p.rotary_dim / 2;
-  for (int i = 0; i < half; ++i) {
-    float f = std::pow(p.theta, -2.0f * static_cast<float>(i) / static_cast<float>(p.rotary_dim));
-    if (p.scaling == TSR_ROPE_SCALING_LINEAR) {
-      f /= p.factor;
-    } else if (p.scaling == TSR_ROPE_SCALING_LLAMA3) {
-      const float kTwoPi = 6.28318530717958647692f;
-      const float wavelen = kTwoPi / f;
-      const float omp = static_cast<float>(p.original_max_position);
-      const float low = omp / p.low_freq_factor;
-      const float high = omp / p.high_freq_factor;
-      if (wavelen > low) {
-        f = f / p.factor;
-      } else if (wavelen >= high) {
-        const float s =
-            (omp / wavelen - p.low_freq_factor) / (p.high_freq_factor - p.low_freq_factor);
-        f = (1.0f - s) * f / p.factor + s * f;
-      }
-    }
-    inv[i] = f;
-  }
 }
 
 }  // namespace
@@ -210,7 +185,7 @@ void rope(tsr_stream_s* stream, const tsr_rope_params* p, bool execute) {
   args.head_dim = dim;
   args.rotary_dim = prm.rotary_dim;
   args.neox = prm.neox_style != 0 ? 1 : 0;
-  inverse_frequencies(prm, args.inv_freq);
+  rope_inverse_frequencies(prm, args.inv_freq);
   check(launch_rope(query.dtype, args, stream->stream), "rope: kernel launch");
 }
 

@@ -10,6 +10,7 @@
 #include "elementwise_kernels.h"
 #include "emulation_util.h"
 #include "plugin_harness.h"
+#include "rope_frequencies.h"
 
 namespace tsr::test {
 namespace {
@@ -204,30 +205,6 @@ TEST(EmulatedElementwise, KvCacheWriteAndRead) {
   }
 }
 
-// The CUDA plugin's host-side inverse frequencies (plugins/cuda/ops_elementwise.cpp), which
-// the kernel receives in its parameters.
-void inverse_frequencies(const tsr_rope_params& p, float* inv) {
-  const int half = p.rotary_dim / 2;
-  for (int i = 0; i < half; ++i) {
-    float f = std::pow(p.theta, -2.0f * static_cast<float>(i) / static_cast<float>(p.rotary_dim));
-    if (p.scaling == TSR_ROPE_SCALING_LLAMA3) {
-      const float kTwoPi = 6.28318530717958647692f;
-      const float wavelen = kTwoPi / f;
-      const float omp = static_cast<float>(p.original_max_position);
-      const float low = omp / p.low_freq_factor;
-      const float high = omp / p.high_freq_factor;
-      if (wavelen > low) {
-        f = f / p.factor;
-      } else if (wavelen >= high) {
-        const float s =
-            (omp / wavelen - p.low_freq_factor) / (p.high_freq_factor - p.low_freq_factor);
-        f = (1.0f - s) * f / p.factor + s * f;
-      }
-    }
-    inv[i] = f;
-  }
-}
-
 TEST(EmulatedElementwise, RopeMatchesCpuPluginBitForBit) {
   Plugin cpu;
   std::mt19937 rng(5);
@@ -270,7 +247,7 @@ TEST(EmulatedElementwise, RopeMatchesCpuPluginBitForBit) {
         a.head_dim = dim;
         a.rotary_dim = rotary;
         a.neox = neox;
-        inverse_frequencies(p, a.inv_freq);
+        tsr::plugin::rope_inverse_frequencies(p, a.inv_freq);
         ASSERT_EQ(cuda::launch_rope(t, a, nullptr), cudaSuccess);
         expect_clean_emulation();
         EXPECT_EQ(std::memcmp(cq.data(), gq.data(), q.size() * dtype_size(t)), 0);
