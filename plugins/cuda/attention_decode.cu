@@ -38,55 +38,6 @@ constexpr int kWarps = kThreads / 32;
 constexpr int kMaxGroups = kThreads;  // lane groups per CTA when L == 1
 constexpr float kLog2e = 1.4426950408889634f;
 
-__device__ __forceinline__ float load_act(const void* base, int64_t i, tsr_dtype dtype) {
-  switch (dtype) {
-    case TSR_DTYPE_F16:
-      return to_f32(static_cast<const __half*>(base)[i]);
-    case TSR_DTYPE_BF16:
-      return to_f32(static_cast<const __nv_bfloat16*>(base)[i]);
-    default:
-      return static_cast<const float*>(base)[i];
-  }
-}
-
-__device__ __forceinline__ void store_act(void* base, int64_t i, float v, tsr_dtype dtype) {
-  switch (dtype) {
-    case TSR_DTYPE_F16:
-      static_cast<__half*>(base)[i] = from_f32<__half>(v);
-      break;
-    case TSR_DTYPE_BF16:
-      static_cast<__nv_bfloat16*>(base)[i] = from_f32<__nv_bfloat16>(v);
-      break;
-    default:
-      static_cast<float*>(base)[i] = v;
-      break;
-  }
-}
-
-// Eight consecutive KV elements as f32; `vec` says the address is 16-byte aligned.
-template <class KV>
-__device__ __forceinline__ void load8(const KV* src, bool vec, float (&v)[8]) {
-  if constexpr (sizeof(KV) == 2) {
-    if (vec) {
-      const uint4 raw = *reinterpret_cast<const uint4*>(src);
-      const KV* e = reinterpret_cast<const KV*>(&raw);
-#pragma unroll
-      for (int i = 0; i < 8; ++i) v[i] = to_f32(e[i]);
-      return;
-    }
-  } else {
-    if (vec) {
-      const float4 a = reinterpret_cast<const float4*>(src)[0];
-      const float4 b = reinterpret_cast<const float4*>(src)[1];
-      v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w;
-      v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
-      return;
-    }
-  }
-#pragma unroll
-  for (int i = 0; i < 8; ++i) v[i] = to_f32(src[i]);
-}
-
 // Where a row's keys are: its sequence, position range [lo, hi] of this split (empty when
 // lo > hi) and the sequence's block table.
 struct RowRange {
@@ -177,11 +128,12 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
       acc[g][e] = 0.0f;
-      q[g][e] = dims && g < heads
-                    ? load_act(a.query,
-                               (static_cast<int64_t>(t) * a.num_query_heads + h0 + g) * D + d0 + e,
-                               a.act_dtype)
-                    : 0.0f;
+      q[g][e] =
+          dims && g < heads
+              ? load_as_f32(a.query,
+                            (static_cast<int64_t>(t) * a.num_query_heads + h0 + g) * D + d0 + e,
+                            a.act_dtype)
+              : 0.0f;
     }
   }
   const float scale = a.scale;
@@ -270,7 +222,7 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t row = static_cast<int64_t>(t) * a.num_query_heads + h0 + g;
     if (num_splits == 1) {
       const float total = sh.row_l[g];
-      store_act(a.out, row * D + d, total > 0.0f ? sum * (1.0f / total) : 0.0f, a.act_dtype);
+      store_from_f32(a.out, row * D + d, a.act_dtype, total > 0.0f ? sum * (1.0f / total) : 0.0f);
     } else {
       const int64_t part = row * num_splits + split;
       ws_acc[part * D + d] = sum;
@@ -308,7 +260,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int d = threadIdx.x; d < D; d += kThreads) {
     float sum = 0.0f;
     for (int s = 0; s < num_splits; ++s) sum += acc[static_cast<int64_t>(s) * D + d] * weight[s];
-    store_act(a.out, row * D + d, sum * inv_total, a.act_dtype);
+    store_from_f32(a.out, row * D + d, a.act_dtype, sum * inv_total);
   }
 }
 

@@ -64,55 +64,6 @@ constexpr size_t shared_bytes() {
          sizeof(int) * 2 * BN;
 }
 
-__device__ __forceinline__ float load_act(const void* base, int64_t i, tsr_dtype dtype) {
-  switch (dtype) {
-    case TSR_DTYPE_F16:
-      return to_f32(static_cast<const __half*>(base)[i]);
-    case TSR_DTYPE_BF16:
-      return to_f32(static_cast<const __nv_bfloat16*>(base)[i]);
-    default:
-      return static_cast<const float*>(base)[i];
-  }
-}
-
-__device__ __forceinline__ void store_act(void* base, int64_t i, float v, tsr_dtype dtype) {
-  switch (dtype) {
-    case TSR_DTYPE_F16:
-      static_cast<__half*>(base)[i] = from_f32<__half>(v);
-      break;
-    case TSR_DTYPE_BF16:
-      static_cast<__nv_bfloat16*>(base)[i] = from_f32<__nv_bfloat16>(v);
-      break;
-    default:
-      static_cast<float*>(base)[i] = v;
-      break;
-  }
-}
-
-// Eight consecutive KV elements as f32; `vec` says the address is 16-byte aligned.
-template <class KV>
-__device__ __forceinline__ void load8(const KV* src, bool vec, float (&v)[8]) {
-  if constexpr (sizeof(KV) == 2) {
-    if (vec) {
-      const uint4 raw = *reinterpret_cast<const uint4*>(src);
-      const KV* e = reinterpret_cast<const KV*>(&raw);
-#pragma unroll
-      for (int i = 0; i < 8; ++i) v[i] = to_f32(e[i]);
-      return;
-    }
-  } else {
-    if (vec) {
-      const float4 a = reinterpret_cast<const float4*>(src)[0];
-      const float4 b = reinterpret_cast<const float4*>(src)[1];
-      v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w;
-      v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
-      return;
-    }
-  }
-#pragma unroll
-  for (int i = 0; i < 8; ++i) v[i] = to_f32(src[i]);
-}
-
 template <class KV, int Dp>
 __global__ void __launch_bounds__(kThreads)
     prefill_kernel(const PagedAttentionArgs a, const int64_t block_elems) {
@@ -177,8 +128,8 @@ __global__ void __launch_bounds__(kThreads)
     const int row = i / D, d = i % D;
     const int t = r0 + row;
     q_s[row * QS + d] =
-        t < r1 ? load_act(a.query, (static_cast<int64_t>(t) * a.num_query_heads + h) * D + d,
-                          a.act_dtype)
+        t < r1 ? load_as_f32(a.query, (static_cast<int64_t>(t) * a.num_query_heads + h) * D + d,
+                             a.act_dtype)
                : 0.0f;
   }
 
@@ -328,7 +279,7 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t row = (static_cast<int64_t>(t) * a.num_query_heads + h) * D;
 #pragma unroll
     for (int k = 0; k < CN; ++k) {
-      if (k < kmax) store_act(a.out, row + tc + k * kColLanes, acc[i][k] * inv, a.act_dtype);
+      if (k < kmax) store_from_f32(a.out, row + tc + k * kColLanes, a.act_dtype, acc[i][k] * inv);
     }
   }
 }

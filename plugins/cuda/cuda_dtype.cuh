@@ -72,6 +72,58 @@ inline void tsr_cuda_launch(void (*kernel)(Params...), dim3 grid, dim3 block, si
 #endif
 }
 
+// Element i of a buffer of activation dtype `dtype` (F32, F16, BF16; chosen at run time) as
+// f32, and the converse store (round to nearest even).
+__device__ __forceinline__ float load_as_f32(const void* base, int64_t i, tsr_dtype dtype) {
+  switch (dtype) {
+    case TSR_DTYPE_F16:
+      return to_f32(static_cast<const __half*>(base)[i]);
+    case TSR_DTYPE_BF16:
+      return to_f32(static_cast<const __nv_bfloat16*>(base)[i]);
+    default:
+      return static_cast<const float*>(base)[i];
+  }
+}
+
+__device__ __forceinline__ void store_from_f32(void* base, int64_t i, tsr_dtype dtype, float v) {
+  switch (dtype) {
+    case TSR_DTYPE_F16:
+      static_cast<__half*>(base)[i] = from_f32<__half>(v);
+      break;
+    case TSR_DTYPE_BF16:
+      static_cast<__nv_bfloat16*>(base)[i] = from_f32<__nv_bfloat16>(v);
+      break;
+    default:
+      static_cast<float*>(base)[i] = v;
+      break;
+  }
+}
+
+// Eight consecutive elements as f32; `vec` says the address is 16-byte aligned, so one
+// 16-byte load (two for f32) replaces eight scalar ones.
+template <class T>
+__device__ __forceinline__ void load8(const T* src, bool vec, float (&v)[8]) {
+  if constexpr (sizeof(T) == 2) {
+    if (vec) {
+      const uint4 raw = *reinterpret_cast<const uint4*>(src);
+      const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[i] = to_f32(e[i]);
+      return;
+    }
+  } else {
+    if (vec) {
+      const float4 a = reinterpret_cast<const float4*>(src)[0];
+      const float4 b = reinterpret_cast<const float4*>(src)[1];
+      v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w;
+      v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+      return;
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 8; ++i) v[i] = to_f32(src[i]);
+}
+
 }  // namespace tsr::cuda
 
 // Declares NAME as the kernel's dynamic shared memory, an array of TYPE.

@@ -100,31 +100,6 @@ __global__ void kv_move_kernel(const KvCacheArgs args) {
   }
 }
 
-__device__ __forceinline__ float load_any(const void* p, int64_t i, tsr_dtype dtype) {
-  switch (dtype) {
-    case TSR_DTYPE_F16:
-      return __half2float(static_cast<const __half*>(p)[i]);
-    case TSR_DTYPE_BF16:
-      return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    default:
-      return static_cast<const float*>(p)[i];
-  }
-}
-
-__device__ __forceinline__ void store_any(void* p, int64_t i, tsr_dtype dtype, float v) {
-  switch (dtype) {
-    case TSR_DTYPE_F16:
-      static_cast<__half*>(p)[i] = __float2half_rn(v);
-      break;
-    case TSR_DTYPE_BF16:
-      static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v);
-      break;
-    default:
-      static_cast<float*>(p)[i] = v;
-      break;
-  }
-}
-
 // dst[i] = src[i] converted; bits copied when the dtypes are equal.
 __device__ __forceinline__ void move_any(void* dst, tsr_dtype dst_dtype, const void* src,
                                          tsr_dtype src_dtype, int64_t i) {
@@ -136,7 +111,7 @@ __device__ __forceinline__ void move_any(void* dst, tsr_dtype dst_dtype, const v
     }
     return;
   }
-  store_any(dst, i, dst_dtype, load_any(src, i, src_dtype));
+  store_from_f32(dst, i, dst_dtype, load_as_f32(src, i, src_dtype));
 }
 
 // The per-element fallback: same mapping, dtypes at run time.
@@ -164,7 +139,7 @@ __global__ void kv_move_any_kernel(const KvCacheArgs args, tsr_dtype act, tsr_dt
       } else if (it.valid) {
         move_any(tokens, act, row, cache_dtype, i);
       } else {
-        store_any(tokens, i, act, 0.0f);
+        store_from_f32(tokens, i, act, 0.0f);
       }
     }
   }

@@ -21,31 +21,6 @@ constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 4096;
 constexpr float kE4m3Max = 448.0f;
 
-__device__ __forceinline__ float load_act(const void* p, tsr_dtype t, int64_t i) {
-  switch (t) {
-    case TSR_DTYPE_F16:
-      return __half2float(static_cast<const __half*>(p)[i]);
-    case TSR_DTYPE_BF16:
-      return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    default:
-      return static_cast<const float*>(p)[i];
-  }
-}
-
-__device__ __forceinline__ void store_act(void* p, tsr_dtype t, int64_t i, float v) {
-  switch (t) {
-    case TSR_DTYPE_F16:
-      static_cast<__half*>(p)[i] = from_f32<__half>(v);
-      break;
-    case TSR_DTYPE_BF16:
-      static_cast<__nv_bfloat16*>(p)[i] = from_f32<__nv_bfloat16>(v);
-      break;
-    default:
-      static_cast<float*>(p)[i] = v;
-      break;
-  }
-}
-
 unsigned grid_for(int64_t count) {
   const int64_t blocks = (count + kThreads - 1) / kThreads;
   return static_cast<unsigned>(blocks < 1 ? 1 : (blocks < kMaxBlocks ? blocks : kMaxBlocks));
@@ -57,7 +32,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
        i += stride) {
-    local = fmaxf(local, fabsf(load_act(x, dtype, i)));
+    local = fmaxf(local, fabsf(load_as_f32(x, i, dtype)));
   }
 #pragma unroll
   for (int off = 16; off > 0; off >>= 1) {
@@ -87,7 +62,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
        i += stride) {
-    q[i] = __nv_cvt_float_to_fp8(load_act(x, dtype, i) * inv, __NV_SATFINITE, __NV_E4M3);
+    q[i] = __nv_cvt_float_to_fp8(load_as_f32(x, i, dtype) * inv, __NV_SATFINITE, __NV_E4M3);
   }
 }
 
@@ -103,8 +78,8 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t c = i % cols;
     float v = acc[i];
     if (col_scale != nullptr) v *= col_scale[c];
-    if (bias != nullptr) v += load_act(bias, bias_dtype, c);
-    store_act(out, out_dtype, i, v);
+    if (bias != nullptr) v += load_as_f32(bias, c, bias_dtype);
+    store_from_f32(out, i, out_dtype, v);
   }
 }
 
@@ -114,7 +89,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
        i += stride) {
-    store_act(dst, dst_dtype, i, load_act(src, src_dtype, i));
+    store_from_f32(dst, i, dst_dtype, load_as_f32(src, i, src_dtype));
   }
 }
 

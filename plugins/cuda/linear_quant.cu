@@ -42,31 +42,6 @@ constexpr int kTileK = 32;
 constexpr int kTileThreads = 256;
 constexpr int kMaxGridY = 65535;
 
-__device__ __forceinline__ float load_act(const void* p, tsr_dtype t, int64_t i) {
-  switch (t) {
-    case TSR_DTYPE_F16:
-      return __half2float(static_cast<const __half*>(p)[i]);
-    case TSR_DTYPE_BF16:
-      return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    default:
-      return static_cast<const float*>(p)[i];
-  }
-}
-
-__device__ __forceinline__ void store_act(void* p, tsr_dtype t, int64_t i, float v) {
-  switch (t) {
-    case TSR_DTYPE_F16:
-      static_cast<__half*>(p)[i] = from_f32<__half>(v);
-      break;
-    case TSR_DTYPE_BF16:
-      static_cast<__nv_bfloat16*>(p)[i] = from_f32<__nv_bfloat16>(v);
-      break;
-    default:
-      static_cast<float*>(p)[i] = v;
-      break;
-  }
-}
-
 // Weights are read once per call: do not keep them in L1.
 __device__ __forceinline__ uint4 load_stream(const unsigned char* p) {
   return __ldcs(reinterpret_cast<const uint4*>(p));
@@ -210,7 +185,7 @@ __global__ void __launch_bounds__(kGemvThreads)
       const int m = i / kGemvChunk;
       const int kc = i % kGemvChunk;
       const uint32_t kx = c0 + kc;
-      const float v = m < io.m && kx < k ? load_act(io.x, io.x_dtype, m * w.k + kx) : 0.0f;
+      const float v = m < io.m && kx < k ? load_as_f32(io.x, m * w.k + kx, io.x_dtype) : 0.0f;
       const int s = kc / (32 * E);
       const int rest = kc % (32 * E);
       const int owner = rest / E;
@@ -279,10 +254,11 @@ __global__ void __launch_bounds__(kGemvThreads)
     const int64_t row = row0 + r;
     if (row >= w.n) continue;
     const float scale = per_row ? __ldg(w.scales + row) : 1.0f;
-    const float bias = io.bias != nullptr ? load_act(io.bias, io.x_dtype, row) : 0.0f;
+    const float bias = io.bias != nullptr ? load_as_f32(io.bias, row, io.x_dtype) : 0.0f;
 #pragma unroll
     for (int m = 0; m < MT; ++m) {
-      if (m < io.m) store_act(io.out, io.out_dtype, m * w.n + row, fmaf(acc[m][r], scale, bias));
+      if (m < io.m)
+        store_from_f32(io.out, m * w.n + row, io.out_dtype, fmaf(acc[m][r], scale, bias));
     }
   }
 }
@@ -331,7 +307,7 @@ __global__ void __launch_bounds__(kTileThreads)
         const int64_t k = k0 + kk;
         const int64_t m = m0 + r;
         const int64_t n = n0 + r;
-        xs[kk][r] = m < io.m && k < w.k ? load_act(io.x, io.x_dtype, m * w.k + k) : 0.0f;
+        xs[kk][r] = m < io.m && k < w.k ? load_as_f32(io.x, m * w.k + k, io.x_dtype) : 0.0f;
         ws[kk][r] = n < w.n && k < w.k ? load_weight<KIND>(w, n, k) : 0.0f;
       }
       __syncthreads();
@@ -360,8 +336,8 @@ __global__ void __launch_bounds__(kTileThreads)
       for (int j = 0; j < 4; ++j) {
         const int64_t n = n0 + tx + 16 * j;
         if (n >= w.n) continue;
-        const float bias = io.bias != nullptr ? load_act(io.bias, io.x_dtype, n) : 0.0f;
-        store_act(io.out, io.out_dtype, m * w.n + n, acc[i][j] + bias);
+        const float bias = io.bias != nullptr ? load_as_f32(io.bias, n, io.x_dtype) : 0.0f;
+        store_from_f32(io.out, m * w.n + n, io.out_dtype, acc[i][j] + bias);
       }
     }
   }
