@@ -59,11 +59,11 @@ pack() {
   mv "$stage"/lib/deps/libstdc++.so.6 "$stage"/lib/deps/libgcc_s.so.1 "$stage/lib/fallback/" 2>/dev/null || true
   strip --strip-debug "$stage"/bin/* "$stage"/lib/tessera/plugins/*.so "$stage"/lib/deps/*.so* \
     "$stage"/lib/fallback/*
-  # The tiny models are written on the GPU machine (they are ~500 MB): the pinned writer
-  # packages go along as wheels for whatever CPython it has (numpy must be there already).
+  # The tiny models are written on the GPU machine (they are ~500 MB): the pinned writer and
+  # reference packages go along as wheels for whatever CPython it has (numpy must be there).
   local pip="$repo_root/.venv/bin/pip"
   "$pip" download --quiet --no-deps --only-binary=:all: -d "$stage/wheels" \
-    $(grep -E '^(safetensors|gguf)==' "$repo_root/requirements-test.txt")
+    $(grep -E '^(safetensors|gguf|tokenizers)==' "$repo_root/requirements-test.txt")
   for py in 3.10 3.11 3.12 3.13; do
     "$pip" download --quiet --no-deps --only-binary=:all: --python-version "$py" \
       --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d "$stage/wheels" \
@@ -111,9 +111,13 @@ setup() {
     }
   fi
   python="${PYTHON:-$(command -v python3)}"
-  if ! "$python" -c "import safetensors, gguf" 2>/dev/null; then
-    "$python" -m pip install --quiet --no-index --find-links "$work/wheels" --target "$work/py" \
-      safetensors gguf pyyaml
+  "$python" -c "import numpy" 2>/dev/null || {
+    echo "gpu-check: $python has no numpy (the model writers need it): set PYTHON to one that has" >&2
+    exit 1
+  }
+  if ! "$python" -c "import safetensors, gguf, tokenizers" 2>/dev/null; then
+    "$python" -m pip install --quiet --no-deps --no-index --find-links "$work/wheels" \
+      --target "$work/py" safetensors gguf pyyaml tokenizers
     export PYTHONPATH="$work/py${PYTHONPATH:+:$PYTHONPATH}"
   fi
 }
@@ -126,6 +130,11 @@ check() {
     tessera plugins
     tessera diagnose --json > "$out/diagnose.json" || true
   } 2>&1 | tee "$out/machine.txt"
+  # Every GPU test skips without a device: a machine where the plugin sees none must not pass.
+  if ! grep -Eq '^ *cuda .* [1-9][0-9]* device' "$out/machine.txt"; then
+    echo "gpu-check: the CUDA plugin sees no device here (see $out/machine.txt)" >&2
+    status=1
+  fi
   if [[ ! -f "$TESSERA_TINY_MODELS_DIR/.stamp" ]]; then
     "$python" "$repo_root/scripts/make_tiny_models.py" "$TESSERA_TINY_MODELS_DIR" \
       --gguf-types F32,Q8_0,Q4_0
