@@ -183,16 +183,28 @@ void run_cta(dim3 grid, dim3 block, uint3 bid) {
   if (!g_dynamic_shared.empty()) {
     std::memset(g_dynamic_shared.data(), 0xff, g_dynamic_shared.size());
   }
+  // Warp by warp: one warp runs (its lanes round-robin between warp collectives) until all
+  // its live lanes wait at __syncthreads or ended, then the next. A warp thus gets as far
+  // ahead of the others as the kernel allows, so a missing __syncthreads between a phase
+  // that reads shared memory and one that overwrites it shows up as wrong results.
+  const unsigned warps = (c.n + 31) / 32;
+  auto run_warp = [&](unsigned w) {
+    for (;;) {
+      const uint64_t before = c.progress;
+      for (unsigned lane = 0; lane < 32 && w * 32 + lane < c.n; ++lane) {
+        const unsigned i = w * 32 + (g_reversed ? 31 - lane : lane);
+        if (i >= c.n || c.fibers[i].done) continue;
+        c.current = i;
+        threadIdx = c.fibers[i].idx;
+        ++g_stats.switches;
+        c.fibers[i].ctx = std::move(c.fibers[i].ctx).resume();
+      }
+      if (c.progress == before) return;  // every live lane waits on the block barrier
+    }
+  };
   while (c.live > 0) {
     const uint64_t before = c.progress;
-    for (unsigned k = 0; k < c.n; ++k) {
-      const unsigned i = g_reversed ? c.n - 1 - k : k;
-      if (c.fibers[i].done) continue;
-      c.current = i;
-      threadIdx = c.fibers[i].idx;
-      ++g_stats.switches;
-      c.fibers[i].ctx = std::move(c.fibers[i].ctx).resume();
-    }
+    for (unsigned k = 0; k < warps; ++k) run_warp(g_reversed ? warps - 1 - k : k);
     if (c.live > 0 && c.progress == before) {
       // Every live thread waits on a barrier the others never reach; their stacks are
       // simply abandoned (kernels hold no resources).

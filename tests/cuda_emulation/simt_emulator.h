@@ -13,8 +13,11 @@
 // Model and limits:
 //   - One CTA at a time, CTAs in grid order. Each GPU thread is a fiber with its own stack,
 //     scheduled cooperatively on the calling host thread: a thread runs until it reaches a
-//     barrier, a warp collective or its end, then the next thread (in index order) runs.
-//     Lanes are therefore not lock-stepped; only the synchronisation points order them.
+//     barrier, a warp collective or its end, then the next lane of its warp runs. One warp
+//     runs until all its lanes wait at __syncthreads (or ended) before the next warp starts,
+//     so warps get as far ahead of each other as the kernel allows and a missing
+//     __syncthreads between reading and overwriting shared memory shows up in the results.
+//     Lanes are not lock-stepped; only the synchronisation points order them.
 //   - Barriers are exact: __syncthreads releases when every live thread of the CTA arrived,
 //     a warp collective when every live lane of the warp arrived. A barrier completed after
 //     some thread exited, a collective whose mask is not exactly the warp's live lanes, and a
