@@ -5,6 +5,7 @@
 #include "common/check.h"
 #include "common/log.h"
 #include "model/gguf_file.h"
+#include "model/mapped_file.h"
 #include "model/safetensors_file.h"
 #include "runtime/stream.h"
 
@@ -99,6 +100,12 @@ std::unique_ptr<ModelWeights> ModelWeights::load(const std::string& path,
     if (options.progress) options.progress(std::min(done, total), total);
   };
 
+  // Views whose contents the device holds now: their file pages can leave memory.
+  std::vector<const model::TensorView*> consumed;
+  auto release_consumed = [&] {
+    for (const auto* view : consumed) model::release_mapped_pages(view->data, view->bytes);
+    consumed.clear();
+  };
   auto upload = [&](const model::TensorView& view) {
     const auto bytes = model::f32_to_dtype(model::to_f32(view), dtype);
     auto buffer = runtime::Buffer::allocate(device, bytes.size());
@@ -106,6 +113,7 @@ std::unique_ptr<ModelWeights> ModelWeights::load(const std::string& path,
     stream.synchronize();  // `bytes` dies at the end of this scope
     weights->device_bytes_ += bytes.size();
     report(view);
+    model::release_mapped_pages(view.data, view.bytes);
     return buffer;
   };
   auto vector_tensor = [&](LayerTensor t, int layer, int64_t size) {
@@ -119,12 +127,14 @@ std::unique_ptr<ModelWeights> ModelWeights::load(const std::string& path,
     auto weight = runtime::Weight::prepack(device, desc);
     weights->device_bytes_ += weight.bytes();
     weights->bytes_per_token_ += weight.bytes();
+    release_consumed();
     return weight;
   };
   auto canonical = [&](LayerTensor t, int layer, int64_t rows, int64_t cols) {
     const auto& view = source.get(spec.layer_name(t, layer, source.kind()));
     check_shape(view, {rows, cols});
     report(view);
+    consumed.push_back(&view);
     return model::CanonicalWeight::from_tensor(view, options.quantization);
   };
 

@@ -31,4 +31,10 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Drops the resident pages of [data, data + bytes), a range of a MappedFile, once their
+// contents were copied elsewhere (weights prepacked by a plugin): the load's peak memory is
+// then the plugin's copy plus one weight, not plus the whole file. Reading the range again
+// is still correct: the kernel reloads it from the file. Best effort; never fails.
+void release_mapped_pages(const void* data, size_t bytes) noexcept;
+
 }  // namespace tessera::model
