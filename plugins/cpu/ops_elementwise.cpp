@@ -5,6 +5,7 @@
 #include "convert.h"
 #include "cpu_internal.h"
 #include "kernels.h"
+#include "op_checks.h"
 #include "ops.h"
 #include "parallel.h"
 #include "tensor_check.h"
@@ -42,19 +43,7 @@ void copy_rows(const unsigned char* src, const int32_t* ids, int64_t count, size
 
 void embedding(const tsr_embedding_params* p, bool execute) {
   constexpr const char* op = "embedding";
-  const auto& prm = params(p, op);
-  const View ids = view(prm.ids, op, "ids");
-  const View table = view(prm.table, op, "table");
-  const View out = view(prm.out, op, "out");
-  require_dtype(ids, TSR_DTYPE_I32, op, "ids");
-  require_ndim(ids, 1, op, "ids");
-  require_ndim(table, 2, op, "table");
-  require_ndim(out, 2, op, "out");
-  require_dtype(out, table.dtype, op, "out");
-  require_dim(out, 0, ids.dim(0), op, "out");
-  require_dim(out, 1, table.dim(1), op, "out");
-  require_no_overlap(out, table, op, "out", "table");
-  require_no_overlap(out, ids, op, "out", "ids");
+  const auto [ids, table, out] = check_embedding(p, op);
   check_indices(ids.as<int32_t>(), ids.numel, table.dim(0), op, "ids");
   if (!execute) return;
   copy_rows(table.data, ids.as<int32_t>(), ids.numel,

@@ -6,6 +6,7 @@
 #include "convert.h"
 #include "cpu_internal.h"
 #include "kernels.h"
+#include "op_checks.h"
 #include "ops.h"
 #include "parallel.h"
 #include "tensor_check.h"
@@ -14,29 +15,8 @@ namespace tsr::cpu::ops {
 
 void rms_norm(const tsr_rms_norm_params* p, bool execute) {
   constexpr const char* op = "rms_norm";
-  const auto& prm = params(p, op);
-  const View x = view(prm.x, op, "x");
-  const View weight = view(prm.weight, op, "weight");
-  const View out = view(prm.out, op, "out");
-  require_activation(x, op, "x");
-  require_dtype(out, x.dtype, op, "out");
-  require_same_shape(x, out, op, "x", "out");
-  require_ndim(weight, 1, op, "weight");
-  require_dim(weight, 0, x.cols(), op, "weight");
-  TSR_PLUGIN_CHECK_ARG(weight.dtype == x.dtype || weight.dtype == TSR_DTYPE_F32,
-                       "%s: weight: dtype must be x's or f32", op);
-  TSR_PLUGIN_CHECK_ARG(std::isfinite(prm.eps) && prm.eps >= 0.0f, "%s: eps must be finite and >= 0",
-                       op);
-  require_no_overlap(out, x, op, "out", "x");
-  View residual;
-  const bool fused = present(prm.residual);
-  if (fused) {
-    residual = view(prm.residual, op, "residual");
-    require_dtype(residual, x.dtype, op, "residual");
-    require_same_shape(x, residual, op, "x", "residual");
-    require_no_overlap(residual, x, op, "residual", "x");
-    require_no_overlap(residual, out, op, "residual", "out");
-  }
+  const auto& prm = *p;
+  const auto [x, weight, out, residual, fused] = check_rms_norm(p, op);
   if (!execute) return;
 
   const int64_t rows = x.rows();

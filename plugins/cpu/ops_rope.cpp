@@ -6,6 +6,7 @@
 
 #include "convert.h"
 #include "cpu_internal.h"
+#include "op_checks.h"
 #include "ops.h"
 #include "rope_frequencies.h"
 #include "parallel.h"
@@ -43,46 +44,9 @@ void rotate_heads(unsigned char* base, tsr_dtype dtype, size_t elem, int64_t hea
 
 void rope(const tsr_rope_params* p, bool execute) {
   constexpr const char* op = "rope";
-  const auto& prm = params(p, op);
-  const View query = view(prm.query, op, "query");
-  const View positions = view(prm.positions, op, "positions");
-  require_activation(query, op, "query");
-  require_ndim(query, 3, op, "query");
-  require_dtype(positions, TSR_DTYPE_I32, op, "positions");
-  require_ndim(positions, 1, op, "positions");
-  require_dim(positions, 0, query.dim(0), op, "positions");
+  const auto& prm = *p;
+  const auto [query, positions, key, has_key] = check_rope(p, op);
   const int64_t dim = query.dim(2);
-  View key;
-  const bool has_key = present(prm.key);
-  if (has_key) {
-    key = view(prm.key, op, "key");
-    require_dtype(key, query.dtype, op, "key");
-    require_ndim(key, 3, op, "key");
-    require_dim(key, 0, query.dim(0), op, "key");
-    require_dim(key, 2, dim, op, "key");
-    require_no_overlap(key, query, op, "key", "query");
-  }
-  TSR_PLUGIN_CHECK_ARG(prm.rotary_dim > 0 && prm.rotary_dim % 2 == 0 && prm.rotary_dim <= dim,
-                       "%s: rotary_dim %d must be even and in (0, head_dim %lld]", op,
-                       prm.rotary_dim, static_cast<long long>(dim));
-  TSR_PLUGIN_CHECK_ARG(std::isfinite(prm.theta) && prm.theta > 0.0f, "%s: theta must be positive",
-                       op);
-  TSR_PLUGIN_CHECK_ARG(
-      prm.scaling == TSR_ROPE_SCALING_NONE || prm.scaling == TSR_ROPE_SCALING_LINEAR ||
-          prm.scaling == TSR_ROPE_SCALING_LLAMA3,
-      "%s: scaling %d is not a tsr_rope_scaling", op, static_cast<int>(prm.scaling));
-  if (prm.scaling != TSR_ROPE_SCALING_NONE) {
-    TSR_PLUGIN_CHECK_ARG(std::isfinite(prm.factor) && prm.factor > 0.0f,
-                         "%s: factor must be positive for scaled rope", op);
-  }
-  if (prm.scaling == TSR_ROPE_SCALING_LLAMA3) {
-    TSR_PLUGIN_CHECK_ARG(prm.low_freq_factor > 0.0f && prm.high_freq_factor > 0.0f &&
-                             prm.high_freq_factor != prm.low_freq_factor,
-                         "%s: low_freq_factor and high_freq_factor must be positive and differ",
-                         op);
-    TSR_PLUGIN_CHECK_ARG(prm.original_max_position > 0,
-                         "%s: original_max_position must be positive", op);
-  }
   if (!execute) return;
 
   const std::vector<float> inv = inverse_frequencies(prm);

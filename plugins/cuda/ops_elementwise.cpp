@@ -1,6 +1,6 @@
 // The CUDA plugin's row-wise ops: embedding, rms_norm, rope, silu_mul, add and gather_rows.
-// Host validation mirrors the CPU plugin's (plugins/cpu/ops_elementwise.cpp, ops_norm.cpp,
-// ops_rope.cpp: same checks, same messages) plus require_device for every tensor, except
+// Host validation is the CPU plugin's (plugins/common/op_checks.h where shared, the same
+// checks and messages elsewhere) plus require_device for every tensor, except
 // that index values (ids, indices, positions) live in device memory and are never read
 // here: the kernels give a zero row for an id or index out of range (elementwise.cu). Rope's
 // inverse frequencies are computed here exactly as the CPU plugin computes them and travel in
@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "cuda_ops.h"
+#include "op_checks.h"
 #include "rope_frequencies.h"
 #include "elementwise_kernels.h"
 
@@ -35,22 +36,10 @@ void require_same_rows(const View& a, const View& b, const char* op, const char*
 
 void embedding(tsr_stream_s* stream, const tsr_embedding_params* p, bool execute) {
   constexpr const char* op = "embedding";
-  const auto& prm = params(p, op);
-  const View ids = view(prm.ids, op, "ids");
-  const View table = view(prm.table, op, "table");
-  const View out = view(prm.out, op, "out");
-  require_device(stream, prm.ids, op, "ids");
-  require_device(stream, prm.table, op, "table");
-  require_device(stream, prm.out, op, "out");
-  require_dtype(ids, TSR_DTYPE_I32, op, "ids");
-  require_ndim(ids, 1, op, "ids");
-  require_ndim(table, 2, op, "table");
-  require_ndim(out, 2, op, "out");
-  require_dtype(out, table.dtype, op, "out");
-  require_dim(out, 0, ids.dim(0), op, "out");
-  require_dim(out, 1, table.dim(1), op, "out");
-  require_no_overlap(out, table, op, "out", "table");
-  require_no_overlap(out, ids, op, "out", "ids");
+  const auto [ids, table, out] = check_embedding(p, op);
+  require_device(stream, p->ids, op, "ids");
+  require_device(stream, p->table, op, "table");
+  require_device(stream, p->out, op, "out");
   require_aligned(ids, op, "ids");
   if (!execute || out.numel == 0) return;
   check(
@@ -85,33 +74,12 @@ void gather_rows(tsr_stream_s* stream, const tsr_gather_rows_params* p, bool exe
 
 void rms_norm(tsr_stream_s* stream, const tsr_rms_norm_params* p, bool execute) {
   constexpr const char* op = "rms_norm";
-  const auto& prm = params(p, op);
-  const View x = view(prm.x, op, "x");
-  const View weight = view(prm.weight, op, "weight");
-  const View out = view(prm.out, op, "out");
+  const auto& prm = *p;
+  const auto [x, weight, out, residual, fused] = check_rms_norm(p, op);
   require_device(stream, prm.x, op, "x");
   require_device(stream, prm.weight, op, "weight");
   require_device(stream, prm.out, op, "out");
-  require_activation(x, op, "x");
-  require_dtype(out, x.dtype, op, "out");
-  require_same_shape(x, out, op, "x", "out");
-  require_ndim(weight, 1, op, "weight");
-  require_dim(weight, 0, x.cols(), op, "weight");
-  TSR_PLUGIN_CHECK_ARG(weight.dtype == x.dtype || weight.dtype == TSR_DTYPE_F32,
-                       "%s: weight: dtype must be x's or f32", op);
-  TSR_PLUGIN_CHECK_ARG(std::isfinite(prm.eps) && prm.eps >= 0.0f, "%s: eps must be finite and >= 0",
-                       op);
-  require_no_overlap(out, x, op, "out", "x");
-  View residual;
-  const bool fused = present(prm.residual);
-  if (fused) {
-    residual = view(prm.residual, op, "residual");
-    require_device(stream, prm.residual, op, "residual");
-    require_dtype(residual, x.dtype, op, "residual");
-    require_same_shape(x, residual, op, "x", "residual");
-    require_no_overlap(residual, x, op, "residual", "x");
-    require_no_overlap(residual, out, op, "residual", "out");
-  }
+  if (fused) require_device(stream, prm.residual, op, "residual");
   require_aligned(x, op, "x");
   require_aligned(weight, op, "weight");
   require_aligned(out, op, "out");
@@ -125,49 +93,12 @@ void rms_norm(tsr_stream_s* stream, const tsr_rms_norm_params* p, bool execute) 
 
 void rope(tsr_stream_s* stream, const tsr_rope_params* p, bool execute) {
   constexpr const char* op = "rope";
-  const auto& prm = params(p, op);
-  const View query = view(prm.query, op, "query");
-  const View positions = view(prm.positions, op, "positions");
+  const auto& prm = *p;
+  const auto [query, positions, key, has_key] = check_rope(p, op);
+  const int64_t dim = query.dim(2);
   require_device(stream, prm.query, op, "query");
   require_device(stream, prm.positions, op, "positions");
-  require_activation(query, op, "query");
-  require_ndim(query, 3, op, "query");
-  require_dtype(positions, TSR_DTYPE_I32, op, "positions");
-  require_ndim(positions, 1, op, "positions");
-  require_dim(positions, 0, query.dim(0), op, "positions");
-  const int64_t dim = query.dim(2);
-  View key;
-  const bool has_key = present(prm.key);
-  if (has_key) {
-    key = view(prm.key, op, "key");
-    require_device(stream, prm.key, op, "key");
-    require_dtype(key, query.dtype, op, "key");
-    require_ndim(key, 3, op, "key");
-    require_dim(key, 0, query.dim(0), op, "key");
-    require_dim(key, 2, dim, op, "key");
-    require_no_overlap(key, query, op, "key", "query");
-  }
-  TSR_PLUGIN_CHECK_ARG(prm.rotary_dim > 0 && prm.rotary_dim % 2 == 0 && prm.rotary_dim <= dim,
-                       "%s: rotary_dim %d must be even and in (0, head_dim %lld]", op,
-                       prm.rotary_dim, static_cast<long long>(dim));
-  TSR_PLUGIN_CHECK_ARG(std::isfinite(prm.theta) && prm.theta > 0.0f, "%s: theta must be positive",
-                       op);
-  TSR_PLUGIN_CHECK_ARG(
-      prm.scaling == TSR_ROPE_SCALING_NONE || prm.scaling == TSR_ROPE_SCALING_LINEAR ||
-          prm.scaling == TSR_ROPE_SCALING_LLAMA3,
-      "%s: scaling %d is not a tsr_rope_scaling", op, static_cast<int>(prm.scaling));
-  if (prm.scaling != TSR_ROPE_SCALING_NONE) {
-    TSR_PLUGIN_CHECK_ARG(std::isfinite(prm.factor) && prm.factor > 0.0f,
-                         "%s: factor must be positive for scaled rope", op);
-  }
-  if (prm.scaling == TSR_ROPE_SCALING_LLAMA3) {
-    TSR_PLUGIN_CHECK_ARG(prm.low_freq_factor > 0.0f && prm.high_freq_factor > 0.0f &&
-                             prm.high_freq_factor != prm.low_freq_factor,
-                         "%s: low_freq_factor and high_freq_factor must be positive and differ",
-                         op);
-    TSR_PLUGIN_CHECK_ARG(prm.original_max_position > 0,
-                         "%s: original_max_position must be positive", op);
-  }
+  if (has_key) require_device(stream, prm.key, op, "key");
   TSR_PLUGIN_CHECK(prm.rotary_dim / 2 <= kRopeMaxPairs, TSR_ERROR_CODE_UNIMPLEMENTED,
                    "%s: rotary_dim %d exceeds this plugin's maximum of %d", op, prm.rotary_dim,
                    2 * kRopeMaxPairs);
