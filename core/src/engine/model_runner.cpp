@@ -248,7 +248,8 @@ void ModelRunner::forward_with_graph(const ForwardBatch& batch, int32_t size) {
   const int32_t width = options_.max_blocks_per_seq;
   // Padding rows: token 0 at position 0, no KV write (slot -1), a context of one token in
   // block 0 (any valid block: the row's output is never read).
-  ForwardBatch padded;
+  // A member, so its vectors keep their capacity from step to step.
+  ForwardBatch& padded = graph_inputs_;
   padded.input_ids = batch.input_ids;
   padded.input_ids.resize(static_cast<size_t>(size), 0);
   padded.positions = batch.positions;

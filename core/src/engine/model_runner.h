@@ -127,6 +127,7 @@ class ModelRunner {
 
   bool graphs_enabled_ = false;
   std::map<int32_t, runtime::Graph> graphs_;  // by padded batch size
+  ForwardBatch graph_inputs_;                 // the padded decode batch of the last graph step
 };
 
 }  // namespace tessera::engine
