@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "engine/memory_plan.h"
+#include "models/registry.h"
 
 namespace {
 
@@ -14,7 +15,7 @@ tessera::engine::PlanInput qwen2_7b() {
   std::stringstream text;
   text << file.rdbuf();
   tessera::engine::PlanInput in;
-  in.config = tessera::model::parse_hf_config(text.str(), "qwen2-7b.json");
+  in.config = tessera::models::parse_hf_config(text.str(), "qwen2-7b.json");
   in.dtype = TSR_DTYPE_BF16;
   in.quantization = tessera::model::Quantization::kInt4;
   in.device_memory = 16ull << 30;

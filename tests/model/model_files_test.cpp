@@ -10,6 +10,7 @@
 #include "model/gguf_file.h"
 #include "model/model_config.h"
 #include "model/safetensors_file.h"
+#include "models/registry.h"
 
 namespace fs = std::filesystem;
 using tessera::model::FileDType;
@@ -69,28 +70,26 @@ std::string error_of(Fn&& fn) {
 TEST(ModelFiles, HfConfigsOfEveryFamily) {
   struct Case {
     const char* dir;
-    tessera::model::Architecture arch;
+    const char* arch;
   };
-  for (const Case& c : {Case{"llama3", tessera::model::Architecture::kLlama},
-                        Case{"llama2", tessera::model::Architecture::kLlama},
-                        Case{"mistral", tessera::model::Architecture::kMistral},
-                        Case{"qwen2", tessera::model::Architecture::kQwen2},
-                        Case{"qwen3", tessera::model::Architecture::kQwen3}}) {
-    const auto config = tessera::model::load_hf_config(kModels + "/" + c.dir);
-    EXPECT_EQ(config.architecture, c.arch) << c.dir;
+  for (const Case& c : {Case{"llama3", "LlamaForCausalLM"}, Case{"llama2", "LlamaForCausalLM"},
+                        Case{"mistral", "MistralForCausalLM"}, Case{"qwen2", "Qwen2ForCausalLM"},
+                        Case{"qwen3", "Qwen3ForCausalLM"}}) {
+    const auto config = tessera::models::load_hf_config(kModels + "/" + c.dir);
+    EXPECT_EQ(config.architecture_name, c.arch) << c.dir;
     EXPECT_EQ(config.num_layers, 2);
     EXPECT_EQ(config.num_kv_heads, 2);
     EXPECT_FALSE(config.eos_token_ids.empty());
   }
-  const auto llama3 = tessera::model::load_hf_config(kModels + "/llama3");
+  const auto llama3 = tessera::models::load_hf_config(kModels + "/llama3");
   EXPECT_EQ(llama3.rope_scaling.type, tessera::model::RopeScalingType::kLlama3);
   EXPECT_DOUBLE_EQ(llama3.rope_scaling.factor, 8.0);
   EXPECT_EQ(llama3.eos_token_ids.size(), 3u);
-  const auto qwen3 = tessera::model::load_hf_config(kModels + "/qwen3");
+  const auto qwen3 = tessera::models::load_hf_config(kModels + "/qwen3");
   EXPECT_TRUE(qwen3.qk_norm);
   EXPECT_TRUE(qwen3.tie_word_embeddings);
   EXPECT_EQ(qwen3.head_dim, 32);
-  EXPECT_TRUE(tessera::model::load_hf_config(kModels + "/qwen2").attention_bias);
+  EXPECT_TRUE(tessera::models::load_hf_config(kModels + "/qwen2").attention_bias);
 }
 
 TEST(ModelFiles, SafetensorsTensorsAreMappedViews) {
@@ -106,8 +105,8 @@ TEST(ModelFiles, SafetensorsTensorsAreMappedViews) {
 TEST(ModelFiles, GgufMetadataAndTensors) {
   tessera::model::GgufFile gguf(kModels + "/llama3-f32.gguf");
   EXPECT_EQ(gguf.get_string("general.architecture"), "llama");
-  const auto config = tessera::model::config_from_gguf(gguf);
-  const auto hf = tessera::model::load_hf_config(kModels + "/llama3");
+  const auto config = tessera::models::config_from_gguf(gguf);
+  const auto hf = tessera::models::load_hf_config(kModels + "/llama3");
   EXPECT_EQ(config.hidden_size, hf.hidden_size);
   EXPECT_EQ(config.vocab_size, hf.vocab_size);
   EXPECT_EQ(config.num_kv_heads, hf.num_kv_heads);
@@ -120,12 +119,12 @@ TEST(ModelFiles, GgufMetadataAndTensors) {
   EXPECT_EQ(q4.get("blk.0.attn_q.weight").dtype, FileDType::kQ4_0);
   tessera::model::GgufFile q8(kModels + "/qwen3-q8_0.gguf");
   EXPECT_EQ(q8.get("blk.1.ffn_down.weight").dtype, FileDType::kQ8_0);
-  EXPECT_TRUE(tessera::model::config_from_gguf(q8).qk_norm);
+  EXPECT_TRUE(tessera::models::config_from_gguf(q8).qk_norm);
 }
 
 TEST(ModelFiles, MissingFilesAreClearErrors) {
   TempDir dir;
-  EXPECT_NE(error_of([&] { tessera::model::load_hf_config(dir.path()); }).find("no config.json"),
+  EXPECT_NE(error_of([&] { tessera::models::load_hf_config(dir.path()); }).find("no config.json"),
             std::string::npos);
   EXPECT_NE(error_of([&] {
               tessera::model::SafetensorsModel m(dir.path());
@@ -178,7 +177,7 @@ TEST(ModelFiles, LyingSafetensorsHeadersAreRejected) {
 
 TEST(ModelFiles, UnknownArchitectureIsRejected) {
   const std::string config = R"({"architectures":["GPTNeoXForCausalLM"],"vocab_size":10})";
-  const auto message = error_of([&] { tessera::model::parse_hf_config(config, "config.json"); });
+  const auto message = error_of([&] { tessera::models::parse_hf_config(config, "config.json"); });
   EXPECT_NE(message.find("GPTNeoXForCausalLM"), std::string::npos);
   EXPECT_NE(message.find("not supported"), std::string::npos);
   const std::string bad_heads =
@@ -186,7 +185,7 @@ TEST(ModelFiles, UnknownArchitectureIsRejected) {
       R"("intermediate_size":64,"num_hidden_layers":1,"num_attention_heads":4,)"
       R"("num_key_value_heads":3})";
   EXPECT_NE(
-      error_of([&] { tessera::model::parse_hf_config(bad_heads, "c"); }).find("not a multiple"),
+      error_of([&] { tessera::models::parse_hf_config(bad_heads, "c"); }).find("not a multiple"),
       std::string::npos);
 }
 

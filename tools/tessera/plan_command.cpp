@@ -12,6 +12,7 @@
 #include "engine/memory_plan.h"
 #include "engine/model_weights.h"
 #include "model/gguf_file.h"
+#include "models/registry.h"
 #include "runtime/device_selector.h"
 #include "tessera/engine_config.h"
 
@@ -52,7 +53,7 @@ int run_plan_command(int argc, char** argv) {
     TSR_CHECK(file.good(), "cannot read {}", path);
     std::stringstream text;
     text << file.rdbuf();
-    in.config = model::parse_hf_config(text.str(), path);
+    in.config = models::parse_hf_config(text.str(), path);
   } else {
     in.config = engine::load_model_config(path);
     if (path.size() > 5 && path.substr(path.size() - 5) == ".gguf") {

@@ -36,13 +36,6 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-uint64_t mix64(uint64_t x) {  // splitmix64 finalizer: decorrelates nearby seeds
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 struct RequestState {
   std::string id;
   std::shared_ptr<OutputChannel> channel;
@@ -269,23 +262,10 @@ class EngineImpl final : public Engine {
     }
 
     const sched::SchedulerOutput plan = scheduler_->schedule();
-    apply_kv_moves(plan);
-    std::vector<sched::SampledToken> sampled;
-    engine::SampleResult sample_result;
-    std::vector<const sched::ScheduledRequest*> sampled_rows;
-    if (!plan.scheduled.empty()) {
-      const auto now = Clock::now();
-      engine::ForwardBatch batch;
-      engine::SamplingBatch sampling;
-      build_batch(plan, now, batch, sampling, sampled_rows);
-      runner_->forward(batch);
-      sample_result = runner_->sample(sampling);
-      for (size_t i = 0; i < sampled_rows.size(); ++i) {
-        sampled.push_back({sampled_rows[i]->id, sample_result.tokens[i]});
-      }
-    }
-    const auto updates = scheduler_->update(plan, sampled);
-    emit(updates, sampled_rows, sample_result);
+    note_scheduled(plan);
+    const engine::StepOutput output = runner_->execute(plan);
+    const auto updates = scheduler_->update(plan, output.sampled);
+    emit(updates, output);
     for (const auto& id : plan.finished) forget(id);
     refresh_metrics();
     return true;
@@ -344,6 +324,7 @@ class EngineImpl final : public Engine {
     request.priority = state->params.priority;
     try {
       scheduler_->add_request(std::move(request));
+      runner_->add_request(id, state->params, state->seed, state->prompt);
       std::lock_guard lock(mutex_);
       metrics_.prompt_tokens += state->prompt.size();
     } catch (const std::exception& e) {
@@ -351,95 +332,31 @@ class EngineImpl final : public Engine {
     }
   }
 
-  void apply_kv_moves(const sched::SchedulerOutput& plan) {
-    auto pairs = [](const std::vector<kv::BlockCopy>& copies) {
-      engine::BlockPairs out;
-      for (const auto& c : copies) out.emplace_back(c.src, c.dst);
-      return out;
-    };
-    runner_->swap_out(pairs(plan.swap_out));
-    runner_->swap_in(pairs(plan.swap_in));
-    runner_->copy_blocks(pairs(plan.copies));
+  // Metrics of the plan the runner is about to execute: swap traffic, and the queue time and
+  // prefix-cache hit of requests scheduled for the first time.
+  void note_scheduled(const sched::SchedulerOutput& plan) {
+    const auto now = Clock::now();
     const uint64_t block_bytes = runner_->kv_block_bytes_all_layers();
     std::lock_guard lock(mutex_);
     metrics_.swapped_out_bytes += plan.swap_out.size() * block_bytes;
     metrics_.swapped_in_bytes += plan.swap_in.size() * block_bytes;
-  }
-
-  void build_batch(const sched::SchedulerOutput& plan, Clock::time_point now,
-                   engine::ForwardBatch& batch, engine::SamplingBatch& sampling,
-                   std::vector<const sched::ScheduledRequest*>& rows) {
-    const int bs = config_.block_size;
-    int32_t width = 1;
     for (const auto& sr : plan.scheduled) {
-      width = std::max(width, static_cast<int32_t>(sr.block_table.size()));
-    }
-    batch.max_blocks_per_seq = width;
-    batch.query_start_loc.push_back(0);
-    sampling.history_offsets.push_back(0);
-    std::lock_guard lock(mutex_);
-    for (const auto& sr : plan.scheduled) {
-      for (int j = 0; j < sr.num_tokens; ++j) {
-        const int pos = sr.start_position + j;
-        batch.input_ids.push_back(sr.token_ids[static_cast<size_t>(j)]);
-        batch.positions.push_back(pos);
-        batch.slot_mapping.push_back(int64_t{sr.block_table[static_cast<size_t>(pos / bs)]} * bs +
-                                     pos % bs);
-      }
-      batch.query_start_loc.push_back(batch.num_tokens());
-      batch.seq_lens.push_back(sr.start_position + sr.num_tokens);
-      for (int32_t i = 0; i < width; ++i) {
-        batch.block_tables.push_back(i < static_cast<int32_t>(sr.block_table.size())
-                                         ? sr.block_table[static_cast<size_t>(i)]
-                                         : 0);
-      }
       auto it = states_.find(sr.id);
-      if (it != states_.end() && it->second->scheduled_first == Clock::time_point{}) {
-        it->second->scheduled_first = now;
-        metrics_.request_queue_time.observe(seconds_between(it->second->arrival, now));
-        it->second->cached_tokens = sr.start_position;
-      }
-      if (!sr.needs_logits) continue;
-      rows.push_back(&sr);
-      batch.logits_indices.push_back(batch.num_tokens() - 1);
-      const SamplingParams& p = it != states_.end() ? it->second->params : SamplingParams{};
-      const sched::Request* request = scheduler_->find(sr.id);
-      const int outputs = request ? request->num_output_tokens() : 0;
-      sampling.temperature.push_back(p.temperature);
-      sampling.top_k.push_back(p.top_k);
-      sampling.top_p.push_back(p.top_p);
-      sampling.min_p.push_back(p.min_p);
-      sampling.repetition_penalty.push_back(p.repetition_penalty);
-      sampling.presence_penalty.push_back(p.presence_penalty);
-      sampling.frequency_penalty.push_back(p.frequency_penalty);
-      // Keyed by the request's own seed and output position, so a seeded request samples the
-      // same tokens whatever else shares its batches.
-      const uint64_t base = it != states_.end() ? it->second->seed : 0;
-      sampling.seeds.push_back(mix64(base ^ mix64(static_cast<uint64_t>(outputs))));
-      const bool penalized =
-          p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
-      if (penalized && request != nullptr) {
-        sampling.history_tokens.insert(sampling.history_tokens.end(), request->token_ids.begin(),
-                                       request->token_ids.end());
-        sampling.history_prompt_lens.push_back(request->num_prompt_tokens());
-      } else {
-        sampling.history_prompt_lens.push_back(0);
-      }
-      sampling.history_offsets.push_back(static_cast<int32_t>(sampling.history_tokens.size()));
-      if (p.logprobs) {
-        sampling.want_logprobs = true;
-        sampling.num_top_logprobs = std::max(sampling.num_top_logprobs, *p.logprobs);
-      }
+      if (it == states_.end() || it->second->scheduled_first != Clock::time_point{}) continue;
+      it->second->scheduled_first = now;
+      metrics_.request_queue_time.observe(seconds_between(it->second->arrival, now));
+      it->second->cached_tokens = sr.start_position;
     }
   }
 
-  void emit(const std::vector<sched::RequestUpdate>& updates,
-            const std::vector<const sched::ScheduledRequest*>& rows,
-            const engine::SampleResult& sampled) {
+  void emit(const std::vector<sched::RequestUpdate>& updates, const engine::StepOutput& output) {
     const auto now = Clock::now();
+    const auto& rows = output.sampled;
+    const auto& sampled = output.sample;
+    // Updates come in plan order, a subsequence of the sampled rows.
+    size_t row = 0;
     for (const auto& update : updates) {
-      size_t row = 0;
-      while (row < rows.size() && rows[row]->id != update.id) ++row;
+      while (row < rows.size() && rows[row].id != update.id) ++row;
       RequestOutput out;
       std::string finish_reason;
       {
@@ -493,7 +410,10 @@ class EngineImpl final : public Engine {
           if (finish_reason == "length") ++metrics_.requests_finished_length;
         }
         s.channel->push(std::move(out));
-        if (!finish_reason.empty()) states_.erase(it);
+        if (!finish_reason.empty()) {
+          states_.erase(it);
+          runner_->remove_request(update.id);
+        }
       }
       if (finish_reason == "stop" && update.finish_reason == sched::FinishReason::kNone) {
         scheduler_->finish(update.id, sched::FinishReason::kStop);
@@ -516,6 +436,7 @@ class EngineImpl final : public Engine {
     if (reason == "error") ++metrics_.requests_failed;
     it->second->channel->push(std::move(out));
     states_.erase(it);
+    runner_->remove_request(id);
   }
 
   void forget(const std::string& id) { finalize(id, "abort", ""); }

@@ -1,6 +1,6 @@
 // The flat batch one engine step runs: every scheduled request's new tokens concatenated
 // (prefill chunks and decode rows together), with what paged attention needs to find each
-// request's context in the KV cache. Built by the engine from the scheduler's plan; host
+// request's context in the KV cache. Built by the ModelRunner from the scheduler's plan; host
 // vectors, uploaded by the ModelRunner.
 #pragma once
 
@@ -21,6 +21,17 @@ struct ForwardBatch {
       logits_indices;  // rows of T whose logits are wanted (one per sampled request)
 
   int32_t num_tokens() const { return static_cast<int32_t>(input_ids.size()); }
+  // Empties every vector, keeping their capacity.
+  void clear() {
+    input_ids.clear();
+    positions.clear();
+    slot_mapping.clear();
+    query_start_loc.clear();
+    seq_lens.clear();
+    block_tables.clear();
+    logits_indices.clear();
+    max_blocks_per_seq = 0;
+  }
   int32_t num_seqs() const { return static_cast<int32_t>(seq_lens.size()); }
 };
 
@@ -39,6 +50,18 @@ struct SamplingBatch {
   std::vector<int32_t> history_prompt_lens;
   int32_t num_top_logprobs = 0;  // the largest top-N any row asked for
   bool want_logprobs = false;
+
+  // Empties every vector, keeping their capacity.
+  void clear() {
+    for (auto* v : {&temperature, &top_p, &min_p, &repetition_penalty, &presence_penalty,
+                    &frequency_penalty}) {
+      v->clear();
+    }
+    for (auto* v : {&top_k, &history_tokens, &history_offsets, &history_prompt_lens}) v->clear();
+    seeds.clear();
+    num_top_logprobs = 0;
+    want_logprobs = false;
+  }
 };
 
 struct SampleResult {

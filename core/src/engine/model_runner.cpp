@@ -12,19 +12,18 @@ namespace tessera::engine {
 
 namespace {
 
-tsr_rope_scaling rope_scaling_of(model::RopeScalingType type) {
-  switch (type) {
-    case model::RopeScalingType::kLinear:
-      return TSR_ROPE_SCALING_LINEAR;
-    case model::RopeScalingType::kLlama3:
-      return TSR_ROPE_SCALING_LLAMA3;
-    case model::RopeScalingType::kNone:
-      break;
-  }
-  return TSR_ROPE_SCALING_NONE;
+const tsr_tensor kAbsent{sizeof(tsr_tensor), nullptr, 0, TSR_DTYPE_INVALID, 0, {0, 0, 0, 0}};
+
+uint64_t mix64(uint64_t x) {  // splitmix64 finalizer: decorrelates nearby seeds
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
 }
 
-const tsr_tensor kAbsent{sizeof(tsr_tensor), nullptr, 0, TSR_DTYPE_INVALID, 0, {0, 0, 0, 0}};
+bool penalized(const SamplingParams& p) {
+  return p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
+}
 
 }  // namespace
 
@@ -46,36 +45,36 @@ ModelRunner::ModelRunner(std::shared_ptr<runtime::Device> device, const ModelWei
   const auto seqs = static_cast<size_t>(options_.max_num_seqs);
   const auto sizes =
       activation_sizes(cfg, dtype_, t, seqs, static_cast<size_t>(options_.max_blocks_per_seq),
-                       static_cast<size_t>(options_.max_logprobs), weights.spec().qk_norm);
+                       static_cast<size_t>(options_.max_logprobs), cfg.qk_norm);
   const size_t rows = sizes.logit_rows;
   auto alloc = [&](size_t bytes) {
     activation_bytes_ += bytes;
     return runtime::Buffer::allocate(device_, bytes);
   };
-  hidden_ = alloc(sizes.hidden);
-  normed_ = alloc(sizes.normed);
-  q_ = alloc(sizes.q);
-  k_ = alloc(sizes.k);
-  v_ = alloc(sizes.v);
-  if (weights.spec().qk_norm) {
-    q_normed_ = alloc(sizes.q_normed);
-    k_normed_ = alloc(sizes.k_normed);
+  act_.hidden = alloc(sizes.hidden);
+  act_.normed = alloc(sizes.normed);
+  act_.q = alloc(sizes.q);
+  act_.k = alloc(sizes.k);
+  act_.v = alloc(sizes.v);
+  if (cfg.qk_norm) {
+    act_.q_normed = alloc(sizes.q_normed);
+    act_.k_normed = alloc(sizes.k_normed);
   }
-  attn_ = alloc(sizes.attn);
-  o_out_ = alloc(sizes.o_out);
-  gate_up_ = alloc(sizes.gate_up);
-  act_ = alloc(sizes.act);
-  mlp_out_ = alloc(sizes.mlp_out);
-  gathered_ = alloc(sizes.gathered);
-  logits_ = alloc(sizes.logits);
+  act_.attn = alloc(sizes.attn);
+  act_.o_out = alloc(sizes.o_out);
+  act_.gate_up = alloc(sizes.gate_up);
+  act_.act = alloc(sizes.act);
+  act_.mlp_out = alloc(sizes.mlp_out);
+  act_.gathered = alloc(sizes.gathered);
+  act_.logits = alloc(sizes.logits);
   // Step inputs and sampling buffers: small, accounted as sizes.step_inputs/.sampling.
-  ids_ = alloc(t * 4);
-  positions_ = alloc(t * 4);
-  slots_ = alloc(t * 8);
-  query_start_loc_ = alloc((seqs + 1) * 4);
-  seq_lens_ = alloc(seqs * 4);
-  block_tables_ = alloc(seqs * static_cast<size_t>(options_.max_blocks_per_seq) * 4);
-  logits_indices_ = alloc(rows * 4);
+  inputs_.ids = alloc(t * 4);
+  inputs_.positions = alloc(t * 4);
+  inputs_.slots = alloc(t * 8);
+  inputs_.query_start_loc = alloc((seqs + 1) * 4);
+  inputs_.seq_lens = alloc(seqs * 4);
+  inputs_.block_tables = alloc(seqs * static_cast<size_t>(options_.max_blocks_per_seq) * 4);
+  inputs_.logits_indices = alloc(rows * 4);
   temperature_ = alloc(rows * 4);
   top_k_ = alloc(rows * 4);
   top_p_ = alloc(rows * 4);
@@ -188,6 +187,110 @@ void ModelRunner::upload(const runtime::Buffer& buffer, const std::vector<T>& va
   if (!values.empty()) stream_.copy_to_device(buffer, 0, values.data(), values.size() * sizeof(T));
 }
 
+void ModelRunner::add_request(const std::string& id, const SamplingParams& params, uint64_t seed,
+                              const std::vector<int32_t>& prompt) {
+  RequestSampling& r = requests_[id];
+  r.params = params;
+  r.seed = seed;
+  r.num_prompt = static_cast<int32_t>(prompt.size());
+  r.num_outputs = 0;
+  r.history.clear();
+  if (penalized(params)) r.history = prompt;
+}
+
+StepOutput ModelRunner::execute(const sched::SchedulerOutput& plan) {
+  for (const auto& id : plan.finished) requests_.erase(id);
+  apply_kv_moves(plan);
+  StepOutput out;
+  if (plan.scheduled.empty()) return out;
+  std::vector<RequestSampling*> rows;
+  prepare_inputs(plan, rows);
+  forward(batch_);
+  out.sample = sample(sampling_);
+  size_t row = 0;
+  for (const auto& sr : plan.scheduled) {
+    if (!sr.needs_logits) continue;
+    const int32_t token = out.sample.tokens[row];
+    out.sampled.push_back({sr.id, token});
+    RequestSampling* r = rows[row++];
+    if (r == nullptr) continue;
+    ++r->num_outputs;
+    if (penalized(r->params)) r->history.push_back(token);
+  }
+  return out;
+}
+
+void ModelRunner::apply_kv_moves(const sched::SchedulerOutput& plan) {
+  auto pairs = [&](const std::vector<kv::BlockCopy>& copies) -> const BlockPairs& {
+    pairs_.clear();
+    for (const auto& c : copies) pairs_.emplace_back(c.src, c.dst);
+    return pairs_;
+  };
+  swap_out(pairs(plan.swap_out));
+  swap_in(pairs(plan.swap_in));
+  copy_blocks(pairs(plan.copies));
+}
+
+void ModelRunner::prepare_inputs(const sched::SchedulerOutput& plan,
+                                 std::vector<RequestSampling*>& rows) {
+  const int32_t bs = options_.block_size;
+  ForwardBatch& batch = batch_;
+  SamplingBatch& sampling = sampling_;
+  int32_t width = 1;
+  for (const auto& sr : plan.scheduled) {
+    width = std::max(width, static_cast<int32_t>(sr.block_table.size()));
+  }
+  batch.clear();
+  batch.query_start_loc.push_back(0);
+  batch.max_blocks_per_seq = width;
+  sampling.clear();
+  sampling.history_offsets.push_back(0);
+  for (const auto& sr : plan.scheduled) {
+    for (int j = 0; j < sr.num_tokens; ++j) {
+      const int pos = sr.start_position + j;
+      batch.input_ids.push_back(sr.token_ids[static_cast<size_t>(j)]);
+      batch.positions.push_back(pos);
+      batch.slot_mapping.push_back(int64_t{sr.block_table[static_cast<size_t>(pos / bs)]} * bs +
+                                   pos % bs);
+    }
+    batch.query_start_loc.push_back(batch.num_tokens());
+    batch.seq_lens.push_back(sr.start_position + sr.num_tokens);
+    batch.block_tables.insert(batch.block_tables.end(), sr.block_table.begin(),
+                              sr.block_table.end());
+    batch.block_tables.resize(batch.block_tables.size() + (width - sr.block_table.size()), 0);
+    if (!sr.needs_logits) continue;
+    batch.logits_indices.push_back(batch.num_tokens() - 1);
+    auto found = requests_.find(sr.id);
+    RequestSampling* r = found == requests_.end() ? nullptr : &found->second;
+    rows.push_back(r);
+    const SamplingParams& p = r != nullptr ? r->params : SamplingParams{};
+    sampling.temperature.push_back(p.temperature);
+    sampling.top_k.push_back(p.top_k);
+    sampling.top_p.push_back(p.top_p);
+    sampling.min_p.push_back(p.min_p);
+    sampling.repetition_penalty.push_back(p.repetition_penalty);
+    sampling.presence_penalty.push_back(p.presence_penalty);
+    sampling.frequency_penalty.push_back(p.frequency_penalty);
+    // Keyed by the request's own seed and output position, so a seeded request samples the
+    // same tokens whatever else shares its batches.
+    const uint64_t base = r != nullptr ? r->seed : 0;
+    const int32_t outputs = r != nullptr ? r->num_outputs : 0;
+    sampling.seeds.push_back(mix64(base ^ mix64(static_cast<uint64_t>(outputs))));
+    if (r != nullptr && penalized(p)) {
+      sampling.history_tokens.insert(sampling.history_tokens.end(), r->history.begin(),
+                                     r->history.end());
+      sampling.history_prompt_lens.push_back(r->num_prompt);
+    } else {
+      sampling.history_prompt_lens.push_back(0);
+    }
+    sampling.history_offsets.push_back(static_cast<int32_t>(sampling.history_tokens.size()));
+    if (p.logprobs) {
+      sampling.want_logprobs = true;
+      sampling.num_top_logprobs = std::max(sampling.num_top_logprobs, *p.logprobs);
+    }
+  }
+}
+
 void ModelRunner::forward(const ForwardBatch& batch) {
   const int64_t t = batch.num_tokens();
   const int64_t b = batch.num_seqs();
@@ -218,13 +321,13 @@ void ModelRunner::forward(const ForwardBatch& batch) {
 }
 
 void ModelRunner::upload_inputs(const ForwardBatch& batch) {
-  upload(ids_, batch.input_ids);
-  upload(positions_, batch.positions);
-  upload(slots_, batch.slot_mapping);
-  upload(query_start_loc_, batch.query_start_loc);
-  upload(seq_lens_, batch.seq_lens);
-  upload(block_tables_, batch.block_tables);
-  upload(logits_indices_, batch.logits_indices);
+  upload(inputs_.ids, batch.input_ids);
+  upload(inputs_.positions, batch.positions);
+  upload(inputs_.slots, batch.slot_mapping);
+  upload(inputs_.query_start_loc, batch.query_start_loc);
+  upload(inputs_.seq_lens, batch.seq_lens);
+  upload(inputs_.block_tables, batch.block_tables);
+  upload(inputs_.logits_indices, batch.logits_indices);
 }
 
 int32_t ModelRunner::graph_size_for(const ForwardBatch& batch) const {
@@ -305,138 +408,9 @@ void ModelRunner::forward_with_graph(const ForwardBatch& batch, int32_t size) {
 }
 
 void ModelRunner::enqueue_forward(const StepShape& shape) {
-  const auto& cfg = weights_.config();
-  const auto& spec = weights_.spec();
-  const auto& ops = device_->ops();
-  const tsr_stream_t s = stream_.handle();
-  const int64_t t = shape.tokens;
-  const int64_t b = shape.seqs;
-  const int64_t rows = shape.logit_rows;
-  const int64_t h = cfg.hidden_size;
-  const int64_t hq = cfg.num_heads;
-  const int64_t hkv = cfg.num_kv_heads;
-  const int64_t d = cfg.head_dim;
-  const int64_t inter = cfg.intermediate_size;
-  auto check = [&](tsr_error* error, const char* op) { device_->check(error, op); };
-
-  auto rms_norm = [&](const runtime::Buffer& x, const runtime::Buffer* residual,
-                      const runtime::Buffer& weight, const runtime::Buffer& out, int64_t rows_n,
-                      int64_t width) {
-    tsr_rms_norm_params p{};
-    p.struct_size = sizeof(p);
-    p.x = tensor(x, dtype_, {rows_n, width});
-    p.weight = tensor(weight, dtype_, {width});
-    p.residual = residual ? tensor(*residual, dtype_, {rows_n, width}) : kAbsent;
-    p.out = tensor(out, dtype_, {rows_n, width});
-    p.eps = static_cast<float>(cfg.rms_norm_eps);
-    check(ops.rms_norm(s, &p), "rms_norm");
-  };
-  auto linear = [&](const runtime::Buffer& x, int64_t m, int64_t k, const runtime::Weight& w,
-                    const runtime::Buffer* bias, const runtime::Buffer& out, int64_t n,
-                    tsr_dtype out_dtype) {
-    tsr_linear_params p{};
-    p.struct_size = sizeof(p);
-    p.x = tensor(x, dtype_, {m, k});
-    p.weight = w.handle();
-    p.bias = bias && bias->valid() ? tensor(*bias, dtype_, {n}) : kAbsent;
-    p.out = tensor(out, out_dtype, {m, n});
-    check(ops.linear(s, &p), "linear");
-  };
-
-  {
-    tsr_embedding_params p{};
-    p.struct_size = sizeof(p);
-    p.ids = tensor(ids_, TSR_DTYPE_I32, {t});
-    p.table = tensor(weights_.embedding, dtype_, {cfg.vocab_size, h});
-    p.out = tensor(hidden_, dtype_, {t, h});
-    check(ops.embedding(s, &p), "embedding");
-  }
-  for (int64_t layer = 0; layer < cfg.num_layers; ++layer) {
-    const auto& lw = weights_.layers[static_cast<size_t>(layer)];
-    // hidden_ is the residual stream; the first layer normalizes it directly, later ones
-    // first add the previous MLP output into it.
-    rms_norm(layer == 0 ? hidden_ : mlp_out_, layer == 0 ? nullptr : &hidden_, lw.attn_norm,
-             normed_, t, h);
-    linear(normed_, t, h, lw.q, spec.qkv_bias ? &lw.q_bias : nullptr, q_, hq * d, dtype_);
-    linear(normed_, t, h, lw.k, spec.qkv_bias ? &lw.k_bias : nullptr, k_, hkv * d, dtype_);
-    linear(normed_, t, h, lw.v, spec.qkv_bias ? &lw.v_bias : nullptr, v_, hkv * d, dtype_);
-    const runtime::Buffer* q = &q_;
-    const runtime::Buffer* k = &k_;
-    if (spec.qk_norm) {
-      rms_norm(q_, nullptr, lw.q_norm, q_normed_, t * hq, d);
-      rms_norm(k_, nullptr, lw.k_norm, k_normed_, t * hkv, d);
-      q = &q_normed_;
-      k = &k_normed_;
-    }
-    {
-      tsr_rope_params p{};
-      p.struct_size = sizeof(p);
-      p.query = tensor(*q, dtype_, {t, hq, d});
-      p.key = tensor(*k, dtype_, {t, hkv, d});
-      p.positions = tensor(positions_, TSR_DTYPE_I32, {t});
-      p.rotary_dim = static_cast<int32_t>(d);
-      p.neox_style = cfg.rope_neox_style ? 1 : 0;
-      p.theta = static_cast<float>(cfg.rope_theta);
-      p.scaling = rope_scaling_of(cfg.rope_scaling.type);
-      p.factor = static_cast<float>(cfg.rope_scaling.factor);
-      p.low_freq_factor = static_cast<float>(cfg.rope_scaling.low_freq_factor);
-      p.high_freq_factor = static_cast<float>(cfg.rope_scaling.high_freq_factor);
-      p.original_max_position = static_cast<int32_t>(cfg.rope_scaling.original_max_position);
-      check(ops.rope(s, &p), "rope");
-    }
-    const auto& cache = kv_cache_[static_cast<size_t>(layer)];
-    {
-      tsr_kv_cache_write_params p{};
-      p.struct_size = sizeof(p);
-      p.key = tensor(*k, dtype_, {t, hkv, d});
-      p.value = tensor(v_, dtype_, {t, hkv, d});
-      p.slot_mapping = tensor(slots_, TSR_DTYPE_I64, {t});
-      p.cache = cache.handle();
-      p.layout = kv_layout();
-      p.num_blocks = num_blocks_;
-      check(ops.kv_cache_write(s, &p), "kv_cache_write");
-    }
-    {
-      tsr_paged_attention_params p{};
-      p.struct_size = sizeof(p);
-      p.query = tensor(*q, dtype_, {t, hq, d});
-      p.out = tensor(attn_, dtype_, {t, hq, d});
-      p.cache = cache.handle();
-      p.layout = kv_layout();
-      p.num_blocks = num_blocks_;
-      p.query_start_loc = tensor(query_start_loc_, TSR_DTYPE_I32, {b + 1});
-      p.seq_lens = tensor(seq_lens_, TSR_DTYPE_I32, {b});
-      p.block_tables = tensor(block_tables_, TSR_DTYPE_I32, {b, shape.table_width});
-      p.num_query_heads = static_cast<int32_t>(hq);
-      p.max_seq_len = shape.max_seq_len;
-      p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
-      p.sliding_window = static_cast<int32_t>(cfg.sliding_window);
-      p.logit_softcap = 0.0f;
-      check(ops.paged_attention(s, &p), "paged_attention");
-    }
-    linear(attn_, t, hq * d, lw.o, nullptr, o_out_, h, dtype_);
-    rms_norm(o_out_, &hidden_, lw.ffn_norm, normed_, t, h);
-    linear(normed_, t, h, lw.gate_up, nullptr, gate_up_, 2 * inter, dtype_);
-    {
-      tsr_silu_mul_params p{};
-      p.struct_size = sizeof(p);
-      p.x = tensor(gate_up_, dtype_, {t, 2 * inter});
-      p.out = tensor(act_, dtype_, {t, inter});
-      check(ops.silu_mul(s, &p), "silu_mul");
-    }
-    linear(act_, t, inter, lw.down, nullptr, mlp_out_, h, dtype_);
-  }
-  rms_norm(mlp_out_, &hidden_, weights_.final_norm, normed_, t, h);
-  if (rows == 0) return;
-  {
-    tsr_gather_rows_params p{};
-    p.struct_size = sizeof(p);
-    p.x = tensor(normed_, dtype_, {t, h});
-    p.indices = tensor(logits_indices_, TSR_DTYPE_I32, {rows});
-    p.out = tensor(gathered_, dtype_, {rows, h});
-    check(ops.gather_rows(s, &p), "gather_rows");
-  }
-  linear(gathered_, rows, h, weights_.lm_head, nullptr, logits_, cfg.vocab_size, TSR_DTYPE_F32);
+  const models::ForwardContext ctx{*device_, stream_,   dtype_,      shape,      inputs_,
+                                   act_,     kv_cache_, kv_layout(), num_blocks_};
+  weights_.model().forward(ctx);
 }
 
 SampleResult ModelRunner::sample(const SamplingBatch& sampling) {
@@ -465,7 +439,7 @@ SampleResult ModelRunner::sample(const SamplingBatch& sampling) {
 
   tsr_sample_params p{};
   p.struct_size = sizeof(p);
-  p.logits = tensor(logits_, TSR_DTYPE_F32, {rows, weights_.config().vocab_size});
+  p.logits = tensor(act_.logits, TSR_DTYPE_F32, {rows, weights_.config().vocab_size});
   p.temperature = tensor(temperature_, TSR_DTYPE_F32, {rows});
   p.top_k = tensor(top_k_, TSR_DTYPE_I32, {rows});
   p.top_p = tensor(top_p_, TSR_DTYPE_F32, {rows});
@@ -505,7 +479,7 @@ SampleResult ModelRunner::sample(const SamplingBatch& sampling) {
 std::vector<float> ModelRunner::logits_to_host() {
   std::vector<float> out(static_cast<size_t>(num_logit_rows_) *
                          static_cast<size_t>(weights_.config().vocab_size));
-  if (!out.empty()) stream_.copy_to_host(out.data(), logits_, 0, out.size() * 4);
+  if (!out.empty()) stream_.copy_to_host(out.data(), act_.logits, 0, out.size() * 4);
   stream_.synchronize();
   return out;
 }

@@ -1,11 +1,14 @@
-// Runs the decoder forward pass for one flat batch through plugin ops, on one stream:
-// embedding, per layer RMSNorm (fused with the residual add), q/k/v projections (+ bias,
-// + per-head q/k norm), RoPE, KV-cache write, paged attention over the mixed batch,
-// o-projection, SwiGLU MLP with gate and up fused in one GEMM; then the final norm, the
-// rows whose logits are wanted, the LM head (f32 logits) and the sample op.
+// Runs one flat batch on one stream: uploads the step inputs into fixed buffers, calls the
+// model family's forward() (models/model.h) with the runner's activation buffers and KV
+// cache, then the sample op.
 //
-// Applies the scheduler's plan to KV state (block copies for copy-on-write, swap out/in)
-// and owns the KV cache (one buffer per layer, block outermost) and the host swap space.
+// execute() runs one scheduler plan: applies it to KV state (swap out, swap in, block copies
+// for copy-on-write, in that order), turns the scheduled requests into the flat batch
+// (input ids, positions, slot mapping, block tables, logits rows) and their sampling rows,
+// runs the forward and samples. It keeps what sampling needs per request between steps
+// (parameters, seed, the token history when penalties ask for it) from add_request() until
+// the request is listed in a plan's `finished` or removed. The runner owns the KV cache (one
+// buffer per layer, block outermost) and the host swap space.
 // Activation buffers are sized once for max_num_tokens: nothing is allocated per step.
 //
 // Decode steps (one query token per sequence) run as device graphs when the device offers
@@ -23,10 +26,15 @@
 #include <utility>
 #include <vector>
 
+#include <string>
+#include <unordered_map>
+
 #include "engine/forward_batch.h"
 #include "engine/model_weights.h"
 #include "runtime/graph.h"
 #include "runtime/stream.h"
+#include "scheduler/scheduler_output.h"
+#include "tessera/sampling_params.h"
 
 namespace tessera::engine {
 
@@ -46,6 +54,13 @@ struct RunnerOptions {
 
 using BlockPairs = std::vector<std::pair<int64_t, int64_t>>;  // (src, dst)
 
+// What one executed plan produced: one sampled token per scheduled request that needed
+// logits, in plan order, and the sample op's full result for those rows (same order).
+struct StepOutput {
+  std::vector<sched::SampledToken> sampled;
+  SampleResult sample;
+};
+
 class ModelRunner {
  public:
   ModelRunner(std::shared_ptr<runtime::Device> device, const ModelWeights& weights,
@@ -62,6 +77,15 @@ class ModelRunner {
   void allocate_swap_space(int64_t num_host_blocks);
   int64_t num_kv_blocks() const { return num_blocks_; }
   int64_t num_swap_blocks() const { return num_swap_blocks_; }
+
+  // Sampling state of a request the scheduler will schedule; `seed` is the request's base
+  // seed (sampling rows are seeded by it and the output position). Replaces an older entry
+  // of the same id.
+  void add_request(const std::string& id, const SamplingParams& params, uint64_t seed,
+                   const std::vector<int32_t>& prompt);
+  void remove_request(const std::string& id) { requests_.erase(id); }
+  // Applies and runs one plan (KV moves even when nothing is scheduled); synchronizes.
+  StepOutput execute(const sched::SchedulerOutput& plan);
 
   // The forward pass; leaves logits of batch.logits_indices rows on the device.
   void forward(const ForwardBatch& batch);
@@ -81,13 +105,18 @@ class ModelRunner {
 
  private:
   // The shape of one forward pass as the ops see it.
-  struct StepShape {
-    int64_t tokens = 0;
-    int64_t seqs = 0;
-    int64_t logit_rows = 0;
-    int32_t table_width = 0;  // block_tables row length
-    int32_t max_seq_len = 0;  // attention's bound on seq_lens
+  struct RequestSampling {
+    SamplingParams params;
+    uint64_t seed = 0;
+    int32_t num_prompt = 0;
+    int32_t num_outputs = 0;       // tokens sampled so far
+    std::vector<int32_t> history;  // prompt + outputs, kept only when a penalty is on
   };
+  // Fills batch_ and sampling_ from the plan; the rows that need logits go to `rows`.
+  void prepare_inputs(const sched::SchedulerOutput& plan, std::vector<RequestSampling*>& rows);
+  void apply_kv_moves(const sched::SchedulerOutput& plan);
+
+  using StepShape = models::StepShape;
   void enqueue_forward(const StepShape& shape);
   void upload_inputs(const ForwardBatch& batch);
   // The captured size a decode batch of `seqs` rows pads to; 0 when it runs eagerly.
@@ -107,12 +136,8 @@ class ModelRunner {
   uint64_t activation_bytes_ = 0;
   int32_t num_logit_rows_ = 0;
 
-  // Activations [max_num_tokens, …].
-  runtime::Buffer hidden_, normed_, q_, k_, v_, q_normed_, k_normed_, attn_, o_out_, gate_up_, act_,
-      mlp_out_, gathered_, logits_;
-  // Step inputs.
-  runtime::Buffer ids_, positions_, slots_, query_start_loc_, seq_lens_, block_tables_,
-      logits_indices_;
+  models::Activations act_;  // [max_num_tokens, …]
+  models::StepInputs inputs_;
   // Sampling inputs and outputs.
   runtime::Buffer temperature_, top_k_, top_p_, min_p_, repetition_, presence_, frequency_, seeds_,
       history_, history_offsets_, history_prompt_lens_, out_tokens_, out_logprobs_, top_ids_,
@@ -124,6 +149,12 @@ class ModelRunner {
   int64_t num_blocks_ = 0;
   int64_t num_swap_blocks_ = 0;
   uint64_t block_bytes_ = 0;  // one layer
+
+  std::unordered_map<std::string, RequestSampling> requests_;
+  // Reused from step to step so that their vectors keep their capacity.
+  ForwardBatch batch_;
+  SamplingBatch sampling_;
+  BlockPairs pairs_;
 
   bool graphs_enabled_ = false;
   std::map<int32_t, runtime::Graph> graphs_;  // by padded batch size

@@ -1,19 +1,17 @@
-// A model's weights on one device: linear weights prepacked by the plugin (q, k, v, o,
-// gate+up fused, down, lm_head), and plain activation-dtype buffers for the embedding table,
-// norms and biases. Loaded from a Hugging Face directory (safetensors, mapped) or a GGUF
-// file; full-precision linear weights may be quantized on the way (int8/int4 group-wise).
-// Host copies made during conversion are released as soon as the plugin has its own.
+// A model loaded onto one device: its family's Model (models/registry.h), holding the
+// weights its load() asked for — linear weights prepacked by the plugin, embedding table,
+// norms and biases as plain activation-dtype buffers — read from a Hugging Face directory
+// (safetensors, mapped) or a GGUF file; full-precision linear weights may be quantized on the
+// way (int8/int4 group-wise). Host copies made during conversion are released as soon as the
+// plugin has its own, and each file page once its weight is on the device.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "model/canonical_weight.h"
-#include "models/decoder_spec.h"
-#include "runtime/buffer.h"
-#include "runtime/weight.h"
+#include "models/model.h"
 
 namespace tessera::engine {
 
@@ -24,11 +22,6 @@ struct LoadOptions {
   std::function<void(uint64_t, uint64_t)> progress;
 };
 
-struct LayerWeights {
-  runtime::Buffer attn_norm, ffn_norm, q_norm, k_norm, q_bias, k_bias, v_bias;
-  runtime::Weight q, k, v, o, gate_up, down;
-};
-
 class ModelWeights {
  public:
   // `path`: a Hugging Face model directory or a .gguf file.
@@ -36,8 +29,8 @@ class ModelWeights {
                                             std::shared_ptr<runtime::Device> device,
                                             const LoadOptions& options);
 
-  const models::DecoderSpec& spec() const { return spec_; }
-  const model::ModelConfig& config() const { return spec_.config; }
+  const models::Model& model() const { return *model_; }
+  const model::ModelConfig& config() const { return model_->config(); }
   tsr_dtype activation_dtype() const { return activation_dtype_; }
   bool is_gguf() const { return is_gguf_; }
   const std::string& path() const { return path_; }
@@ -46,13 +39,9 @@ class ModelWeights {
   // the numerator of the decode roofline.
   uint64_t bytes_per_token() const { return bytes_per_token_; }
 
-  runtime::Buffer embedding;
-  runtime::Buffer final_norm;
-  runtime::Weight lm_head;
-  std::vector<LayerWeights> layers;
-
  private:
-  models::DecoderSpec spec_;
+  friend class FileWeightLoader;
+  std::unique_ptr<models::Model> model_;
   tsr_dtype activation_dtype_ = TSR_DTYPE_F32;
   bool is_gguf_ = false;
   std::string path_;

@@ -61,20 +61,6 @@ std::vector<int32_t> parse_token_ids(const json& value) {
 
 }  // namespace
 
-const char* architecture_name(Architecture arch) {
-  switch (arch) {
-    case Architecture::kLlama:
-      return "LlamaForCausalLM";
-    case Architecture::kMistral:
-      return "MistralForCausalLM";
-    case Architecture::kQwen2:
-      return "Qwen2ForCausalLM";
-    case Architecture::kQwen3:
-      return "Qwen3ForCausalLM";
-  }
-  return "?";
-}
-
 int64_t ModelConfig::parameter_count() const {
   const int64_t q = num_heads * head_dim;
   const int64_t kv = num_kv_heads * head_dim;
@@ -86,7 +72,8 @@ int64_t ModelConfig::parameter_count() const {
   return num_layers * per_layer + embeddings + hidden_size;
 }
 
-ModelConfig parse_hf_config(const std::string& json_text, const std::string& source) {
+ModelConfig parse_hf_config(const std::string& json_text, const std::string& source,
+                            const ArchitectureCheck& check) {
   json j;
   try {
     j = json::parse(json_text);
@@ -101,23 +88,7 @@ ModelConfig parse_hf_config(const std::string& json_text, const std::string& sou
     arch = j["architectures"][0].get<std::string>();
   }
   c.architecture_name = arch;
-  if (arch == "LlamaForCausalLM") {
-    c.architecture = Architecture::kLlama;
-  } else if (arch == "MistralForCausalLM") {
-    c.architecture = Architecture::kMistral;
-  } else if (arch == "Qwen2ForCausalLM") {
-    c.architecture = Architecture::kQwen2;
-    c.attention_bias = true;
-  } else if (arch == "Qwen3ForCausalLM") {
-    c.architecture = Architecture::kQwen3;
-    c.qk_norm = true;
-  } else {
-    throw Error(
-        fmt::format("{}: architecture '{}' is not supported (supported: "
-                    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
-                    "Qwen3ForCausalLM)",
-                    source, arch.empty() ? "<none>" : arch));
-  }
+  if (check) check(arch);
   c.vocab_size = get_int(j, "vocab_size", source);
   c.hidden_size = get_int(j, "hidden_size", source);
   c.intermediate_size = get_int(j, "intermediate_size", source);
@@ -132,8 +103,7 @@ ModelConfig parse_hf_config(const std::string& json_text, const std::string& sou
   if (j.contains("attention_bias") && j["attention_bias"].is_boolean()) {
     c.attention_bias = j["attention_bias"].get<bool>();
   }
-  if (c.architecture == Architecture::kMistral && j.contains("sliding_window") &&
-      j["sliding_window"].is_number_integer()) {
+  if (j.contains("sliding_window") && j["sliding_window"].is_number_integer()) {
     c.sliding_window = j["sliding_window"].get<int64_t>();
   }
   if (j.contains("torch_dtype") && j["torch_dtype"].is_string()) {
@@ -167,7 +137,7 @@ ModelConfig parse_hf_config(const std::string& json_text, const std::string& sou
   return c;
 }
 
-ModelConfig load_hf_config(const std::string& model_dir) {
+ModelConfig load_hf_config(const std::string& model_dir, const ArchitectureCheck& check) {
   namespace fs = std::filesystem;
   const fs::path config_path = fs::path(model_dir) / "config.json";
   std::ifstream in(config_path);
@@ -175,7 +145,7 @@ ModelConfig load_hf_config(const std::string& model_dir) {
                  model_dir);
   std::stringstream text;
   text << in.rdbuf();
-  ModelConfig c = parse_hf_config(text.str(), config_path.string());
+  ModelConfig c = parse_hf_config(text.str(), config_path.string(), check);
 
   const fs::path gen_path = fs::path(model_dir) / "generation_config.json";
   std::ifstream gen_in(gen_path);
@@ -213,20 +183,6 @@ ModelConfig config_from_gguf(const GgufFile& gguf) {
   ModelConfig c;
   const std::string source = gguf.path();
   auto key = [&](const char* suffix) { return arch + "." + suffix; };
-  if (arch == "llama") {
-    c.architecture = Architecture::kLlama;
-    c.rope_neox_style = false;  // llama.cpp's converter permutes q/k rows for interleaved rope
-  } else if (arch == "qwen2") {
-    c.architecture = Architecture::kQwen2;
-    c.attention_bias = true;
-  } else if (arch == "qwen3") {
-    c.architecture = Architecture::kQwen3;
-    c.qk_norm = true;
-  } else {
-    throw Error(fmt::format("{}: GGUF architecture '{}' is not supported (llama, qwen2, qwen3)",
-                            source, arch));
-  }
-  c.architecture_name = architecture_name(c.architecture);
   c.hidden_size = gguf.get_int(key("embedding_length"));
   c.intermediate_size = gguf.get_int(key("feed_forward_length"));
   c.num_layers = gguf.get_int(key("block_count"));

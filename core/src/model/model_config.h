@@ -1,9 +1,12 @@
 // The architecture hyper-parameters of a decoder-only model, read from a Hugging Face
 // config.json (+ generation_config.json) or from GGUF metadata, and validated: a config the
-// engine cannot run is rejected here with a message naming the field.
+// engine cannot run is rejected here with a message naming the field. These parsers are
+// generic: which architectures exist, and what each implies beyond its file, is the model
+// registry's (models/registry.h), whose readers wrap these.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,8 +14,6 @@
 namespace tessera::model {
 
 class GgufFile;
-
-enum class Architecture { kLlama, kMistral, kQwen2, kQwen3 };
 
 enum class RopeScalingType { kNone, kLinear, kLlama3 };
 
@@ -32,8 +33,8 @@ struct GenerationDefaults {
 };
 
 struct ModelConfig {
-  std::string architecture_name;  // "LlamaForCausalLM", …
-  Architecture architecture = Architecture::kLlama;
+  // The Hugging Face name ("LlamaForCausalLM", …), also for GGUF files (set by the registry).
+  std::string architecture_name;
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;
@@ -48,7 +49,7 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   bool attention_bias = false;  // bias on q/k/v projections (Qwen2)
   bool qk_norm = false;         // RMSNorm on q and k per head (Qwen3)
-  int64_t sliding_window = 0;   // 0: full attention
+  int64_t sliding_window = 0;   // 0: full attention (families without one reset it)
   // GGUF llama-family files store q/k rows permuted for interleaved rotary pairs.
   bool rope_neox_style = true;
   std::string torch_dtype = "float32";
@@ -61,12 +62,16 @@ struct ModelConfig {
   int64_t parameter_count() const;
 };
 
-// Reads <dir>/config.json and, when present, <dir>/generation_config.json.
-ModelConfig load_hf_config(const std::string& model_dir);
-// Parses a config.json text (for tests and `tessera plan` on a bare config file).
-ModelConfig parse_hf_config(const std::string& json_text, const std::string& source);
-ModelConfig config_from_gguf(const GgufFile& gguf);
+// Called with the architecture name as soon as it is read, before any other field: the
+// registry refuses unsupported architectures there, ahead of errors about their fields.
+using ArchitectureCheck = std::function<void(const std::string& architecture)>;
 
-const char* architecture_name(Architecture arch);
+// Reads <dir>/config.json and, when present, <dir>/generation_config.json.
+ModelConfig load_hf_config(const std::string& model_dir, const ArchitectureCheck& check = {});
+// Parses a config.json text (for tests and `tessera plan` on a bare config file).
+ModelConfig parse_hf_config(const std::string& json_text, const std::string& source,
+                            const ArchitectureCheck& check = {});
+// Keys are read under the file's general.architecture prefix; architecture_name stays empty.
+ModelConfig config_from_gguf(const GgufFile& gguf);
 
 }  // namespace tessera::model

@@ -1,0 +1,272 @@
+#include "models/layers.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "common/check.h"
+
+namespace tessera::models {
+
+namespace {
+
+const tsr_tensor kAbsent{sizeof(tsr_tensor), nullptr, 0, TSR_DTYPE_INVALID, 0, {0, 0, 0, 0}};
+
+tsr_tensor tensor(const runtime::Buffer& buffer, tsr_dtype dtype,
+                  std::initializer_list<int64_t> shape) {
+  tsr_tensor t{};
+  t.struct_size = sizeof(t);
+  t.buffer = buffer.handle();
+  t.dtype = dtype;
+  t.ndim = static_cast<int32_t>(shape.size());
+  int i = 0;
+  for (int64_t d : shape) t.shape[i++] = d;
+  return t;
+}
+
+tsr_rope_scaling rope_scaling_of(model::RopeScalingType type) {
+  switch (type) {
+    case model::RopeScalingType::kLinear:
+      return TSR_ROPE_SCALING_LINEAR;
+    case model::RopeScalingType::kLlama3:
+      return TSR_ROPE_SCALING_LLAMA3;
+    case model::RopeScalingType::kNone:
+      break;
+  }
+  return TSR_ROPE_SCALING_NONE;
+}
+
+void check(const ForwardContext& ctx, tsr_error* error, const char* op) {
+  ctx.device.check(error, op);
+}
+
+}  // namespace
+
+const AttentionNames kLlamaAttentionNames{
+    {"self_attn.q_proj.weight", "attn_q.weight"}, {"self_attn.k_proj.weight", "attn_k.weight"},
+    {"self_attn.v_proj.weight", "attn_v.weight"}, {"self_attn.o_proj.weight", "attn_output.weight"},
+    {"self_attn.q_proj.bias", "attn_q.bias"},     {"self_attn.k_proj.bias", "attn_k.bias"},
+    {"self_attn.v_proj.bias", "attn_v.bias"},     {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+    {"self_attn.k_norm.weight", "attn_k_norm.weight"}};
+const GatedMlpNames kLlamaMlpNames{{"mlp.gate_proj.weight", "ffn_gate.weight"},
+                                   {"mlp.up_proj.weight", "ffn_up.weight"},
+                                   {"mlp.down_proj.weight", "ffn_down.weight"}};
+const EmbeddingNames kLlamaEmbeddingNames{{"model.embed_tokens.weight", "token_embd.weight"},
+                                          {"model.norm.weight", "output_norm.weight"},
+                                          {"lm_head.weight", "output.weight"}};
+const TensorName kLlamaAttnNorm{"input_layernorm.weight", "attn_norm.weight"};
+const TensorName kLlamaFfnNorm{"post_attention_layernorm.weight", "ffn_norm.weight"};
+
+std::string layer_tensor_name(const TensorName& name, int layer, WeightFileKind kind) {
+  return kind == WeightFileKind::kHuggingFace ? fmt::format("model.layers.{}.{}", layer, name.hf)
+                                              : fmt::format("blk.{}.{}", layer, name.gguf);
+}
+
+std::string global_tensor_name(const TensorName& name, WeightFileKind kind) {
+  return kind == WeightFileKind::kHuggingFace ? name.hf : name.gguf;
+}
+
+// --- loading ---
+
+runtime::Buffer load_norm(WeightLoader& loader, const TensorName& name, int layer, int64_t width) {
+  return loader.plain(layer_tensor_name(name, layer, loader.kind()), {width});
+}
+
+AttentionWeights load_attention(WeightLoader& loader, const model::ModelConfig& cfg, int layer,
+                                const AttentionNames& names, AttentionFeatures features) {
+  const auto kind = loader.kind();
+  auto name = [&](const TensorName& n) { return layer_tensor_name(n, layer, kind); };
+  const int64_t h = cfg.hidden_size;
+  const int64_t q_dim = cfg.num_heads * cfg.head_dim;
+  const int64_t kv_dim = cfg.num_kv_heads * cfg.head_dim;
+  AttentionWeights w;
+  w.q = loader.linear({name(names.q)}, q_dim, h);
+  w.k = loader.linear({name(names.k)}, kv_dim, h);
+  w.v = loader.linear({name(names.v)}, kv_dim, h);
+  w.o = loader.linear({name(names.o)}, h, q_dim);
+  if (features.qkv_bias) {
+    w.q_bias = loader.plain(name(names.q_bias), {q_dim});
+    w.k_bias = loader.plain(name(names.k_bias), {kv_dim});
+    w.v_bias = loader.plain(name(names.v_bias), {kv_dim});
+  }
+  if (features.qk_norm) {
+    w.q_norm = loader.plain(name(names.q_norm), {cfg.head_dim});
+    w.k_norm = loader.plain(name(names.k_norm), {cfg.head_dim});
+  }
+  return w;
+}
+
+GatedMlpWeights load_gated_mlp(WeightLoader& loader, const model::ModelConfig& cfg, int layer,
+                               const GatedMlpNames& names) {
+  const auto kind = loader.kind();
+  GatedMlpWeights w;
+  w.gate_up = loader.linear(
+      {layer_tensor_name(names.gate, layer, kind), layer_tensor_name(names.up, layer, kind)},
+      cfg.intermediate_size, cfg.hidden_size);
+  w.down = loader.linear({layer_tensor_name(names.down, layer, kind)}, cfg.hidden_size,
+                         cfg.intermediate_size);
+  return w;
+}
+
+void load_embedding_table(WeightLoader& loader, const model::ModelConfig& cfg,
+                          const EmbeddingNames& names, EmbeddingWeights& w) {
+  const int64_t h = cfg.hidden_size;
+  w.table = loader.plain(global_tensor_name(names.embedding, loader.kind()), {cfg.vocab_size, h});
+  loader.add_bytes_per_token(static_cast<uint64_t>(h) * (loader.dtype() == TSR_DTYPE_F32 ? 4 : 2));
+}
+
+void load_output(WeightLoader& loader, const model::ModelConfig& cfg, const EmbeddingNames& names,
+                 EmbeddingWeights& w) {
+  const auto kind = loader.kind();
+  const int64_t h = cfg.hidden_size;
+  const std::string table = global_tensor_name(names.embedding, kind);
+  w.final_norm = loader.plain(global_tensor_name(names.final_norm, kind), {h});
+  const std::string head = global_tensor_name(names.lm_head, kind);
+  if (loader.has(head)) {
+    w.lm_head = loader.linear({head}, cfg.vocab_size, h);
+  } else {
+    // GGUF files leave out output.weight when the embedding is tied.
+    TSR_CHECK(cfg.tie_word_embeddings || kind == WeightFileKind::kGguf,
+              "weight '{}' is missing and the config does not tie embeddings", head);
+    w.lm_head = loader.linear({table}, cfg.vocab_size, h);
+  }
+}
+
+// --- forward ---
+
+void embed(const ForwardContext& ctx, const model::ModelConfig& cfg, const runtime::Buffer& table) {
+  const int64_t t = ctx.shape.tokens;
+  tsr_embedding_params p{};
+  p.struct_size = sizeof(p);
+  p.ids = tensor(ctx.inputs.ids, TSR_DTYPE_I32, {t});
+  p.table = tensor(table, ctx.dtype, {cfg.vocab_size, cfg.hidden_size});
+  p.out = tensor(ctx.act.hidden, ctx.dtype, {t, cfg.hidden_size});
+  check(ctx, ctx.device.ops().embedding(ctx.stream.handle(), &p), "embedding");
+}
+
+void rms_norm(const ForwardContext& ctx, const runtime::Buffer& x, const runtime::Buffer* residual,
+              const runtime::Buffer& weight, const runtime::Buffer& out, int64_t rows,
+              int64_t width, double eps) {
+  tsr_rms_norm_params p{};
+  p.struct_size = sizeof(p);
+  p.x = tensor(x, ctx.dtype, {rows, width});
+  p.weight = tensor(weight, ctx.dtype, {width});
+  p.residual = residual ? tensor(*residual, ctx.dtype, {rows, width}) : kAbsent;
+  p.out = tensor(out, ctx.dtype, {rows, width});
+  p.eps = static_cast<float>(eps);
+  check(ctx, ctx.device.ops().rms_norm(ctx.stream.handle(), &p), "rms_norm");
+}
+
+void linear(const ForwardContext& ctx, const runtime::Buffer& x, int64_t m, int64_t k,
+            const runtime::Weight& w, const runtime::Buffer* bias, const runtime::Buffer& out,
+            int64_t n, tsr_dtype out_dtype) {
+  tsr_linear_params p{};
+  p.struct_size = sizeof(p);
+  p.x = tensor(x, ctx.dtype, {m, k});
+  p.weight = w.handle();
+  p.bias = bias && bias->valid() ? tensor(*bias, ctx.dtype, {n}) : kAbsent;
+  p.out = tensor(out, out_dtype, {m, n});
+  check(ctx, ctx.device.ops().linear(ctx.stream.handle(), &p), "linear");
+}
+
+void attention_block(const ForwardContext& ctx, const model::ModelConfig& cfg, int layer,
+                     const AttentionWeights& w) {
+  const auto& ops = ctx.device.ops();
+  const tsr_stream_t s = ctx.stream.handle();
+  const tsr_dtype dt = ctx.dtype;
+  Activations& a = ctx.act;
+  const int64_t t = ctx.shape.tokens;
+  const int64_t b = ctx.shape.seqs;
+  const int64_t h = cfg.hidden_size;
+  const int64_t hq = cfg.num_heads;
+  const int64_t hkv = cfg.num_kv_heads;
+  const int64_t d = cfg.head_dim;
+  linear(ctx, a.normed, t, h, w.q, &w.q_bias, a.q, hq * d, dt);
+  linear(ctx, a.normed, t, h, w.k, &w.k_bias, a.k, hkv * d, dt);
+  linear(ctx, a.normed, t, h, w.v, &w.v_bias, a.v, hkv * d, dt);
+  const runtime::Buffer* q = &a.q;
+  const runtime::Buffer* k = &a.k;
+  if (w.q_norm.valid()) {
+    rms_norm(ctx, a.q, nullptr, w.q_norm, a.q_normed, t * hq, d, cfg.rms_norm_eps);
+    rms_norm(ctx, a.k, nullptr, w.k_norm, a.k_normed, t * hkv, d, cfg.rms_norm_eps);
+    q = &a.q_normed;
+    k = &a.k_normed;
+  }
+  {
+    tsr_rope_params p{};
+    p.struct_size = sizeof(p);
+    p.query = tensor(*q, dt, {t, hq, d});
+    p.key = tensor(*k, dt, {t, hkv, d});
+    p.positions = tensor(ctx.inputs.positions, TSR_DTYPE_I32, {t});
+    p.rotary_dim = static_cast<int32_t>(d);
+    p.neox_style = cfg.rope_neox_style ? 1 : 0;
+    p.theta = static_cast<float>(cfg.rope_theta);
+    p.scaling = rope_scaling_of(cfg.rope_scaling.type);
+    p.factor = static_cast<float>(cfg.rope_scaling.factor);
+    p.low_freq_factor = static_cast<float>(cfg.rope_scaling.low_freq_factor);
+    p.high_freq_factor = static_cast<float>(cfg.rope_scaling.high_freq_factor);
+    p.original_max_position = static_cast<int32_t>(cfg.rope_scaling.original_max_position);
+    check(ctx, ops.rope(s, &p), "rope");
+  }
+  const auto& cache = ctx.kv_cache[static_cast<size_t>(layer)];
+  {
+    tsr_kv_cache_write_params p{};
+    p.struct_size = sizeof(p);
+    p.key = tensor(*k, dt, {t, hkv, d});
+    p.value = tensor(a.v, dt, {t, hkv, d});
+    p.slot_mapping = tensor(ctx.inputs.slots, TSR_DTYPE_I64, {t});
+    p.cache = cache.handle();
+    p.layout = ctx.kv_layout;
+    p.num_blocks = ctx.num_kv_blocks;
+    check(ctx, ops.kv_cache_write(s, &p), "kv_cache_write");
+  }
+  {
+    tsr_paged_attention_params p{};
+    p.struct_size = sizeof(p);
+    p.query = tensor(*q, dt, {t, hq, d});
+    p.out = tensor(a.attn, dt, {t, hq, d});
+    p.cache = cache.handle();
+    p.layout = ctx.kv_layout;
+    p.num_blocks = ctx.num_kv_blocks;
+    p.query_start_loc = tensor(ctx.inputs.query_start_loc, TSR_DTYPE_I32, {b + 1});
+    p.seq_lens = tensor(ctx.inputs.seq_lens, TSR_DTYPE_I32, {b});
+    p.block_tables = tensor(ctx.inputs.block_tables, TSR_DTYPE_I32, {b, ctx.shape.table_width});
+    p.num_query_heads = static_cast<int32_t>(hq);
+    p.max_seq_len = ctx.shape.max_seq_len;
+    p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
+    p.sliding_window = static_cast<int32_t>(cfg.sliding_window);
+    p.logit_softcap = 0.0f;
+    check(ctx, ops.paged_attention(s, &p), "paged_attention");
+  }
+  linear(ctx, a.attn, t, hq * d, w.o, nullptr, a.o_out, h, dt);
+}
+
+void swiglu_mlp(const ForwardContext& ctx, const model::ModelConfig& cfg, const GatedMlpWeights& w) {
+  Activations& a = ctx.act;
+  const int64_t t = ctx.shape.tokens;
+  const int64_t inter = cfg.intermediate_size;
+  linear(ctx, a.normed, t, cfg.hidden_size, w.gate_up, nullptr, a.gate_up, 2 * inter, ctx.dtype);
+  tsr_silu_mul_params p{};
+  p.struct_size = sizeof(p);
+  p.x = tensor(a.gate_up, ctx.dtype, {t, 2 * inter});
+  p.out = tensor(a.act, ctx.dtype, {t, inter});
+  check(ctx, ctx.device.ops().silu_mul(ctx.stream.handle(), &p), "silu_mul");
+  linear(ctx, a.act, t, inter, w.down, nullptr, a.mlp_out, cfg.hidden_size, ctx.dtype);
+}
+
+void logits(const ForwardContext& ctx, const model::ModelConfig& cfg,
+            const runtime::Weight& lm_head) {
+  const int64_t rows = ctx.shape.logit_rows;
+  if (rows == 0) return;
+  const int64_t h = cfg.hidden_size;
+  tsr_gather_rows_params p{};
+  p.struct_size = sizeof(p);
+  p.x = tensor(ctx.act.normed, ctx.dtype, {ctx.shape.tokens, h});
+  p.indices = tensor(ctx.inputs.logits_indices, TSR_DTYPE_I32, {rows});
+  p.out = tensor(ctx.act.gathered, ctx.dtype, {rows, h});
+  check(ctx, ctx.device.ops().gather_rows(ctx.stream.handle(), &p), "gather_rows");
+  linear(ctx, ctx.act.gathered, rows, h, lm_head, nullptr, ctx.act.logits, cfg.vocab_size,
+         TSR_DTYPE_F32);
+}
+
+}  // namespace tessera::models

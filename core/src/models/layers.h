@@ -1,0 +1,103 @@
+// Shared building blocks of the decoder families: tensor naming, weight loading of the usual
+// blocks, and the blocks' forward passes as plugin ops on the context's stream.
+//   attention_block: q/k/v projections (+ bias), optional per-head q/k RMSNorm, RoPE,
+//                    KV-cache write, paged attention over the mixed batch, o-projection
+//   swiglu_mlp:      gate and up in one GEMM, silu(gate) * up, down-projection
+//   rms_norm:        optionally fused with the residual add
+//   embed / logits:  token embedding; final rows gathered, LM head to f32 logits
+// A family file picks its blocks and names; nothing here branches on the family.
+#pragma once
+
+#include <string>
+
+#include "models/model.h"
+
+namespace tessera::models {
+
+// One tensor's name in a Hugging Face checkpoint and in a GGUF file. Layer tensors are
+// relative to the layer ("self_attn.q_proj.weight" under "model.layers.N.", "attn_q.weight"
+// under "blk.N.").
+struct TensorName {
+  const char* hf;
+  const char* gguf;
+};
+
+std::string layer_tensor_name(const TensorName& name, int layer, WeightFileKind kind);
+std::string global_tensor_name(const TensorName& name, WeightFileKind kind);
+
+struct AttentionNames {
+  TensorName q, k, v, o;
+  TensorName q_bias, k_bias, v_bias;  // used when the family has q/k/v biases
+  TensorName q_norm, k_norm;          // used when the family normalizes q and k per head
+};
+struct GatedMlpNames {
+  TensorName gate, up, down;
+};
+struct EmbeddingNames {
+  TensorName embedding, final_norm, lm_head;
+};
+
+// The Llama layout, which llama.cpp's GGUF names follow for every family it converts.
+extern const AttentionNames kLlamaAttentionNames;
+extern const GatedMlpNames kLlamaMlpNames;
+extern const EmbeddingNames kLlamaEmbeddingNames;
+extern const TensorName kLlamaAttnNorm;  // input_layernorm
+extern const TensorName kLlamaFfnNorm;   // post_attention_layernorm
+
+struct AttentionWeights {
+  runtime::Weight q, k, v, o;
+  runtime::Buffer q_bias, k_bias, v_bias;  // empty: no bias
+  runtime::Buffer q_norm, k_norm;          // empty: no per-head norm
+};
+struct AttentionFeatures {
+  bool qkv_bias = false;
+  bool qk_norm = false;
+};
+AttentionWeights load_attention(WeightLoader& loader, const model::ModelConfig& cfg, int layer,
+                                const AttentionNames& names, AttentionFeatures features);
+
+struct GatedMlpWeights {
+  runtime::Weight gate_up;  // [2 * intermediate, hidden]: gate rows, then up rows
+  runtime::Weight down;
+};
+GatedMlpWeights load_gated_mlp(WeightLoader& loader, const model::ModelConfig& cfg, int layer,
+                               const GatedMlpNames& names);
+
+struct EmbeddingWeights {
+  runtime::Buffer table;  // [vocab, hidden], activation dtype
+  runtime::Buffer final_norm;
+  runtime::Weight lm_head;  // the embedding table again when tied
+};
+// The table first and the output side (final norm, LM head) after the layers, so that
+// weights load in file order.
+void load_embedding_table(WeightLoader& loader, const model::ModelConfig& cfg,
+                          const EmbeddingNames& names, EmbeddingWeights& w);
+void load_output(WeightLoader& loader, const model::ModelConfig& cfg, const EmbeddingNames& names,
+                 EmbeddingWeights& w);
+
+// A per-layer norm weight of `width` elements.
+runtime::Buffer load_norm(WeightLoader& loader, const TensorName& name, int layer, int64_t width);
+
+// --- forward blocks (enqueue only; shapes from ctx.shape) ---
+
+// act.hidden = table[ids].
+void embed(const ForwardContext& ctx, const model::ModelConfig& cfg, const runtime::Buffer& table);
+// out = rms_norm(x (+ residual)) * weight over [rows, width]; with a residual, the sum is
+// also written back into the residual (the residual stream advances).
+void rms_norm(const ForwardContext& ctx, const runtime::Buffer& x, const runtime::Buffer* residual,
+              const runtime::Buffer& weight, const runtime::Buffer& out, int64_t rows,
+              int64_t width, double eps);
+// out[m, n] = x[m, k] · w^T (+ bias).
+void linear(const ForwardContext& ctx, const runtime::Buffer& x, int64_t m, int64_t k,
+            const runtime::Weight& w, const runtime::Buffer* bias, const runtime::Buffer& out,
+            int64_t n, tsr_dtype out_dtype);
+// Self-attention of one layer over act.normed; the o-projection lands in act.o_out.
+void attention_block(const ForwardContext& ctx, const model::ModelConfig& cfg, int layer,
+                     const AttentionWeights& w);
+// SwiGLU MLP over act.normed; the result lands in act.mlp_out.
+void swiglu_mlp(const ForwardContext& ctx, const model::ModelConfig& cfg, const GatedMlpWeights& w);
+// The logits of the wanted rows of act.normed (already final-normed) into act.logits.
+void logits(const ForwardContext& ctx, const model::ModelConfig& cfg,
+            const runtime::Weight& lm_head);
+
+}  // namespace tessera::models

@@ -1,0 +1,32 @@
+// The Llama decoder (LlamaForCausalLM), which Mistral and Qwen2 reuse and Qwen3 extends with
+// per-head q/k norms: pre-norm blocks of RMSNorm, GQA self-attention with RoPE, RMSNorm and
+// a SwiGLU MLP; a final RMSNorm and the LM head.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "models/layers.h"
+
+namespace tessera::models {
+
+class LlamaModel : public Model {
+ public:
+  LlamaModel(model::ModelConfig config, AttentionFeatures features)
+      : Model(std::move(config)), features_(features) {}
+
+  void load(WeightLoader& loader) override;
+  void forward(const ForwardContext& ctx) const override;
+
+ private:
+  struct Layer {
+    runtime::Buffer attn_norm, ffn_norm;
+    AttentionWeights attention;
+    GatedMlpWeights mlp;
+  };
+  AttentionFeatures features_;
+  EmbeddingWeights embeddings_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace tessera::models
