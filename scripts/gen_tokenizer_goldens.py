@@ -17,7 +17,8 @@ from tokenizers import Tokenizer
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "tokenizers"
-NAMES = ["llama-3.1", "qwen3", "spm-32k-llama2", "tiny-flags"]
+NAMES = ["llama-3.1", "qwen3", "spm-32k-llama2", "tiny-flags", "tiny-metaspace", "tiny-words",
+         "tiny-whitespace"]
 
 CORPUS = [
     "",
@@ -120,6 +121,127 @@ def build_tiny_flags():
     tok.save(str(path / "tokenizer.json"))
 
 
+# GGUF tokenizer.ggml.pre names -> the pre-tokenizer each stands for, written as the Hugging
+# Face files of those families write it where we know them (SmolLM2's and Falcon's), otherwise
+# as the regex sequence llama.cpp uses for the name. A Tessera tokenizer built from GGUF
+# metadata with that name must encode like these.
+GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+LLAMA3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+          r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"
+         r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+BLOOM = r" ?[^(\s|.,!?…。，、।۔،)]+"
+TEKKEN = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|"
+          r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|"
+          r"\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+GPT4O = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+         r"(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+"
+         r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}|"
+         r" ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+DEEPSEEK_V3 = (r"[!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|"
+               r"[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|"
+               r"\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def gguf_pre_tokenizer(name):
+    """(normalizer, pre-tokenizer, ignore_merges) the GGUF name stands for."""
+    from tokenizers import Regex, normalizers, pre_tokenizers as pt
+
+    def splits(*patterns):
+        return pt.Sequence([pt.Split(Regex(p), behavior="isolated") for p in patterns] +
+                           [pt.ByteLevel(add_prefix_space=False, use_regex=False)])
+
+    if name == "smollm":  # HuggingFaceTB/SmolLM2-*: tokenizer.json
+        return None, pt.Sequence([pt.Digits(individual_digits=True),
+                                  pt.ByteLevel(add_prefix_space=False, use_regex=True)]), False
+    if name == "falcon":  # tiiuae/falcon-*: tokenizer.json
+        return None, pt.Sequence([pt.Punctuation(behavior="contiguous"),
+                                  pt.ByteLevel(add_prefix_space=False, use_regex=True),
+                                  pt.Digits(individual_digits=False),
+                                  pt.Split(Regex("[0-9][0-9][0-9]"), behavior="isolated")]), False
+    table = {
+        "gpt2": ([GPT2], False), "llama-bpe": ([LLAMA3], True), "dbrx": ([LLAMA3], False),
+        "qwen2": ([QWEN2], False), "stablelm2": ([QWEN2], False),
+        "starcoder": ([r"\p{N}", GPT2], False), "bloom": ([BLOOM], False),
+        "viking": ([BLOOM, r"\p{N}"], False), "tekken": ([TEKKEN], True),
+        "gpt-4o": ([GPT4O], False),
+        "deepseek-coder": ([r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", r"[一-龥ࠀ-一가-퟿]+",
+                            r"\p{N}"], False),
+        "deepseek-v3": ([r"\p{N}{1,3}", r"[一-龥぀-ゟ゠-ヿ]+", DEEPSEEK_V3], False),
+    }
+    patterns, ignore_merges = table[name]
+    normalizer = normalizers.NFC() if name == "qwen2" else None
+    return normalizer, splits(*patterns), ignore_merges
+
+
+GGUF_PRE_NAMES = ["gpt2", "llama-bpe", "dbrx", "qwen2", "stablelm2", "smollm", "starcoder",
+                  "falcon", "bloom", "viking", "tekken", "gpt-4o", "deepseek-coder",
+                  "deepseek-v3"]
+
+
+def gguf_pre_goldens():
+    """Llama 3.1's vocabulary and merges under every GGUF pre-tokenizer name."""
+    from tokenizers import models
+    base = json.loads((DATA / "llama-3.1" / "tokenizer.json").read_text())
+    vocab = base["model"]["vocab"]
+    merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m)
+              for m in base["model"]["merges"]]
+    out = {}
+    for name in GGUF_PRE_NAMES:
+        normalizer, pre, ignore_merges = gguf_pre_tokenizer(name)
+        tok = Tokenizer.from_file(str(DATA / "llama-3.1" / "tokenizer.json"))
+        tok.model = models.BPE(vocab, merges, ignore_merges=ignore_merges)
+        tok.normalizer = normalizer
+        tok.pre_tokenizer = pre
+        out[name] = [tok.encode(text, add_special_tokens=False).ids for text in CORPUS]
+    path = DATA / "gguf-pre" / "goldens.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"generator": "scripts/gen_tokenizer_goldens.py",
+                                "tokenizers_version": tokenizers.__version__,
+                                "vocabulary": "llama-3.1", "corpus": CORPUS, "ids": out},
+                               ensure_ascii=True) + "\n")
+    print(f"{path.relative_to(ROOT)}: {len(out)} names x {len(CORPUS)} texts")
+
+
+def build_tiny_pipelines():
+    """Small BPEs trained by the reference on the corpus, one per set of pipeline components
+    that popular tokenizer.json files use and the three real files do not: Metaspace
+    (Mistral/Llama-2-era files), Digits/WhitespaceSplit/Punctuation with Strip/Lowercase/
+    regex Replace/StripAccents, and Whitespace/BertPreTokenizer."""
+    from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers as pt, trainers
+    specials = ["<unk>", "<s>", "</s>"]
+    pipelines = {
+        "tiny-metaspace": (
+            normalizers.NFKC(),
+            pt.Metaspace(replacement="\u2581", prepend_scheme="first", split=True),
+            decoders.Metaspace(replacement="\u2581", prepend_scheme="first", split=True)),
+        "tiny-words": (
+            normalizers.Sequence([normalizers.Strip(left=True, right=True), normalizers.NFD(),
+                                  normalizers.StripAccents(), normalizers.Lowercase(),
+                                  normalizers.Replace(Regex(r"\s+"), " ")]),
+            pt.Sequence([pt.WhitespaceSplit(), pt.Punctuation(behavior="isolated"),
+                         pt.Digits(individual_digits=True)]),
+            None),
+        "tiny-whitespace": (
+            normalizers.NFC(),
+            pt.Sequence([pt.Whitespace(), pt.Punctuation(behavior="contiguous"),
+                         pt.BertPreTokenizer(), pt.Digits(individual_digits=False),
+                         pt.CharDelimiterSplit("x")]),
+            None),
+    }
+    for name, (normalizer, pre, decoder) in pipelines.items():
+        tok = Tokenizer(models.BPE(unk_token="<unk>"))
+        tok.normalizer = normalizer
+        tok.pre_tokenizer = pre
+        tok.decoder = decoder
+        trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=specials,
+                                      show_progress=False)
+        tok.train_from_iterator(CORPUS + FLAG_CORPUS, trainer)
+        path = DATA / name
+        path.mkdir(exist_ok=True)
+        tok.save(str(path / "tokenizer.json"))
+
+
 def encode(tok, text, add_special, parse_special=True):
     tok.encode_special_tokens = not parse_special
     try:
@@ -130,6 +252,8 @@ def encode(tok, text, add_special, parse_special=True):
 
 def main():
     build_tiny_flags()
+    build_tiny_pipelines()
+    gguf_pre_goldens()
     for name in NAMES:
         tok = Tokenizer.from_file(str(DATA / name / "tokenizer.json"))
         cases = []

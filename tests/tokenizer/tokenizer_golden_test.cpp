@@ -132,7 +132,7 @@ void gguf_metadata_from_json(const std::string& name, GgufTokenizerMetadata& m) 
 }
 
 TEST_P(GoldenTest, GgufSpecEncodesLikeTokenizerJson) {
-  if (GetParam() == "tiny-flags") GTEST_SKIP() << "not a GGUF tokenizer family";
+  if (GetParam().starts_with("tiny-")) GTEST_SKIP() << "not a GGUF tokenizer family";
   const auto& tok = tokenizer(GetParam());
   GgufTokenizerMetadata metadata;
   gguf_metadata_from_json(GetParam(), metadata);
@@ -147,6 +147,44 @@ TEST_P(GoldenTest, GgufSpecEncodesLikeTokenizerJson) {
     EXPECT_EQ(from_gguf->encode(text), ids_of(c["ids"]));
     EXPECT_EQ(from_gguf->encode(text, {.add_special_tokens = false}), ids_of(c["ids_no_special"]));
     EXPECT_EQ(from_gguf->decode(ids_of(c["ids"]), true), c["decoded_skip"].get<std::string>());
+  }
+}
+
+// Every GGUF tokenizer.ggml.pre name the goldens cover, over Llama 3.1's vocabulary and merges:
+// the reference built the pre-tokenizer each name stands for (gen_tokenizer_goldens.py).
+TEST(GgufPreTokenizer, NamesEncodeLikeReference) {
+  const json goldens_file = json::parse(read_text(data_dir("gguf-pre") / "goldens.json"));
+  const auto& corpus = goldens_file["corpus"];
+  GgufTokenizerMetadata metadata;
+  gguf_metadata_from_json("llama-3.1", metadata);
+  if (HasFatalFailure()) return;
+  ASSERT_GE(goldens_file["ids"].size(), 14u);
+  for (const auto& [name, expected] : goldens_file["ids"].items()) {
+    SCOPED_TRACE("tokenizer.ggml.pre = " + name);
+    metadata.pre = name;
+    const auto tok = tokenizer_from_gguf(metadata);
+    ASSERT_EQ(expected.size(), corpus.size());
+    for (size_t i = 0; i < corpus.size(); ++i) {
+      const std::string text = corpus[i];
+      SCOPED_TRACE("text: " + json(text).dump());
+      EXPECT_EQ(tok->encode(text, {.add_special_tokens = false}), ids_of(expected[i]));
+    }
+  }
+}
+
+TEST(GgufPreTokenizer, UnknownNameIsOneClearError) {
+  GgufTokenizerMetadata metadata;
+  gguf_metadata_from_json("llama-3.1", metadata);
+  if (HasFatalFailure()) return;
+  metadata.pre = "no-such-pre";
+  try {
+    tokenizer_from_gguf(metadata);
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("unsupported GGUF tokenizer.ggml.pre 'no-such-pre'"), std::string::npos)
+        << what;
+    EXPECT_NE(what.find("smollm"), std::string::npos) << what;
   }
 }
 

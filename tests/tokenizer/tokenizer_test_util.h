@@ -46,7 +46,8 @@ inline const nlohmann::json& goldens(const std::string& name) {
   return it->second;
 }
 
-inline const std::vector<std::string> kTokenizerNames = {"llama-3.1", "qwen3", "spm-32k-llama2",
-                                                         "tiny-flags"};
+inline const std::vector<std::string> kTokenizerNames = {
+    "llama-3.1",      "qwen3",      "spm-32k-llama2", "tiny-flags",
+    "tiny-metaspace", "tiny-words", "tiny-whitespace"};
 
 }  // namespace tessera::tokenizer::test

@@ -46,6 +46,13 @@ DecodePiece make_decode_piece(const DecoderPlan& plan, std::string_view token) {
       break;
     }
     case DecoderPlan::Mode::kPieces: {
+      if (!plan.drop_in_first.empty() && token.find(plan.drop_in_first) != std::string::npos) {
+        std::string first = replace_all(std::string(token), plan.drop_in_first, "");
+        for (const auto& [from, to] : plan.replaces)
+          first = replace_all(std::move(first), from, to);
+        piece.has_first_text = true;
+        piece.first_text = std::move(first);
+      }
       std::string text(token);
       for (const auto& [from, to] : plan.replaces) text = replace_all(std::move(text), from, to);
       if (plan.byte_fallback && text.size() == 6 && text.starts_with("<0x") && text[5] == '>') {
@@ -78,7 +85,7 @@ void DecodeState::push(const DecoderPlan& plan, const DecodePiece& piece, std::s
         fallback_bytes_.push_back(static_cast<char>(piece.byte));
       } else {
         flush_fallback(plan, out);
-        emit(plan, piece.text, out);
+        emit(plan, first_ && piece.has_first_text ? piece.first_text : piece.text, out);
       }
       break;
   }

@@ -5,9 +5,9 @@
 // step might remove). Full decoding is that same machine run to the end, so streamed deltas
 // always concatenate to the full decode, and every delta is valid UTF-8.
 //
-// Supported decoder chains: ByteLevel alone; any of Replace (literal pattern), ByteFallback,
-// Fuse, then optionally Strip after Fuse (the SentencePiece chain); none (tokens joined with a
-// space, as the reference does without a decoder).
+// Supported decoder chains: ByteLevel alone; any of Replace (literal pattern), Metaspace,
+// ByteFallback, Fuse, then optionally Strip after Fuse (the SentencePiece chain); none (tokens
+// joined with a space, as the reference does without a decoder).
 #pragma once
 
 #include <cstdint>
@@ -26,12 +26,16 @@ struct DecoderPlan {
   size_t strip_start = 0;  // leading `strip_content` characters removed from the whole text
   size_t strip_stop = 0;   // trailing ones
   std::string strip_content = " ";
+  // kPieces: removed from the first decoded token instead of replaced (Metaspace decoder).
+  std::string drop_in_first;
 };
 
 // What one token contributes: bytes (kByteLevel) or text, or one byte-fallback byte.
 struct DecodePiece {
   std::string text;
   int16_t byte = -1;  // >= 0: a <0xNN> byte-fallback token
+  bool has_first_text = false;
+  std::string first_text;  // what the token decodes to as the first token (drop_in_first)
 };
 
 DecodePiece make_decode_piece(const DecoderPlan& plan, std::string_view token);

@@ -3,17 +3,31 @@
 // supported tokenizer families use are implemented; parsing anything else fails loudly.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/regex.h"
+
 namespace tessera::tokenizer {
 
 struct NormalizerStep {
-  enum class Kind { kNfc, kNfd, kNfkc, kNfkd, kPrepend, kReplace };
+  enum class Kind {
+    kNfc,
+    kNfd,
+    kNfkc,
+    kNfkd,
+    kPrepend,
+    kReplace,       // literal `text`, or every match of `regex` when set
+    kStrip,         // Unicode whitespace at the start (`text` == "l" or "lr") and/or end ("r")
+    kLowercase,     // per character, as Rust's char::to_lowercase
+    kStripAccents,  // drops combining marks (Mn, Mc, Me)
+  };
   Kind kind;
   std::string text;         // kPrepend: what to prepend; kReplace: the literal pattern
   std::string replacement;  // kReplace
+  std::shared_ptr<const Regex> regex = nullptr;  // kReplace with a Regex pattern
 };
 
 class Normalizer {

@@ -75,9 +75,38 @@ const Regex& gpt2_regex() {
   return r;
 }
 
+void metaspace(const PreTokenizerStep& step, std::string& piece, bool first,
+               std::vector<std::string>& out) {
+  std::string text;
+  text.reserve(piece.size() + step.replacement.size());
+  for (char c : piece) {
+    if (c == ' ') {
+      text += step.replacement;
+    } else {
+      text += c;
+    }
+  }
+  const bool prepend =
+      step.prepend == PrependScheme::kAlways || (step.prepend == PrependScheme::kFirst && first);
+  if (prepend && !text.starts_with(step.replacement)) text.insert(0, step.replacement);
+  if (!step.metaspace_split || step.replacement.empty()) {
+    if (!text.empty()) out.push_back(std::move(text));
+    return;
+  }
+  // MergedWithNext on each replacement: a word starts at every replacement.
+  size_t start = 0;
+  for (size_t hit = text.find(step.replacement, 1); hit != std::string::npos;
+       hit = text.find(step.replacement, hit + step.replacement.size())) {
+    if (hit > start) out.push_back(text.substr(start, hit - start));
+    start = hit;
+  }
+  if (start < text.size()) out.push_back(text.substr(start));
+}
+
 }  // namespace
 
-void PreTokenizer::run(std::string_view text, std::vector<std::string>& words) const {
+void PreTokenizer::run(std::string_view text, std::vector<std::string>& words,
+                       bool at_input_start) const {
   if (text.empty()) return;
   std::vector<std::string> pieces{std::string(text)};
   std::vector<std::string> next;
@@ -85,6 +114,11 @@ void PreTokenizer::run(std::string_view text, std::vector<std::string>& words) c
     next.clear();
     if (step.kind == PreTokenizerStep::Kind::kSplit) {
       for (const auto& p : pieces) split_piece(p, *step.regex, step.behavior, step.invert, next);
+    } else if (step.kind == PreTokenizerStep::Kind::kMetaspace) {
+      // Only the piece at offset 0 of the input counts as "first".
+      for (size_t i = 0; i < pieces.size(); ++i) {
+        metaspace(step, pieces[i], at_input_start && i == 0, next);
+      }
     } else {
       const auto& alphabet = byte_level_alphabet();
       std::vector<std::string> parts;

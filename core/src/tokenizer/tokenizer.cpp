@@ -116,7 +116,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, const EncodeOption
       }
       words.clear();
       p.pre_tokenizer.run(std::string_view(normalized).substr(piece.begin, piece.end - piece.begin),
-                          words);
+                          words, seg.begin == 0 && piece.begin == 0);
       for (const auto& w : words) p.model->tokenize(w, ids);
     }
   }

@@ -12,6 +12,11 @@ namespace {
 
 using nlohmann::json;
 
+// Rust regex's Unicode \w, which the reference's Whitespace pre-tokenizer uses.
+constexpr const char* kWordClass = R"(\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control})";
+// The reference's punctuation test: ASCII punctuation or a Unicode P category.
+constexpr const char* kPunctuationClass = R"([\p{P}!-/:-@\[-`{-~])";
+
 class Loader {
  public:
   explicit Loader(std::string_view origin) : origin_(origin) {}
@@ -69,14 +74,28 @@ class Loader {
       steps.push_back(
           {NormalizerStep::Kind::kPrepend, member(n, "prepend", "Prepend normalizer"), {}});
     } else if (type == "Replace") {
-      steps.push_back(
-          {NormalizerStep::Kind::kReplace,
-           literal_pattern(member(n, "pattern", "Replace normalizer"), "Replace normalizer"),
-           member(n, "content", "Replace normalizer")});
+      const json& pattern = member(n, "pattern", "Replace normalizer");
+      NormalizerStep step{NormalizerStep::Kind::kReplace, {}, {}};
+      step.replacement = member(n, "content", "Replace normalizer");
+      if (pattern.is_object() && pattern.contains("Regex")) {
+        step.regex = std::make_shared<Regex>(pattern["Regex"].get<std::string>());
+      } else {
+        step.text = literal_pattern(pattern, "Replace normalizer");
+      }
+      steps.push_back(std::move(step));
+    } else if (type == "Strip") {
+      std::string sides;
+      if (flag(n, "strip_left", true)) sides += 'l';
+      if (flag(n, "strip_right", true)) sides += 'r';
+      steps.push_back({NormalizerStep::Kind::kStrip, sides, {}});
+    } else if (type == "Lowercase") {
+      steps.push_back({NormalizerStep::Kind::kLowercase, {}, {}});
+    } else if (type == "StripAccents") {
+      steps.push_back({NormalizerStep::Kind::kStripAccents, {}, {}});
     } else {
       fail(
           fmt::format("unsupported normalizer type '{}' (supported: Sequence, NFC, NFD, NFKC, "
-                      "NFKD, Prepend, Replace)",
+                      "NFKD, Prepend, Replace, Strip, Lowercase, StripAccents)",
                       type));
     }
   }
@@ -101,21 +120,7 @@ class Loader {
         fail("Split pre_tokenizer pattern must be {\"Regex\": ...} or {\"String\": ...}");
       }
       step.regex = std::make_shared<Regex>(regex);
-      const std::string behavior = member(p, "behavior", "Split pre_tokenizer");
-      if (behavior == "Isolated") {
-        step.behavior = SplitBehavior::kIsolated;
-      } else if (behavior == "Removed") {
-        step.behavior = SplitBehavior::kRemoved;
-      } else if (behavior == "MergedWithPrevious") {
-        step.behavior = SplitBehavior::kMergedWithPrevious;
-      } else if (behavior == "MergedWithNext") {
-        step.behavior = SplitBehavior::kMergedWithNext;
-      } else {
-        fail(
-            fmt::format("unsupported Split behavior '{}' (supported: Isolated, Removed, "
-                        "MergedWithPrevious, MergedWithNext)",
-                        behavior));
-      }
+      step.behavior = split_behavior(member(p, "behavior", "Split pre_tokenizer"));
       step.invert = flag(p, "invert", false);
       steps.push_back(std::move(step));
     } else if (type == "ByteLevel") {
@@ -124,12 +129,77 @@ class Loader {
       step.add_prefix_space = flag(p, "add_prefix_space", true);
       step.use_regex = flag(p, "use_regex", true);
       steps.push_back(std::move(step));
+    } else if (type == "Digits") {
+      // Rust's char::is_numeric is the Unicode N categories.
+      steps.push_back(split_step(flag(p, "individual_digits", false) ? R"(\p{N})" : R"(\p{N}+)",
+                                 SplitBehavior::kIsolated));
+    } else if (type == "Whitespace") {
+      // The reference keeps the matches of \w+|[^\w\s]+ (Rust regex's Unicode \w and \s).
+      PreTokenizerStep step =
+          split_step("[" + std::string(kWordClass) + "]+|[^" + kWordClass + R"(\p{White_Space}]+)",
+                     SplitBehavior::kRemoved);
+      step.invert = true;
+      steps.push_back(std::move(step));
+    } else if (type == "WhitespaceSplit") {
+      steps.push_back(split_step(R"(\p{White_Space})", SplitBehavior::kRemoved));
+    } else if (type == "Punctuation") {
+      const std::string behavior = p.value("behavior", std::string("Isolated"));
+      if (behavior == "Contiguous") {
+        steps.push_back(split_step(std::string(kPunctuationClass) + "+", SplitBehavior::kIsolated));
+      } else {
+        steps.push_back(split_step(kPunctuationClass, split_behavior(behavior)));
+      }
+    } else if (type == "BertPreTokenizer") {
+      steps.push_back(split_step(R"(\p{White_Space})", SplitBehavior::kRemoved));
+      steps.push_back(split_step(kPunctuationClass, SplitBehavior::kIsolated));
+    } else if (type == "CharDelimiterSplit") {
+      const std::string delimiter = member(p, "delimiter", "CharDelimiterSplit pre_tokenizer");
+      steps.push_back(split_step("\\Q" + delimiter + "\\E", SplitBehavior::kRemoved));
+    } else if (type == "Metaspace") {
+      PreTokenizerStep step;
+      step.kind = PreTokenizerStep::Kind::kMetaspace;
+      step.replacement = member(p, "replacement", "Metaspace pre_tokenizer");
+      step.prepend = prepend_scheme(p);
+      step.metaspace_split = flag(p, "split", true);
+      steps.push_back(std::move(step));
     } else {
       fail(
           fmt::format("unsupported pre_tokenizer type '{}' (supported: Sequence, Split, "
-                      "ByteLevel)",
+                      "ByteLevel, Digits, Whitespace, WhitespaceSplit, Punctuation, "
+                      "BertPreTokenizer, CharDelimiterSplit, Metaspace)",
                       type));
     }
+  }
+
+  // Metaspace's prepend_scheme; files older than the key say add_prefix_space instead.
+  PrependScheme prepend_scheme(const json& m) const {
+    if (m.contains("prepend_scheme") && m["prepend_scheme"].is_string()) {
+      const std::string scheme = m["prepend_scheme"];
+      if (scheme == "always") return PrependScheme::kAlways;
+      if (scheme == "first") return PrependScheme::kFirst;
+      if (scheme == "never") return PrependScheme::kNever;
+      fail(fmt::format("unsupported Metaspace prepend_scheme '{}' (always, first, never)", scheme));
+    }
+    return flag(m, "add_prefix_space", true) ? PrependScheme::kAlways : PrependScheme::kNever;
+  }
+
+  SplitBehavior split_behavior(const std::string& behavior) const {
+    if (behavior == "Isolated") return SplitBehavior::kIsolated;
+    if (behavior == "Removed") return SplitBehavior::kRemoved;
+    if (behavior == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
+    if (behavior == "MergedWithNext") return SplitBehavior::kMergedWithNext;
+    fail(
+        fmt::format("unsupported Split behavior '{}' (supported: Isolated, Removed, "
+                    "MergedWithPrevious, MergedWithNext)",
+                    behavior));
+  }
+
+  static PreTokenizerStep split_step(const std::string& regex, SplitBehavior behavior) {
+    PreTokenizerStep step;
+    step.kind = PreTokenizerStep::Kind::kSplit;
+    step.regex = std::make_shared<Regex>(regex);
+    step.behavior = behavior;
+    return step;
   }
 
   std::unique_ptr<BpeModel> model(const json& m) const {
@@ -250,6 +320,11 @@ class Loader {
         plan.replaces.emplace_back(
             literal_pattern(member(step, "pattern", "Replace decoder"), "Replace decoder"),
             member(step, "content", "Replace decoder"));
+      } else if (type == "Metaspace" && !fused) {
+        const std::string replacement = member(step, "replacement", "Metaspace decoder");
+        plan.replaces.emplace_back(replacement, " ");
+        // The reference drops the replacement outright in the first token.
+        if (prepend_scheme(step) != PrependScheme::kNever) plan.drop_in_first = replacement;
       } else if (type == "ByteFallback" && !fused) {
         plan.byte_fallback = true;
       } else if (type == "Fuse") {
@@ -264,7 +339,7 @@ class Loader {
       } else {
         fail(
             fmt::format("unsupported decoder type '{}' (supported: ByteLevel, Sequence of "
-                        "Replace, ByteFallback, Fuse, Strip)",
+                        "Replace, Metaspace, ByteFallback, Fuse, Strip)",
                         type));
       }
     }

@@ -15,10 +15,60 @@ namespace {
 
 constexpr const char* kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's space
 
+// Byte-level split patterns of the GGUF tokenizer.ggml.pre names, as llama.cpp's vocabulary
+// loader defines them (the Hugging Face files of the same families split alike; where HF
+// writes a step as Digits or Punctuation, the pattern here is the equivalent regex).
 constexpr const char* kLlama3Pattern =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 constexpr const char* kQwen2Pattern =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr const char* kDigit = R"(\p{N})";
+// BLOOM, Poro, GPT-3-Finnish, Viking: words with their leading space; punctuation alone.
+constexpr const char* kBloomPattern = R"( ?[^(\s|.,!?…。，、।۔،)]+)";
+constexpr const char* kTekkenPattern =
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr const char* kGpt4oPattern =
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr const char* kDeepseekV3Pattern =
+    R"([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+struct GgufPreTokenizer {
+  std::vector<std::string> names;
+  std::vector<std::string> regexes;
+  bool ignore_merges = false;
+  bool nfc = false;
+  std::vector<std::string> regexes_after_bytes = {};
+};
+
+const std::vector<GgufPreTokenizer>& gguf_pre_tokenizers() {
+  static const std::vector<GgufPreTokenizer> table = {
+      {{"default", "gpt2", "gpt-2", "mpt", "olmo", "jais", "phi-2", "roberta-bpe", "gigachat",
+        "trillion"},
+       {kGpt2SplitPattern}},
+      {{"llama-bpe", "llama3", "llama-v3", "falcon3", "pixtral"}, {kLlama3Pattern}, true},
+      {{"dbrx", "smaug-bpe", "chatglm-bpe"}, {kLlama3Pattern}},
+      {{"qwen2", "deepseek-r1-qwen", "megrez"}, {kQwen2Pattern}, false, true},
+      {{"stablelm2", "hunyuan"}, {kQwen2Pattern}},
+      // HF's SmolLM2 / StarCoder files: Digits(individual_digits) then ByteLevel's GPT-2 split.
+      {{"smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b"},
+       {kDigit, kGpt2SplitPattern}},
+      // Falcon's files split digits after the byte-level mapping, where the bytes 0xB2, 0xB3,
+      // 0xB9 and 0xBC-0xBE of multi-byte characters have become the numerals ²³¹¼½¾.
+      {{"falcon"},
+       {R"([\p{P}\$\+<=>\^~\|`]+)", kGpt2SplitPattern},
+       false,
+       false,
+       {R"(\p{N}+)", "[0-9][0-9][0-9]"}},
+      {{"bloom", "poro-chat", "gpt3-finnish"}, {kBloomPattern}},
+      {{"viking"}, {kBloomPattern, kDigit}},
+      {{"tekken"}, {kTekkenPattern}, true},
+      {{"gpt-4o"}, {kGpt4oPattern}},
+      {{"deepseek-coder"},
+       {R"([\r\n])", R"(\s?\p{L}+)", R"(\s?\p{P}+)", R"([一-龥ࠀ-一가-퟿]+)", kDigit}},
+      {{"deepseek-v3"}, {R"(\p{N}{1,3})", R"([一-龥぀-ゟ゠-ヿ]+)", kDeepseekV3Pattern}},
+  };
+  return table;
+}
 
 TokenType type_at(const TokenizerSpec& spec, size_t id) {
   return spec.token_types.empty() ? TokenType::kNormal : spec.token_types[id];
@@ -99,15 +149,26 @@ std::unique_ptr<Tokenizer> Tokenizer::from_spec(const TokenizerSpec& spec) {
     parts->decoder.byte_fallback = true;
     parts->decoder.strip_start = spec.add_space_prefix ? 1 : 0;
   } else {
-    TSR_CHECK(!spec.split_regex.empty(), "byte-level tokenizer spec has no split pattern");
+    TSR_CHECK(!spec.split_regexes.empty(), "byte-level tokenizer spec has no split pattern");
     options.ignore_merges = spec.ignore_merges;
     if (spec.nfc) parts->normalizer = Normalizer({{NormalizerStep::Kind::kNfc, {}, {}}});
-    PreTokenizerStep split;
-    split.kind = PreTokenizerStep::Kind::kSplit;
-    split.regex = std::make_shared<Regex>(spec.split_regex);
+    std::vector<PreTokenizerStep> steps;
+    for (const auto& pattern : spec.split_regexes) {
+      PreTokenizerStep split;
+      split.kind = PreTokenizerStep::Kind::kSplit;
+      split.regex = std::make_shared<Regex>(pattern);
+      steps.push_back(std::move(split));
+    }
     PreTokenizerStep bytes;
     bytes.kind = PreTokenizerStep::Kind::kByteLevel;
-    parts->pre_tokenizer = PreTokenizer({split, bytes});
+    steps.push_back(std::move(bytes));
+    for (const auto& pattern : spec.split_regexes_after_bytes) {
+      PreTokenizerStep split;
+      split.kind = PreTokenizerStep::Kind::kSplit;
+      split.regex = std::make_shared<Regex>(pattern);
+      steps.push_back(std::move(split));
+    }
+    parts->pre_tokenizer = PreTokenizer(std::move(steps));
     parts->decoder.mode = DecoderPlan::Mode::kByteLevel;
   }
   parts->model = std::make_unique<BpeModel>(vocab, options);
@@ -127,6 +188,17 @@ std::unique_ptr<Tokenizer> Tokenizer::from_spec(const TokenizerSpec& spec) {
   if (spec.add_eos && !spec.eos_ids.empty()) parts->suffix_ids = {spec.eos_ids.front()};
   parts->chat_template = spec.chat_template;
   return std::make_unique<Tokenizer>(std::move(parts));
+}
+
+const std::vector<std::string>& gguf_pre_tokenizer_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& entry : gguf_pre_tokenizers()) {
+      out.insert(out.end(), entry.names.begin(), entry.names.end());
+    }
+    return out;
+  }();
+  return names;
 }
 
 TokenizerSpec spec_from_gguf(const GgufTokenizerMetadata& m) {
@@ -160,20 +232,19 @@ TokenizerSpec spec_from_gguf(const GgufTokenizerMetadata& m) {
   } else if (m.model == "gpt2") {
     spec.kind = TokenizerKind::kByteLevelBpe;
     TSR_CHECK(!spec.merges.empty(), "GGUF byte-level tokenizer has no tokenizer.ggml.merges");
-    if (m.pre == "llama-bpe" || m.pre == "llama3") {
-      spec.split_regex = kLlama3Pattern;
-      spec.ignore_merges = true;
-    } else if (m.pre == "qwen2") {
-      spec.split_regex = kQwen2Pattern;
-      spec.nfc = true;
-    } else if (m.pre.empty() || m.pre == "default" || m.pre == "gpt2") {
-      spec.split_regex = kGpt2SplitPattern;
-    } else {
-      throw Error(fmt::format(
-          "unsupported GGUF tokenizer.ggml.pre '{}' (supported: llama-bpe, llama3, qwen2, "
-          "default, gpt2)",
-          m.pre));
+    const std::string pre = m.pre.empty() ? "default" : m.pre;
+    const GgufPreTokenizer* found = nullptr;
+    for (const auto& entry : gguf_pre_tokenizers()) {
+      if (std::find(entry.names.begin(), entry.names.end(), pre) != entry.names.end()) {
+        found = &entry;
+      }
     }
+    TSR_CHECK(found != nullptr, "unsupported GGUF tokenizer.ggml.pre '{}' (supported: {})", m.pre,
+              fmt::join(gguf_pre_tokenizer_names(), ", "));
+    spec.split_regexes = found->regexes;
+    spec.ignore_merges = found->ignore_merges;
+    spec.nfc = found->nfc;
+    spec.split_regexes_after_bytes = found->regexes_after_bytes;
     spec.add_bos = m.add_bos_token.value_or(false);
     spec.add_eos = m.add_eos_token.value_or(false);
   } else {

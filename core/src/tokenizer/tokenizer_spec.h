@@ -40,8 +40,11 @@ struct TokenizerSpec {
   // `scores` (a higher score merges first), as SentencePiece does.
   std::vector<std::pair<std::string, std::string>> merges;
   std::vector<float> scores;
-  // kByteLevelBpe: the split pattern (PCRE2 syntax) and pipeline options.
-  std::string split_regex;
+  // kByteLevelBpe: the split patterns (PCRE2 syntax), applied in order, each splitting the
+  // pieces of the one before (Split, Isolated), and pipeline options.
+  std::vector<std::string> split_regexes;
+  // Further splits of the byte-level-mapped pieces (Falcon's files split digits there).
+  std::vector<std::string> split_regexes_after_bytes;
   bool nfc = false;
   bool ignore_merges = false;
   // kSentencePieceBpe: prepend "▁" to each text piece (and strip it when decoding).
@@ -67,6 +70,10 @@ struct GgufTokenizerMetadata {
   std::optional<bool> add_bos_token, add_eos_token, add_space_prefix;
   std::optional<std::string> chat_template;
 };
+
+// The GGUF tokenizer.ggml.pre names Tessera maps to byte-level pre-tokenizers, in the order
+// of the error message that lists them.
+const std::vector<std::string>& gguf_pre_tokenizer_names();
 
 // Throws tessera::Error naming the unsupported model or pre-tokenizer, or the inconsistency.
 TokenizerSpec spec_from_gguf(const GgufTokenizerMetadata& metadata);
