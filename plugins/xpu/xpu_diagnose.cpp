@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "xpu_internal.h"
+#include "ze_loader.h"
 #include "xpu_rules.h"
 
 namespace tsr::xpu {

@@ -1,10 +1,11 @@
 // Internals shared by the XPU plugin's translation units: handle structs behind the ABI's
-// opaque types, the device registry filled by initialize, and Level Zero error mapping.
+// opaque types and the runtime chosen by initialize (xpu_runtime.h).
 //
-// Ownership: each handle is new'ed by its create call and deleted by its destroy call. A
-// stream is an immediate command list plus a host-visible event used to wait for it; every
-// ABI call appends a barrier after its commands, because Level Zero does not promise that
-// commands of one list run one after another without barriers or events.
+// Ownership: each handle is new'ed by its create call and deleted by its destroy call.
+// Buffers get a unique synthetic address range (`address`) that tensor validation
+// (plugins/common/tensor_check.h) uses for bounds and overlap checks; the memory itself is
+// reached through the runtime's handle (`mem`) and a byte offset, so the same checks serve
+// Level Zero pointers and OpenCL buffer objects.
 // Nothing here has run on Intel hardware yet (docs/xpu-plugin.md lists what is unverified).
 #pragma once
 
@@ -13,56 +14,64 @@
 #include <cstdint>
 
 #include "tessera/plugin.hpp"
-#include "ze_loader.h"
+#include "xpu_runtime.h"
 
 namespace tsr::xpu {
 
-struct XpuDevice {
-  ze_driver_handle_t driver = nullptr;
-  ze_device_handle_t device = nullptr;
-  ze_context_handle_t context = nullptr;
-  uint32_t compute_ordinal = 0;
-  ze_device_properties_t props{};
+sdk::Host& host();
+
+// The runtime picked by initialize; throws FAILED_PRECONDITION before initialize.
+Runtime& runtime();
+
+struct DeviceState {
+  int index = 0;
   uint64_t total_memory = 0;
-  // Device bytes this plugin holds: Level Zero core has no free-memory query, so
-  // device_memory_info reports total minus this (other processes' use is not seen).
-  mutable std::atomic<uint64_t> allocated{0};
+  // Device bytes this plugin holds: neither runtime reports free memory, so
+  // device_memory_info gives total minus this (other processes' use is not seen).
+  std::atomic<uint64_t> allocated{0};
 };
 
-sdk::Host& host();
-const ZeLoader& ze();
-
-// Throws sdk::Error naming `what` when rc is not ZE_RESULT_SUCCESS.
-void check(ze_result_t rc, const char* what);
-
-// The device registry (filled once by initialize); throws NOT_FOUND for a bad index.
-const XpuDevice& device_at(int32_t index);
+// The device's state; throws NOT_FOUND for a bad index.
+DeviceState& device_at(int32_t index);
 
 }  // namespace tsr::xpu
 
 struct tsr_device_s {
-  const tsr::xpu::XpuDevice* dev;
+  tsr::xpu::DeviceState* dev;
   int32_t index;
 };
 
 struct tsr_buffer_s {
   tsr_device_s* device;
-  void* ptr;  // nullptr for a zero-byte buffer
+  tsr::xpu::RtMem mem;     // nullptr for a zero-byte buffer
+  unsigned char* address;  // synthetic, for validation only: never dereferenced
+  void* host;              // host address of a HOST_PINNED buffer
   size_t bytes;
   tsr_buffer_kind kind;
 };
 
 struct tsr_stream_s {
   tsr_device_s* device;
-  ze_command_list_handle_t list;
-  ze_event_pool_handle_t pool;
-  ze_event_handle_t done;  // signalled by the barrier that stream_synchronize appends
+  tsr::xpu::RtQueue queue;
+};
+
+// A prepacked weight: the canonical layout of plugin.h uploaded unchanged (kernels/linear.cl
+// dequantizes on the fly), plus its f32 scales for the quantized formats.
+struct tsr_weight_s {
+  uint32_t magic;
+  tsr_device_s* device;
+  tsr_weight_format format;
+  int64_t rows;  // N
+  int64_t cols;  // K
+  int64_t group_size;
+  tsr::xpu::RtMem data;
+  tsr::xpu::RtMem scales;  // nullptr for f32/f16/bf16
+  uint64_t bytes;
 };
 
 struct tsr_event_s {
   tsr_device_s* device;
-  ze_event_pool_handle_t pool;
-  ze_event_handle_t event;
+  tsr::xpu::RtEvent event;
 };
 
 namespace tsr::xpu {
@@ -89,6 +98,17 @@ tsr_error* memcpy_d2d(tsr_stream_t stream, tsr_buffer_t dst, size_t dst_offset, 
 tsr_error* memset_d(tsr_stream_t stream, tsr_buffer_t dst, size_t offset, int value, size_t bytes);
 tsr_error* copy_blocks(tsr_stream_t stream, const tsr_copy_blocks_params* p);
 tsr_error* swap_blocks(tsr_stream_t stream, const tsr_swap_blocks_params* p);
+
+// xpu_weights.cpp
+tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_weight_t* out);
+tsr_error* weight_destroy(tsr_weight_t weight);
+tsr_error* weight_bytes(tsr_weight_t weight, uint64_t* bytes);
+// Throws INVALID_ARGUMENT naming `what` unless `weight` is one this plugin made.
+const tsr_weight_s* check_weight(tsr_weight_t weight, const char* what);
+
+// xpu_ops_table.cpp
+const tsr_ops_api* ops_table();
+int op_supported(tsr_device_t device, tsr_op_id op, const void* params);
 
 // xpu_diagnose.cpp
 tsr_error* diagnose(const tsr_diag_sink* sink);

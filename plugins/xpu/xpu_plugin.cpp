@@ -1,9 +1,10 @@
-// The XPU (Intel GPU, Level Zero) plugin's entry points: tsr_plugin_get_api,
-// tsr_plugin_score, initialization, devices, KV block sizing and the function table.
+// The XPU (Intel GPU) plugin's entry points: tsr_plugin_get_api, tsr_plugin_score,
+// initialization (which picks the runtime: xpu.runtime), devices, KV block sizing and the
+// function table.
 //
-// State: the device registry, filled once by initialize under a mutex. A machine without
-// the loader, a driver or an Intel GPU is not an error: initialize succeeds with 0 devices
-// and logs one line saying why. Ops are NULL until the SPIR-V kernels land.
+// State: the runtime and device registry, made once by initialize under a mutex. A machine
+// without the loader, a driver or an Intel GPU is not an error: initialize succeeds with 0
+// devices and logs one line saying why.
 #include <dirent.h>
 #include <dlfcn.h>
 
@@ -17,15 +18,17 @@
 #include <vector>
 
 #include "xpu_internal.h"
+#include "ze_loader.h"
 
 namespace tsr::xpu {
 namespace {
 
+// The runtime and the devices' state, made once by initialize under a mutex.
 struct Registry {
   std::mutex mutex;
   bool initialized = false;
-  std::string no_device_reason;
-  std::vector<std::unique_ptr<XpuDevice>> devices;
+  std::unique_ptr<Runtime> runtime;
+  std::vector<std::unique_ptr<DeviceState>> devices;
 };
 
 Registry& registry() {
@@ -33,84 +36,40 @@ Registry& registry() {
   return r;
 }
 
-bool means_no_driver(ze_result_t rc) {
-  return rc == ZE_RESULT_ERROR_UNINITIALIZED || rc == ZE_RESULT_ERROR_DEVICE_LOST ||
-         rc == ZE_RESULT_ERROR_DEPENDENCY_UNAVAILABLE ||
-         rc == ZE_RESULT_ERROR_UNSUPPORTED_VERSION || rc == ZE_RESULT_ERROR_NOT_AVAILABLE;
-}
-
-uint32_t compute_ordinal(const ZeLoader& z, ze_device_handle_t device) {
-  uint32_t count = 0;
-  check(z.zeDeviceGetCommandQueueGroupProperties(device, &count, nullptr),
-        "zeDeviceGetCommandQueueGroupProperties");
-  std::vector<ze_command_queue_group_properties_t> groups(count);
-  for (auto& g : groups) g.stype = ZE_STRUCTURE_TYPE_COMMAND_QUEUE_GROUP_PROPERTIES;
-  check(z.zeDeviceGetCommandQueueGroupProperties(device, &count, groups.data()),
-        "zeDeviceGetCommandQueueGroupProperties");
-  for (uint32_t i = 0; i < count; ++i) {
-    if (groups[i].flags & ZE_COMMAND_QUEUE_GROUP_PROPERTY_FLAG_COMPUTE) return i;
-  }
-  throw sdk::Error(TSR_ERROR_CODE_UNAVAILABLE, "the Level Zero device has no compute queue group");
-}
-
-void enumerate(const ZeLoader& z, Registry& r) {
-  if (const ze_result_t rc = z.zeInit(ZE_INIT_FLAG_GPU_ONLY); rc != ZE_RESULT_SUCCESS) {
-    if (!means_no_driver(rc)) check(rc, "zeInit");
-    r.no_device_reason = std::string("zeInit: ") + ze_result_name(rc);
-    return;
-  }
-  uint32_t driver_count = 0;
-  check(z.zeDriverGet(&driver_count, nullptr), "zeDriverGet");
-  if (driver_count == 0) {
-    r.no_device_reason = "no Level Zero GPU driver (zeDriverGet found none)";
-    return;
-  }
-  std::vector<ze_driver_handle_t> drivers(driver_count);
-  check(z.zeDriverGet(&driver_count, drivers.data()), "zeDriverGet");
-  for (ze_driver_handle_t driver : drivers) {
-    uint32_t device_count = 0;
-    check(z.zeDeviceGet(driver, &device_count, nullptr), "zeDeviceGet");
-    std::vector<ze_device_handle_t> devices(device_count);
-    check(z.zeDeviceGet(driver, &device_count, devices.data()), "zeDeviceGet");
-    ze_context_handle_t context = nullptr;
-    for (ze_device_handle_t device : devices) {
-      auto dev = std::make_unique<XpuDevice>();
-      dev->props.stype = ZE_STRUCTURE_TYPE_DEVICE_PROPERTIES;
-      check(z.zeDeviceGetProperties(device, &dev->props), "zeDeviceGetProperties");
-      if (dev->props.type != ZE_DEVICE_TYPE_GPU) continue;
-      if (context == nullptr) {
-        ze_context_desc_t desc{ZE_STRUCTURE_TYPE_CONTEXT_DESC, nullptr, 0};
-        check(z.zeContextCreate(driver, &desc, &context), "zeContextCreate");
-      }
-      uint32_t memory_count = 0;
-      check(z.zeDeviceGetMemoryProperties(device, &memory_count, nullptr),
-            "zeDeviceGetMemoryProperties");
-      std::vector<ze_device_memory_properties_t> memories(memory_count);
-      for (auto& m : memories) m.stype = ZE_STRUCTURE_TYPE_DEVICE_MEMORY_PROPERTIES;
-      check(z.zeDeviceGetMemoryProperties(device, &memory_count, memories.data()),
-            "zeDeviceGetMemoryProperties");
-      for (const auto& m : memories) dev->total_memory += m.totalSize;
-      dev->driver = driver;
-      dev->device = device;
-      dev->context = context;
-      dev->compute_ordinal = compute_ordinal(z, device);
-      r.devices.push_back(std::move(dev));
-    }
-  }
-  if (r.devices.empty()) r.no_device_reason = "the Level Zero drivers expose no GPU";
+// xpu.runtime: level_zero (Intel GPUs), opencl (any OpenCL device, PoCL's CPU device
+// included: how CI runs the kernels), auto (default: Level Zero, else OpenCL GPUs of Intel).
+std::unique_ptr<Runtime> choose_runtime() {
+  const std::string choice = host().option("xpu.runtime", "auto");
+  if (choice == "level_zero") return make_level_zero_runtime();
+  if (choice == "opencl") return make_opencl_runtime(false);
+  TSR_PLUGIN_CHECK_ARG(choice == "auto", "xpu.runtime must be level_zero, opencl or auto, not '%s'",
+                       choice.c_str());
+  auto rt = make_level_zero_runtime();
+  if (rt->device_count() > 0) return rt;
+  auto ocl = make_opencl_runtime(true);
+  if (ocl->device_count() > 0) return ocl;
+  host().debug("no Intel GPU through OpenCL either: " + ocl->no_device_reason());
+  return rt;
 }
 
 size_t ensure_initialized() {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   if (r.initialized) return r.devices.size();
-  const ZeLoader& z = ze_loader();
-  if (!z.loaded()) {
-    r.no_device_reason = "Level Zero loader not found (" + z.error + ")";
-  } else {
-    enumerate(z, r);
+  r.runtime = choose_runtime();
+  for (int i = 0; i < r.runtime->device_count(); ++i) {
+    auto state = std::make_unique<DeviceState>();
+    state->index = i;
+    state->total_memory = r.runtime->info(i).total_memory;
+    r.devices.push_back(std::move(state));
   }
-  if (r.devices.empty()) host().info("no Level Zero GPU: " + r.no_device_reason);
+  if (r.devices.empty()) {
+    host().info(std::string("no XPU device (") + r.runtime->name() +
+                "): " + r.runtime->no_device_reason());
+  } else {
+    host().info(sdk::format("XPU runtime %s: %zu device(s), device 0 is %s", r.runtime->name(),
+                            r.devices.size(), r.runtime->info(0).name.c_str()));
+  }
   r.initialized = true;
   return r.devices.size();
 }
@@ -132,29 +91,21 @@ tsr_error* device_get_properties(int32_t index, tsr_device_properties* props) {
   return sdk::guard([&] {
     TSR_PLUGIN_CHECK_ARG(props != nullptr && props->struct_size >= sizeof(size_t),
                          "device_get_properties: props is NULL or has no struct_size");
-    const XpuDevice& dev = device_at(index);
+    const DeviceState& dev = device_at(index);
+    const RtDeviceInfo& info = runtime().info(index);
     tsr_device_properties full{};
     full.struct_size = sizeof full;
-    std::snprintf(full.name, sizeof full.name, "%s", dev.props.name);
-    std::snprintf(full.vendor, sizeof full.vendor, "Intel");
-    if (ze().zeDevicePciGetPropertiesExt != nullptr) {
-      ze_pci_ext_properties_t pci{};
-      pci.stype = ZE_STRUCTURE_TYPE_PCI_EXT_PROPERTIES;
-      if (ze().zeDevicePciGetPropertiesExt(dev.device, &pci) == ZE_RESULT_SUCCESS) {
-        std::snprintf(full.pci_bus_id, sizeof full.pci_bus_id, "%04x:%02x:%02x.%x",
-                      pci.address.domain, pci.address.bus, pci.address.device,
-                      pci.address.function);
-      }
-    }
+    std::snprintf(full.name, sizeof full.name, "%s", info.name.c_str());
+    std::snprintf(full.vendor, sizeof full.vendor, "%s", info.vendor.c_str());
+    std::snprintf(full.pci_bus_id, sizeof full.pci_bus_id, "%s", info.pci_bus_id.c_str());
     full.type = TSR_DEVICE_TYPE_XPU;
     full.total_memory = dev.total_memory;
-    full.compute_units =
-        dev.props.numSlices * dev.props.numSubslicesPerSlice * dev.props.numEUsPerSubslice;
+    full.compute_units = info.compute_units;
     full.caps = TSR_DEVICE_CAP_PINNED_HOST;
     full.activation_dtypes =
         TSR_DTYPE_BIT(TSR_DTYPE_F32) | TSR_DTYPE_BIT(TSR_DTYPE_BF16) | TSR_DTYPE_BIT(TSR_DTYPE_F16);
     full.kv_cache_dtypes = full.activation_dtypes;
-    full.weight_formats = 0;    // weight_prepack arrives with the kernels
+    full.weight_formats = (1u << (TSR_WEIGHT_FORMAT_FP8_E4M3 + 1)) - 1;  // all seven
     full.memory_bandwidth = 0;  // Level Zero's clock and bus width do not give it reliably
     const size_t fits = std::min(props->struct_size, sizeof full);
     std::memcpy(reinterpret_cast<char*>(props) + sizeof(size_t),
@@ -187,21 +138,6 @@ tsr_error* device_memory_info(tsr_device_t device, uint64_t* free_bytes, uint64_
   });
 }
 
-tsr_error* weight_prepack(tsr_device_t, const tsr_weight_desc*, tsr_weight_t*) {
-  return sdk::make_error(TSR_ERROR_CODE_UNIMPLEMENTED,
-                         "the XPU plugin does not prepack weights yet (no GPU linear kernel)");
-}
-
-tsr_error* weight_destroy(tsr_weight_t) {
-  return sdk::make_error(TSR_ERROR_CODE_INVALID_ARGUMENT,
-                         "weight_destroy: the XPU plugin made no weights");
-}
-
-tsr_error* weight_bytes(tsr_weight_t, uint64_t*) {
-  return sdk::make_error(TSR_ERROR_CODE_INVALID_ARGUMENT,
-                         "weight_bytes: the XPU plugin made no weights");
-}
-
 tsr_error* kv_block_bytes(tsr_device_t device, const tsr_kv_layout* layout, uint64_t* bytes) {
   return sdk::guard([&] {
     TSR_PLUGIN_CHECK_ARG(device != nullptr && layout != nullptr && bytes != nullptr,
@@ -221,18 +157,6 @@ tsr_error* kv_block_bytes(tsr_device_t device, const tsr_kv_layout* layout, uint
              static_cast<uint64_t>(layout->num_kv_heads) * static_cast<uint64_t>(layout->head_dim) *
              sdk::dtype_size(layout->dtype);
   });
-}
-
-const tsr_ops_api kOps = [] {
-  tsr_ops_api ops{};
-  ops.struct_size = sizeof ops;
-  ops.copy_blocks = &copy_blocks;
-  ops.swap_blocks = &swap_blocks;
-  return ops;
-}();
-
-int op_supported(tsr_device_t, tsr_op_id op, const void*) {
-  return op == TSR_OP_COPY_BLOCKS || op == TSR_OP_SWAP_BLOCKS ? 1 : 0;
 }
 
 tsr_plugin_api make_api() {
@@ -270,7 +194,7 @@ tsr_plugin_api make_api() {
   api.weight_destroy = &weight_destroy;
   api.weight_bytes = &weight_bytes;
   api.kv_block_bytes = &kv_block_bytes;
-  api.ops = &kOps;
+  api.ops = ops_table();
   api.op_supported = &op_supported;
   api.diagnose = &diagnose;
   return api;
@@ -300,23 +224,14 @@ sdk::Host& host() {
   return h;
 }
 
-const ZeLoader& ze() {
-  return ze_loader();
+Runtime& runtime() {
+  Registry& r = registry();
+  TSR_PLUGIN_CHECK(r.runtime != nullptr, TSR_ERROR_CODE_FAILED_PRECONDITION,
+                   "the XPU plugin is not initialized: call initialize first");
+  return *r.runtime;
 }
 
-void check(ze_result_t rc, const char* what) {
-  if (rc == ZE_RESULT_SUCCESS) return;
-  tsr_error_code code = TSR_ERROR_CODE_INTERNAL;
-  if (rc == ZE_RESULT_ERROR_OUT_OF_DEVICE_MEMORY || rc == ZE_RESULT_ERROR_OUT_OF_HOST_MEMORY) {
-    code = TSR_ERROR_CODE_RESOURCE_EXHAUSTED;
-  } else if (rc == ZE_RESULT_ERROR_DEVICE_LOST || rc == ZE_RESULT_ERROR_UNINITIALIZED) {
-    code = TSR_ERROR_CODE_UNAVAILABLE;
-  }
-  throw sdk::Error(code, sdk::format("%s failed: %s (0x%x)", what, ze_result_name(rc),
-                                     static_cast<unsigned>(rc)));
-}
-
-const XpuDevice& device_at(int32_t index) {
+DeviceState& device_at(int32_t index) {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   TSR_PLUGIN_CHECK(r.initialized, TSR_ERROR_CODE_FAILED_PRECONDITION,
@@ -325,8 +240,8 @@ const XpuDevice& device_at(int32_t index) {
   if (index < 0 || index >= count) {
     throw sdk::Error(TSR_ERROR_CODE_NOT_FOUND,
                      count == 0
-                         ? sdk::format("XPU device %d not found: no Level Zero GPU (%s)", index,
-                                       r.no_device_reason.c_str())
+                         ? sdk::format("XPU device %d not found: no device (%s: %s)", index,
+                                       r.runtime->name(), r.runtime->no_device_reason().c_str())
                          : sdk::format("XPU device %d not found: %d device(s), valid indices 0..%d",
                                        index, count, count - 1));
   }

@@ -42,7 +42,16 @@ namespace tsr::xpu {
   X(zeEventDestroy)                         \
   X(zeEventHostSynchronize)                 \
   X(zeEventHostReset)                       \
-  X(zeEventQueryKernelTimestamp)
+  X(zeEventQueryKernelTimestamp)            \
+  X(zeModuleCreate)                         \
+  X(zeModuleDestroy)                        \
+  X(zeModuleBuildLogGetString)              \
+  X(zeModuleBuildLogDestroy)                \
+  X(zeKernelCreate)                         \
+  X(zeKernelDestroy)                        \
+  X(zeKernelSetGroupSize)                   \
+  X(zeKernelSetArgumentValue)               \
+  X(zeCommandListAppendLaunchKernel)
 
 #define TSR_ZE_OPTIONAL(X)         \
   X(zeDevicePciGetPropertiesExt)   \

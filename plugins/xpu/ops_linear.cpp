@@ -1,0 +1,61 @@
+// The XPU plugin's linear (kernels/linear.cl): validation as the CPU and CUDA plugins do it,
+// then one tiled kernel for every weight format.
+#include "xpu_ops.h"
+
+namespace tsr::xpu::ops {
+namespace {
+constexpr const char* kOp = "linear";
+constexpr size_t kTile = 16;  // XPU_LINEAR_TILE
+}  // namespace
+
+void linear(tsr_stream_s* stream, const tsr_linear_params* p, bool execute) {
+  const auto& prm = params(p, kOp);
+  const tsr_weight_s* w = check_weight(prm.weight, "linear: weight");
+  const View x = view(prm.x, kOp, "x");
+  const View out = view(prm.out, kOp, "out");
+  require_device(stream, prm.x, kOp, "x");
+  require_device(stream, prm.out, kOp, "out");
+  require_activation(x, kOp, "x");
+  TSR_PLUGIN_CHECK_ARG(out.dtype == x.dtype || out.dtype == TSR_DTYPE_F32,
+                       "%s: out: dtype %s must be x's (%s) or f32", kOp, sdk::dtype_name(out.dtype),
+                       sdk::dtype_name(x.dtype));
+  require_dim(x, x.ndim - 1, w->cols, kOp, "x");
+  TSR_PLUGIN_CHECK_ARG(out.ndim == x.ndim, "%s: out must have x's rank", kOp);
+  for (int i = 0; i + 1 < x.ndim; ++i) require_dim(out, i, x.dim(i), kOp, "out");
+  require_dim(out, out.ndim - 1, w->rows, kOp, "out");
+  require_no_overlap(out, x, kOp, "out", "x");
+  const bool has_bias = present(prm.bias);
+  if (has_bias) {
+    const View bias = view(prm.bias, kOp, "bias");
+    require_device(stream, prm.bias, kOp, "bias");
+    require_dtype(bias, x.dtype, kOp, "bias");
+    require_ndim(bias, 1, kOp, "bias");
+    require_dim(bias, 0, w->rows, kOp, "bias");
+    require_no_overlap(out, bias, kOp, "out", "bias");
+    require_aligned(bias, kOp, "bias");
+  }
+  require_aligned(x, kOp, "x");
+  require_aligned(out, kOp, "out");
+  if (stream != nullptr) {
+    TSR_PLUGIN_CHECK_ARG(w->device->index == stream->device->index,
+                         "%s: weight: prepacked on XPU device %d but the stream is on device %d",
+                         kOp, w->device->index, stream->device->index);
+  }
+  const int64_t m = x.rows();
+  if (!execute || m == 0) return;
+  const int64_t n = w->rows;
+  const int64_t k = w->cols;
+  const int32_t x_dtype = x.dtype;
+  const int32_t out_dtype = out.dtype;
+  const int32_t format = w->format;
+  const int64_t group = w->group_size;
+  const tsr_tensor none{};
+  launch(stream, "xpu_linear",
+         {arg(prm.x), KernelArg::scalar(x_dtype), KernelArg::buffer(w->data, 0),
+          KernelArg::buffer(w->scales, 0), KernelArg::scalar(format), KernelArg::scalar(group),
+          arg(has_bias ? prm.bias : none), arg(prm.out), KernelArg::scalar(out_dtype),
+          KernelArg::scalar(m), KernelArg::scalar(n), KernelArg::scalar(k)},
+         {groups_for(n, kTile), groups_for(m, kTile), 1}, {kTile, kTile, 1});
+}
+
+}  // namespace tsr::xpu::ops

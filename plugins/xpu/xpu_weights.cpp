@@ -1,0 +1,143 @@
+// Weight prepacking of the XPU plugin: the canonical layout of plugin.h is uploaded to the
+// device unchanged (kernels/linear.cl dequantizes while it multiplies), so a weight costs its
+// canonical bytes plus its f32 scales. The upload runs on a queue of its own and is waited
+// for, since the caller's host data is only valid during the call.
+#include <memory>
+
+#include "tensor_check.h"
+#include "xpu_internal.h"
+
+namespace tsr::xpu {
+namespace {
+
+constexpr uint32_t kWeightMagic = 0x58505557u;  // "XPUW"
+constexpr const char* kOp = "weight_prepack";
+
+bool is_quantized(tsr_weight_format f) {
+  return f == TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL || f == TSR_WEIGHT_FORMAT_INT8_GROUP ||
+         f == TSR_WEIGHT_FORMAT_INT4_GROUP || f == TSR_WEIGHT_FORMAT_FP8_E4M3;
+}
+
+void check_desc(const tsr_weight_desc* d) {
+  TSR_PLUGIN_CHECK_ARG(d != nullptr && d->struct_size >= sizeof *d,
+                       "%s: desc is NULL or its struct_size is too small", kOp);
+  TSR_PLUGIN_CHECK_ARG(
+      d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_FP8_E4M3,
+      "%s: format %d is not a tsr_weight_format", kOp, static_cast<int>(d->format));
+  TSR_PLUGIN_CHECK_ARG(d->rows > 0 && d->rows < (int64_t{1} << 31), "%s: rows %lld out of range",
+                       kOp, static_cast<long long>(d->rows));
+  TSR_PLUGIN_CHECK_ARG(d->cols > 0 && d->cols < (int64_t{1} << 31), "%s: cols %lld out of range",
+                       kOp, static_cast<long long>(d->cols));
+  TSR_PLUGIN_CHECK_ARG(d->data != nullptr, "%s: data is NULL", kOp);
+  TSR_PLUGIN_CHECK_ARG(plugin::is_activation_dtype(d->compute_dtype),
+                       "%s: compute_dtype %s is not f32, bf16 or f16", kOp,
+                       sdk::dtype_name(d->compute_dtype));
+  if (!is_quantized(d->format)) return;
+  TSR_PLUGIN_CHECK_ARG(d->scales != nullptr, "%s: scales is NULL for a quantized format", kOp);
+  if (d->format == TSR_WEIGHT_FORMAT_INT8_GROUP || d->format == TSR_WEIGHT_FORMAT_INT4_GROUP) {
+    TSR_PLUGIN_CHECK_ARG(d->group_size > 0 && d->cols % d->group_size == 0,
+                         "%s: group_size %lld must be positive and divide cols %lld", kOp,
+                         static_cast<long long>(d->group_size), static_cast<long long>(d->cols));
+  }
+  if (d->format == TSR_WEIGHT_FORMAT_INT4_GROUP) {
+    TSR_PLUGIN_CHECK_ARG(d->cols % 2 == 0, "%s: cols %lld must be even for INT4_GROUP", kOp,
+                         static_cast<long long>(d->cols));
+  }
+}
+
+size_t data_bytes(const tsr_weight_desc& d) {
+  const size_t elems = static_cast<size_t>(d.rows) * static_cast<size_t>(d.cols);
+  switch (d.format) {
+    case TSR_WEIGHT_FORMAT_F32:
+      return elems * 4;
+    case TSR_WEIGHT_FORMAT_F16:
+    case TSR_WEIGHT_FORMAT_BF16:
+      return elems * 2;
+    case TSR_WEIGHT_FORMAT_INT4_GROUP:
+      return elems / 2;
+    default:
+      return elems;
+  }
+}
+
+size_t scale_count(const tsr_weight_desc& d) {
+  switch (d.format) {
+    case TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL:
+    case TSR_WEIGHT_FORMAT_FP8_E4M3:
+      return static_cast<size_t>(d.rows);
+    case TSR_WEIGHT_FORMAT_INT8_GROUP:
+    case TSR_WEIGHT_FORMAT_INT4_GROUP:
+      return static_cast<size_t>(d.rows) * static_cast<size_t>(d.cols / d.group_size);
+    default:
+      return 0;
+  }
+}
+
+// Frees what it holds unless released: the weight under construction.
+struct WeightOwner {
+  std::unique_ptr<tsr_weight_s> w;
+  ~WeightOwner() {
+    if (!w) return;
+    if (w->data != nullptr) runtime().free(w->device->index, w->data);
+    if (w->scales != nullptr) runtime().free(w->device->index, w->scales);
+  }
+};
+
+}  // namespace
+
+const tsr_weight_s* check_weight(tsr_weight_t weight, const char* what) {
+  TSR_PLUGIN_CHECK_ARG(weight != nullptr && weight->magic == kWeightMagic,
+                       "%s: not a valid XPU weight handle", what);
+  return weight;
+}
+
+tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_weight_t* out) {
+  return sdk::guard([&] {
+    TSR_PLUGIN_CHECK_ARG(device != nullptr, "%s: device is NULL", kOp);
+    TSR_PLUGIN_CHECK_ARG(out != nullptr, "%s: out is NULL", kOp);
+    check_desc(desc);
+    const tsr_weight_desc& d = *desc;
+    Runtime& rt = runtime();
+    WeightOwner owner;
+    owner.w.reset(new tsr_weight_s{kWeightMagic, device, d.format, d.rows, d.cols,
+                                   d.group_size, nullptr, nullptr, 0});
+    tsr_weight_s& w = *owner.w;
+    const size_t bytes = data_bytes(d);
+    const size_t scales = scale_count(d) * sizeof(float);
+    w.data = rt.alloc(device->index, bytes, false, nullptr);
+    if (scales > 0) w.scales = rt.alloc(device->index, scales, false, nullptr);
+    RtQueue queue = rt.queue_create(device->index);
+    try {
+      rt.write(queue, w.data, 0, d.data, bytes);
+      if (scales > 0) rt.write(queue, w.scales, 0, d.scales, scales);
+      rt.queue_finish(queue);
+    } catch (...) {
+      rt.queue_destroy(queue);
+      throw;
+    }
+    rt.queue_destroy(queue);
+    w.bytes = bytes + scales;
+    device->dev->allocated += w.bytes;
+    *out = owner.w.release();
+  });
+}
+
+tsr_error* weight_destroy(tsr_weight_t weight) {
+  return sdk::guard([&] {
+    check_weight(weight, "weight_destroy");
+    weight->device->dev->allocated -= weight->bytes;
+    WeightOwner owner;
+    owner.w.reset(weight);
+    weight->magic = 0;
+  });
+}
+
+tsr_error* weight_bytes(tsr_weight_t weight, uint64_t* bytes) {
+  return sdk::guard([&] {
+    const tsr_weight_s* w = check_weight(weight, "weight_bytes");
+    TSR_PLUGIN_CHECK_ARG(bytes != nullptr, "weight_bytes: bytes is NULL");
+    *bytes = w->bytes;
+  });
+}
+
+}  // namespace tsr::xpu
