@@ -146,10 +146,11 @@ void QuantWeight::run_tiled(const float* x, int64_t m, float* out) const {
     float* s_all = xs.data();
     int32_t* sum_all = xsum.data();
     int finite = 1;
+    const QuantizeRow quantize = tile_kernels().quantize;
 #pragma omp parallel for schedule(static) reduction(&& : finite) if (m * k > kParallelGrain)
     for (int64_t i = 0; i < m; ++i) {
-      finite = quantize_q8(x + i * k, k, q_all + i * k, s_all + i * blocks, sum_all + i * blocks) &&
-               finite;
+      finite =
+          quantize(x + i * k, k, q_all + i * k, s_all + i * blocks, sum_all + i * blocks) && finite;
     }
     integer = finite != 0;
   }

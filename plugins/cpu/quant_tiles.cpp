@@ -3,6 +3,8 @@
 // and the reference those are tested against.
 #include "quant_tiles.h"
 
+#include "kernels.h"
+
 #include <atomic>
 #include <cstring>
 
@@ -68,7 +70,7 @@ void tile_generic(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, in
   }
 }
 
-const TileKernels kGeneric = {"generic", tile_generic<false>, tile_generic<true>};
+const TileKernels kGeneric = {"generic", tile_generic<false>, tile_generic<true>, quantize_q8};
 std::atomic<const TileKernels*> g_active{&kGeneric};
 
 }  // namespace

@@ -66,10 +66,16 @@ struct QuantTile {
 using TileKernel = void (*)(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
                             int64_t rows);
 
+// quantize_q8's contract (kernels.h): one activation row to int8 per 32-block; false when
+// the row has a NaN or Inf. Every implementation rounds x * (127 / absmax) to nearest even
+// in f32, so all ISA paths produce the same bytes.
+using QuantizeRow = bool (*)(const float* x, int64_t k, int8_t* xq, float* xs, int32_t* xsum);
+
 struct TileKernels {
   const char* name;
   TileKernel i8;
   TileKernel i4;
+  QuantizeRow quantize;
 };
 
 // Bytes of one packed block of one tile.

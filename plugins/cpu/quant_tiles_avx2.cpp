@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels.h"
 #include "quant_tiles.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -129,7 +130,7 @@ namespace tsr::cpu {
 const TileKernels* tile_kernels_avx2() {
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return nullptr;
-  static const TileKernels table = {"avx2", tile_avx2<false>, tile_avx2<true>};
+  static const TileKernels table = {"avx2", tile_avx2<false>, tile_avx2<true>, quantize_q8};
   return &table;
 }
 }  // namespace tsr::cpu

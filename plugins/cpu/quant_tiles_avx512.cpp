@@ -75,6 +75,33 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
   for (int i = 0; i < kM; ++i) _mm512_mask_storeu_ps(out + (i0 + i) * ldo, rows_mask, acc[i]);
 }
 
+// quantize_q8 (kernels_generic.cpp) 16 lanes at a time, with the same f32 arithmetic
+// (absmax / 127 and x * (127 / absmax) rounded to nearest even), so the bytes are equal.
+bool quantize_row(const float* x, int64_t k, int8_t* xq, float* xs, int32_t* xsum) {
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  for (int64_t b = 0; b < k / kTileBlock; ++b) {
+    const __m512 v0 = _mm512_loadu_ps(x + b * kTileBlock);
+    const __m512 v1 = _mm512_loadu_ps(x + b * kTileBlock + 16);
+    if ((_mm512_cmp_ps_mask(v0, v0, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v1, v1, _CMP_UNORD_Q)) !=
+        0) {
+      return false;
+    }
+    const float absmax = _mm512_reduce_max_ps(
+        _mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
+    if (!(absmax <= 3.402823466e38f)) return false;  // an Inf
+    const float inv = absmax > 0.0f ? 127.0f / absmax : 0.0f;
+    const __m512 vinv = _mm512_set1_ps(inv);
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vinv));
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vinv));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + b * kTileBlock), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + b * kTileBlock + 16),
+                     _mm512_cvtepi32_epi8(q1));
+    xs[b] = absmax / 127.0f;
+    xsum[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  }
+  return true;
+}
+
 template <bool kInt4>
 void tile_vnni(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
                int64_t rows) {
@@ -120,7 +147,7 @@ const TileKernels* tile_kernels_avx512_vnni() {
       !__builtin_cpu_supports("avx512vnni")) {
     return nullptr;
   }
-  static const TileKernels table = {"avx512-vnni", tile_vnni<false>, tile_vnni<true>};
+  static const TileKernels table = {"avx512-vnni", tile_vnni<false>, tile_vnni<true>, quantize_row};
   return &table;
 }
 }  // namespace tsr::cpu
