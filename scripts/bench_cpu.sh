@@ -93,8 +93,9 @@ for run in d["runs"]:
         print(f"| {model} | {wtype} | decode, batch {b} | {tok:.1f} | {triad:.1f} | {mb:.1f} | "
               f"{roof:.1f} | {100 * tok / roof:.0f}% | {before} / {after} |")
     else:
-        tok = b * d["input_len"] / min(run["prefill_s"])
-        print(f"| {model} | {wtype} | prefill {d[\"input_len\"]}, batch {b} | {tok:.1f} | "
+        n = d["input_len"]
+        tok = b * n / min(run["prefill_s"])
+        print(f"| {model} | {wtype} | prefill {n}, batch {b} | {tok:.1f} | "
               f"{triad:.1f} | {mb:.1f} | – | – | {before} / {after} |")
 ' "$@"
 }
