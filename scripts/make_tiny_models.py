@@ -58,7 +58,13 @@ LARGE = {"hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16
 # The Llama 3.1 8B shape, for GPU benchmarks (never in CI).
 SIZE_8B = {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
            "num_attention_heads": 32, "num_key_value_heads": 8}
-SHAPES = {"tiny": TINY, "1b": LARGE, "8b": SIZE_8B}
+# CPU benchmark shapes (scripts/bench_cpu.sh, never in CI): with the llama2 family's 32,000
+# vocabulary, about 125M and 853M parameters.
+SIZE_125M = {"hidden_size": 768, "intermediate_size": 2048, "num_hidden_layers": 12,
+             "num_attention_heads": 12, "num_key_value_heads": 4}
+SIZE_853M = {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 16,
+             "num_attention_heads": 32, "num_key_value_heads": 8}
+SHAPES = {"tiny": TINY, "1b": LARGE, "8b": SIZE_8B, "125m": SIZE_125M, "853m": SIZE_853M}
 
 
 def tokenizer_size(folder):
@@ -281,7 +287,8 @@ def main():
     parser.add_argument("--gguf-types", default="F32",
                         help="comma-separated GGUF tensor types to write: F32,F16,Q8_0,Q4_0")
     parser.add_argument("--size", choices=sorted(SHAPES), default="tiny",
-                        help="tiny (tests), 1b (Llama 3.2 1B shape) or 8b (Llama 3.1 8B shape)")
+                        help="tiny (tests), 1b (Llama 3.2 1B shape), 8b (Llama 3.1 8B shape), "
+                        "125m or 853m (CPU benchmark shapes)")
     parser.add_argument("--large", action="store_true", help="the same as --size 1b")
     parser.add_argument("--hf-dtype", choices=("float32", "float16"), default="float32",
                         help="dtype of the safetensors weights (float16 halves big models)")
@@ -294,7 +301,7 @@ def main():
         cfg = make_config(family, SHAPES[size])
         cfg["torch_dtype"] = args.hf_dtype
         weights = random_weights(cfg, 1234 + seed, np.dtype(args.hf_dtype).type)
-        suffix = {"tiny": "", "1b": "-large", "8b": "-8b"}[size]
+        suffix = {"tiny": "", "1b": "-large"}.get(size, "-" + size)
         name = args.name or f"{family}{suffix}"
         write_hf(os.path.join(args.out_dir, name), family, cfg, weights)
         for qtype in filter(None, args.gguf_types.split(",")):

@@ -8,6 +8,7 @@
 
 #include "cpu_internal.h"
 #include "kernels.h"
+#include "quant_tiles.h"
 
 namespace tsr::cpu {
 namespace {
@@ -107,8 +108,9 @@ Isa select_isa() {
   }
   g_active.store(static_cast<int>(chosen));
   set_active_kernels(table_for(chosen));
+  set_tile_kernels(chosen);
   host().info(std::string("kernels: ") + isa_name(chosen) + " (best available: " + isa_name(best) +
-              ")");
+              "; quantized tiles: " + tile_kernels().name + ")");
   return chosen;
 }
 

@@ -47,6 +47,15 @@ struct Kernels {
                      int64_t group, int64_t k);
   float (*dot_i4_q8)(const int8_t* xq, const float* xs, const int32_t* xsum, const uint8_t* q,
                      const float* scales, int64_t group, int64_t k);
+  // Attention over one KV block, n rows of dim floats each (one call per block instead of
+  // one per key, so the vector loops run long enough to pay off):
+  // out[i] = scale * sum_d q[d] * keys[i * dim + d]
+  void (*scaled_dots)(const float* q, const float* keys, int64_t n, int64_t dim, float scale,
+                      float* out);
+  // s[i] = exp(s[i] - shift) (shift >= every s[i]); returns sum_i s[i].
+  float (*exp_shifted_sum)(float* s, int64_t n, float shift);
+  // acc[d] += sum_i p[i] * rows[i * dim + d]
+  void (*weighted_rows)(const float* p, const float* rows, int64_t n, int64_t dim, float* acc);
 };
 
 // Activations for the integer GEMV: blocks of kQ8Block values, each scaled by

@@ -356,6 +356,74 @@ float dot_i4_q8(const int8_t* xq, const float* xs, const int32_t* xsum, const ui
   return hsum(acc) - correction;
 }
 
+// Lanes of a partial 8-float vector: the first `left` (1..7) set.
+inline __m256i tail_mask8(int64_t left) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(left)),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// Four keys per pass share the loads of q; one horizontal sum per key.
+void scaled_dots(const float* q, const float* keys, int64_t n, int64_t dim, float scale,
+                 float* out) {
+  const int64_t body = dim / 8 * 8;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float* k0 = keys + i * dim;
+    __m256 a0 = _mm256_setzero_ps();
+    __m256 a1 = _mm256_setzero_ps();
+    __m256 a2 = _mm256_setzero_ps();
+    __m256 a3 = _mm256_setzero_ps();
+    for (int64_t d = 0; d < body; d += 8) {
+      const __m256 vq = _mm256_loadu_ps(q + d);
+      a0 = _mm256_fmadd_ps(vq, _mm256_loadu_ps(k0 + d), a0);
+      a1 = _mm256_fmadd_ps(vq, _mm256_loadu_ps(k0 + dim + d), a1);
+      a2 = _mm256_fmadd_ps(vq, _mm256_loadu_ps(k0 + 2 * dim + d), a2);
+      a3 = _mm256_fmadd_ps(vq, _mm256_loadu_ps(k0 + 3 * dim + d), a3);
+    }
+    float r[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
+    for (int64_t d = body; d < dim; ++d) {
+      for (int j = 0; j < 4; ++j) r[j] += q[d] * k0[j * dim + d];
+    }
+    for (int j = 0; j < 4; ++j) out[i + j] = scale * r[j];
+  }
+  for (; i < n; ++i) out[i] = scale * dot(q, keys + i * dim, dim);
+}
+
+float exp_shifted_sum(float* s, int64_t n, float shift) {
+  const __m256 vshift = _mm256_set1_ps(shift);
+  __m256 sum = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m256i m = n - i >= 8 ? _mm256_set1_epi32(-1) : tail_mask8(n - i);
+    const __m256 e = exp_ps(_mm256_sub_ps(_mm256_maskload_ps(s + i, m), vshift));
+    _mm256_maskstore_ps(s + i, m, e);
+    sum = _mm256_add_ps(sum, _mm256_and_ps(e, _mm256_castsi256_ps(m)));
+  }
+  return hsum(sum);
+}
+
+// acc stays in registers across the block's rows, 32 floats of dim at a time.
+void weighted_rows(const float* p, const float* rows, int64_t n, int64_t dim, float* acc) {
+  for (int64_t d = 0; d < dim; d += 32) {
+    __m256i m[4];
+    __m256 a[4];
+    for (int c = 0; c < 4; ++c) {
+      const int64_t left = dim - d - 8 * c;
+      m[c] = left >= 8  ? _mm256_set1_epi32(-1)
+             : left > 0 ? tail_mask8(left)
+                        : _mm256_setzero_si256();
+      a[c] = _mm256_maskload_ps(acc + d + 8 * c, m[c]);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const __m256 w = _mm256_set1_ps(p[i]);
+      const float* row = rows + i * dim + d;
+      for (int c = 0; c < 4; ++c) {
+        a[c] = _mm256_fmadd_ps(w, _mm256_maskload_ps(row + 8 * c, m[c]), a[c]);
+      }
+    }
+    for (int c = 0; c < 4; ++c) _mm256_maskstore_ps(acc + d + 8 * c, m[c], a[c]);
+  }
+}
+
 }  // namespace
 }  // namespace tsr::cpu
 
@@ -363,10 +431,10 @@ float dot_i4_q8(const int8_t* xq, const float* xs, const int32_t* xsum, const ui
 
 namespace tsr::cpu {
 const Kernels* kernels_avx2() {
-  static const Kernels table = {"avx2",     dot,        axpy,       scale,       sum_squares,
-                                mul_scaled, silu_mul,   add,        bf16_to_f32, f32_to_bf16,
-                                f16_to_f32, f32_to_f16, dequant_i8, dequant_i4,  dot_i8,
-                                dot_i4,     dot_i8_q8,  dot_i4_q8};
+  static const Kernels table = {
+      "avx2", dot,         axpy,        scale,      sum_squares, mul_scaled,      silu_mul,
+      add,    bf16_to_f32, f32_to_bf16, f16_to_f32, f32_to_f16,  dequant_i8,      dequant_i4,
+      dot_i8, dot_i4,      dot_i8_q8,   dot_i4_q8,  scaled_dots, exp_shifted_sum, weighted_rows};
   return &table;
 }
 }  // namespace tsr::cpu

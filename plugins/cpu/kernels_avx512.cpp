@@ -236,6 +236,67 @@ void dequant_i4(const uint8_t* q, const float* scales, int64_t group, int64_t k,
   }
 }
 
+// Four keys per pass share the loads of q; one horizontal sum per key.
+void scaled_dots(const float* q, const float* keys, int64_t n, int64_t dim, float scale,
+                 float* out) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float* k0 = keys + i * dim;
+    __m512 a0 = _mm512_setzero_ps();
+    __m512 a1 = _mm512_setzero_ps();
+    __m512 a2 = _mm512_setzero_ps();
+    __m512 a3 = _mm512_setzero_ps();
+    for (int64_t d = 0; d < dim; d += 16) {
+      const __mmask16 m = dim - d >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(dim - d);
+      const __m512 vq = _mm512_maskz_loadu_ps(m, q + d);
+      a0 = _mm512_fmadd_ps(vq, _mm512_maskz_loadu_ps(m, k0 + d), a0);
+      a1 = _mm512_fmadd_ps(vq, _mm512_maskz_loadu_ps(m, k0 + dim + d), a1);
+      a2 = _mm512_fmadd_ps(vq, _mm512_maskz_loadu_ps(m, k0 + 2 * dim + d), a2);
+      a3 = _mm512_fmadd_ps(vq, _mm512_maskz_loadu_ps(m, k0 + 3 * dim + d), a3);
+    }
+    out[i] = scale * _mm512_reduce_add_ps(a0);
+    out[i + 1] = scale * _mm512_reduce_add_ps(a1);
+    out[i + 2] = scale * _mm512_reduce_add_ps(a2);
+    out[i + 3] = scale * _mm512_reduce_add_ps(a3);
+  }
+  for (; i < n; ++i) out[i] = scale * dot(q, keys + i * dim, dim);
+}
+
+float exp_shifted_sum(float* s, int64_t n, float shift) {
+  const __m512 vshift = _mm512_set1_ps(shift);
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
+    const __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + i), vshift));
+    _mm512_mask_storeu_ps(s + i, m, e);
+    sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(m, e));
+  }
+  return _mm512_reduce_add_ps(sum);
+}
+
+// acc stays in registers across the block's rows, 64 floats of dim at a time.
+void weighted_rows(const float* p, const float* rows, int64_t n, int64_t dim, float* acc) {
+  for (int64_t d = 0; d < dim; d += 64) {
+    __mmask16 m[4];
+    __m512 a[4];
+    for (int c = 0; c < 4; ++c) {
+      const int64_t left = dim - d - 16 * c;
+      m[c] = left >= 16 ? static_cast<__mmask16>(0xffff)
+             : left > 0 ? tail_mask(left)
+                        : static_cast<__mmask16>(0);
+      a[c] = _mm512_maskz_loadu_ps(m[c], acc + d + 16 * c);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const __m512 w = _mm512_set1_ps(p[i]);
+      const float* row = rows + i * dim + d;
+      for (int c = 0; c < 4; ++c) {
+        a[c] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m[c], row + 16 * c), a[c]);
+      }
+    }
+    for (int c = 0; c < 4; ++c) _mm512_mask_storeu_ps(acc + d + 16 * c, m[c], a[c]);
+  }
+}
+
 }  // namespace
 }  // namespace tsr::cpu
 
@@ -265,7 +326,10 @@ const Kernels* kernels_avx512() {
                                 fallback.dot_i8,
                                 fallback.dot_i4,
                                 fallback.dot_i8_q8,
-                                fallback.dot_i4_q8};
+                                fallback.dot_i4_q8,
+                                scaled_dots,
+                                exp_shifted_sum,
+                                weighted_rows};
   return &table;
 }
 }  // namespace tsr::cpu

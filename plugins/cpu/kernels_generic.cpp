@@ -126,9 +126,28 @@ float dot_i4_q8(const int8_t* xq, const float* xs, const int32_t* xsum, const ui
   return total;
 }
 
-const Kernels kGeneric = {"generic",  dot,        axpy,        scale,       sum_squares, mul_scaled,
-                          silu_mul,   add,        bf16_to_f32, f32_to_bf16, f16_to_f32,  f32_to_f16,
-                          dequant_i8, dequant_i4, dot_i8,      dot_i4,      dot_i8_q8,   dot_i4_q8};
+void scaled_dots(const float* q, const float* keys, int64_t n, int64_t dim, float scale,
+                 float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = scale * dot(q, keys + i * dim, dim);
+}
+
+float exp_shifted_sum(float* s, int64_t n, float shift) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    s[i] = std::exp(s[i] - shift);
+    sum += s[i];
+  }
+  return sum;
+}
+
+void weighted_rows(const float* p, const float* rows, int64_t n, int64_t dim, float* acc) {
+  for (int64_t i = 0; i < n; ++i) axpy(p[i], rows + i * dim, acc, dim);
+}
+
+const Kernels kGeneric = {
+    "generic", dot,         axpy,        scale,      sum_squares, mul_scaled,      silu_mul,
+    add,       bf16_to_f32, f32_to_bf16, f16_to_f32, f32_to_f16,  dequant_i8,      dequant_i4,
+    dot_i8,    dot_i4,      dot_i8_q8,   dot_i4_q8,  scaled_dots, exp_shifted_sum, weighted_rows};
 
 std::atomic<const Kernels*> g_active{&kGeneric};
 

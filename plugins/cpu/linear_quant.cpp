@@ -11,14 +11,15 @@
 #include "cpu_internal.h"
 #include "kernels.h"
 #include "parallel.h"
+#include "quant_tiles.h"
 
 namespace tsr::cpu {
 namespace {
 
 // M at and above which the dequantize-tile + sgemm path wins over per-row GEMV.
 constexpr int64_t kGemmMinRows = 8;
-// Weight rows dequantized per sgemm call.
-constexpr int64_t kTileRows = 128;
+// Weight rows dequantized per sgemm call (canonical layouts).
+constexpr int64_t kSgemmRows = 128;
 
 const std::array<float, 256>& fp8_table() {
   static const std::array<float, 256> table = [] {
@@ -47,6 +48,21 @@ std::unique_ptr<QuantWeight> QuantWeight::create(const tsr_weight_desc& desc) {
   const bool grouped =
       desc.format == TSR_WEIGHT_FORMAT_INT8_GROUP || desc.format == TSR_WEIGHT_FORMAT_INT4_GROUP;
   w->group_ = grouped ? desc.group_size : desc.cols;
+  const bool integer = desc.format == TSR_WEIGHT_FORMAT_INT4_GROUP ||
+                       desc.format == TSR_WEIGHT_FORMAT_INT8_GROUP ||
+                       desc.format == TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL;
+  if (integer && w->group_ % kTileBlock == 0 && w->k_ % kTileBlock == 0) {
+    w->tiled_ = true;
+    const auto* scales = static_cast<const float*>(desc.scales);
+    if (desc.format == TSR_WEIGHT_FORMAT_INT4_GROUP) {
+      pack_tiles_i4(static_cast<const uint8_t*>(desc.data), scales, w->n_, w->k_, w->group_,
+                    w->data_, w->scales_);
+    } else {
+      pack_tiles_i8(static_cast<const int8_t*>(desc.data), scales, w->n_, w->k_, w->group_,
+                    w->data_, w->scales_);
+    }
+    return w;
+  }
   const size_t row_bytes = desc.format == TSR_WEIGHT_FORMAT_INT4_GROUP
                                ? static_cast<size_t>(desc.cols / 2)
                                : static_cast<size_t>(desc.cols);
@@ -64,6 +80,17 @@ uint64_t QuantWeight::bytes() const {
 }
 
 void QuantWeight::dequant_row(int64_t row, float* out) const {
+  if (tiled_) {
+    const int64_t blocks = k_ / kTileBlock;
+    const int64_t block_bytes =
+        format_ == TSR_WEIGHT_FORMAT_INT4_GROUP ? kTileBlockBytesI4 : kTileBlockBytesI8;
+    const int64_t t = row / kTileRows;
+    const QuantTile tile{data_.data() + t * blocks * block_bytes,
+                         scales_.data() + t * (k_ / group_) * kTileRows, blocks,
+                         group_ / kTileBlock};
+    unpack_tile_row(tile, format_ == TSR_WEIGHT_FORMAT_INT4_GROUP, row % kTileRows, out);
+    return;
+  }
   const Kernels& kern = kernels();
   const float* scales = scales_.data() + row * (k_ / group_);
   switch (format_) {
@@ -89,6 +116,67 @@ void QuantWeight::dequant_row(int64_t row, float* out) const {
 
 void QuantWeight::run(const float* x, int64_t m, float* out) const {
   if (m == 0) return;
+  if (tiled_) {
+    run_tiled(x, m, out);
+  } else {
+    run_canonical(x, m, out);
+  }
+}
+
+void QuantWeight::run_tiled(const float* x, int64_t m, float* out) const {
+  const int64_t n = n_;
+  const int64_t k = k_;
+  const int64_t blocks = k / kTileBlock;
+  const bool int4 = format_ == TSR_WEIGHT_FORMAT_INT4_GROUP;
+  const int64_t block_bytes = int4 ? kTileBlockBytesI4 : kTileBlockBytesI8;
+  const int64_t groups = k / group_;
+  const int64_t tiles = (n + kTileRows - 1) / kTileRows;
+  // The calling thread's buffers, shared read-only with the team.
+  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<float> xs;
+  thread_local std::vector<int32_t> xsum;
+  bool integer = q8_activations();
+  if (integer) {
+    xq.resize(static_cast<size_t>(m * k));
+    xs.resize(static_cast<size_t>(m * blocks));
+    xsum.resize(static_cast<size_t>(m * blocks));
+    // Pointers, not the thread_local vectors: inside the parallel region those name each
+    // worker's own (empty) buffers.
+    int8_t* q_all = xq.data();
+    float* s_all = xs.data();
+    int32_t* sum_all = xsum.data();
+    int finite = 1;
+    const QuantizeRow quantize = tile_kernels().quantize;
+#pragma omp parallel for schedule(static) reduction(&& : finite) if (m * k > kParallelGrain)
+    for (int64_t i = 0; i < m; ++i) {
+      finite =
+          quantize(x + i * k, k, q_all + i * k, s_all + i * blocks, sum_all + i * blocks) && finite;
+    }
+    integer = finite != 0;
+  }
+  const Q8Rows rows{xq.data(), xs.data(), xsum.data(), k};
+  const TileKernel kernel = int4 ? tile_kernels().i4 : tile_kernels().i8;
+#pragma omp parallel for schedule(static) if (tiles > 1)
+  for (int64_t t = 0; t < tiles; ++t) {
+    const QuantTile tile{data_.data() + t * blocks * block_bytes,
+                         scales_.data() + t * groups * kTileRows, blocks, group_ / kTileBlock};
+    const int64_t row0 = t * kTileRows;
+    const int64_t valid = n - row0 < kTileRows ? n - row0 : kTileRows;
+    if (integer) {
+      kernel(tile, rows, m, out + row0, n, valid);
+      continue;
+    }
+    // Float path: exact up to f32 rounding, and carries NaN/Inf through.
+    const Kernels& kern = kernels();
+    float* w = scratch_f32(0, static_cast<size_t>(k));
+    for (int64_t r = 0; r < valid; ++r) {
+      unpack_tile_row(tile, int4, r, w);
+      for (int64_t i = 0; i < m; ++i) out[i * n + row0 + r] = kern.dot(x + i * k, w, k);
+    }
+  }
+}
+
+void QuantWeight::run_canonical(const float* x, int64_t m, float* out) const {
   const int64_t n = n_;
   const int64_t k = k_;
   if (m < kGemmMinRows) {
@@ -97,45 +185,18 @@ void QuantWeight::run(const float* x, int64_t m, float* out) const {
                        format_ == TSR_WEIGHT_FORMAT_INT8_GROUP;
     const int64_t groups = k / group_;
     const size_t row_bytes = static_cast<size_t>(int4 ? k / 2 : k);
-    // Integer dot products need whole activation blocks inside each weight group, and finite
-    // activations (quantize_q8 refuses others, and the float path then carries them).
-    bool integer = fused && group_ % kQ8Block == 0 && k % kQ8Block == 0 && q8_activations();
-    const int64_t blocks = k / kQ8Block;
-    thread_local std::vector<int8_t> xq;
-    thread_local std::vector<float> xs;
-    thread_local std::vector<int32_t> xsum;
-    if (integer) {
-      xq.resize(static_cast<size_t>(m * k));
-      xs.resize(static_cast<size_t>(m * blocks));
-      xsum.resize(static_cast<size_t>(m * blocks));
-      for (int64_t i = 0; i < m && integer; ++i) {
-        integer = quantize_q8(x + i * k, k, xq.data() + i * k, xs.data() + i * blocks,
-                              xsum.data() + i * blocks);
-      }
-    }
-    // The calling thread's buffers, shared read-only with the team.
-    const int8_t* xq_all = xq.data();
-    const float* xs_all = xs.data();
-    const int32_t* xsum_all = xsum.data();
 #pragma omp parallel for schedule(static)
     for (int64_t row = 0; row < n; ++row) {
       const Kernels& kern = kernels();
       const uint8_t* q = data_.data() + static_cast<size_t>(row) * row_bytes;
       const float* s = scales_.data() + row * groups;
       if (fused) {
+        // Groups that are not whole 32-blocks: float dot products (integer weights with
+        // whole blocks are tiled, see run_tiled).
         for (int64_t i = 0; i < m; ++i) {
-          float& y = out[i * n + row];
-          if (integer && int4) {
-            y = kern.dot_i4_q8(xq_all + i * k, xs_all + i * blocks, xsum_all + i * blocks, q, s,
-                               group_, k);
-          } else if (integer) {
-            y = kern.dot_i8_q8(xq_all + i * k, xs_all + i * blocks,
-                               reinterpret_cast<const int8_t*>(q), s, group_, k);
-          } else if (int4) {
-            y = kern.dot_i4(x + i * k, q, s, group_, k);
-          } else {
-            y = kern.dot_i8(x + i * k, reinterpret_cast<const int8_t*>(q), s, group_, k);
-          }
+          out[i * n + row] =
+              int4 ? kern.dot_i4(x + i * k, q, s, group_, k)
+                   : kern.dot_i8(x + i * k, reinterpret_cast<const int8_t*>(q), s, group_, k);
         }
         continue;
       }
@@ -145,9 +206,9 @@ void QuantWeight::run(const float* x, int64_t m, float* out) const {
     }
     return;
   }
-  float* tile = scratch_f32(2, static_cast<size_t>(kTileRows * k));
-  for (int64_t n0 = 0; n0 < n; n0 += kTileRows) {
-    const int64_t rows = n - n0 < kTileRows ? n - n0 : kTileRows;
+  float* tile = scratch_f32(2, static_cast<size_t>(kSgemmRows * k));
+  for (int64_t n0 = 0; n0 < n; n0 += kSgemmRows) {
+    const int64_t rows = n - n0 < kSgemmRows ? n - n0 : kSgemmRows;
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) dequant_row(n0 + r, tile + r * k);
     const dnnl_status_t status =

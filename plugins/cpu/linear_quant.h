@@ -1,19 +1,23 @@
 // Quantized linear (INT8_PER_CHANNEL, INT8_GROUP, INT4_GROUP, FP8_E4M3) with our own
-// dequantizing kernels. The canonical layouts are already row-major by output channel,
-// the order a GEMV streams, so prepacking is a copy of data and scales.
+// kernels.
 //
-// Why not oneDNN for int8 per-channel: oneDNN 2.6 has no weight-only (decompression)
-// matmul; its int8 matmul wants int8/uint8 activations for the whole GEMM.
+// int8/int4 weights whose groups are whole 32-blocks (GGUF Q8_0/Q4_0, --quantization
+// int8|int4 on hidden sizes that are multiples of 32, int8 per-channel) are repacked at
+// prepack into row-interleaved tiles (quant_tiles.h). Every call quantizes its activation
+// rows once to int8 per 32-block and runs integer tile kernels over all M rows at once, for
+// decode batches and prefill alike: each weight byte is read once per call whatever M is,
+// and the weights are never widened to f32 (the ~0.4% activation-quantization error is
+// bounded in quant_tiles.h). Non-finite activations and cpu.q8_activations=0 take a float
+// path over the same tiles (each tile row unpacked to f32).
 //
-// Small M (decode), int8/int4 weights: the activation rows are quantized once per call to
-// int8 in blocks of 32 (scale absmax/127, llama.cpp's Q8 scheme) and every weight row is
-// consumed by integer dot products (maddubs) with one float scaling per block: 2-4x faster
-// than dequantizing to f32, at about 0.4% extra error on a layer's output (a 4-bit weight
-// costs ~10%). Weight groups that are not multiples of 32, non-finite activations and the
-// plugin option cpu.q8_activations=0 take fused float dot products instead (exact up to f32
-// rounding). fp8 weights dequantize each row into L1-resident f32.
-// Large M (prefill): tiles of rows are dequantized in parallel into f32 and multiplied
-// with oneDNN's sgemm, which is compute-bound and shares the same OpenMP pool.
+// The other layouts (fp8; int8/int4 groups or K that are not multiples of 32) keep the
+// canonical layout, row-major by output channel: for M < 8 fused float dot products per
+// weight row (exact up to f32 rounding; fp8 rows dequantize into L1-resident f32), for
+// larger M tiles of rows dequantized in parallel into f32 and multiplied with oneDNN's
+// sgemm, which shares the same OpenMP pool.
+//
+// Why not oneDNN for int8: oneDNN 2.6 has no weight-only (decompression) matmul; its int8
+// matmul wants int8/uint8 activations with one scale per tensor or channel, not per block.
 #ifndef TESSERA_PLUGINS_CPU_LINEAR_QUANT_H
 #define TESSERA_PLUGINS_CPU_LINEAR_QUANT_H
 
@@ -35,12 +39,18 @@ class QuantWeight {
   void run(const float* x, int64_t m, float* out) const;
   // Row `row` of W in f32 (k values).
   void dequant_row(int64_t row, float* out) const;
+  // True when the weight lives in row-interleaved tiles (quant_tiles.h).
+  bool tiled() const { return tiled_; }
 
  private:
+  void run_tiled(const float* x, int64_t m, float* out) const;
+  void run_canonical(const float* x, int64_t m, float* out) const;
+
   tsr_weight_format format_ = TSR_WEIGHT_FORMAT_INT8_GROUP;
   int64_t n_ = 0;
   int64_t k_ = 0;
   int64_t group_ = 0;  // along K; k_ for per-channel formats
+  bool tiled_ = false;
   std::vector<uint8_t> data_;
   std::vector<float> scales_;
 };

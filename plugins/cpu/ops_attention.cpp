@@ -109,13 +109,11 @@ void attend(const HeadTask& task, int64_t kv_head, const float* q, int64_t group
     const float* values =
         as_f32(task.cache + g.value_offset(block, offset, kv_head), task.cache_dtype, n * dim, 4);
     for (int64_t h = 0; h < group; ++h) {
-      const float* qh = q + h * dim;
+      k.scaled_dots(q + h * dim, keys, n, dim, task.scale, scores);
       float block_max = -std::numeric_limits<float>::infinity();
       for (int64_t i = 0; i < n; ++i) {
-        float s = task.scale * k.dot(qh, keys + i * dim, dim);
-        if (task.softcap > 0.0f) s = task.softcap * std::tanh(s / task.softcap);
-        scores[i] = s;
-        block_max = std::max(block_max, s);
+        if (task.softcap > 0.0f) scores[i] = task.softcap * std::tanh(scores[i] / task.softcap);
+        block_max = std::max(block_max, scores[i]);
       }
       const float m_new = std::max(m[h], block_max);
       float* acc_h = acc + h * dim;
@@ -125,11 +123,8 @@ void attend(const HeadTask& task, int64_t kv_head, const float* q, int64_t group
         k.scale(correction, acc_h, dim);
       }
       m[h] = m_new;
-      for (int64_t i = 0; i < n; ++i) {
-        const float weight = std::exp(scores[i] - m_new);
-        l[h] += weight;
-        k.axpy(weight, values + i * dim, acc_h, dim);
-      }
+      l[h] += k.exp_shifted_sum(scores, n, m_new);
+      k.weighted_rows(scores, values, n, dim, acc_h);
     }
   }
   for (int64_t h = 0; h < group; ++h) {

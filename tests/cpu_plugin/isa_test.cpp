@@ -107,8 +107,11 @@ Outputs run_kernels(Plugin& p) {
     expect_ok(p.api().kv_block_bytes(p.device(), &layout, &block_bytes));
     tsr_buffer_t cache = p.alloc(static_cast<size_t>(block_bytes * 4));
     const int64_t len = 27;
+    // Position i lives in slot table[i / 8] * 8 + i % 8 of the block table below, so
+    // attention reads only slots this write filled (the rest of the cache is uninitialized).
+    const std::vector<int32_t> table{2, 0, 3, 1};
     std::vector<int64_t> slots;
-    for (int64_t i = 0; i < len; ++i) slots.push_back(i);
+    for (int64_t i = 0; i < len; ++i) slots.push_back(table[i / 8] * 8 + i % 8);
     tsr_kv_cache_write_params w{};
     w.struct_size = sizeof w;
     w.key = p.upload(random_floats(static_cast<size_t>(len * 74), 9), TSR_DTYPE_F32, {len, 2, 37});
@@ -128,7 +131,7 @@ Outputs run_kernels(Plugin& p) {
     a.num_blocks = 4;
     a.query_start_loc = p.upload(std::vector<int32_t>{0, 3}, TSR_DTYPE_I32, {2});
     a.seq_lens = p.upload(std::vector<int32_t>{static_cast<int32_t>(len)}, TSR_DTYPE_I32, {1});
-    a.block_tables = p.upload(std::vector<int32_t>{2, 0, 3, 1}, TSR_DTYPE_I32, {1, 4});
+    a.block_tables = p.upload(table, TSR_DTYPE_I32, {1, 4});
     a.num_query_heads = 6;
     a.max_seq_len = static_cast<int32_t>(len);
     a.scale = 0.15f;

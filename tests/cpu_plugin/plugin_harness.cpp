@@ -4,7 +4,6 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -82,10 +81,16 @@ void check(tsr_error* error, const char* what) {
 
 Plugin::Plugin(Options options) : host_(std::make_unique<TestHost>()) {
   host_->options = std::move(options);
-  static std::atomic<int> counter{0};
-  const std::filesystem::path copy =
-      std::filesystem::temp_directory_path() /
-      ("tessera-cpu-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".so");
+  // A name no other process can hold: the pid alone is not enough where test processes of
+  // several containers (separate pid namespaces) share /tmp, and overwriting a copy that
+  // another process has mapped changes its code under it. mkstemp creates the file
+  // exclusively; the copy then fills it.
+  std::string name =
+      (std::filesystem::temp_directory_path() / "tessera-cpu-test-XXXXXX.so").string();
+  const int fd = ::mkstemps(name.data(), 3);
+  if (fd < 0) throw std::runtime_error("mkstemps failed for " + name);
+  ::close(fd);
+  const std::filesystem::path copy = name;
   std::filesystem::copy_file(cpu_plugin_file(), copy,
                              std::filesystem::copy_options::overwrite_existing);
   path_ = copy.string();

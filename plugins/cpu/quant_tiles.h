@@ -1,0 +1,106 @@
+// Row-interleaved integer weights and the tile kernels that stream them (int8 and int4
+// group-wise weights with whole 32-wide groups: GGUF Q8_0 / Q4_0, --quantization int8|int4,
+// int8 per-channel).
+//
+// Why a repacked layout: a decode step with M activation rows should read each weight byte
+// once and use it M times, and an integer dot product should end in a vector of complete
+// per-row results, not in a horizontal sum per (row, activation row) pair. So weight_prepack
+// cuts the weight into tiles of kTileRows output rows and, for each 32-wide block of K,
+// stores the tile's bytes chunk by chunk: chunk c (K values 4c..4c+3 of the block) of all
+// 16 rows is one 64-byte vector, row r in bytes 4r..4r+3. One AVX-512 VNNI instruction
+// (vpdpbusd) multiplies that vector by 4 activation bytes broadcast to every lane and adds
+// into 16 per-row int32 sums; 8 of them finish a block for 16 rows and one activation row,
+// and the weight vectors stay in registers for the next activation row (llama.cpp repacks
+// Q4_0 for AVX2/AVX-512 on the same idea). AVX2 takes each 64-byte vector as two 8-row halves.
+//
+//   int8 tile block (512 bytes): [chunk 0..7][row 0..15][4 bytes], each byte w + 128 (u8)
+//   int4 tile block (256 bytes): [vector 0..3][row 0..15][4 bytes]; byte (v, r, i) holds
+//                                chunk v in its low nibble and chunk v + 4 in its high one,
+//                                each nibble u = w + 8
+//   scales: [tile][group][16 rows] f32; rows past n are padding with scale 0 and weight 0.
+//
+// Both formats store an unsigned weight u = w + offset (offset 128 or 8), the operand order
+// vpdpbusd and vpmaddubsw want (unsigned times signed); the activation blocks' sums, computed
+// when the activations are quantized, remove it: sum (u - offset) x = sum u x - offset sum x.
+//
+// Error bound of a result (tested in tests/cpu_plugin/quant_tiles_test.cpp): the integer
+// products are exact; the activations are quantized per 32-block to int8 with scale
+// xs = absmax / 127, so each is off by at most xs / 2, and
+//   |y - sum_j x_j w_j| <= sum_b (xs_b / 2) sum_{j in b} |w_j| + f32 rounding of the per-block
+//                          scaling (a few ulp of sum_j |x_j w_j| per block).
+//
+// Adding a format: a pack function and a tile kernel per ISA beside these, and an entry in
+// linear_quant.cpp's scheme table; QuantTile's layout fields are all a kernel gets.
+#ifndef TESSERA_PLUGINS_CPU_QUANT_TILES_H
+#define TESSERA_PLUGINS_CPU_QUANT_TILES_H
+
+#include <cstdint>
+#include <vector>
+
+#include "isa.h"
+
+namespace tsr::cpu {
+
+inline constexpr int64_t kTileRows = 16;
+inline constexpr int64_t kTileBlock = 32;  // K values per block (the activations' Q8 block)
+
+// The activation rows of one linear call quantized to int8 per 32-block (quantize_q8):
+// row i's values at q + i * k, its block scales at scale + i * (k / 32), block sums likewise.
+struct Q8Rows {
+  const int8_t* q;
+  const float* scale;
+  const int32_t* sum;
+  int64_t k;
+};
+
+// One tile of packed weights: `blocks` blocks of K, scales per group of blocks_per_group.
+struct QuantTile {
+  const uint8_t* data;
+  const float* scales;
+  int64_t blocks;
+  int64_t blocks_per_group;
+};
+
+// out[i * ldo + r] = sum_j x[i][j] * w[r][j] for i < m activation rows and r < rows (<= 16)
+// of the tile; the rest of out is not touched.
+using TileKernel = void (*)(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
+                            int64_t rows);
+
+// quantize_q8's contract (kernels.h): one activation row to int8 per 32-block; false when
+// the row has a NaN or Inf. Every implementation rounds x * (127 / absmax) to nearest even
+// in f32, so all ISA paths produce the same bytes.
+using QuantizeRow = bool (*)(const float* x, int64_t k, int8_t* xq, float* xs, int32_t* xsum);
+
+struct TileKernels {
+  const char* name;
+  TileKernel i8;
+  TileKernel i4;
+  QuantizeRow quantize;
+};
+
+// Bytes of one packed block of one tile.
+inline constexpr int64_t kTileBlockBytesI8 = kTileRows * kTileBlock;
+inline constexpr int64_t kTileBlockBytesI4 = kTileRows * kTileBlock / 2;
+
+// Packs a canonical int8 [n][k] (or int4, element j in the low nibble of byte j / 2 when j
+// is even) weight with scales [n][k / group] into tiles. k and group are multiples of 32.
+void pack_tiles_i8(const int8_t* q, const float* scales, int64_t n, int64_t k, int64_t group,
+                   std::vector<uint8_t>& data, std::vector<float>& packed_scales);
+void pack_tiles_i4(const uint8_t* q, const float* scales, int64_t n, int64_t k, int64_t group,
+                   std::vector<uint8_t>& data, std::vector<float>& packed_scales);
+// Row r (< 16) of a packed tile in f32, for the float fallback (non-finite activations,
+// cpu.q8_activations=0).
+void unpack_tile_row(const QuantTile& w, bool int4, int64_t r, float* out);
+
+const TileKernels& tile_kernels_generic();
+// NULL where the build or the CPU lacks the instructions (AVX-512 needs VNNI as well).
+const TileKernels* tile_kernels_avx2();
+const TileKernels* tile_kernels_avx512_vnni();
+
+// The set matching the active ISA (select_isa() calls set_tile_kernels).
+const TileKernels& tile_kernels();
+void set_tile_kernels(Isa isa);
+
+}  // namespace tsr::cpu
+
+#endif  // TESSERA_PLUGINS_CPU_QUANT_TILES_H

@@ -1,0 +1,144 @@
+// AVX2 tile kernels (see quant_tiles.h): each 64-byte chunk vector of a tile is two 8-row
+// halves of 32 bytes; vpmaddubsw multiplies one half by 4 broadcast activation bytes into
+// int16 pairs. int4 (u <= 15): a pair is at most 2 * 15 * 127, so the 8 chunks of a block
+// add up in int16 (<= 30480) before one vpmaddwd widens them. int8: u = w + 128 would
+// overflow the int16 pairs, so the weight is turned back to signed w and multiplied as
+// |w| times (x with w's sign), pairs <= 2 * 128 * 127. Up to 4 activation rows share the
+// weight registers (16 ymm registers). Also the quantized path of AVX-512 CPUs without VNNI.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels.h"
+#include "quant_tiles.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TSR_CPU_HAVE_AVX2_TILES 1
+#endif
+
+#ifdef TSR_CPU_HAVE_AVX2_TILES
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+
+namespace tsr::cpu {
+namespace {
+
+inline __m256i broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// kM activation rows from i0 against the 8-row half `half` of one tile.
+template <bool kInt4, int kM>
+void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float* out, int64_t ldo,
+               int64_t rows) {
+  constexpr int64_t kBlockBytes = kInt4 ? kTileBlockBytesI4 : kTileBlockBytesI8;
+  const int64_t k_blocks = x.k / kTileBlock;
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  __m256 acc[kM];
+  for (int i = 0; i < kM; ++i) acc[i] = _mm256_setzero_ps();
+  const float* scales = w.scales + half * 8;
+  int64_t in_group = 0;
+  for (int64_t b = 0; b < w.blocks; ++b) {
+    const uint8_t* block = w.data + b * kBlockBytes + half * 32;
+    __m256i wv[8];
+    if constexpr (kInt4) {
+      for (int v = 0; v < 4; ++v) {
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + v * 64));
+        wv[v] = _mm256_and_si256(raw, low);
+        wv[v + 4] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);
+      }
+    } else {
+      for (int c = 0; c < 8; ++c) {
+        wv[c] = _mm256_xor_si256(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + c * 64)), flip);
+      }
+    }
+    const __m256 ws = _mm256_loadu_ps(scales);
+    for (int i = 0; i < kM; ++i) {
+      const int64_t row = i0 + i;
+      const int8_t* xb = x.q + row * x.k + b * kTileBlock;
+      __m256i dot;
+      if constexpr (kInt4) {
+        __m256i pairs = _mm256_maddubs_epi16(wv[0], broadcast4(xb));
+        for (int c = 1; c < 8; ++c) {
+          pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(wv[c], broadcast4(xb + 4 * c)));
+        }
+        dot = _mm256_add_epi32(_mm256_madd_epi16(pairs, ones),
+                               _mm256_set1_epi32(-8 * x.sum[row * k_blocks + b]));
+      } else {
+        dot = _mm256_setzero_si256();
+        for (int c = 0; c < 8; ++c) {
+          const __m256i signed_x = _mm256_sign_epi8(broadcast4(xb + 4 * c), wv[c]);
+          const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(wv[c]), signed_x);
+          dot = _mm256_add_epi32(dot, _mm256_madd_epi16(pairs, ones));
+        }
+      }
+      const __m256 s = _mm256_mul_ps(ws, _mm256_set1_ps(x.scale[row * k_blocks + b]));
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), s, acc[i]);
+    }
+    if (++in_group == w.blocks_per_group) {
+      in_group = 0;
+      scales += kTileRows;
+    }
+  }
+  const int64_t valid = rows - half * 8;
+  for (int i = 0; i < kM; ++i) {
+    float* dst = out + (i0 + i) * ldo + half * 8;
+    if (valid >= 8) {
+      _mm256_storeu_ps(dst, acc[i]);
+    } else {
+      alignas(32) float tmp[8];
+      _mm256_store_ps(tmp, acc[i]);
+      for (int64_t r = 0; r < valid; ++r) dst[r] = tmp[r];
+    }
+  }
+}
+
+template <bool kInt4>
+void tile_avx2(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
+               int64_t rows) {
+  for (int half = 0; half < 2 && half * 8 < rows; ++half) {
+    int64_t i = 0;
+    for (; i + 4 <= m; i += 4) half_rows<kInt4, 4>(w, x, i, half, out, ldo, rows);
+    switch (m - i) {
+      case 3:
+        half_rows<kInt4, 3>(w, x, i, half, out, ldo, rows);
+        break;
+      case 2:
+        half_rows<kInt4, 2>(w, x, i, half, out, ldo, rows);
+        break;
+      case 1:
+        half_rows<kInt4, 1>(w, x, i, half, out, ldo, rows);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tsr::cpu
+
+#pragma GCC pop_options
+
+namespace tsr::cpu {
+const TileKernels* tile_kernels_avx2() {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return nullptr;
+  static const TileKernels table = {"avx2", tile_avx2<false>, tile_avx2<true>, quantize_q8};
+  return &table;
+}
+}  // namespace tsr::cpu
+
+#else
+namespace tsr::cpu {
+const TileKernels* tile_kernels_avx2() {
+  return nullptr;
+}
+}  // namespace tsr::cpu
+#endif

@@ -1,0 +1,163 @@
+// AVX-512 VNNI tile kernels (see quant_tiles.h): vpdpbusd multiplies a tile's 64-byte chunk
+// vector (16 rows x 4 unsigned weight bytes) by 4 activation bytes broadcast to all lanes,
+// so 8 instructions finish one 32-block for 16 rows. Up to 8 activation rows share each
+// block's weight vectors while they sit in registers. Selected only when the CPU reports
+// avx512_vnni (and the AVX-512 kernel set is active); function-level target as in
+// kernels_avx512.cpp.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "quant_tiles.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TSR_CPU_HAVE_VNNI_TILES 1
+#endif
+
+#ifdef TSR_CPU_HAVE_VNNI_TILES
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma")
+
+namespace tsr::cpu {
+namespace {
+
+inline int32_t load4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// kM activation rows starting at i0 against one tile; kM <= 8 keeps 8 weight vectors and
+// kM accumulators in the 32 vector registers.
+template <bool kInt4, int kM>
+void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int64_t ldo,
+               __mmask16 rows_mask) {
+  constexpr int32_t kOffset = kInt4 ? 8 : 128;
+  constexpr int64_t kBlockBytes = kInt4 ? kTileBlockBytesI4 : kTileBlockBytesI8;
+  const int64_t k_blocks = x.k / kTileBlock;
+  const __m512i low = _mm512_set1_epi8(0x0f);
+  __m512 acc[kM];
+  for (int i = 0; i < kM; ++i) acc[i] = _mm512_setzero_ps();
+  const float* scales = w.scales;
+  int64_t in_group = 0;
+  for (int64_t b = 0; b < w.blocks; ++b) {
+    const uint8_t* block = w.data + b * kBlockBytes;
+    __m512i wv[8];
+    if constexpr (kInt4) {
+      for (int v = 0; v < 4; ++v) {
+        const __m512i raw = _mm512_loadu_si512(block + v * 64);
+        wv[v] = _mm512_and_si512(raw, low);
+        wv[v + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low);
+      }
+    } else {
+      for (int c = 0; c < 8; ++c) wv[c] = _mm512_loadu_si512(block + c * 64);
+    }
+    const __m512 ws = _mm512_loadu_ps(scales);
+    for (int i = 0; i < kM; ++i) {
+      const int64_t row = i0 + i;
+      const int8_t* xb = x.q + row * x.k + b * kTileBlock;
+      __m512i dot = _mm512_set1_epi32(-kOffset * x.sum[row * k_blocks + b]);
+      for (int c = 0; c < 8; ++c) {
+        dot = _mm512_dpbusd_epi32(dot, wv[c], _mm512_set1_epi32(load4(xb + 4 * c)));
+      }
+      const __m512 s = _mm512_mul_ps(ws, _mm512_set1_ps(x.scale[row * k_blocks + b]));
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[i]);
+    }
+    if (++in_group == w.blocks_per_group) {
+      in_group = 0;
+      scales += kTileRows;
+    }
+  }
+  for (int i = 0; i < kM; ++i) _mm512_mask_storeu_ps(out + (i0 + i) * ldo, rows_mask, acc[i]);
+}
+
+// quantize_q8 (kernels_generic.cpp) 16 lanes at a time, with the same f32 arithmetic
+// (absmax / 127 and x * (127 / absmax) rounded to nearest even), so the bytes are equal.
+bool quantize_row(const float* x, int64_t k, int8_t* xq, float* xs, int32_t* xsum) {
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  for (int64_t b = 0; b < k / kTileBlock; ++b) {
+    const __m512 v0 = _mm512_loadu_ps(x + b * kTileBlock);
+    const __m512 v1 = _mm512_loadu_ps(x + b * kTileBlock + 16);
+    if ((_mm512_cmp_ps_mask(v0, v0, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v1, v1, _CMP_UNORD_Q)) !=
+        0) {
+      return false;
+    }
+    const float absmax = _mm512_reduce_max_ps(
+        _mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
+    if (!(absmax <= 3.402823466e38f)) return false;  // an Inf
+    const float inv = absmax > 0.0f ? 127.0f / absmax : 0.0f;
+    const __m512 vinv = _mm512_set1_ps(inv);
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vinv));
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vinv));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + b * kTileBlock), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + b * kTileBlock + 16),
+                     _mm512_cvtepi32_epi8(q1));
+    xs[b] = absmax / 127.0f;
+    xsum[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  }
+  return true;
+}
+
+template <bool kInt4>
+void tile_vnni(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
+               int64_t rows) {
+  const auto mask = static_cast<__mmask16>((1u << rows) - 1u);
+  int64_t i = 0;
+  for (; i + 8 <= m; i += 8) tile_rows<kInt4, 8>(w, x, i, out, ldo, mask);
+  switch (m - i) {
+    case 7:
+      tile_rows<kInt4, 7>(w, x, i, out, ldo, mask);
+      break;
+    case 6:
+      tile_rows<kInt4, 6>(w, x, i, out, ldo, mask);
+      break;
+    case 5:
+      tile_rows<kInt4, 5>(w, x, i, out, ldo, mask);
+      break;
+    case 4:
+      tile_rows<kInt4, 4>(w, x, i, out, ldo, mask);
+      break;
+    case 3:
+      tile_rows<kInt4, 3>(w, x, i, out, ldo, mask);
+      break;
+    case 2:
+      tile_rows<kInt4, 2>(w, x, i, out, ldo, mask);
+      break;
+    case 1:
+      tile_rows<kInt4, 1>(w, x, i, out, ldo, mask);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+}  // namespace tsr::cpu
+
+#pragma GCC pop_options
+
+namespace tsr::cpu {
+const TileKernels* tile_kernels_avx512_vnni() {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+      !__builtin_cpu_supports("avx512vnni")) {
+    return nullptr;
+  }
+  static const TileKernels table = {"avx512-vnni", tile_vnni<false>, tile_vnni<true>, quantize_row};
+  return &table;
+}
+}  // namespace tsr::cpu
+
+#else
+namespace tsr::cpu {
+const TileKernels* tile_kernels_avx512_vnni() {
+  return nullptr;
+}
+}  // namespace tsr::cpu
+#endif
+
+#pragma GCC diagnostic pop

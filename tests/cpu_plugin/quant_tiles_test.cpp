@@ -1,0 +1,199 @@
+// The row-interleaved integer tiles (plugins/cpu/quant_tiles.h) on every ISA path this CPU
+// offers (generic, avx2, avx512 with VNNI): int8 group / per-channel and int4 group weights,
+// batch sizes 1..33 (one tile kernel call covers up to 8 rows on AVX-512, 4 on AVX2, so these
+// take every remainder), a row count that leaves a partial last tile, groups of one and two
+// 32-blocks. Each output is checked against a double reference within the bound the kernels
+// state: the activations are quantized per 32-block with scale absmax/127, so
+//   |y - sum_j x_j w_j| <= sum_b (0.5 * absmax_b / 127) * sum_{j in b} |w_j|
+// plus f32 rounding of the per-block scaling (below 1e-5 of sum_j |x_j w_j| for these sizes),
+// and the ISA paths agree with the generic one to f32 rounding (same quantized activations,
+// exact integer products). Seeds are fixed and printed on failure.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <random>
+#include <string>
+
+#include "plugin_harness.h"
+#include "reference.h"
+
+namespace tsr::test {
+namespace {
+
+struct Case {
+  tsr_weight_format format;
+  int64_t group;  // 0 for per-channel
+};
+
+struct Weight {
+  std::vector<uint8_t> data;
+  std::vector<float> scales;
+  std::vector<double> dense;  // [n][k]
+};
+
+Weight make(const Case& c, int64_t n, int64_t k, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> byte(0, 255);
+  Weight w;
+  const bool int4 = c.format == TSR_WEIGHT_FORMAT_INT4_GROUP;
+  w.data.resize(static_cast<size_t>(int4 ? n * k / 2 : n * k));
+  for (auto& b : w.data) b = static_cast<uint8_t>(byte(rng));
+  const int64_t groups = c.group == 0 ? 1 : k / c.group;
+  w.scales = random_floats(static_cast<size_t>(n * groups), seed + 1, 0.01f, 0.05f);
+  w.dense = dequantize(c.format, n, k, c.group == 0 ? k : c.group, w.data.data(), w.scales.data());
+  return w;
+}
+
+tsr_weight_t prepack(Plugin& p, const Case& c, const Weight& w, int64_t n, int64_t k) {
+  tsr_weight_desc d{};
+  d.struct_size = sizeof d;
+  d.format = c.format;
+  d.rows = n;
+  d.cols = k;
+  d.group_size = c.group;
+  d.data = w.data.data();
+  d.scales = w.scales.data();
+  d.compute_dtype = TSR_DTYPE_F32;
+  tsr_weight_t out = nullptr;
+  const Status s = take(p.api().weight_prepack(p.device(), &d, &out));
+  EXPECT_TRUE(s.ok()) << s.message;
+  return out;
+}
+
+std::vector<float> run_linear(Plugin& p, tsr_weight_t weight, const std::vector<float>& x,
+                              int64_t m, int64_t n, int64_t k) {
+  tsr_linear_params lp{};
+  lp.struct_size = sizeof lp;
+  lp.x = p.upload(x, TSR_DTYPE_F32, {m, k});
+  lp.weight = weight;
+  lp.out = p.empty(TSR_DTYPE_F32, {m, n});
+  const Status s = take(p.ops().linear(p.stream(), &lp));
+  EXPECT_TRUE(s.ok()) << s.message;
+  return p.download<float>(lp.out, static_cast<size_t>(m * n));
+}
+
+// Per output: the stated bound, and sum_j |x_j w_j| (the scale of f32 rounding).
+struct Bound {
+  std::vector<double> quantization;
+  std::vector<double> magnitude;
+};
+
+Bound bound_for(const std::vector<float>& x, const std::vector<double>& w, int64_t m, int64_t n,
+                int64_t k) {
+  Bound b{std::vector<double>(static_cast<size_t>(m * n)),
+          std::vector<double>(static_cast<size_t>(m * n))};
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t r = 0; r < n; ++r) {
+      double q = 0.0;
+      double mag = 0.0;
+      for (int64_t b0 = 0; b0 < k; b0 += 32) {
+        double absmax = 0.0;
+        double wsum = 0.0;
+        for (int64_t j = b0; j < b0 + 32; ++j) {
+          absmax = std::max(absmax, std::fabs(static_cast<double>(x[i * k + j])));
+          wsum += std::fabs(w[r * k + j]);
+          mag += std::fabs(x[i * k + j] * w[r * k + j]);
+        }
+        q += 0.5 * absmax / 127.0 * wsum;
+      }
+      b.quantization[i * n + r] = q;
+      b.magnitude[i * n + r] = mag;
+    }
+  }
+  return b;
+}
+
+std::vector<std::string> isas() {
+  std::vector<std::string> out{"generic"};
+  if (cpu_has_avx2()) out.push_back("avx2");
+  if (cpu_has_avx512()) out.push_back("avx512");
+  return out;
+}
+
+class QuantTiles : public ::testing::TestWithParam<Case> {};
+
+TEST_P(QuantTiles, WithinStatedBoundOnEveryIsa) {
+  const Case c = GetParam();
+  const int64_t n = 40;  // tiles of 16, 16 and a partial 8
+  const int64_t k = 128;
+  const uint32_t seed = 17 + static_cast<uint32_t>(c.format) * 10 + static_cast<uint32_t>(c.group);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  const Weight w = make(c, n, k, seed);
+  std::map<int64_t, std::vector<float>> generic;
+  for (const std::string& isa : isas()) {
+    SCOPED_TRACE("isa " + isa);
+    Plugin p(Options{{"cpu.isa", isa}});
+    ASSERT_EQ(p.active_isa(), isa);
+    tsr_weight_t weight = prepack(p, c, w, n, k);
+    ASSERT_NE(weight, nullptr);
+    for (int64_t m : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33}) {
+      SCOPED_TRACE("m " + std::to_string(m));
+      // Spread magnitudes across blocks so per-block scales matter.
+      std::vector<float> x = random_floats(static_cast<size_t>(m * k), seed + 100 + m);
+      for (int64_t j = 0; j < m * k; ++j) x[j] *= 1.0f + static_cast<float>((j / 32) % 5);
+      const std::vector<float> got = run_linear(p, weight, x, m, n, k);
+      const auto ref = matmul(std::vector<double>(x.begin(), x.end()), w.dense, m, n, k);
+      const Bound bound = bound_for(x, w.dense, m, n, k);
+      int worst = -1;
+      double worst_ratio = 0.0;
+      for (size_t o = 0; o < got.size(); ++o) {
+        const double allowed = bound.quantization[o] + 1e-5 * bound.magnitude[o];
+        const double ratio = std::fabs(got[o] - ref[o]) / allowed;
+        if (!(ratio <= worst_ratio)) {
+          worst_ratio = ratio;
+          worst = static_cast<int>(o);
+        }
+      }
+      EXPECT_LE(worst_ratio, 1.0) << "output " << worst << ": got " << got[worst] << ", reference "
+                                  << ref[worst] << ", bound " << bound.quantization[worst];
+      if (isa == "generic") {
+        generic[m] = got;
+      } else {
+        const std::vector<float>& g = generic.at(m);
+        for (size_t o = 0; o < got.size(); ++o) {
+          EXPECT_LE(std::fabs(got[o] - g[o]), 1e-5 * bound.magnitude[o])
+              << "output " << o << " differs from the generic path";
+        }
+      }
+    }
+    EXPECT_TRUE(take(p.api().weight_destroy(weight)).ok());
+  }
+}
+
+// A NaN activation takes the float path for the whole call: its row is NaN, the other rows
+// are exact dequantized-weight products.
+TEST_P(QuantTiles, NonFiniteActivationsPropagate) {
+  const Case c = GetParam();
+  const int64_t n = 20;
+  const int64_t k = 64;
+  const Weight w = make(c, n, k, 5);
+  for (const std::string& isa : isas()) {
+    SCOPED_TRACE("isa " + isa);
+    Plugin p(Options{{"cpu.isa", isa}});
+    tsr_weight_t weight = prepack(p, c, w, n, k);
+    const int64_t m = 3;
+    std::vector<float> x = random_floats(static_cast<size_t>(m * k), 6);
+    x[k + 5] = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<float> got = run_linear(p, weight, x, m, n, k);
+    const auto ref = matmul(std::vector<double>(x.begin(), x.end()), w.dense, m, n, k);
+    for (int64_t r = 0; r < n; ++r) {
+      EXPECT_TRUE(std::isnan(got[n + r])) << "row 1, output " << r;
+      for (int64_t i : {0, 2}) {
+        EXPECT_NEAR(got[i * n + r], ref[i * n + r], 1e-5 * (1.0 + std::fabs(ref[i * n + r])));
+      }
+    }
+    EXPECT_TRUE(take(p.api().weight_destroy(weight)).ok());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(IntegerFormats, QuantTiles,
+                         ::testing::Values(Case{TSR_WEIGHT_FORMAT_INT8_GROUP, 32},
+                                           Case{TSR_WEIGHT_FORMAT_INT8_GROUP, 64},
+                                           Case{TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL, 0},
+                                           Case{TSR_WEIGHT_FORMAT_INT4_GROUP, 32},
+                                           Case{TSR_WEIGHT_FORMAT_INT4_GROUP, 64}));
+
+}  // namespace
+}  // namespace tsr::test
