@@ -4,9 +4,6 @@
 
 namespace tsr::xpu::ops {
 
-void paged_attention(tsr_stream_s*, const tsr_paged_attention_params*, bool) {
-  throw sdk::Error(TSR_ERROR_CODE_UNIMPLEMENTED, "paged_attention: no XPU kernel yet");
-}
 void sample(tsr_stream_s*, const tsr_sample_params*, bool) {
   throw sdk::Error(TSR_ERROR_CODE_UNIMPLEMENTED, "sample: no XPU kernel yet");
 }

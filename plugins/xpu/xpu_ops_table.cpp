@@ -26,7 +26,7 @@ void rethrow(tsr_error* error) {
 
 // Ops with kernels; the others stay NULL in the table and unsupported.
 bool implemented(tsr_op_id op) {
-  return op != TSR_OP_PAGED_ATTENTION && op != TSR_OP_SAMPLE;
+  return op != TSR_OP_SAMPLE;
 }
 
 }  // namespace
