@@ -7,8 +7,8 @@
 
 namespace tsr::xpu::ops {
 namespace {
-constexpr size_t kThreads = 64;     // XPU_ATTN_THREADS
-constexpr int64_t kMaxDim = 256;    // XPU_ATTN_MAX_DIM
+constexpr size_t kThreads = 64;   // XPU_ATTN_THREADS
+constexpr int64_t kMaxDim = 256;  // XPU_ATTN_MAX_DIM
 }  // namespace
 
 void paged_attention(tsr_stream_s* stream, const tsr_paged_attention_params* p, bool execute) {
@@ -84,9 +84,9 @@ void paged_attention(tsr_stream_s* stream, const tsr_paged_attention_params* p, 
          {arg(prm.query), arg(prm.out), arg_buffer(prm.cache), arg(prm.query_start_loc),
           arg(prm.seq_lens), arg(prm.block_tables), KernelArg::scalar(num_seqs),
           KernelArg::scalar(max_blocks), KernelArg::scalar(q_heads), KernelArg::scalar(kv_heads),
-          KernelArg::scalar(head_dim), KernelArg::scalar(block_size),
-          KernelArg::scalar(num_blocks), KernelArg::scalar(scale), KernelArg::scalar(window),
-          KernelArg::scalar(softcap), KernelArg::scalar(act), KernelArg::scalar(cache_dtype)},
+          KernelArg::scalar(head_dim), KernelArg::scalar(block_size), KernelArg::scalar(num_blocks),
+          KernelArg::scalar(scale), KernelArg::scalar(window), KernelArg::scalar(softcap),
+          KernelArg::scalar(act), KernelArg::scalar(cache_dtype)},
          {static_cast<size_t>(tokens), static_cast<size_t>(hq), 1}, {kThreads, 1, 1});
 }
 

@@ -24,11 +24,6 @@ void rethrow(tsr_error* error) {
   throw sdk::Error(code, message);
 }
 
-// Ops with kernels; the others stay NULL in the table and unsupported.
-bool implemented(tsr_op_id op) {
-  return op != TSR_OP_SAMPLE;
-}
-
 }  // namespace
 
 namespace ops {
@@ -80,8 +75,7 @@ const tsr_ops_api* ops_table() {
   static const tsr_ops_api table = [] {
     tsr_ops_api t{};
     t.struct_size = sizeof t;
-#define TSR_OP(UPPER, lower, params) \
-  if (implemented(TSR_OP_##UPPER)) t.lower = &entry_##lower;
+#define TSR_OP(UPPER, lower, params) t.lower = &entry_##lower;
 #include "tessera/ops.def"
 #undef TSR_OP
     return t;
@@ -90,9 +84,9 @@ const tsr_ops_api* ops_table() {
 }
 
 int op_supported(tsr_device_t device, tsr_op_id op, const void* params) {
-  if (static_cast<int>(op) < 0 || op >= TSR_OP_COUNT || !implemented(op)) return 0;
+  if (static_cast<int>(op) < 0 || op >= TSR_OP_COUNT) return 0;
   if (params == nullptr) return 1;
-  tsr_stream_s probe{device, nullptr};
+  tsr_stream_s probe{device, nullptr, nullptr, 0};
   tsr_error* error = sdk::guard([&] {
     switch (op) {
 #define TSR_OP(UPPER, lower, params_type)                                                     \
