@@ -55,15 +55,15 @@ void sample(tsr_stream_s* stream, const tsr_sample_params* p, bool execute) {
   const int64_t rows = logits.dim(0);
   const int64_t vocab = logits.dim(1);
   TSR_PLUGIN_CHECK_ARG(vocab > 0 && vocab < (int64_t{1} << 31), "%s: logits: vocabulary size", op);
-  TSR_PLUGIN_CHECK(rows < (int64_t{1} << 31) && vocab * 16 <= static_cast<int64_t>(kWorkspaceBudget),
-                   TSR_ERROR_CODE_UNIMPLEMENTED, "%s: logits [%lld, %lld] exceed the XPU kernel's limits",
-                   op, static_cast<long long>(rows), static_cast<long long>(vocab));
+  TSR_PLUGIN_CHECK(
+      rows < (int64_t{1} << 31) && vocab * 16 <= static_cast<int64_t>(kWorkspaceBudget),
+      TSR_ERROR_CODE_UNIMPLEMENTED, "%s: logits [%lld, %lld] exceed the XPU kernel's limits", op,
+      static_cast<long long>(rows), static_cast<long long>(vocab));
   require_row_tensor(stream, prm.temperature, TSR_DTYPE_F32, rows, op, "temperature");
   require_row_tensor(stream, prm.top_k, TSR_DTYPE_I32, rows, op, "top_k");
   require_row_tensor(stream, prm.top_p, TSR_DTYPE_F32, rows, op, "top_p");
   require_row_tensor(stream, prm.min_p, TSR_DTYPE_F32, rows, op, "min_p");
-  require_row_tensor(stream, prm.repetition_penalty, TSR_DTYPE_F32, rows, op,
-                     "repetition_penalty");
+  require_row_tensor(stream, prm.repetition_penalty, TSR_DTYPE_F32, rows, op, "repetition_penalty");
   require_row_tensor(stream, prm.presence_penalty, TSR_DTYPE_F32, rows, op, "presence_penalty");
   require_row_tensor(stream, prm.frequency_penalty, TSR_DTYPE_F32, rows, op, "frequency_penalty");
   require_row_tensor(stream, prm.seeds, TSR_DTYPE_U64, rows, op, "seeds");
@@ -79,8 +79,7 @@ void sample(tsr_stream_s* stream, const tsr_sample_params* p, bool execute) {
     require_ndim(tokens, 1, op, "history_tokens");
     require_row_tensor(stream, prm.history_prompt_lens, TSR_DTYPE_I32, rows, op,
                        "history_prompt_lens");
-    TSR_PLUGIN_CHECK_ARG(present(prm.history_prompt_lens), "%s: history_prompt_lens: missing",
-                         op);
+    TSR_PLUGIN_CHECK_ARG(present(prm.history_prompt_lens), "%s: history_prompt_lens: missing", op);
     require_device(stream, prm.history_offsets, op, "history_offsets");
     require_device(stream, prm.history_tokens, op, "history_tokens");
     require_aligned(offsets, op, "history_offsets");
@@ -122,8 +121,8 @@ void sample(tsr_stream_s* stream, const tsr_sample_params* p, bool execute) {
   if (!execute || rows == 0) return;
 
   const size_t slot_bytes = static_cast<size_t>(vocab) * 16;
-  const int32_t slots = static_cast<int32_t>(std::min<int64_t>(
-      {rows, kMaxSlots, static_cast<int64_t>(kWorkspaceBudget / slot_bytes)}));
+  const int32_t slots = static_cast<int32_t>(
+      std::min<int64_t>({rows, kMaxSlots, static_cast<int64_t>(kWorkspaceBudget / slot_bytes)}));
   RtMem workspace = stream_workspace(stream, slot_bytes * static_cast<size_t>(slots));
   const int32_t n_rows = static_cast<int32_t>(rows);
   const int32_t n_vocab = static_cast<int32_t>(vocab);
@@ -131,15 +130,29 @@ void sample(tsr_stream_s* stream, const tsr_sample_params* p, bool execute) {
   const int32_t num_top = static_cast<int32_t>(top_n);
   const tsr_tensor none{};
   launch(stream, "xpu_sample",
-         {arg(prm.logits), KernelArg::scalar(n_rows), KernelArg::scalar(n_vocab),
-          arg(prm.temperature), arg(prm.top_k), arg(prm.top_p), arg(prm.min_p),
-          arg(prm.repetition_penalty), arg(prm.presence_penalty), arg(prm.frequency_penalty),
-          arg(prm.seeds), KernelArg::scalar(step), arg(has_history ? prm.history_tokens : none),
-          KernelArg::scalar(history_len), arg(has_history ? prm.history_offsets : none),
-          arg(has_history ? prm.history_prompt_lens : none), arg(prm.out_tokens),
-          arg(has_logprobs ? prm.out_logprobs : none), KernelArg::scalar(num_top),
-          arg(top_n > 0 ? prm.top_ids : none), arg(top_n > 0 ? prm.top_values : none),
-          KernelArg::buffer(workspace, 0), KernelArg::scalar(slots)},
+         {arg(prm.logits),
+          KernelArg::scalar(n_rows),
+          KernelArg::scalar(n_vocab),
+          arg(prm.temperature),
+          arg(prm.top_k),
+          arg(prm.top_p),
+          arg(prm.min_p),
+          arg(prm.repetition_penalty),
+          arg(prm.presence_penalty),
+          arg(prm.frequency_penalty),
+          arg(prm.seeds),
+          KernelArg::scalar(step),
+          arg(has_history ? prm.history_tokens : none),
+          KernelArg::scalar(history_len),
+          arg(has_history ? prm.history_offsets : none),
+          arg(has_history ? prm.history_prompt_lens : none),
+          arg(prm.out_tokens),
+          arg(has_logprobs ? prm.out_logprobs : none),
+          KernelArg::scalar(num_top),
+          arg(top_n > 0 ? prm.top_ids : none),
+          arg(top_n > 0 ? prm.top_values : none),
+          KernelArg::buffer(workspace, 0),
+          KernelArg::scalar(slots)},
          {static_cast<size_t>(slots), 1, 1}, {1, 1, 1});
 }
 
