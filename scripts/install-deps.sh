@@ -11,7 +11,7 @@ packages=(
   libdnnl-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev nlohmann-json3-dev
   libpcre2-dev libutf8proc-dev
   libze-dev libze1
-  ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clang-14 llvm-spirv-14
+  ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clang-14 llvm-spirv-14 spirv-tools
   clang-format-14
   python3 python3-venv python3-pip
 )

@@ -129,8 +129,7 @@ void rope(tsr_stream_s* stream, const tsr_rope_params* p, bool execute) {
           KernelArg::scalar(tokens), KernelArg::scalar(q_heads), KernelArg::scalar(k_heads),
           KernelArg::scalar(head_dim), KernelArg::scalar(rotary_dim), KernelArg::scalar(neox),
           KernelArg::scalar(dtype), KernelArg::scalar(freq)},
-         {pairs, static_cast<size_t>(q_heads + k_heads), static_cast<size_t>(tokens)},
-         {1, 1, 1});
+         {pairs, static_cast<size_t>(q_heads + k_heads), static_cast<size_t>(tokens)}, {1, 1, 1});
 }
 
 void silu_mul(tsr_stream_s* stream, const tsr_silu_mul_params* p, bool execute) {

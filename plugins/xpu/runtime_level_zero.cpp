@@ -261,7 +261,8 @@ class LevelZeroRuntime final : public Runtime {
     if (dev.module == nullptr) create_module(dev);
     ze_kernel_desc_t desc{ZE_STRUCTURE_TYPE_KERNEL_DESC, nullptr, 0, name};
     ze_kernel_handle_t k = nullptr;
-    check(ze().zeKernelCreate(dev.module, &desc, &k), sdk::format("zeKernelCreate(%s)", name).c_str());
+    check(ze().zeKernelCreate(dev.module, &desc, &k),
+          sdk::format("zeKernelCreate(%s)", name).c_str());
     dev.kernels.emplace(name, k);
     return k;
   }
@@ -272,10 +273,10 @@ class LevelZeroRuntime final : public Runtime {
     auto k = static_cast<ze_kernel_handle_t>(kernel);
     if (groups[0] == 0 || groups[1] == 0 || groups[2] == 0) return;
     std::lock_guard<std::mutex> lock(q->device->mutex);
-    check(ze().zeKernelSetGroupSize(k, static_cast<uint32_t>(local[0]),
-                                    static_cast<uint32_t>(local[1]),
-                                    static_cast<uint32_t>(local[2])),
-          "zeKernelSetGroupSize");
+    check(
+        ze().zeKernelSetGroupSize(k, static_cast<uint32_t>(local[0]),
+                                  static_cast<uint32_t>(local[1]), static_cast<uint32_t>(local[2])),
+        "zeKernelSetGroupSize");
     uint32_t index = 0;
     for (size_t i = 0; i < num_args; ++i) {
       if (args[i].kind == KernelArg::Kind::kBuffer) {
@@ -290,8 +291,7 @@ class LevelZeroRuntime final : public Runtime {
               "zeKernelSetArgumentValue");
       }
     }
-    const ze_group_count_t count{static_cast<uint32_t>(groups[0]),
-                                 static_cast<uint32_t>(groups[1]),
+    const ze_group_count_t count{static_cast<uint32_t>(groups[0]), static_cast<uint32_t>(groups[1]),
                                  static_cast<uint32_t>(groups[2])};
     check(ze().zeCommandListAppendLaunchKernel(q->list, k, &count, nullptr, 0, nullptr),
           "zeCommandListAppendLaunchKernel");
@@ -306,8 +306,7 @@ class LevelZeroRuntime final : public Runtime {
   }
 
   static void fence(RtQueue queue) {
-    check(ze().zeCommandListAppendBarrier(static_cast<ZeQueue*>(queue)->list, nullptr, 0,
-                                          nullptr),
+    check(ze().zeCommandListAppendBarrier(static_cast<ZeQueue*>(queue)->list, nullptr, 0, nullptr),
           "zeCommandListAppendBarrier");
   }
 
@@ -395,15 +394,15 @@ class LevelZeroRuntime final : public Runtime {
       dev->compute_ordinal = compute_ordinal(device);
       dev->info.name = dev->props.name;
       dev->info.vendor = "Intel";
-      dev->info.compute_units = dev->props.numSlices * dev->props.numSubslicesPerSlice *
-                                dev->props.numEUsPerSubslice;
+      dev->info.compute_units =
+          dev->props.numSlices * dev->props.numSubslicesPerSlice * dev->props.numEUsPerSubslice;
       if (ze().zeDevicePciGetPropertiesExt != nullptr) {
         ze_pci_ext_properties_t pci{};
         pci.stype = ZE_STRUCTURE_TYPE_PCI_EXT_PROPERTIES;
         if (ze().zeDevicePciGetPropertiesExt(device, &pci) == ZE_RESULT_SUCCESS) {
-          dev->info.pci_bus_id = sdk::format("%04x:%02x:%02x.%x", pci.address.domain,
-                                             pci.address.bus, pci.address.device,
-                                             pci.address.function);
+          dev->info.pci_bus_id =
+              sdk::format("%04x:%02x:%02x.%x", pci.address.domain, pci.address.bus,
+                          pci.address.device, pci.address.function);
         }
       }
       devices_.push_back(std::move(dev));

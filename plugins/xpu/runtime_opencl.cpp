@@ -23,36 +23,36 @@
 namespace tsr::xpu {
 namespace {
 
-#define TSR_CL_FUNCTIONS(X)    \
-  X(clGetPlatformIDs)          \
-  X(clGetPlatformInfo)         \
-  X(clGetDeviceIDs)            \
-  X(clGetDeviceInfo)           \
-  X(clCreateContext)           \
-  X(clReleaseContext)          \
-  X(clCreateCommandQueue)      \
-  X(clReleaseCommandQueue)     \
-  X(clFinish)                  \
-  X(clCreateBuffer)            \
-  X(clReleaseMemObject)        \
-  X(clEnqueueCopyBuffer)       \
-  X(clEnqueueWriteBuffer)      \
-  X(clEnqueueReadBuffer)       \
-  X(clEnqueueFillBuffer)       \
-  X(clEnqueueMapBuffer)        \
-  X(clEnqueueUnmapMemObject)   \
-  X(clEnqueueMarkerWithWaitList) \
+#define TSR_CL_FUNCTIONS(X)       \
+  X(clGetPlatformIDs)             \
+  X(clGetPlatformInfo)            \
+  X(clGetDeviceIDs)               \
+  X(clGetDeviceInfo)              \
+  X(clCreateContext)              \
+  X(clReleaseContext)             \
+  X(clCreateCommandQueue)         \
+  X(clReleaseCommandQueue)        \
+  X(clFinish)                     \
+  X(clCreateBuffer)               \
+  X(clReleaseMemObject)           \
+  X(clEnqueueCopyBuffer)          \
+  X(clEnqueueWriteBuffer)         \
+  X(clEnqueueReadBuffer)          \
+  X(clEnqueueFillBuffer)          \
+  X(clEnqueueMapBuffer)           \
+  X(clEnqueueUnmapMemObject)      \
+  X(clEnqueueMarkerWithWaitList)  \
   X(clEnqueueBarrierWithWaitList) \
-  X(clWaitForEvents)           \
-  X(clReleaseEvent)            \
-  X(clGetEventProfilingInfo)   \
-  X(clCreateProgramWithSource) \
-  X(clBuildProgram)            \
-  X(clGetProgramBuildInfo)     \
-  X(clReleaseProgram)          \
-  X(clCreateKernel)            \
-  X(clReleaseKernel)           \
-  X(clSetKernelArg)            \
+  X(clWaitForEvents)              \
+  X(clReleaseEvent)               \
+  X(clGetEventProfilingInfo)      \
+  X(clCreateProgramWithSource)    \
+  X(clBuildProgram)               \
+  X(clGetProgramBuildInfo)        \
+  X(clReleaseProgram)             \
+  X(clCreateKernel)               \
+  X(clReleaseKernel)              \
+  X(clSetKernelArg)               \
   X(clEnqueueNDRangeKernel)
 
 struct ClLoader {
@@ -71,8 +71,8 @@ const ClLoader& cl() {
       l.error = why != nullptr ? why : "dlopen(libOpenCL.so.1) failed";
       return l;
     }
-#define TSR_CL_RESOLVE(name)                                              \
-  l.name = reinterpret_cast<decltype(l.name)>(dlsym(handle, #name));      \
+#define TSR_CL_RESOLVE(name)                                         \
+  l.name = reinterpret_cast<decltype(l.name)>(dlsym(handle, #name)); \
   if (l.name == nullptr && l.error.empty()) l.error = "libOpenCL.so.1 lacks " #name;
     TSR_CL_FUNCTIONS(TSR_CL_RESOLVE)
 #undef TSR_CL_RESOLVE
@@ -209,8 +209,7 @@ class OpenClRuntime final : public Runtime {
   RtQueue queue_create(int device) override {
     ClDevice& d = *devices_.at(device);
     cl_int rc = CL_SUCCESS;
-    cl_command_queue q =
-        cl().clCreateCommandQueue(d.context, d.id, CL_QUEUE_PROFILING_ENABLE, &rc);
+    cl_command_queue q = cl().clCreateCommandQueue(d.context, d.id, CL_QUEUE_PROFILING_ENABLE, &rc);
     check_cl(rc, "clCreateCommandQueue");
     return new ClQueue{q, &d};
   }
@@ -236,21 +235,21 @@ class OpenClRuntime final : public Runtime {
 
   void write(RtQueue queue, RtMem dst, size_t offset, const void* src, size_t bytes) override {
     // Blocking: the ABI lets the caller reuse a pageable source when the call returns.
-    check_cl(cl().clEnqueueWriteBuffer(q(queue), mem(dst), CL_TRUE, offset, bytes, src, 0,
-                                       nullptr, nullptr),
+    check_cl(cl().clEnqueueWriteBuffer(q(queue), mem(dst), CL_TRUE, offset, bytes, src, 0, nullptr,
+                                       nullptr),
              "clEnqueueWriteBuffer");
   }
 
   void read(RtQueue queue, void* dst, RtMem src, size_t offset, size_t bytes) override {
-    check_cl(cl().clEnqueueReadBuffer(q(queue), mem(src), CL_FALSE, offset, bytes, dst, 0,
-                                      nullptr, nullptr),
+    check_cl(cl().clEnqueueReadBuffer(q(queue), mem(src), CL_FALSE, offset, bytes, dst, 0, nullptr,
+                                      nullptr),
              "clEnqueueReadBuffer");
   }
 
   void fill(RtQueue queue, RtMem dst, size_t offset, uint8_t value, size_t bytes) override {
-    check_cl(cl().clEnqueueFillBuffer(q(queue), mem(dst), &value, 1, offset, bytes, 0, nullptr,
-                                      nullptr),
-             "clEnqueueFillBuffer");
+    check_cl(
+        cl().clEnqueueFillBuffer(q(queue), mem(dst), &value, 1, offset, bytes, 0, nullptr, nullptr),
+        "clEnqueueFillBuffer");
   }
 
   RtEvent event_create(int) override { return new ClEvent{}; }
@@ -285,17 +284,16 @@ class OpenClRuntime final : public Runtime {
   float elapsed_ms(RtEvent start, RtEvent end) override {
     auto* a = static_cast<ClEvent*>(start);
     auto* b = static_cast<ClEvent*>(end);
-    TSR_PLUGIN_CHECK(a->event != nullptr && b->event != nullptr,
-                     TSR_ERROR_CODE_FAILED_PRECONDITION,
+    TSR_PLUGIN_CHECK(a->event != nullptr && b->event != nullptr, TSR_ERROR_CODE_FAILED_PRECONDITION,
                      "event_elapsed_ms: both events must have been recorded");
     cl_ulong ta = 0;
     cl_ulong tb = 0;
-    check_cl(cl().clGetEventProfilingInfo(a->event, CL_PROFILING_COMMAND_END, sizeof ta, &ta,
-                                          nullptr),
-             "clGetEventProfilingInfo");
-    check_cl(cl().clGetEventProfilingInfo(b->event, CL_PROFILING_COMMAND_END, sizeof tb, &tb,
-                                          nullptr),
-             "clGetEventProfilingInfo");
+    check_cl(
+        cl().clGetEventProfilingInfo(a->event, CL_PROFILING_COMMAND_END, sizeof ta, &ta, nullptr),
+        "clGetEventProfilingInfo");
+    check_cl(
+        cl().clGetEventProfilingInfo(b->event, CL_PROFILING_COMMAND_END, sizeof tb, &tb, nullptr),
+        "clGetEventProfilingInfo");
     return static_cast<float>(static_cast<double>(tb - ta) / 1e6);
   }
 
@@ -331,9 +329,9 @@ class OpenClRuntime final : public Runtime {
         check_cl(cl().clSetKernelArg(k, index++, args[i].size, args[i].value), "clSetKernelArg");
       }
     }
-    check_cl(cl().clEnqueueNDRangeKernel(qu->queue, k, 3, nullptr, global, local, 0, nullptr,
-                                         nullptr),
-             "clEnqueueNDRangeKernel");
+    check_cl(
+        cl().clEnqueueNDRangeKernel(qu->queue, k, 3, nullptr, global, local, 0, nullptr, nullptr),
+        "clEnqueueNDRangeKernel");
   }
 
  private:

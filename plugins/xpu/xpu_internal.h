@@ -53,6 +53,9 @@ struct tsr_buffer_s {
 struct tsr_stream_s {
   tsr_device_s* device;
   tsr::xpu::RtQueue queue;
+  // Scratch device memory of ops that need it (sample), grown on demand, freed with the stream.
+  tsr::xpu::RtMem workspace = nullptr;
+  size_t workspace_bytes = 0;
 };
 
 // A prepacked weight: the canonical layout of plugin.h uploaded unchanged (kernels/linear.cl

@@ -94,7 +94,8 @@ tsr_error* stream_create(tsr_device_t device, tsr_stream_t* out) {
 tsr_error* stream_destroy(tsr_stream_t stream) {
   return sdk::guard([&] {
     std::unique_ptr<tsr_stream_s> owned(checked(stream, "stream_destroy"));
-    runtime().queue_destroy(stream->queue);
+    runtime().queue_destroy(stream->queue);  // waits for the queue's work
+    if (stream->workspace != nullptr) runtime().free(stream->device->index, stream->workspace);
   });
 }
 

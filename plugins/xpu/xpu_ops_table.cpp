@@ -1,5 +1,7 @@
 // The XPU plugin's tsr_ops_api table and op_supported, generated from ops.def: each entry
 // runs the op under guard() so no exception crosses the ABI. Also the helpers every op uses.
+#include <string>
+
 #include "xpu_ops.h"
 
 namespace tsr::xpu {
@@ -24,9 +26,15 @@ void rethrow(tsr_error* error) {
   throw sdk::Error(code, message);
 }
 
-// Ops with kernels; the others stay NULL in the table and unsupported.
-bool implemented(tsr_op_id op) {
-  return op != TSR_OP_PAGED_ATTENTION && op != TSR_OP_SAMPLE;
+// False only when the chosen runtime is known to have no kernels: Level Zero in a build
+// made without the SPIR-V tools. Block copies and swaps need no kernel.
+bool kernels_available(tsr_op_id op) {
+  if (op == TSR_OP_COPY_BLOCKS || op == TSR_OP_SWAP_BLOCKS) return true;
+  try {
+    return std::string(runtime().name()) != "level_zero" || kernel_program().spirv != nullptr;
+  } catch (const sdk::Error&) {
+    return true;  // not initialized yet: the table answers
+  }
 }
 
 }  // namespace
@@ -80,8 +88,7 @@ const tsr_ops_api* ops_table() {
   static const tsr_ops_api table = [] {
     tsr_ops_api t{};
     t.struct_size = sizeof t;
-#define TSR_OP(UPPER, lower, params) \
-  if (implemented(TSR_OP_##UPPER)) t.lower = &entry_##lower;
+#define TSR_OP(UPPER, lower, params) t.lower = &entry_##lower;
 #include "tessera/ops.def"
 #undef TSR_OP
     return t;
@@ -90,9 +97,9 @@ const tsr_ops_api* ops_table() {
 }
 
 int op_supported(tsr_device_t device, tsr_op_id op, const void* params) {
-  if (static_cast<int>(op) < 0 || op >= TSR_OP_COUNT || !implemented(op)) return 0;
+  if (static_cast<int>(op) < 0 || op >= TSR_OP_COUNT || !kernels_available(op)) return 0;
   if (params == nullptr) return 1;
-  tsr_stream_s probe{device, nullptr};
+  tsr_stream_s probe{device, nullptr, nullptr, 0};
   tsr_error* error = sdk::guard([&] {
     switch (op) {
 #define TSR_OP(UPPER, lower, params_type)                                                     \

@@ -40,8 +40,8 @@ struct RtDeviceInfo {
 struct KernelArg {
   enum class Kind { kBuffer, kScalar };
   Kind kind = Kind::kScalar;
-  RtMem mem = nullptr;  // kBuffer: may be nullptr for an absent optional tensor
-  uint64_t offset = 0;  // kBuffer: bytes from the buffer's start
+  RtMem mem = nullptr;          // kBuffer: may be nullptr for an absent optional tensor
+  uint64_t offset = 0;          // kBuffer: bytes from the buffer's start
   const void* value = nullptr;  // kScalar
   size_t size = 0;              // kScalar
 

@@ -99,8 +99,8 @@ tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_
     const tsr_weight_desc& d = *desc;
     Runtime& rt = runtime();
     WeightOwner owner;
-    owner.w.reset(new tsr_weight_s{kWeightMagic, device, d.format, d.rows, d.cols,
-                                   d.group_size, nullptr, nullptr, 0});
+    owner.w.reset(new tsr_weight_s{kWeightMagic, device, d.format, d.rows, d.cols, d.group_size,
+                                   nullptr, nullptr, 0});
     tsr_weight_s& w = *owner.w;
     const size_t bytes = data_bytes(d);
     const size_t scales = scale_count(d) * sizeof(float);

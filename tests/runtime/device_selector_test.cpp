@@ -71,6 +71,33 @@ TEST_F(SelectTest, AutoPicksHighestScoreAmongPluginsWithDevices) {
   EXPECT_STREQ(choice.info().properties.name, "Fake cuda device 0");
 }
 
+TEST_F(SelectTest, AutoPassesOverPluginsThatCannotRunTheModel) {
+  // cuda (20) scores above cpu (10) but claims no op: with the model's needs auto takes cpu.
+  const auto registry = PluginRegistry::discover(only_dirs({kSelectDir}));
+  const ModelNeeds needs = serving_needs("", "auto");
+  EXPECT_EQ(select_device(*registry, parse_device_spec("auto"), &needs).to_string(), "cpu:0");
+  const LoadedPlugin* cuda = registry->find("cuda");
+  ASSERT_NE(cuda, nullptr);
+  EXPECT_NE(why_cannot_run(*cuda, 0, needs).find("not supported"), std::string::npos);
+  EXPECT_EQ(why_cannot_run(*registry->find("cpu"), 0, needs), "");
+  // int4 weights and f32 are the fake cpu's; fp8 weights or bf16 activations are not.
+  const ModelNeeds int4 = serving_needs("sym_int4", "float32");
+  EXPECT_EQ(select_device(*registry, parse_device_spec("auto"), &int4).to_string(), "cpu:0");
+  for (const ModelNeeds& impossible : {serving_needs("fp8", "auto"), serving_needs("", "bf16")}) {
+    try {
+      select_device(*registry, parse_device_spec("auto"), &impossible);
+      ADD_FAILURE() << "expected no device";
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      EXPECT_NE(message.find("cpu cannot run the model"), std::string::npos) << message;
+      EXPECT_NE(message.find("cuda cannot run the model"), std::string::npos) << message;
+      EXPECT_EQ(message.find('\n'), std::string::npos);
+    }
+  }
+  // A named device is the user's choice and is not second-guessed here.
+  EXPECT_EQ(select_device(*registry, parse_device_spec("cuda"), &needs).to_string(), "cuda:0");
+}
+
 TEST_F(SelectTest, NamedPluginAndIndex) {
   const auto registry = PluginRegistry::discover(only_dirs({kSelectDir}));
   EXPECT_EQ(select_device(*registry, parse_device_spec("cpu")).to_string(), "cpu:0");

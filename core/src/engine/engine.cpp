@@ -100,7 +100,10 @@ class EngineImpl final : public Engine {
     loader.plugin_dirs = config.plugin_dirs;
     loader.plugin_options = config.plugin_options;
     registry_ = runtime::PluginRegistry::discover(loader);
-    const auto choice = runtime::select_device(*registry_, parse_device_spec(config.device));
+    // --device auto passes over plugins that could not run this model.
+    const runtime::ModelNeeds needs = runtime::serving_needs(config.quantization, config.dtype);
+    const auto choice =
+        runtime::select_device(*registry_, parse_device_spec(config.device), &needs);
     device_ = runtime::Device::open(*choice.plugin, choice.index);
 
     const auto model_config = engine::load_model_config(config.model);

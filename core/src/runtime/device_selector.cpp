@@ -62,17 +62,72 @@ std::string where_searched(const PluginRegistry& registry) {
 }
 }  // namespace
 
-DeviceChoice select_device(const PluginRegistry& registry, const DeviceSpec& spec) {
+ModelNeeds serving_needs(const std::string& quantization, const std::string& dtype) {
+  ModelNeeds needs;
+  needs.ops = {TSR_OP_EMBEDDING, TSR_OP_RMS_NORM,       TSR_OP_LINEAR,
+               TSR_OP_ROPE,      TSR_OP_KV_CACHE_WRITE, TSR_OP_PAGED_ATTENTION,
+               TSR_OP_SILU_MUL,  TSR_OP_GATHER_ROWS,    TSR_OP_SAMPLE};
+  if (quantization == "int8" || quantization == "sym_int8") {
+    needs.weight_formats = TSR_WEIGHT_FORMAT_BIT(TSR_WEIGHT_FORMAT_INT8_GROUP);
+  } else if (quantization == "int4" || quantization == "sym_int4") {
+    needs.weight_formats = TSR_WEIGHT_FORMAT_BIT(TSR_WEIGHT_FORMAT_INT4_GROUP);
+  } else if (quantization == "fp8") {
+    needs.weight_formats = TSR_WEIGHT_FORMAT_BIT(TSR_WEIGHT_FORMAT_FP8_E4M3);
+  }
+  if (dtype == "float32" || dtype == "f32" || dtype == "float") {
+    needs.activation_dtypes = TSR_DTYPE_BIT(TSR_DTYPE_F32);
+  } else if (dtype == "bfloat16" || dtype == "bf16") {
+    needs.activation_dtypes = TSR_DTYPE_BIT(TSR_DTYPE_BF16);
+  } else if (dtype == "float16" || dtype == "f16" || dtype == "half") {
+    needs.activation_dtypes = TSR_DTYPE_BIT(TSR_DTYPE_F16);
+  }
+  return needs;
+}
+
+std::string why_cannot_run(const LoadedPlugin& plugin, int32_t index, const ModelNeeds& needs) {
+  const auto& devices = plugin.devices();
+  if (index < 0 || static_cast<size_t>(index) >= devices.size()) return "no such device";
+  const tsr_device_properties& props = devices[static_cast<size_t>(index)].properties;
+  const uint32_t missing_formats = needs.weight_formats & ~props.weight_formats;
+  if (missing_formats != 0) {
+    return fmt::format("weight format(s) 0x{:x} not accepted (it takes 0x{:x})", missing_formats,
+                       props.weight_formats);
+  }
+  if (needs.activation_dtypes != 0 && (needs.activation_dtypes & props.activation_dtypes) == 0) {
+    return "the requested activation dtype is not supported";
+  }
+  const tsr_plugin_api* api = plugin.api();
+  std::string missing;
+  for (const tsr_op_id op : needs.ops) {
+    const bool has_op = api != nullptr && api->op_supported != nullptr &&
+                        api->op_supported(nullptr, op, nullptr) == 1;
+    if (!has_op) missing += fmt::format("{}{}", missing.empty() ? "" : ", ", static_cast<int>(op));
+  }
+  if (!missing.empty()) return fmt::format("op(s) {} of ops.def not supported", missing);
+  return "";
+}
+
+DeviceChoice select_device(const PluginRegistry& registry, const DeviceSpec& spec,
+                           const ModelNeeds* needs) {
   if (spec.is_auto()) {
     const LoadedPlugin* best = nullptr;
+    std::string passed_over;
     for (const auto& plugin : registry.plugins()) {
       if (plugin->devices().empty() || plugin->score() <= 0) continue;
+      if (needs != nullptr) {
+        const std::string why = why_cannot_run(*plugin, 0, *needs);
+        if (!why.empty()) {
+          passed_over += fmt::format("; {} cannot run the model: {}", plugin->name(), why);
+          continue;
+        }
+      }
       if (best == nullptr || plugin->score() > best->score()) best = plugin.get();
     }
     TSR_CHECK_KIND(best != nullptr, ErrorKind::kNotFound,
                    "--device auto: no plugin with a usable device ({} plugin(s) loaded, {} "
-                   "refused; searched {}); run `tessera plugins` to see why",
-                   registry.plugins().size(), registry.refusals().size(), where_searched(registry));
+                   "refused; searched {}{}); run `tessera plugins` to see why",
+                   registry.plugins().size(), registry.refusals().size(), where_searched(registry),
+                   passed_over);
     return DeviceChoice{best, spec.index.value_or(0)};
   }
 

@@ -1,6 +1,9 @@
 // Resolves a --device value (tessera/device_spec.h) against the loaded plugins.
-//   auto      -> the plugin with the highest score (> 0) that has at least one device;
-//                ties go to the plugin found first in the search order; its device 0.
+//   auto      -> the plugin with the highest score (> 0) that has at least one device and,
+//                when the caller says what the model needs (ModelNeeds), whose device 0
+//                can run it: every op answered by op_supported, the weight formats and an
+//                activation dtype in its properties; ties go to the plugin found first in
+//                the search order; its device 0.
 //   name[:N]  -> the plugin called `name`, device N (default 0).
 // Every failure throws tessera::Error with one line that says what to do: an unknown name
 // lists the usable devices, an index out of range says how many there are, a refused
@@ -9,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "runtime/plugin_registry.h"
 #include "tessera/device_spec.h"
@@ -23,7 +27,24 @@ struct DeviceChoice {
   std::string to_string() const;  // "cuda:1"
 };
 
-DeviceChoice select_device(const PluginRegistry& registry, const DeviceSpec& spec);
+// What running a model asks of a device. A plugin that scores highest but lacks any of it
+// (a GPU plugin whose kernels have not landed, a format it cannot prepack) is passed over by
+// --device auto instead of being chosen and failing at load.
+struct ModelNeeds {
+  std::vector<tsr_op_id> ops;      // each must have op_supported(NULL params) == 1
+  uint32_t weight_formats = 0;     // TSR_WEIGHT_FORMAT_BIT set: every one is required
+  uint64_t activation_dtypes = 0;  // TSR_DTYPE_BIT set: at least one is required (0: any)
+};
+
+// The needs of serving a model: every op of a forward pass and of sampling, the weight
+// format of `quantization` ("" or "none": plain float weights), and `dtype` ("auto": any).
+ModelNeeds serving_needs(const std::string& quantization, const std::string& dtype);
+
+// "" when device `index` of `plugin` can run what `needs` asks, else a short reason.
+std::string why_cannot_run(const LoadedPlugin& plugin, int32_t index, const ModelNeeds& needs);
+
+DeviceChoice select_device(const PluginRegistry& registry, const DeviceSpec& spec,
+                           const ModelNeeds* needs = nullptr);
 
 // "cpu:0, cuda:0, cuda:1" — every usable device, or "none" (for messages).
 std::string list_usable_devices(const PluginRegistry& registry);

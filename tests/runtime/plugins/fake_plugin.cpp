@@ -146,6 +146,11 @@ tsr_error* device_get_properties(int32_t index, tsr_device_properties* props) {
   props->total_memory = kDeviceMemory;
   props->compute_units = 4;
   props->caps = TSR_DEVICE_CAP_UNIFIED_HOST;
+#ifdef FAKE_RUNS_MODELS
+  props->activation_dtypes = TSR_DTYPE_BIT(TSR_DTYPE_F32);
+  props->weight_formats = TSR_WEIGHT_FORMAT_BIT(TSR_WEIGHT_FORMAT_F32) |
+                          TSR_WEIGHT_FORMAT_BIT(TSR_WEIGHT_FORMAT_INT4_GROUP);
+#endif
   return nullptr;
 }
 
@@ -277,7 +282,11 @@ tsr_error* kv_block_bytes(tsr_device_t, const tsr_kv_layout* layout, uint64_t* b
 }
 
 int op_supported(tsr_device_t, tsr_op_id, const void*) {
+#ifdef FAKE_RUNS_MODELS
+  return 1;  // claimed for device selection only: the fake runs no op
+#else
   return 0;
+#endif
 }
 
 tsr_error* diagnose(const tsr_diag_sink* sink) {
