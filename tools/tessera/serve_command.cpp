@@ -33,7 +33,7 @@ std::string default_served_name(const std::string& model, bool is_default) {
 
 }  // namespace
 
-int run_serve_command(int argc, char** argv) {
+po::options_description serve_options() {
   po::options_description options("tessera serve");
   options.add_options()("help,h", "show this help")(
       "host", po::value<std::string>()->default_value("127.0.0.1"), "address to bind")(
@@ -56,6 +56,11 @@ int run_serve_command(int argc, char** argv) {
       "shutdown-grace", po::value<double>()->default_value(5.0),
       "seconds in-flight requests may finish after SIGINT/SIGTERM before they are aborted");
   options.add(engine_options()).add(loader_options());
+  return options;
+}
+
+int run_serve_command(int argc, char** argv) {
+  const auto options = serve_options();
   const auto vm = parse_command_line(argc, argv, options);
   if (vm.count("help")) {
     print_command_help("serve",
