@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "common/check.h"
+#include "common/log.h"
 #include "common_options.h"
 
 namespace po = boost::program_options;
@@ -45,6 +46,14 @@ po::options_description engine_options() {
       "max-logprobs", po::value<int>()->default_value(20), "largest logprobs a request may ask")(
       "enforce-eager", po::value<bool>()->default_value(false)->implicit_value(true),
       "never run decode steps as captured device graphs (CUDA graphs)")(
+      "enable-cuda-graph", po::value<bool>()->implicit_value(true),
+      "run decode steps as captured device graphs where the device offers them (the default; "
+      "the opposite of --enforce-eager)")(
+      "scheduler-delay-factor", po::value<double>()->default_value(0.0),
+      "while requests run, admit new prompts only after the oldest has waited this many times "
+      "the last prompt step's latency (vLLM's; 0: off)")(
+      "trust-remote-code",
+      "accepted for vLLM's command lines; Tessera never runs code from a model repository")(
       "seed", po::value<uint64_t>()->default_value(0), "seed for requests without one")(
       "config", po::value<std::string>(),
       "YAML file of option: value lines, any option of the command (flags given here win)");
@@ -107,6 +116,20 @@ EngineConfig engine_config_from(const po::variables_map& vm, bool* is_default) {
   }
   c.max_logprobs = vm["max-logprobs"].as<int>();
   c.enforce_eager = vm["enforce-eager"].as<bool>();
+  if (vm.count("enable-cuda-graph")) {
+    const bool graphs = vm["enable-cuda-graph"].as<bool>();
+    if (graphs && c.enforce_eager) {
+      throw UsageError("--enable-cuda-graph and --enforce-eager contradict each other; give one");
+    }
+    c.enforce_eager = !graphs;
+  }
+  c.scheduler_delay_factor = vm["scheduler-delay-factor"].as<double>();
+  if (!(c.scheduler_delay_factor >= 0)) throw UsageError("--scheduler-delay-factor must be >= 0");
+  if (vm.count("trust-remote-code")) {
+    TSR_LOG_INFO(
+        "--trust-remote-code: accepted and has no effect: Tessera runs no code from model "
+        "repositories (architectures are built in)");
+  }
   c.seed = vm["seed"].as<uint64_t>();
   if (c.block_size <= 0 || c.block_size > 256) throw UsageError("--block-size must be in 1..256");
   if (c.max_num_seqs <= 0) throw UsageError("--max-num-seqs must be positive");
