@@ -103,11 +103,12 @@ int run_sweep(const po::variables_map& vm, bench::ServeBenchOptions o,
     o.percentiles.push_back(99);  // the SLO is on p99
   }
   const nlohmann::json server_info = fetch_server_info(o);
-  std::cerr << "tessera bench serve --sweep: " << bench::to_string(s.by) << " from " << s.start
-            << ", " << requests.size() << " requests per run, SLO p99 TTFT "
-            << (s.slo_ttft_p99_ms > 0 ? std::to_string(s.slo_ttft_p99_ms) + " ms" : "-")
-            << ", p99 TPOT "
-            << (s.slo_tpot_p99_ms > 0 ? std::to_string(s.slo_tpot_p99_ms) + " ms" : "-") << "\n";
+  auto slo = [](double ms) { return ms > 0 ? fmt::format("{} ms", ms) : std::string("-"); };
+  std::cerr << fmt::format(
+      "tessera bench serve --sweep: {} from {}, {} requests per run to {}{}, SLO p99 TTFT {}, "
+      "p99 TPOT {}\n",
+      bench::to_string(s.by), s.start, requests.size(), o.base_url, o.endpoint,
+      slo(s.slo_ttft_p99_ms), slo(s.slo_tpot_p99_ms));
   const auto outcome = bench::run_sweep(s, [&](double load) {
     bench::ServeBenchOptions run = o;
     if (s.by == bench::SweepBy::kRequestRate) {
@@ -283,12 +284,12 @@ int run_bench_serve(int argc, char** argv) {
   } else {
     throw UsageError("--dataset-name must be random or sharegpt");
   }
+  if (vm.count("sweep")) return run_sweep(vm, o, requests, tokenizer_path);
   std::cerr << "tessera bench serve: " << requests.size() << " requests to " << o.base_url
             << o.endpoint << ", request rate " << rate
             << (o.max_concurrency > 0 ? ", max concurrency " + std::to_string(o.max_concurrency)
                                       : "")
             << "\n";
-  if (vm.count("sweep")) return run_sweep(vm, o, requests, tokenizer_path);
   auto result = bench::run_serve_bench(o, requests);
   result["tokenizer_id"] = tokenizer_path;
   std::cout << bench::format_report(result, o.percentiles) << std::flush;
