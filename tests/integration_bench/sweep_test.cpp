@@ -10,6 +10,7 @@
 #include "common/check.h"
 #include "serve_sweep.h"
 #include "sweep_plot.h"
+#include "tune_search.h"
 
 using namespace tessera::bench;
 using nlohmann::json;
@@ -143,4 +144,71 @@ TEST(SweepPlot, MatchesGolden) {
   std::stringstream golden;
   golden << in.rdbuf();
   EXPECT_EQ(svg, golden.str()) << "the plot changed; see the test's comment";
+}
+
+namespace {
+
+// A synthetic engine for the tuner's search: the knee is a sum of independent effects of
+// max-num-seqs and block-size; one value of "broken" does not fit and is skipped.
+Evaluation synthetic_evaluation(const Settings& s) {
+  Evaluation e;
+  e.settings = s;
+  if (s.at("broken") == "yes") {
+    e.note = "does not fit";
+    return e;
+  }
+  e.ran = true;
+  const double seqs = std::stod(s.at("max-num-seqs"));
+  e.knee = 10 + (seqs == 64 ? 8 : seqs == 256 ? 2 : 0) + (s.at("block-size") == "32" ? 3 : 0);
+  e.throughput = 100 * e.knee;
+  return e;
+}
+
+}  // namespace
+
+TEST(TuneSearch, CoordinateDescentFindsTheBestSeparableSetting) {
+  const Settings start = {{"max-num-seqs", "256"}, {"block-size", "16"}, {"broken", "no"}};
+  const std::vector<TuneDimension> dims = {{"max-num-seqs", {"16", "64", "256"}},
+                                           {"broken", {"yes", "no"}},
+                                           {"block-size", {"16", "32"}}};
+  int evaluations = 0;
+  const auto outcome = coordinate_descent(
+      start, dims,
+      [&](const Settings& s) {
+        ++evaluations;
+        return synthetic_evaluation(s);
+      },
+      [] { return true; });
+  const auto& best = outcome.evaluations[outcome.best];
+  EXPECT_EQ(best.settings.at("max-num-seqs"), "64");
+  EXPECT_EQ(best.settings.at("block-size"), "32");
+  EXPECT_EQ(best.knee, 21);
+  // Pass 1: start, 16, 64, broken=yes (skipped), block 32 (5). Pass 2, from (64, 32): 16, 256
+  // and broken=yes in the new context (3), nothing better, so it stops; no setting twice.
+  EXPECT_EQ(evaluations, 8);
+  size_t skipped = 0;
+  for (const auto& e : outcome.evaluations) skipped += e.ran ? 0 : 1;
+  EXPECT_GE(skipped, 1u);
+}
+
+TEST(TuneSearch, StopsWhenTheBudgetIsSpentAndIgnoresNoise) {
+  const Settings start = {{"max-num-seqs", "256"}, {"block-size", "16"}, {"broken", "no"}};
+  int calls = 0;
+  const auto outcome = coordinate_descent(
+      start, {{"max-num-seqs", {"16", "64"}}, {"block-size", {"32"}}},
+      [&](const Settings& s) { return synthetic_evaluation(s); },
+      [&] { return ++calls <= 1; });  // room for one candidate after the start
+  EXPECT_EQ(outcome.evaluations.size(), 2u);
+  // A 3% better knee is noise at min_gain 5%; a 10% better one is not.
+  Evaluation a, b;
+  a.ran = b.ran = true;
+  b.knee = 100;
+  a.knee = 103;
+  EXPECT_FALSE(better(a, b, 0.05));
+  a.knee = 110;
+  EXPECT_TRUE(better(a, b, 0.05));
+  a.knee = 101;
+  a.throughput = 200;
+  b.throughput = 100;
+  EXPECT_TRUE(better(a, b, 0.05));  // tie on the knee, clearly more throughput
 }

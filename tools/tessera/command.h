@@ -19,6 +19,7 @@ int run_generate_command(int argc, char** argv);
 int run_plan_command(int argc, char** argv);
 int run_serve_command(int argc, char** argv);
 int run_bench_command(int argc, char** argv);
+int run_tune_command(int argc, char** argv);
 // `tessera bench serve` (bench_serve_command.cpp); run_bench_command routes to it.
 int run_bench_serve(int argc, char** argv);
 
