@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "engine/metrics.h"
 #include "prometheus.h"
+#include "server_info.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tessera::server {
@@ -215,7 +216,8 @@ void Session::route(Request& request) {
       {"/health", http::verb::get},          {"/version", http::verb::get},
       {"/metrics", http::verb::get},         {"/v1/models", http::verb::get},
       {"/v1/completions", http::verb::post}, {"/v1/chat/completions", http::verb::post},
-      {"/tokenize", http::verb::post},       {"/detokenize", http::verb::post}};
+      {"/tokenize", http::verb::post},       {"/detokenize", http::verb::post},
+      {"/server_info", http::verb::get}};
   const Route* found = nullptr;
   for (const auto& r : kRoutes) {
     if (path == r.path) found = &r;
@@ -245,6 +247,8 @@ void Session::route(Request& request) {
     respond(200,
             prometheus_text(engine.metrics(), extras, state_.limits.served_model_names.front()),
             "text/plain; version=0.0.4; charset=utf-8");
+  } else if (path == "/server_info") {
+    respond(200, dump_json(server_info_body(engine, state_.options)), "application/json");
   } else if (path == "/v1/models") {
     respond(200, dump_json(models_body(state_.limits, state_.started_at)), "application/json");
   } else if (path == "/tokenize") {

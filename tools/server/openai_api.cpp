@@ -155,6 +155,7 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Ap
                   std::chrono::system_clock::now().time_since_epoch())
                   .count();
   r.stream = optional_bool(body, "stream", false);
+  if (chat) r.parsing = chat_parsing_for(body, limits.chat_parsing);
   if (body.contains("stream_options") && !body["stream_options"].is_null()) {
     const auto& so = body["stream_options"];
     if (!so.is_object()) throw bad_request("'stream_options' must be an object", "stream_options");
@@ -253,7 +254,11 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Ap
 
 ResponseFormatter::ResponseFormatter(const GenerationRequest& request,
                                      const tokenizer::Tokenizer& tokenizer)
-    : request_(request), tokenizer_(tokenizer), choices_(request.choices.size()) {}
+    : request_(request), tokenizer_(tokenizer), choices_(request.choices.size()) {
+  if (request.stream && request.parsing.any()) {
+    for (auto& c : choices_) c.parser = std::make_shared<ChatOutputStream>(request.parsing);
+  }
+}
 
 json ResponseFormatter::chunk_base() const {
   json chunk = {{"id", request_.id},
@@ -355,7 +360,10 @@ std::string ResponseFormatter::stream_output(size_t index, const RequestOutput& 
           {{"message", error_}, {"type", "internal_error"}, {"param", nullptr}, {"code", 500}}}});
   }
   json choice = {{"index", index}};
-  if (request_.chat) {
+  if (c.parser) {
+    choice["delta"] = c.parser->delta(output.text, output.finished);
+    if (choice["delta"].empty() && output.logprobs.empty() && !output.finished) return "";
+  } else if (request_.chat) {
     choice["delta"] =
         output.text.empty() && output.finished ? json::object() : json{{"content", output.text}};
   } else {
@@ -364,7 +372,10 @@ std::string ResponseFormatter::stream_output(size_t index, const RequestOutput& 
   choice["logprobs"] =
       logprobs_json(output.logprobs, std::vector<size_t>(output.logprobs.size(), c.text.size()));
   c.text += output.text;
-  choice["finish_reason"] = output.finished ? json(output.finish_reason) : json();
+  // As vLLM: a choice that called tools and stopped on its own ends with "tool_calls".
+  const bool tool_stop = c.parser && c.parser->called_tools() && output.finish_reason == "stop";
+  choice["finish_reason"] =
+      output.finished ? json(tool_stop ? "tool_calls" : output.finish_reason) : json();
   if (!request_.chat) choice["stop_reason"] = nullptr;
   json chunk = chunk_base();
   chunk["choices"] = json::array({choice});
@@ -397,13 +408,17 @@ json ResponseFormatter::body() const {
   for (size_t i = 0; i < choices_.size(); ++i) {
     const Choice& c = choices_[i];
     json choice = {{"index", i}};
-    if (request_.chat) {
+    bool called_tools = false;
+    if (request_.chat && request_.parsing.any()) {
+      choice["message"] = chat_message(request_.parsing, c.text, &called_tools);
+    } else if (request_.chat) {
       choice["message"] = {{"role", "assistant"}, {"content", c.text}};
     } else {
       choice["text"] = c.text;
     }
     choice["logprobs"] = logprobs_json(c.logprobs, c.offsets);
-    choice["finish_reason"] = c.finish_reason;
+    choice["finish_reason"] =
+        called_tools && c.finish_reason == "stop" ? std::string("tool_calls") : c.finish_reason;
     if (!request_.chat) choice["stop_reason"] = nullptr;
     choices.push_back(std::move(choice));
   }

@@ -6,12 +6,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "chat_output.h"
 #include "prompt_builder.h"
 #include "tessera/request_output.h"
 #include "tessera/sampling_params.h"
@@ -28,6 +30,7 @@ struct ApiLimits {
   int max_choices = 1024;      // prompts × n per HTTP request
   int default_max_tokens = 0;  // cap on the vLLM default (0: none)
   int32_t vocab_size = 0;
+  ChatParsing chat_parsing;  // --reasoning-parser, --tool-call-parser (chat_output.h)
 };
 
 struct ChoiceRequest {
@@ -45,6 +48,7 @@ struct GenerationRequest {
   std::string model;
   size_t num_prompts = 0;
   std::vector<ChoiceRequest> choices;  // index = prompt * n + i
+  ChatParsing parsing;                 // chat: the output parsers that apply
 };
 
 // Throws ApiError (400 bad field, 404 unknown model) with the offending param named.
@@ -81,6 +85,7 @@ class ResponseFormatter {
     int completion_tokens = 0;
     std::vector<size_t> offsets;  // completions logprobs' text_offset, one per token
     bool finished = false;
+    std::shared_ptr<ChatOutputStream> parser;  // streamed chat with output parsing
   };
   void record(size_t choice, const RequestOutput& output);
   nlohmann::json logprobs_json(const std::vector<TokenLogprob>& logprobs,

@@ -123,6 +123,7 @@ Server::Server(Engine& engine, ServerOptions options)
   st.limits.max_logprobs = engine.config().max_logprobs;
   st.limits.max_n = st.options.max_n;
   st.limits.default_max_tokens = st.options.default_max_tokens;
+  st.limits.chat_parsing = st.options.chat_parsing;
   st.limits.vocab_size = static_cast<int32_t>(
       engine.model().vocab_size > 0 ? engine.model().vocab_size : engine.tokenizer().vocab_size());
   st.prompts = std::make_unique<PromptBuilder>(engine.tokenizer(), st.options.chat_template);

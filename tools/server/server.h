@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "chat_output.h"
 #include "tessera/engine.h"
 
 namespace tessera::server {
@@ -33,6 +34,7 @@ struct ServerOptions {
   int default_max_tokens = 0;                   // cap on the default max_tokens (0: none)
   int max_n = 128;
   std::string version;
+  ChatParsing chat_parsing;  // --reasoning-parser; --tool-call-parser with auto tool choice
 };
 
 class Server {

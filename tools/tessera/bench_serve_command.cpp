@@ -1,5 +1,6 @@
 // `tessera bench serve`: the online benchmark against a running OpenAI-compatible server
 // (tools/bench/serve_bench.h), with `vllm bench serve`'s flags and result JSON.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -7,11 +8,17 @@
 #include <limits>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "command.h"
 #include "common/check.h"
 #include "common_options.h"
 #include "engine_options.h"
+#include "host_state.h"
 #include "serve_bench.h"
+#include "serve_client.h"
+#include "serve_sweep.h"
+#include "sweep_plot.h"
 #include "tokenizer/tokenizer.h"
 
 namespace po = boost::program_options;
@@ -36,6 +43,135 @@ std::vector<double> parse_percentiles(const std::string& text) {
   }
   if (out.empty()) throw UsageError("--metric-percentiles is empty");
   return out;
+}
+
+void write_text_file(const std::string& path, const std::string& text, const char* flag) {
+  std::ofstream out(path);
+  if (!out.good()) throw Error(std::string(flag) + ": cannot write " + path);
+  out << text;
+  if (!out.good()) throw Error(std::string(flag) + ": cannot write " + path);
+}
+
+// The server's settings from GET /server_info; null (with a note) from a server without it.
+nlohmann::json fetch_server_info(const bench::ServeBenchOptions& o) {
+  try {
+    bench::ServeClient client(bench::parse_url(o.base_url), 1, o.api_key);
+    const auto [status, body] = client.request("GET", "/server_info");
+    if (status == 200) return nlohmann::json::parse(body);
+    std::cerr << "tessera bench serve: " << o.base_url << "/server_info answered " << status
+              << "; the result will not record the server's settings\n";
+  } catch (const std::exception& e) {
+    std::cerr << "tessera bench serve: cannot read " << o.base_url << "/server_info: " << e.what()
+              << "\n";
+  }
+  return nullptr;
+}
+
+bench::SweepOptions sweep_options_from(const po::variables_map& vm) {
+  bench::SweepOptions s;
+  const auto by = vm["sweep-by"].as<std::string>();
+  if (by == "request-rate") {
+    s.by = bench::SweepBy::kRequestRate;
+  } else if (by == "concurrency") {
+    s.by = bench::SweepBy::kConcurrency;
+  } else {
+    throw UsageError("--sweep-by must be request-rate or concurrency");
+  }
+  s.start = vm["sweep-start"].as<double>();
+  s.max_load = vm["sweep-max"].as<double>();
+  s.tolerance = vm["sweep-tolerance"].as<double>();
+  s.max_runs = vm["sweep-max-runs"].as<int>();
+  s.slo_ttft_p99_ms = vm.count("slo-ttft-p99-ms") ? vm["slo-ttft-p99-ms"].as<double>() : 0;
+  s.slo_tpot_p99_ms = vm.count("slo-tpot-p99-ms") ? vm["slo-tpot-p99-ms"].as<double>() : 0;
+  if (s.slo_ttft_p99_ms < 0 || s.slo_tpot_p99_ms < 0) throw UsageError("SLOs must be positive");
+  if (s.slo_ttft_p99_ms == 0 && s.slo_tpot_p99_ms == 0) {
+    throw UsageError("--sweep needs an SLO: --slo-ttft-p99-ms and/or --slo-tpot-p99-ms");
+  }
+  if (!(s.start > 0) || s.max_load < s.start) {
+    throw UsageError("--sweep-start must be positive and at most --sweep-max");
+  }
+  if (!(s.tolerance > 0 && s.tolerance < 1))
+    throw UsageError("--sweep-tolerance must be in (0, 1)");
+  if (s.max_runs < 2 || s.max_runs > 100) throw UsageError("--sweep-max-runs must be in 2..100");
+  return s;
+}
+
+int run_sweep(const po::variables_map& vm, bench::ServeBenchOptions o,
+              const std::vector<bench::BenchRequest>& requests, const std::string& tokenizer_path) {
+  const bench::SweepOptions s = sweep_options_from(vm);
+  if (std::find(o.percentiles.begin(), o.percentiles.end(), 99.0) == o.percentiles.end()) {
+    o.percentiles.push_back(99);  // the SLO is on p99
+  }
+  const nlohmann::json server_info = fetch_server_info(o);
+  auto slo = [](double ms) { return ms > 0 ? fmt::format("{} ms", ms) : std::string("-"); };
+  std::cerr << fmt::format(
+      "tessera bench serve --sweep: {} from {}, {} requests per run to {}{}, SLO p99 TTFT {}, "
+      "p99 TPOT {}\n",
+      bench::to_string(s.by), s.start, requests.size(), o.base_url, o.endpoint,
+      slo(s.slo_ttft_p99_ms), slo(s.slo_tpot_p99_ms));
+  const auto outcome = bench::run_sweep(s, [&](double load) {
+    bench::ServeBenchOptions run = o;
+    if (s.by == bench::SweepBy::kRequestRate) {
+      run.request_rate = load;
+    } else {
+      run.request_rate = std::numeric_limits<double>::infinity();
+      run.max_concurrency = static_cast<int>(load);
+    }
+    auto result = bench::run_serve_bench(run, requests);
+    std::string verdict;
+    bench::meets_slo(result, s, &verdict);
+    std::cerr << fmt::format(
+        "  load {:>8.3f}: {:>8.1f} out tok/s, p99 TTFT {:>9.1f} ms, p99 TPOT {:>8.2f} ms: {}\n",
+        load, result.value("output_throughput", 0.0), result.value("p99_ttft_ms", 0.0),
+        result.value("p99_tpot_ms", 0.0), verdict);
+    return result;
+  });
+  nlohmann::json out = {{"sweep", bench::sweep_json(s, outcome)},
+                        {"benchmark",
+                         {{"base_url", o.base_url},
+                          {"endpoint", o.endpoint},
+                          {"model", o.model},
+                          {"dataset_name", o.dataset_name},
+                          {"num_prompts", requests.size()},
+                          {"seed", o.seed},
+                          {"burstiness", o.burstiness},
+                          {"ignore_eos", o.ignore_eos},
+                          {"tokenizer_id", tokenizer_path}}},
+                        {"server_info", server_info},
+                        {"host", bench::host_state()}};
+  if (o.dataset_name == "random") {
+    out["benchmark"]["random_input_len"] = vm["random-input-len"].as<int>();
+    out["benchmark"]["random_output_len"] = vm["random-output-len"].as<int>();
+    out["benchmark"]["random_range_ratio"] = vm["random-range-ratio"].as<double>();
+  }
+  std::cout << "knee (" << bench::load_label(s.by)
+            << "): " << (outcome.knee ? fmt::format("{}", *outcome.knee) : std::string("none"))
+            << "  (" << outcome.note << ", " << outcome.runs.size() << " runs)\n";
+  std::string plot_path;
+  if (vm.count("sweep-plot")) {
+    plot_path = vm["sweep-plot"].as<std::string>();
+  } else if (vm.count("save-result")) {
+    plot_path = vm["save-result"].as<std::string>();
+    if (plot_path.ends_with(".json")) plot_path.resize(plot_path.size() - 5);
+    plot_path += ".svg";
+  }
+  if (!plot_path.empty()) {
+    const std::string model = server_info.is_object()
+                                  ? server_info["server"]["served_model_name"][0].get<std::string>()
+                                  : o.model;
+    write_text_file(plot_path,
+                    bench::render_sweep_svg(
+                        bench::sweep_plot(s, outcome, "tessera bench serve --sweep: " + model)),
+                    "--sweep-plot");
+    out["plot"] = plot_path;
+    std::cout << "plot: " << plot_path << "\n";
+  }
+  if (vm.count("save-result")) {
+    write_text_file(vm["save-result"].as<std::string>(),
+                    out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                    "--save-result");
+  }
+  return outcome.knee ? 0 : 1;
 }
 
 }  // namespace
@@ -72,6 +208,21 @@ int run_bench_serve(int argc, char** argv) {
       "comma-separated percentiles to report")("client-threads", po::value<int>()->default_value(2),
                                                "client I/O threads")(
       "save-result", po::value<std::string>(), "write the result JSON to this file");
+  po::options_description sweep(
+      "Load sweep (--sweep): find the knee, the highest load meeting an SLO");
+  sweep.add_options()("sweep", "step the load up until the SLO breaks, then bisect to the knee")(
+      "sweep-by", po::value<std::string>()->default_value("request-rate"),
+      "request-rate (Poisson arrivals) or concurrency (--max-concurrency, all sent at once)")(
+      "sweep-start", po::value<double>()->default_value(1.0), "first load tried")(
+      "sweep-max", po::value<double>()->default_value(512.0), "highest load tried")(
+      "sweep-tolerance", po::value<double>()->default_value(0.1),
+      "stop when the knee is bracketed within this fraction")(
+      "sweep-max-runs", po::value<int>()->default_value(12), "benchmark runs at most")(
+      "slo-ttft-p99-ms", po::value<double>(), "SLO: p99 time to first token, ms")(
+      "slo-tpot-p99-ms", po::value<double>(), "SLO: p99 time per output token, ms")(
+      "sweep-plot", po::value<std::string>(),
+      "SVG plot of the sweep (default: --save-result with .svg)");
+  options.add(sweep);
   const auto vm = parse_command_line(argc, argv, options);
   if (vm.count("help")) {
     print_command_help("bench serve",
@@ -133,6 +284,7 @@ int run_bench_serve(int argc, char** argv) {
   } else {
     throw UsageError("--dataset-name must be random or sharegpt");
   }
+  if (vm.count("sweep")) return run_sweep(vm, o, requests, tokenizer_path);
   std::cerr << "tessera bench serve: " << requests.size() << " requests to " << o.base_url
             << o.endpoint << ", request rate " << rate
             << (o.max_concurrency > 0 ? ", max concurrency " + std::to_string(o.max_concurrency)

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "common/check.h"
+#include "common/log.h"
+#include "config_file.h"
 
 namespace po = boost::program_options;
 
@@ -64,6 +66,17 @@ po::variables_map parse_command_line(int argc, char** argv, const po::options_de
     parser.options(options);
     if (positional != nullptr) parser.positional(*positional);
     po::store(parser.run(), vm);
+  } catch (const po::error& e) {
+    throw UsageError(e.what());
+  }
+  // --config: the file's values under the command line's, for every option of the command.
+  if (options.find_nothrow("config", false) != nullptr && vm.count("config")) {
+    store_config_file(vm["config"].as<std::string>(), options, vm);
+    if (vm.count("log-level") && !log::set_level(vm["log-level"].as<std::string>())) {
+      throw UsageError("--log-level: unknown level '" + vm["log-level"].as<std::string>() + "'");
+    }
+  }
+  try {
     po::notify(vm);
   } catch (const po::error& e) {
     throw UsageError(e.what());

@@ -5,9 +5,9 @@
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include "common/check.h"
+#include "common/log.h"
 #include "common_options.h"
 
 namespace po = boost::program_options;
@@ -46,8 +46,17 @@ po::options_description engine_options() {
       "max-logprobs", po::value<int>()->default_value(20), "largest logprobs a request may ask")(
       "enforce-eager", po::value<bool>()->default_value(false)->implicit_value(true),
       "never run decode steps as captured device graphs (CUDA graphs)")(
+      "enable-cuda-graph", po::value<bool>()->implicit_value(true),
+      "run decode steps as captured device graphs where the device offers them (the default; "
+      "the opposite of --enforce-eager)")(
+      "scheduler-delay-factor", po::value<double>()->default_value(0.0),
+      "while requests run, admit new prompts only after the oldest has waited this many times "
+      "the last prompt step's latency (vLLM's; 0: off)")(
+      "trust-remote-code",
+      "accepted for vLLM's command lines; Tessera never runs code from a model repository")(
       "seed", po::value<uint64_t>()->default_value(0), "seed for requests without one")(
-      "config", po::value<std::string>(), "YAML file with any of these options");
+      "config", po::value<std::string>(),
+      "YAML file of option: value lines, any option of the command (flags given here win)");
   return o;
 }
 
@@ -62,59 +71,8 @@ std::string default_model_path() {
   return "";
 }
 
-namespace {
-
-// The YAML subset a config file needs: `key: value` lines, # comments, quoted strings.
-// Written by hand: yaml-cpp is packaged, but this is ten lines and adds no dependency.
-std::vector<std::string> config_file_args(const std::string& path) {
-  std::ifstream in(path);
-  if (!in.good()) throw UsageError("--config: cannot read " + path);
-  std::vector<std::string> args;
-  std::string line;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    const auto hash = line.find('#');
-    if (hash != std::string::npos) line.erase(hash);
-    const auto first = line.find_first_not_of(" \t");
-    if (first == std::string::npos) continue;
-    const auto colon = line.find(':');
-    if (colon == std::string::npos) {
-      throw UsageError(path + ":" + std::to_string(number) + ": expected 'key: value'");
-    }
-    std::string key = line.substr(first, colon - first);
-    std::string value = line.substr(colon + 1);
-    auto trim = [](std::string& s) {
-      s.erase(0, s.find_first_not_of(" \t"));
-      s.erase(s.find_last_not_of(" \t\r") + 1);
-    };
-    trim(key);
-    trim(value);
-    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
-        value.back() == value.front()) {
-      value = value.substr(1, value.size() - 2);
-    }
-    for (auto& c : key) c = c == '_' ? '-' : c;
-    args.push_back("--" + key + "=" + value);
-  }
-  return args;
-}
-
-}  // namespace
-
-EngineConfig engine_config_from(const po::variables_map& cli_vm, bool* is_default) {
-  po::variables_map vm = cli_vm;
-  if (vm.count("config")) {
-    const auto args = config_file_args(vm["config"].as<std::string>());
-    po::options_description all;
-    all.add(engine_options()).add(loader_options());
-    try {
-      // Command-line values were stored first; store() keeps them over the file's.
-      po::store(po::command_line_parser(args).options(all).run(), vm);
-    } catch (const po::error& e) {
-      throw UsageError(std::string("--config: ") + e.what());
-    }
-  }
+EngineConfig engine_config_from(const po::variables_map& vm, bool* is_default) {
+  // --config was merged into vm by parse_command_line (config_file.h).
   EngineConfig c;
   if (vm.count("model")) {
     c.model = vm["model"].as<std::string>();
@@ -158,6 +116,20 @@ EngineConfig engine_config_from(const po::variables_map& cli_vm, bool* is_defaul
   }
   c.max_logprobs = vm["max-logprobs"].as<int>();
   c.enforce_eager = vm["enforce-eager"].as<bool>();
+  if (vm.count("enable-cuda-graph")) {
+    const bool graphs = vm["enable-cuda-graph"].as<bool>();
+    if (graphs && c.enforce_eager) {
+      throw UsageError("--enable-cuda-graph and --enforce-eager contradict each other; give one");
+    }
+    c.enforce_eager = !graphs;
+  }
+  c.scheduler_delay_factor = vm["scheduler-delay-factor"].as<double>();
+  if (!(c.scheduler_delay_factor >= 0)) throw UsageError("--scheduler-delay-factor must be >= 0");
+  if (vm.count("trust-remote-code")) {
+    TSR_LOG_INFO(
+        "--trust-remote-code: accepted and has no effect: Tessera runs no code from model "
+        "repositories (architectures are built in)");
+  }
   c.seed = vm["seed"].as<uint64_t>();
   if (c.block_size <= 0 || c.block_size > 256) throw UsageError("--block-size must be in 1..256");
   if (c.max_num_seqs <= 0) throw UsageError("--max-num-seqs must be positive");

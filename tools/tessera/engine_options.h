@@ -1,7 +1,7 @@
 // Engine flags shared by `generate`, `serve`, `bench` and `plan`, spelled as vLLM spells
 // them (--max-num-seqs, --max-num-batched-tokens, --gpu-memory-utilization, …), plus
-// --config FILE: a YAML file with the same keys (without dashes, either - or _), which flags
-// on the command line override.
+// --config FILE: a YAML file with any option of the command (config_file.h), which flags on
+// the command line override; parse_command_line merges it.
 #pragma once
 
 #include <boost/program_options.hpp>
@@ -13,7 +13,7 @@ namespace tessera::cli {
 
 boost::program_options::options_description engine_options();
 
-// Fills an EngineConfig from parsed flags (and --config). Resolves a missing --model to
+// Fills an EngineConfig from parsed flags (--config already merged). Resolves a missing --model to
 // the embedded default model (and sets *is_default). Throws UsageError on bad values.
 EngineConfig engine_config_from(const boost::program_options::variables_map& vm, bool* is_default);
 

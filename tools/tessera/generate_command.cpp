@@ -138,7 +138,7 @@ int run_batch(Engine& engine, const std::string& input, const std::string& outpu
 
 }  // namespace
 
-int run_generate_command(int argc, char** argv) {
+po::options_description generate_options() {
   po::options_description options("tessera generate");
   options.add_options()("help,h", "show this help")("prompt,p", po::value<std::string>(),
                                                     "one prompt: stream its continuation")(
@@ -154,6 +154,11 @@ int run_generate_command(int argc, char** argv) {
       "stop", po::value<std::vector<std::string>>(), "stop string (repeatable)")(
       "ignore-eos", "keep generating after end-of-sequence");
   options.add(engine_options()).add(loader_options());
+  return options;
+}
+
+int run_generate_command(int argc, char** argv) {
+  const auto options = generate_options();
   const auto vm = parse_command_line(argc, argv, options);
   if (vm.count("help")) {
     print_command_help("generate",

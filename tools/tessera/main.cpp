@@ -33,6 +33,8 @@ constexpr Subcommand kSubcommands[] = {
      &tessera::cli::run_generate_command},
     {"bench", "benchmarks: latency and throughput in-process, serve against a running server",
      &tessera::cli::run_bench_command},
+    {"tune", "find engine settings that raise the knee (highest load meeting an SLO)",
+     &tessera::cli::run_tune_command},
     {"plan", "memory plan (weights, activations, KV blocks, max concurrency) before loading",
      &tessera::cli::run_plan_command},
     {"diagnose", "check drivers, clocks, PCIe links and other settings that limit performance",

@@ -31,9 +31,43 @@ std::string default_served_name(const std::string& model, bool is_default) {
   return name.empty() ? model : name;
 }
 
+// --reasoning-parser / --enable-reasoning and --enable-auto-tool-choice / --tool-call-parser:
+// each flag does what it says or the command stops (none is accepted and ignored).
+server::ChatParsing chat_parsing_from(const po::variables_map& vm) {
+  server::ChatParsing parsing;
+  auto parse = [](const char* flag, auto&& parse_value) {
+    try {
+      return parse_value();
+    } catch (const Error& e) {
+      throw UsageError(std::string("--") + flag + ": " + e.what());
+    }
+  };
+  {
+    if (vm.count("reasoning-parser")) {
+      parsing.reasoning = parse("reasoning-parser", [&] {
+        return server::parse_reasoning_format(vm["reasoning-parser"].as<std::string>());
+      });
+    } else if (vm.count("enable-reasoning")) {
+      throw UsageError("--enable-reasoning needs --reasoning-parser deepseek_r1|qwen3");
+    }
+    if (vm.count("enable-auto-tool-choice")) {
+      if (!vm.count("tool-call-parser")) {
+        throw UsageError("--enable-auto-tool-choice needs --tool-call-parser hermes|llama3_json");
+      }
+      parsing.tools = parse("tool-call-parser", [&] {
+        return server::parse_tool_call_format(vm["tool-call-parser"].as<std::string>());
+      });
+    } else if (vm.count("tool-call-parser")) {
+      throw UsageError(
+          "--tool-call-parser takes effect only with --enable-auto-tool-choice; give both");
+    }
+  }
+  return parsing;
+}
+
 }  // namespace
 
-int run_serve_command(int argc, char** argv) {
+po::options_description serve_options() {
   po::options_description options("tessera serve");
   options.add_options()("help,h", "show this help")(
       "host", po::value<std::string>()->default_value("127.0.0.1"), "address to bind")(
@@ -54,8 +88,20 @@ int run_serve_command(int argc, char** argv) {
       "keep-alive-timeout", po::value<double>()->default_value(30.0),
       "seconds an idle keep-alive connection stays open")(
       "shutdown-grace", po::value<double>()->default_value(5.0),
-      "seconds in-flight requests may finish after SIGINT/SIGTERM before they are aborted");
+      "seconds in-flight requests may finish after SIGINT/SIGTERM before they are aborted")(
+      "reasoning-parser", po::value<std::string>(),
+      "split <think>…</think> of chat outputs into reasoning_content: deepseek_r1 or qwen3")(
+      "enable-reasoning", "vLLM's older switch for reasoning output; needs --reasoning-parser")(
+      "enable-auto-tool-choice",
+      "parse tool calls out of chat outputs when a request offers tools (tool_choice auto); "
+      "needs --tool-call-parser")("tool-call-parser", po::value<std::string>(),
+                                  "tool-call format: hermes or llama3_json");
   options.add(engine_options()).add(loader_options());
+  return options;
+}
+
+int run_serve_command(int argc, char** argv) {
+  const auto options = serve_options();
   const auto vm = parse_command_line(argc, argv, options);
   if (vm.count("help")) {
     print_command_help("serve",
@@ -92,6 +138,7 @@ int run_serve_command(int argc, char** argv) {
   if (so.keep_alive_timeout_s <= 0) throw UsageError("--keep-alive-timeout must be positive");
   if (so.shutdown_grace_s < 0) throw UsageError("--shutdown-grace must be >= 0");
   if (vm.count("chat-template")) so.chat_template = vm["chat-template"].as<std::string>();
+  so.chat_parsing = chat_parsing_from(vm);
   so.version = TESSERA_VERSION;
 
   bool is_default = false;

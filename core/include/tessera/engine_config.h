@@ -28,6 +28,7 @@ struct EngineConfig {
   double swap_space_gib = 4.0;
   std::string preemption_mode = "auto";  // swap|recompute|auto
   std::string scheduling_policy = "fcfs";
+  double scheduler_delay_factor = 0.0;  // delay new prompts while requests run (vLLM's)
   double gpu_memory_utilization = 0.9;
   std::optional<uint64_t> kv_cache_memory_bytes;   // CPU device (--kv-cache-memory)
   std::optional<int64_t> num_gpu_blocks_override;  // tests: force a tiny KV cache

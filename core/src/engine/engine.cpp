@@ -149,6 +149,7 @@ class EngineImpl final : public Engine {
     sc.enable_chunked_prefill = config.enable_chunked_prefill;
     sc.policy = sched::parse_scheduling_policy(config.scheduling_policy);
     sc.preemption_mode = sched::parse_preemption_mode(config.preemption_mode);
+    sc.delay_factor = config.scheduler_delay_factor;
     kv::KvCacheConfig kc;
     kc.num_blocks = static_cast<int>(plan_.num_kv_blocks);
     kc.block_size = config.block_size;

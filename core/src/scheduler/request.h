@@ -63,6 +63,7 @@ struct Request {
   NewRequest spec;                 // spec.prompt_token_ids is moved into token_ids
   std::vector<TokenId> token_ids;  // prompt then generated tokens
   std::uint64_t arrival_seq;       // order of add_request(); FCFS key and tie-breaker
+  double arrival_time = 0;         // the scheduler's clock at add_request(), seconds
   RequestStatus status = RequestStatus::kWaiting;
   FinishReason finish_reason = FinishReason::kNone;
   int num_computed_tokens = 0;  // tokens whose KV is written (and kept)

@@ -2,14 +2,23 @@
 #include "scheduler/scheduler.h"
 
 #include <algorithm>
+#include <chrono>
 #include <unordered_set>
 
 #include "common/check.h"
 
 namespace tessera::sched {
 
+namespace {
+
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
 Scheduler::Scheduler(SchedulerConfig config, kv::KvCacheConfig kv_config)
-    : config_((config.validate(), config)), kv_(std::move(kv_config)) {}
+    : config_((config.validate(), config)), kv_(std::move(kv_config)), clock_(&steady_seconds) {}
 
 void Scheduler::add_request(NewRequest req) {
   TSR_CHECK(!req.id.empty(), "request id must not be empty");
@@ -34,6 +43,7 @@ void Scheduler::add_request(NewRequest req) {
             kv_.block_size());
   auto r = std::make_unique<Request>(std::move(req), next_arrival_++);
   Request* raw = r.get();
+  raw->arrival_time = clock_();
   requests_.emplace(raw->spec.id, std::move(r));
   insert_sorted(waiting_, raw);
 }
@@ -93,16 +103,21 @@ SchedulerOutput Scheduler::schedule() {
   }
 
   // Swapped and waiting requests, merged in policy order. Skipped after a preemption: the
-  // blocks just freed are for the running requests, and admitting now would thrash.
+  // blocks just freed are for the running requests, and admitting now would thrash. Waiting
+  // requests may also be held back by delay_factor.
+  const bool admit_waiting = prompts_may_start();
   while (!preempted && budget > 0 && static_cast<int>(running_.size()) < config_.max_num_seqs) {
     Request* next = nullptr;
     if (!swapped_.empty()) next = swapped_.front();
-    if (!waiting_.empty() && (!next || serve_before(*waiting_.front(), *next, config_.policy)))
+    if (admit_waiting && !waiting_.empty() &&
+        (!next || serve_before(*waiting_.front(), *next, config_.policy)))
       next = waiting_.front();
     if (!next) break;
-    bool ok = next->status == RequestStatus::kSwapped ? try_resume_swapped(*next, budget, plan, out)
-                                                      : try_admit(*next, budget, plan, out);
+    const bool resume = next->status == RequestStatus::kSwapped;
+    bool ok =
+        resume ? try_resume_swapped(*next, budget, plan, out) : try_admit(*next, budget, plan, out);
     if (!ok) break;
+    if (!resume) prompt_in_last_step_ = true;
     budget -= out.scheduled.back().num_tokens;
   }
 
@@ -112,6 +127,17 @@ SchedulerOutput Scheduler::schedule() {
   out.swap_in = std::move(plan.swap_in);
   awaiting_update_ = !out.scheduled.empty();
   return out;
+}
+
+bool Scheduler::prompts_may_start() {
+  const double now = clock_();
+  if (prompt_in_last_step_) last_prompt_latency_ = now - last_step_time_;
+  last_step_time_ = now;
+  prompt_in_last_step_ = false;
+  if (config_.delay_factor <= 0 || waiting_.empty() || running_.empty()) return true;
+  double earliest = now;
+  for (const Request* r : waiting_) earliest = std::min(earliest, r->arrival_time);
+  return now - earliest > config_.delay_factor * last_prompt_latency_;
 }
 
 void Scheduler::emit(Request& r, int num_tokens, SchedulerOutput& out) {

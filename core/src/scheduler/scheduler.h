@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <unordered_map>
@@ -76,6 +77,9 @@ class Scheduler {
   std::vector<RequestUpdate> update(const SchedulerOutput& plan,
                                     std::span<const SampledToken> sampled);
 
+  // The clock of delay_factor, in seconds (default: steady_clock); tests give a fake one.
+  void set_clock(std::function<double()> now_seconds) { clock_ = std::move(now_seconds); }
+
   // Costs for PreemptionMode::kAuto, measured by the engine.
   void set_cost_model(const CostModel& cost) { cost_ = cost; }
 
@@ -103,6 +107,8 @@ class Scheduler {
   bool try_admit(Request& r, int budget, kv::KvPlan& plan, SchedulerOutput& out);
   bool try_resume_swapped(Request& r, int budget, kv::KvPlan& plan, SchedulerOutput& out);
   void finish_request(Request& r, FinishReason reason);
+  // delay_factor's test, once per step (vLLM's _passed_delay).
+  bool prompts_may_start();
 
   SchedulerConfig config_;
   kv::KvCacheManager kv_;
@@ -116,6 +122,10 @@ class Scheduler {
   std::uint64_t step_ = 0;
   bool awaiting_update_ = false;
   SchedulerMetrics counters_;  // the cumulative fields
+  std::function<double()> clock_;
+  double last_step_time_ = 0;
+  double last_prompt_latency_ = 0;
+  bool prompt_in_last_step_ = false;
 };
 
 }  // namespace tessera::sched

@@ -10,6 +10,7 @@ void SchedulerConfig::validate() const {
             max_num_batched_tokens);
   TSR_CHECK(max_num_seqs >= 1, "max_num_seqs must be >= 1, got {}", max_num_seqs);
   TSR_CHECK(max_model_len >= 1, "max_model_len must be >= 1, got {}", max_model_len);
+  TSR_CHECK(delay_factor >= 0, "scheduler_delay_factor must be >= 0, got {}", delay_factor);
   TSR_CHECK(enable_chunked_prefill || max_num_batched_tokens >= max_model_len,
             "without chunked prefill max_num_batched_tokens ({}) must be >= max_model_len ({}), "
             "otherwise a long prompt could never be scheduled; enable chunked prefill or raise "

@@ -20,6 +20,10 @@ struct SchedulerConfig {
   bool enable_chunked_prefill = true;
   SchedulingPolicy policy = SchedulingPolicy::kFcfs;
   PreemptionMode preemption_mode = PreemptionMode::kAuto;
+  // --scheduler-delay-factor (vLLM's): while requests run, admit new prompts only once the
+  // oldest waiting one has waited longer than delay_factor × the latency of the last step
+  // that admitted a prompt, so that prompts gather into fewer, fuller prefill steps. 0: off.
+  double delay_factor = 0.0;
 
   // Throws tessera::Error (invalid argument) for impossible settings. Without chunked
   // prefill a whole context (a prompt, or prompt + outputs after a recompute) must fit one
