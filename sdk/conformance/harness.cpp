@@ -55,8 +55,7 @@ const char* level_name(tsr_log_level level) {
 
 void host_log(void*, tsr_log_level level, const char* plugin_name, const char* message) {
   // Debug and trace would drown the test output; TESSERA_CONFORMANCE_VERBOSE shows them.
-  static const bool verbose = std::getenv("TESSERA_CONFORMANCE_VERBOSE") != nullptr;
-  if (level < TSR_LOG_LEVEL_INFO && !verbose) return;
+  if (level < TSR_LOG_LEVEL_INFO && !verbose()) return;
   std::fprintf(stderr, "[plugin %s] %s: %s\n", plugin_name ? plugin_name : "?", level_name(level),
                message ? message : "(null)");
 }
@@ -460,6 +459,19 @@ std::vector<double> rounded(tsr_dtype dtype, std::vector<double> values) {
 
 // ---- comparison -------------------------------------------------------------------------
 
+bool verbose() {
+  static const bool on = std::getenv("TESSERA_CONFORMANCE_VERBOSE") != nullptr;
+  return on;
+}
+
+double finite_norm(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) {
+    if (std::isfinite(x)) sum += x * x;
+  }
+  return std::sqrt(sum);
+}
+
 double normalized_error(const std::vector<double>& out, const std::vector<double>& ref) {
   double diff = 0, norm = 0;
   for (size_t i = 0; i < ref.size() && i < out.size(); ++i) {
@@ -505,6 +517,12 @@ double tolerance(tsr_dtype dtype) {
            << mismatched << " element(s) disagree on NaN/Inf" << first.str();
   }
   const double err = normalized_error(out, ref);
+  if (verbose()) {
+    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::printf("  %s.%s: normalized error %.3g, tolerance %.3g (%.0f%% of it)\n",
+                info ? info->test_suite_name() : "?", info ? info->name() : "?", err, tol,
+                tol > 0 ? 100.0 * err / tol : 0.0);
+  }
   if (!(err <= tol)) {
     size_t worst = 0;
     double worst_diff = -1;

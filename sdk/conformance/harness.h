@@ -186,6 +186,10 @@ std::vector<double> rounded(tsr_dtype dtype, std::vector<double> values);
 
 // ---- comparison ---------------------------------------------------------------------------
 
+// TESSERA_CONFORMANCE_VERBOSE is set: print every case's error metric (and plugin debug logs).
+bool verbose();
+// ||v|| over the finite entries of v.
+double finite_norm(const std::vector<double>& v);
 // ||out - ref|| / ||ref|| over positions where ref is finite (||out - ref|| when ||ref|| is 0).
 double normalized_error(const std::vector<double>& out, const std::vector<double>& ref);
 // Tolerance of normalized error for results computed in `dtype`.

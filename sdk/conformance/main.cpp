@@ -4,8 +4,16 @@
 //   tessera-conformance --plugin FILE [--device N] [--seed S] [--option key=value]...
 //                       [GoogleTest flags]
 //
-// Exit status: 0 when every test passed or was skipped (a plugin with no device skips
-// everything), 1 when a test failed, 2 when the plugin could not be loaded at all.
+// The seed (--seed, else taken from the clock and printed) fixes every random input: each
+// case draws from a generator seeded with it and the case's name, so a failed case prints
+// the one command that replays it alone.
+//
+// Exit status: 0 when no test failed and at least one ran (some may have skipped); 1 when a
+// test failed; 2 when the plugin could not be loaded at all or the command line is wrong;
+// 77 (kExitAllSkipped) when no test failed but nothing of the plugin was tested: it has no
+// device here (only the device-independent coverage check ran), or every selected test
+// skipped, or the filter selected nothing. CTest maps 77 to "Skipped"
+// (SKIP_RETURN_CODE), so a suite that tested nothing never shows as passed.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -18,6 +26,8 @@
 #include "harness.h"
 
 namespace {
+
+constexpr int kExitAllSkipped = 77;  // automake's and CTest's usual "skipped" status
 
 using tsr::conformance::options;
 using tsr::conformance::plugin;
@@ -33,12 +43,16 @@ void usage() {
 class SeedReporter : public ::testing::EmptyTestEventListener {
   void OnTestEnd(const ::testing::TestInfo& info) override {
     if (info.result() != nullptr && info.result()->Failed()) {
+      std::string plugin_options;
+      for (const auto& [key, value] : options().plugin_options) {
+        plugin_options += " --option " + key + "=" + value;
+      }
       std::fprintf(stderr,
-                   "  reproduce: tessera-conformance --plugin %s --device %d --seed %llu "
+                   "  reproduce: tessera-conformance --plugin %s --device %d --seed %llu%s "
                    "--gtest_filter=%s.%s\n",
                    options().plugin_path.c_str(), options().device_index,
-                   static_cast<unsigned long long>(options().seed), info.test_suite_name(),
-                   info.name());
+                   static_cast<unsigned long long>(options().seed), plugin_options.c_str(),
+                   info.test_suite_name(), info.name());
     }
   }
 };
@@ -142,5 +156,16 @@ int main(int argc, char** argv) {
   ::testing::UnitTest::GetInstance()->listeners().Append(new SeedReporter);
   const int result = RUN_ALL_TESTS();
   tsr::conformance::unload_plugin();
-  return result == 0 ? 0 : 1;
+  if (result != 0) return 1;
+  // Coverage.EveryOpOfOpsDefHasATest needs no device and passes anyway: without a device
+  // the run tested nothing of the plugin, which is a skip.
+  const ::testing::UnitTest& unit = *::testing::UnitTest::GetInstance();
+  if (!p.skip_reason.empty() || unit.successful_test_count() == 0) {
+    std::printf(
+        "tessera-conformance: nothing of the plugin was tested (%d test(s) skipped): "
+        "exit status %d (skipped)\n",
+        unit.skipped_test_count(), kExitAllSkipped);
+    return kExitAllSkipped;
+  }
+  return 0;
 }

@@ -17,7 +17,7 @@ struct EngineConfig {
   std::vector<std::string> plugin_dirs;  // --plugin-dir
   std::map<std::string, std::string> plugin_options;
   std::string dtype = "auto";           // auto|float32|bfloat16|float16
-  std::string kv_cache_dtype = "auto";  // auto = the activation dtype
+  std::string kv_cache_dtype = "auto";  // only auto (= the activation dtype) is accepted
   std::string quantization;             // ""|int8|int4 (sym_int8|sym_int4)
   int block_size = 16;
   int max_num_seqs = 256;

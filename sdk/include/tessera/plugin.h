@@ -277,7 +277,15 @@ typedef struct tsr_rms_norm_params {
 
 /* out[M, N] = x[M, K] · W^T (+ bias[N] when bias.buffer != NULL). weight was prepacked with
  * rows = N, cols = K. Accumulation is at least f32. bias has x's dtype. out has x's dtype,
- * or F32 whatever x's dtype (so logits come out in f32 from bf16/f16 activations). */
+ * or F32 whatever x's dtype (so logits come out in f32 from bf16/f16 activations).
+ * Rounding of the inputs a plugin may do for speed (the conformance suite bounds the error
+ * each case can get from it and accepts nothing beyond):
+ *   - BF16/F16 activations: the (dequantized) weight may be rounded to x's dtype.
+ *   - INT8_PER_CHANNEL, INT8_GROUP, INT4_GROUP weights: each row of x may be rounded to int8
+ *     with one scale absmax/127 per block of at most 32 consecutive elements along K that
+ *     does not cross a multiple of 32 (llama.cpp's Q8_0 scheme, for integer dot products).
+ *   - FP8_E4M3 weights: x may be rounded to e4m3 with one scale amax/448 for the whole
+ *     tensor (dynamic per-tensor fp8 activations). */
 typedef struct tsr_linear_params {
   size_t struct_size;
   tsr_tensor x;
