@@ -24,6 +24,7 @@
 #include "engine/stop_strings.h"
 #include "runtime/device_selector.h"
 #include "scheduler/scheduler.h"
+#include "tessera/validate_request.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tessera {
@@ -34,6 +35,20 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
+}
+
+FinishReason finish_reason_of(sched::FinishReason reason) {
+  switch (reason) {
+    case sched::FinishReason::kStop:
+      return FinishReason::kStop;
+    case sched::FinishReason::kLength:
+      return FinishReason::kLength;
+    case sched::FinishReason::kAbort:
+      return FinishReason::kAbort;
+    case sched::FinishReason::kNone:
+      break;
+  }
+  return FinishReason::kNone;
 }
 
 struct RequestState {
@@ -172,28 +187,11 @@ class EngineImpl final : public Engine {
 
   std::shared_ptr<OutputChannel> add_request(const std::string& id, std::vector<int32_t> prompt,
                                              const SamplingParams& params) override {
-    params.validate(config_.max_logprobs);
-    TSR_CHECK(!prompt.empty(), "the prompt is empty");
-    for (int32_t token : prompt) {
-      TSR_CHECK(token >= 0 && token < weights_->config().vocab_size,
-                "prompt token id {} is outside the vocabulary (0..{})", token,
-                weights_->config().vocab_size - 1);
-    }
-    const auto total = static_cast<int64_t>(prompt.size()) + params.max_tokens;
-    TSR_CHECK(static_cast<int64_t>(prompt.size()) < max_model_len_,
-              "the prompt has {} tokens but the maximum context length is {} (--max-model-len)",
-              prompt.size(), max_model_len_);
-    TSR_CHECK(total <= max_model_len_,
-              "prompt ({} tokens) + max_tokens ({}) = {} exceeds the maximum context length {}; "
-              "lower max_tokens",
-              prompt.size(), params.max_tokens, total, max_model_len_);
-    TSR_CHECK(total <= plan_.kv_tokens,
-              "prompt + max_tokens = {} tokens can never fit the KV cache ({} tokens)", total,
-              plan_.kv_tokens);
+    validate_request(prompt, params, request_limits());
     auto channel = std::make_shared<OutputChannel>();
     {
       std::lock_guard lock(mutex_);
-      TSR_CHECK(!states_.count(id), "request id '{}' is already in use", id);
+      TSR_CHECK_INPUT(!states_.count(id), "id", "request id '{}' is already in use", id);
       auto state = std::make_unique<RequestState>(id, channel, params, *tokenizer_, prompt);
       state->seed = params.seed ? *params.seed : rng_();
       states_.emplace(id, std::move(state));
@@ -248,7 +246,7 @@ class EngineImpl final : public Engine {
     for (const auto& id : inbox) admit(id);
     for (const auto& [id, disconnected] : aborts) {
       if (scheduler_->abort(id)) {
-        finalize(id, "abort", "");
+        finalize(id, FinishReason::kAbort, "");
         std::lock_guard lock(mutex_);
         ++metrics_.requests_aborted;
         if (disconnected) ++metrics_.requests_aborted_disconnect;
@@ -285,6 +283,14 @@ class EngineImpl final : public Engine {
   const ModelSummary& model() const override { return summary_; }
   const EngineConfig& config() const override { return config_; }
   int max_model_len() const override { return max_model_len_; }
+  RequestLimits request_limits() const override {
+    RequestLimits limits;
+    limits.max_model_len = max_model_len_;
+    limits.kv_tokens = plan_.kv_tokens;
+    limits.vocab_size = weights_->config().vocab_size;
+    limits.max_logprobs = config_.max_logprobs;
+    return limits;
+  }
   int64_t blocks_in_use() const override {
     std::lock_guard lock(mutex_);
     return blocks_in_use_;
@@ -328,7 +334,7 @@ class EngineImpl final : public Engine {
       std::lock_guard lock(mutex_);
       metrics_.prompt_tokens += state->prompt.size();
     } catch (const std::exception& e) {
-      finalize(id, "error", e.what());
+      finalize(id, FinishReason::kError, e.what());
     }
   }
 
@@ -358,7 +364,7 @@ class EngineImpl final : public Engine {
     for (const auto& update : updates) {
       while (row < rows.size() && rows[row].id != update.id) ++row;
       RequestOutput out;
-      std::string finish_reason;
+      FinishReason finish_reason = FinishReason::kNone;
       {
         std::lock_guard lock(mutex_);
         auto it = states_.find(update.id);
@@ -393,36 +399,37 @@ class EngineImpl final : public Engine {
         out.text = std::move(result.emit);
         if (result.stopped) {
           s.stopped_by_string = true;
-          finish_reason = "stop";
+          finish_reason = FinishReason::kStop;
         } else if (update.finish_reason != sched::FinishReason::kNone) {
-          finish_reason = sched::to_string(update.finish_reason);
+          finish_reason = finish_reason_of(update.finish_reason);
           out.text += s.stops.feed(s.decoder->finish()).emit;
           out.text += s.stops.flush();
         }
         out.prompt_tokens = static_cast<int>(s.prompt.size());
         out.completion_tokens = s.completion_tokens;
         out.cached_tokens = s.cached_tokens;
-        if (!finish_reason.empty()) {
+        if (finish_reason != FinishReason::kNone) {
           out.finished = true;
           out.finish_reason = finish_reason;
           metrics_.e2e_request_latency.observe(seconds_between(s.arrival, now));
-          if (finish_reason == "stop") ++metrics_.requests_finished_stop;
-          if (finish_reason == "length") ++metrics_.requests_finished_length;
+          if (finish_reason == FinishReason::kStop) ++metrics_.requests_finished_stop;
+          if (finish_reason == FinishReason::kLength) ++metrics_.requests_finished_length;
         }
         s.channel->push(std::move(out));
-        if (!finish_reason.empty()) {
+        if (finish_reason != FinishReason::kNone) {
           states_.erase(it);
           runner_->remove_request(update.id);
         }
       }
-      if (finish_reason == "stop" && update.finish_reason == sched::FinishReason::kNone) {
+      if (finish_reason == FinishReason::kStop &&
+          update.finish_reason == sched::FinishReason::kNone) {
         scheduler_->finish(update.id, sched::FinishReason::kStop);
       }
     }
   }
 
   // The final output of a request that ends outside update(): aborted, or failed.
-  void finalize(const std::string& id, const std::string& reason, const std::string& error) {
+  void finalize(const std::string& id, FinishReason reason, const std::string& error) {
     std::lock_guard lock(mutex_);
     auto it = states_.find(id);
     if (it == states_.end()) return;
@@ -433,13 +440,13 @@ class EngineImpl final : public Engine {
     out.error = error;
     out.prompt_tokens = static_cast<int>(it->second->prompt.size());
     out.completion_tokens = it->second->completion_tokens;
-    if (reason == "error") ++metrics_.requests_failed;
+    if (reason == FinishReason::kError) ++metrics_.requests_failed;
     it->second->channel->push(std::move(out));
     states_.erase(it);
     runner_->remove_request(id);
   }
 
-  void forget(const std::string& id) { finalize(id, "abort", ""); }
+  void forget(const std::string& id) { finalize(id, FinishReason::kAbort, ""); }
 
   void fail_all(const std::string& message) {
     std::vector<std::string> ids;
@@ -449,7 +456,7 @@ class EngineImpl final : public Engine {
     }
     for (const auto& id : ids) {
       scheduler_->abort(id);
-      finalize(id, "error", message);
+      finalize(id, FinishReason::kError, message);
     }
   }
 

@@ -295,16 +295,17 @@ void ModelRunner::forward(const ForwardBatch& batch) {
   const int64_t t = batch.num_tokens();
   const int64_t b = batch.num_seqs();
   const int64_t rows = static_cast<int64_t>(batch.logits_indices.size());
-  TSR_CHECK(t > 0 && t <= options_.max_num_tokens, "batch of {} tokens exceeds the runner's {}", t,
-            options_.max_num_tokens);
+  TSR_INVARIANT(t > 0 && t <= options_.max_num_tokens, "batch of {} tokens exceeds the runner's {}",
+                t, options_.max_num_tokens);
   const int64_t row_capacity = std::min(options_.max_num_tokens, options_.max_num_seqs);
-  TSR_CHECK(b > 0 && b <= options_.max_num_seqs && rows <= std::min(row_capacity, t),
-            "batch of {} sequences ({} logit rows) exceeds the runner's {} ({} rows)", b, rows,
-            options_.max_num_seqs, row_capacity);
-  TSR_CHECK(batch.max_blocks_per_seq > 0 && batch.max_blocks_per_seq <= options_.max_blocks_per_seq,
-            "batch block table width {} exceeds {}", batch.max_blocks_per_seq,
-            options_.max_blocks_per_seq);
-  TSR_CHECK(!kv_cache_.empty(), "allocate_kv_cache() before forward()");
+  TSR_INVARIANT(b > 0 && b <= options_.max_num_seqs && rows <= std::min(row_capacity, t),
+                "batch of {} sequences ({} logit rows) exceeds the runner's {} ({} rows)", b, rows,
+                options_.max_num_seqs, row_capacity);
+  TSR_INVARIANT(
+      batch.max_blocks_per_seq > 0 && batch.max_blocks_per_seq <= options_.max_blocks_per_seq,
+      "batch block table width {} exceeds {}", batch.max_blocks_per_seq,
+      options_.max_blocks_per_seq);
+  TSR_INVARIANT(!kv_cache_.empty(), "allocate_kv_cache() before forward()");
   if (const int32_t size = graph_size_for(batch); size > 0) {
     forward_with_graph(batch, size);
     return;
@@ -417,8 +418,9 @@ SampleResult ModelRunner::sample(const SamplingBatch& sampling) {
   const int64_t rows = num_logit_rows_;
   SampleResult result;
   if (rows == 0) return result;
-  TSR_CHECK(static_cast<int64_t>(sampling.temperature.size()) == rows,
-            "sampling parameters for {} rows, logits for {}", sampling.temperature.size(), rows);
+  TSR_INVARIANT(static_cast<int64_t>(sampling.temperature.size()) == rows,
+                "sampling parameters for {} rows, logits for {}", sampling.temperature.size(),
+                rows);
   const int32_t top_n = std::min(sampling.num_top_logprobs, options_.max_logprobs);
   const size_t history = sampling.history_tokens.size();
   if (history > history_capacity_ || !history_.valid()) {
