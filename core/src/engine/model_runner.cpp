@@ -6,6 +6,7 @@
 #include "common/check.h"
 #include "common/log.h"
 #include "engine/activation_sizes.h"
+#include "runtime/op_table.h"
 #include "tessera/plugin.hpp"
 
 namespace tessera::engine {
@@ -90,25 +91,16 @@ ModelRunner::ModelRunner(std::shared_ptr<runtime::Device> device, const ModelWei
   top_ids_ = alloc(rows * static_cast<size_t>(options_.max_logprobs) * 4 + 4);
   top_values_ = alloc(rows * static_cast<size_t>(options_.max_logprobs) * 4 + 4);
   block_bytes_ = device_->kv_block_bytes(kv_layout());
-  // Fail at construction, naming the op, rather than mid-step on a NULL entry.
-  const tsr_ops_api& ops = device_->ops();
-  const std::pair<const void*, const char*> needed[] = {
-      {reinterpret_cast<const void*>(ops.embedding), "embedding"},
-      {reinterpret_cast<const void*>(ops.rms_norm), "rms_norm"},
-      {reinterpret_cast<const void*>(ops.linear), "linear"},
-      {reinterpret_cast<const void*>(ops.rope), "rope"},
-      {reinterpret_cast<const void*>(ops.kv_cache_write), "kv_cache_write"},
-      {reinterpret_cast<const void*>(ops.paged_attention), "paged_attention"},
-      {reinterpret_cast<const void*>(ops.silu_mul), "silu_mul"},
-      {reinterpret_cast<const void*>(ops.gather_rows), "gather_rows"},
-      {reinterpret_cast<const void*>(ops.sample), "sample"},
-      {reinterpret_cast<const void*>(ops.copy_blocks), "copy_blocks"},
-      {reinterpret_cast<const void*>(ops.swap_blocks), "swap_blocks"}};
-  for (const auto& [fn, name] : needed) {
-    TSR_CHECK_KIND(fn != nullptr, ErrorKind::kUnavailable,
+  // Fail at construction, naming the op, rather than mid-step on a NULL entry: the ops the
+  // family's forward uses, then the runner's own.
+  static constexpr tsr_op_id kRunnerOps[] = {TSR_OP_SAMPLE, TSR_OP_COPY_BLOCKS, TSR_OP_SWAP_BLOCKS};
+  for (const auto needed :
+       {weights.model().required_ops(), std::span<const tsr_op_id>(kRunnerOps)}) {
+    const tsr_op_id missing = runtime::first_missing_op(device_->ops(), needed);
+    TSR_CHECK_KIND(missing == TSR_OP_COUNT, ErrorKind::kUnavailable,
                    "device {} (plugin {}) does not implement the '{}' op yet, so it cannot run "
                    "models; use another --device",
-                   device_->label(), device_->plugin().name(), name);
+                   device_->label(), device_->plugin().name(), runtime::op_name(missing));
   }
   graphs_enabled_ = options_.use_graphs && runtime::Graph::supported(*device_);
   if (options_.graph_batch_sizes.empty()) {

@@ -42,6 +42,10 @@ void check(const ForwardContext& ctx, tsr_error* error, const char* op) {
 
 }  // namespace
 
+const tsr_op_id kDecoderOps[8] = {TSR_OP_EMBEDDING, TSR_OP_RMS_NORM,       TSR_OP_LINEAR,
+                                  TSR_OP_ROPE,      TSR_OP_KV_CACHE_WRITE, TSR_OP_PAGED_ATTENTION,
+                                  TSR_OP_SILU_MUL,  TSR_OP_GATHER_ROWS};
+
 const AttentionNames kLlamaAttentionNames{{"self_attn.q_proj.weight", "attn_q.weight"},
                                           {"self_attn.k_proj.weight", "attn_k.weight"},
                                           {"self_attn.v_proj.weight", "attn_v.weight"},
