@@ -74,7 +74,8 @@ std::vector<std::vector<int32_t>> run(Engine& engine, const std::vector<Prompt>&
     while (auto out = channel.next()) {
       outputs[i].insert(outputs[i].end(), out->token_ids.begin(), out->token_ids.end());
       if (out->finished) {
-        EXPECT_EQ(out->finish_reason, "length") << tag << " request " << i << ": " << out->error;
+        EXPECT_EQ(out->finish_reason, FinishReason::kLength)
+            << tag << " request " << i << ": " << out->error;
       }
     }
   };
@@ -217,9 +218,9 @@ TEST_F(EngineBehaviour, AbortFreesBlocksAndEndsTheStream) {
   engine->step();
   engine->abort("a");
   while (engine->has_unfinished()) engine->step();
-  std::string reason;
+  FinishReason reason = FinishReason::kNone;
   while (auto out = a->next()) reason = out->finish_reason;
-  EXPECT_EQ(reason, "abort");
+  EXPECT_EQ(reason, FinishReason::kAbort);
   int tokens = 0;
   while (auto out = b->next()) tokens += static_cast<int>(out->token_ids.size());
   EXPECT_EQ(tokens, 50);
@@ -254,7 +255,7 @@ TEST_F(EngineBehaviour, StopStringsAndStopTokens) {
     count += static_cast<int>(out->token_ids.size());
     last = *out;
   }
-  EXPECT_EQ(last.finish_reason, "stop");
+  EXPECT_EQ(last.finish_reason, FinishReason::kStop);
   EXPECT_LE(count, 6);
   // A stop string cuts the text before it.
   if (text.size() > 6) {
@@ -263,12 +264,12 @@ TEST_F(EngineBehaviour, StopStringsAndStopTokens) {
     auto cut = engine->add_request("stop-str", prompt, params);
     while (engine->has_unfinished()) engine->step();
     std::string cut_text;
-    std::string reason;
+    FinishReason reason = FinishReason::kNone;
     while (auto out = cut->next()) {
       cut_text += out->text;
       reason = out->finish_reason;
     }
-    EXPECT_EQ(reason, "stop");
+    EXPECT_EQ(reason, FinishReason::kStop);
     EXPECT_EQ(cut_text, text.substr(0, text.find(params.stop[0])));
   }
 }

@@ -126,7 +126,7 @@ void drain(OutputChannel& channel, RequestRecord& record) {
     record.cached_tokens = out->cached_tokens;
     if (out->finished) {
       record.finished = Clock::now();
-      record.finish_reason = out->finish_reason;
+      record.finish_reason = to_string(out->finish_reason);
       record.error = out->error;
     }
   }

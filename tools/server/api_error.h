@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tessera/error.h"
+
 namespace tessera::server {
 
 class ApiError : public std::runtime_error {
@@ -41,6 +43,25 @@ class ApiError : public std::runtime_error {
 
 inline ApiError bad_request(std::string message, std::string param = "") {
   return ApiError(400, std::move(message), std::move(param));
+}
+
+// A core error as the API reports it: its kind decides the status, its field the param.
+inline ApiError api_error_of(const Error& error, const std::string& param) {
+  switch (error.kind()) {
+    case ErrorKind::kInvalidArgument:
+      return ApiError(400, error.what(), param);
+    case ErrorKind::kNotFound:
+      return ApiError(404, error.what(), param, "not_found_error");
+    case ErrorKind::kUnavailable:
+    case ErrorKind::kResourceExhausted:
+      return ApiError(503, error.what(), "", "service_unavailable");
+    case ErrorKind::kInternal:
+      break;
+  }
+  return ApiError(500, std::string("internal error: ") + error.what(), "", "internal_error");
+}
+inline ApiError api_error_of(const Error& error) {
+  return api_error_of(error, error.field());
 }
 
 }  // namespace tessera::server

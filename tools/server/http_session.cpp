@@ -188,7 +188,11 @@ void Session::handle(Request& request) {
   } catch (const ApiError& e) {
     respond_error(e.status(), e.to_json());
   } catch (const Error& e) {
-    respond_error(400, bad_request(e.what()).to_json());
+    const ApiError api = api_error_of(e);
+    if (api.status() >= 500) {
+      TSR_LOG_ERROR("error on {}: {}", std::string(request.target()), e.what());
+    }
+    respond_error(api.status(), api.to_json());
   } catch (const std::exception& e) {
     TSR_LOG_ERROR("internal error on {}: {}", std::string(request.target()), e.what());
     respond_error(
@@ -304,7 +308,7 @@ void Session::start_generation(Request& request, bool chat) {
         channels.push_back(state_.engine.add_request(id, choices[i].prompt, choices[i].params));
       } catch (const Error& e) {
         for (const auto& added : generation->engine_ids) state_.engine.abort(added);
-        throw bad_request(e.what());
+        throw api_error_of(e);
       }
       generation->engine_ids.push_back(id);
     }

@@ -3,48 +3,20 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <set>
 
 #include "api_error.h"
 #include "common/check.h"
 #include "engine/request_json.h"
+#include "tessera/validate_request.h"
 
 namespace tessera::server {
 
 namespace {
 
 using nlohmann::json;
-
-// The field a core validation message starts with ("'temperature' must…", "top_p must…").
-std::string param_of(const std::string& message) {
-  static const std::set<std::string> kFields = {"max_tokens",
-                                                "max_completion_tokens",
-                                                "min_tokens",
-                                                "temperature",
-                                                "top_p",
-                                                "top_k",
-                                                "min_p",
-                                                "presence_penalty",
-                                                "frequency_penalty",
-                                                "repetition_penalty",
-                                                "seed",
-                                                "stop",
-                                                "stop_token_ids",
-                                                "logprobs",
-                                                "top_logprobs",
-                                                "ignore_eos",
-                                                "skip_special_tokens",
-                                                "priority"};
-  size_t begin = message.starts_with("'") ? 1 : 0;
-  size_t end = begin;
-  while (end < message.size() &&
-         (std::islower(static_cast<unsigned char>(message[end])) || message[end] == '_')) {
-    ++end;
-  }
-  const auto word = message.substr(begin, end - begin);
-  return kFields.count(word) ? word : "";
-}
 
 bool optional_bool(const json& body, const char* key, bool fallback) {
   if (!body.contains(key) || body[key].is_null()) return fallback;
@@ -54,7 +26,7 @@ bool optional_bool(const json& body, const char* key, bool fallback) {
 }
 
 // prompt: a string, a list of token ids, or a list of either.
-std::vector<std::vector<int32_t>> completion_prompts(const json& body, const ApiLimits& limits,
+std::vector<std::vector<int32_t>> completion_prompts(const json& body,
                                                      const PromptBuilder& prompts) {
   if (!body.contains("prompt") || body["prompt"].is_null()) {
     throw bad_request("'prompt' is required", "prompt");
@@ -66,11 +38,11 @@ std::vector<std::vector<int32_t>> completion_prompts(const json& body, const Api
       if (!id.is_number_integer()) {
         throw bad_request("'prompt' token ids must be integers", "prompt");
       }
+      // The vocabulary range is validate_request's check; here only what fits an int32.
       const auto value = id.get<int64_t>();
-      if (value < 0 || value >= limits.vocab_size) {
-        throw bad_request("prompt token id " + std::to_string(value) +
-                              " is outside the vocabulary (0.." +
-                              std::to_string(limits.vocab_size - 1) + ")",
+      if (value < std::numeric_limits<int32_t>::min() ||
+          value > std::numeric_limits<int32_t>::max()) {
+        throw bad_request("prompt token id " + std::to_string(value) + " is out of range",
                           "prompt");
       }
       ids.push_back(static_cast<int32_t>(value));
@@ -98,10 +70,7 @@ std::vector<std::vector<int32_t>> completion_prompts(const json& body, const Api
     throw bad_request("'prompt' must be a non-empty string, list of token ids, or list of either",
                       "prompt");
   }
-  for (const auto& ids : out) {
-    if (ids.empty()) throw bad_request("the prompt is empty", "prompt");
-  }
-  return out;
+  return out;  // an empty prompt is validate_request's to refuse
 }
 
 float clamp_logprob(float value) {
@@ -195,7 +164,7 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Ap
     if (base.max_tokens == 0) base.max_tokens = 1;  // placeholder, replaced per prompt below
     base.validate(limits.max_logprobs);
   } catch (const Error& e) {
-    throw bad_request(e.what(), param_of(e.what()));
+    throw api_error_of(e);
   }
   const bool max_tokens_given =
       (body.contains("max_tokens") && !body["max_tokens"].is_null()) ||
@@ -206,7 +175,7 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Ap
   if (chat) {
     prompt_ids.push_back(prompts.encode_chat(body).ids);
   } else {
-    prompt_ids = completion_prompts(body, limits, prompts);
+    prompt_ids = completion_prompts(body, prompts);
   }
   r.num_prompts = prompt_ids.size();
   if (static_cast<int64_t>(prompt_ids.size()) * n > limits.max_choices) {
@@ -214,33 +183,30 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Ap
                           " exceeds the limit of " + std::to_string(limits.max_choices),
                       "n");
   }
-  const std::string prompt_param = chat ? "messages" : "prompt";
-  const int64_t context = std::min<int64_t>(limits.max_model_len, limits.kv_tokens);
+  RequestLimits request_limits;
+  request_limits.max_model_len = limits.max_model_len;
+  request_limits.kv_tokens = limits.kv_tokens;
+  request_limits.vocab_size = limits.vocab_size;
+  request_limits.max_logprobs = limits.max_logprobs;
+  const int64_t context = request_limits.context();
   for (auto& ids : prompt_ids) {
     const auto len = static_cast<int64_t>(ids.size());
-    if (len >= context) {
-      throw bad_request("This model's maximum context length is " + std::to_string(context) +
-                            " tokens. However, your prompt has " + std::to_string(len) +
-                            " tokens, leaving no room for a completion.",
-                        prompt_param);
-    }
     SamplingParams params = base;
     if (!max_tokens_given) {
-      int64_t budget = context - len;
+      // vLLM's default: what the context leaves (at least 1, so that a prompt that fills the
+      // context is refused by validate_request as too long).
+      int64_t budget = std::max<int64_t>(1, context - len);
       if (limits.default_max_tokens > 0)
         budget = std::min<int64_t>(budget, limits.default_max_tokens);
       params.max_tokens = static_cast<int>(budget);
-    } else if (len + params.max_tokens > context) {
-      throw bad_request("This model's maximum context length is " + std::to_string(context) +
-                            " tokens. However, you requested " +
-                            std::to_string(len + params.max_tokens) + " tokens (" +
-                            std::to_string(len) + " in the " + prompt_param + ", " +
-                            std::to_string(params.max_tokens) +
-                            " in the completion). Please reduce the length of the " + prompt_param +
-                            " or completion.",
-                        "max_tokens");
     }
     params.min_tokens = std::min(params.min_tokens, params.max_tokens);
+    try {
+      validate_request(ids, params, request_limits);
+    } catch (const Error& e) {
+      // The chat API's prompt is its messages.
+      throw api_error_of(e, chat && e.field() == "prompt" ? "messages" : e.field());
+    }
     for (int i = 0; i < n; ++i) {
       ChoiceRequest choice;
       choice.prompt = ids;
@@ -329,7 +295,7 @@ void ResponseFormatter::record(size_t index, const RequestOutput& output) {
     c.finished = true;
     c.finish_reason = output.finish_reason;
     ++num_finished_;
-    if (output.finish_reason == "error" && error_.empty()) {
+    if (output.finish_reason == FinishReason::kError && error_.empty()) {
       error_ = output.error.empty() ? "the engine failed this request" : output.error;
     }
   }
@@ -354,7 +320,7 @@ std::string ResponseFormatter::stream_output(size_t index, const RequestOutput& 
   Choice& c = choices_.at(index);
   record(index, output);
   if (output.text.empty() && output.logprobs.empty() && !output.finished) return "";
-  if (output.finish_reason == "error") {
+  if (output.finish_reason == FinishReason::kError) {
     return sse_event(
         {{"error",
           {{"message", error_}, {"type", "internal_error"}, {"param", nullptr}, {"code", 500}}}});
@@ -373,9 +339,10 @@ std::string ResponseFormatter::stream_output(size_t index, const RequestOutput& 
       logprobs_json(output.logprobs, std::vector<size_t>(output.logprobs.size(), c.text.size()));
   c.text += output.text;
   // As vLLM: a choice that called tools and stopped on its own ends with "tool_calls".
-  const bool tool_stop = c.parser && c.parser->called_tools() && output.finish_reason == "stop";
+  const bool tool_stop =
+      c.parser && c.parser->called_tools() && output.finish_reason == FinishReason::kStop;
   choice["finish_reason"] =
-      output.finished ? json(tool_stop ? "tool_calls" : output.finish_reason) : json();
+      output.finished ? json(tool_stop ? "tool_calls" : to_string(output.finish_reason)) : json();
   if (!request_.chat) choice["stop_reason"] = nullptr;
   json chunk = chunk_base();
   chunk["choices"] = json::array({choice});
@@ -417,8 +384,9 @@ json ResponseFormatter::body() const {
       choice["text"] = c.text;
     }
     choice["logprobs"] = logprobs_json(c.logprobs, c.offsets);
-    choice["finish_reason"] =
-        called_tools && c.finish_reason == "stop" ? std::string("tool_calls") : c.finish_reason;
+    choice["finish_reason"] = called_tools && c.finish_reason == FinishReason::kStop
+                                  ? std::string("tool_calls")
+                                  : std::string(to_string(c.finish_reason));
     if (!request_.chat) choice["stop_reason"] = nullptr;
     choices.push_back(std::move(choice));
   }

@@ -80,7 +80,7 @@ class ResponseFormatter {
   struct Choice {
     std::string text;
     std::vector<TokenLogprob> logprobs;
-    std::string finish_reason;
+    FinishReason finish_reason = FinishReason::kNone;
     int prompt_tokens = 0;
     int completion_tokens = 0;
     std::vector<size_t> offsets;  // completions logprobs' text_offset, one per token

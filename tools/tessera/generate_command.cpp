@@ -60,9 +60,9 @@ int run_prompt(Engine& engine, const std::string& text, const SamplingParams& pa
   }
   std::cout << "\n";
   engine.stop();
-  if (last.finish_reason == "error") throw Error(last.error);
-  std::cerr << "[" << last.completion_tokens << " tokens, finish_reason " << last.finish_reason
-            << "]\n";
+  if (last.finish_reason == FinishReason::kError) throw Error(last.error);
+  std::cerr << "[" << last.completion_tokens << " tokens, finish_reason "
+            << to_string(last.finish_reason) << "]\n";
   return 0;
 }
 
@@ -120,7 +120,7 @@ int run_batch(Engine& engine, const std::string& input, const std::string& outpu
     json result = {{"index", i},
                    {"text", text},
                    {"token_ids", tokens},
-                   {"finish_reason", last.finish_reason},
+                   {"finish_reason", to_string(last.finish_reason)},
                    {"usage",
                     {{"prompt_tokens", last.prompt_tokens},
                      {"completion_tokens", last.completion_tokens},

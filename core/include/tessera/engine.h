@@ -15,6 +15,7 @@
 #include "tessera/engine_config.h"
 #include "tessera/request_output.h"
 #include "tessera/sampling_params.h"
+#include "tessera/validate_request.h"
 
 namespace tessera::tokenizer {
 class Tokenizer;
@@ -58,9 +59,10 @@ class Engine {
                                         const LoadProgress& progress = {});
   virtual ~Engine() = default;
 
-  // Validates and queues a request. Throws tessera::Error (kInvalidArgument) for bad
-  // sampling values, an empty prompt, a duplicate id, or a request that can never fit
-  // (prompt + max_tokens beyond max_model_len or the KV cache).
+  // Validates (validate_request with request_limits()) and queues a request. Throws
+  // tessera::Error (kInvalidArgument, field() naming the field) for bad sampling values, an
+  // empty prompt, a duplicate id ("id"), or a request that can never fit (prompt +
+  // max_tokens beyond max_model_len or the KV cache).
   virtual std::shared_ptr<OutputChannel> add_request(const std::string& id,
                                                      std::vector<int32_t> prompt_token_ids,
                                                      const SamplingParams& params) = 0;
@@ -80,6 +82,8 @@ class Engine {
   virtual const ModelSummary& model() const = 0;
   virtual const EngineConfig& config() const = 0;
   virtual int max_model_len() const = 0;
+  // What validate_request checks requests against.
+  virtual RequestLimits request_limits() const = 0;
   // Number of KV blocks in use (0 when idle): tests check every block is freed.
   virtual int64_t blocks_in_use() const = 0;
 };

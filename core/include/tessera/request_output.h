@@ -14,6 +14,28 @@
 
 namespace tessera {
 
+// Why a request ended. kStop: an eos token, a stop token id or a stop string; kLength:
+// max_tokens or the context; kAbort: aborted (a closed connection, the engine stopping);
+// kError: the request failed (RequestOutput::error says why).
+enum class FinishReason { kNone, kStop, kLength, kAbort, kError };
+
+// The OpenAI API's names: "stop", "length", "abort", "error"; "" for kNone.
+inline const char* to_string(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kAbort:
+      return "abort";
+    case FinishReason::kError:
+      return "error";
+    case FinishReason::kNone:
+      break;
+  }
+  return "";
+}
+
 struct TokenLogprob {
   int32_t token = 0;
   float logprob = 0.0f;
@@ -26,8 +48,8 @@ struct RequestOutput {
   std::vector<int32_t> token_ids;      // new tokens since the previous output
   std::vector<TokenLogprob> logprobs;  // one per new token, when asked
   bool finished = false;
-  std::string finish_reason;  // "stop" | "length" | "abort" | "error"
-  std::string error;          // when finish_reason == "error"
+  FinishReason finish_reason = FinishReason::kNone;  // set on the final output
+  std::string error;                                 // when finish_reason is kError
   int prompt_tokens = 0;
   int completion_tokens = 0;  // so far
   int cached_tokens = 0;      // prompt tokens served from the prefix cache

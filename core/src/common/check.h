@@ -1,29 +1,18 @@
-// TSR_CHECK: the core's error convention. Inside the core, a violated expectation throws
-// tessera::Error with a formatted message and the source location; tools catch it at the
-// top and print one clear line. A user's bad input must never abort the process.
+// The core's checks. Inside the core, a violated expectation throws tessera::Error
+// (tessera/error.h) with a formatted message; tools catch it at the top and print one clear
+// line, the server maps its kind to an HTTP status. A user's bad input must never abort the
+// process.
+//   TSR_CHECK_INPUT(cond, field, …)  a request field is invalid: kInvalidArgument naming it
+//   TSR_INVARIANT(cond, …)           the core's own bookkeeping is wrong: kInternal (a bug)
+//   TSR_CHECK_KIND(cond, kind, …)    any other kind (not found, unavailable, …)
+//   TSR_CHECK(cond, …)               kInvalidArgument without a field: configuration, files
+//                                    and flags checked at startup, where the message names
+//                                    the flag or file
 #pragma once
 
 #include <fmt/format.h>
 
-#include <stdexcept>
-#include <string>
-
-namespace tessera {
-
-// Kinds of failure the CLI and server map to exit codes / HTTP statuses.
-enum class ErrorKind { kInvalidArgument, kNotFound, kUnavailable, kResourceExhausted, kInternal };
-
-class Error : public std::runtime_error {
- public:
-  explicit Error(const std::string& message, ErrorKind kind = ErrorKind::kInvalidArgument)
-      : std::runtime_error(message), kind_(kind) {}
-  ErrorKind kind() const noexcept { return kind_; }
-
- private:
-  ErrorKind kind_;
-};
-
-}  // namespace tessera
+#include "tessera/error.h"
 
 #define TSR_CHECK(cond, ...)                                         \
   do {                                                               \
@@ -33,4 +22,17 @@ class Error : public std::runtime_error {
 #define TSR_CHECK_KIND(cond, kind, ...)                                      \
   do {                                                                       \
     if (!(cond)) throw ::tessera::Error(::fmt::format(__VA_ARGS__), (kind)); \
+  } while (0)
+
+#define TSR_CHECK_INPUT(cond, field, ...)                                                        \
+  do {                                                                                           \
+    if (!(cond))                                                                                 \
+      throw ::tessera::Error(::fmt::format(__VA_ARGS__), ::tessera::ErrorKind::kInvalidArgument, \
+                             (field));                                                           \
+  } while (0)
+
+#define TSR_INVARIANT(cond, ...)                                                           \
+  do {                                                                                     \
+    if (!(cond))                                                                           \
+      throw ::tessera::Error(::fmt::format(__VA_ARGS__), ::tessera::ErrorKind::kInternal); \
   } while (0)

@@ -1,9 +1,11 @@
-// The Engine implementation: one scheduler, one model runner, one engine thread.
+// The Engine implementation: the loop. One scheduler (plans), one model runner (executes a
+// plan: KV moves, inputs, forward, sampling), one output processor (detokenization, stop
+// strings, logprobs, per-request metrics, channels), one engine thread.
 //
-// Locking: `mutex_` guards the request inbox, the abort list, per-request state and the
-// metrics; the scheduler and runner are touched only by the thread running step(). A step
-// takes the inbox under the lock, then plans and runs the model without it, so add_request
-// never waits for a forward pass.
+// Locking: `mutex_` guards only the inbox, the abort list and the set of live ids; the
+// scheduler, runner and output processor are touched only by the thread running step(). A
+// step swaps the inbox under the lock and does everything else without it, so add_request
+// never waits for a forward pass or for detokenization. Metrics have their own short lock.
 #include "tessera/engine.h"
 
 #include <algorithm>
@@ -13,7 +15,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
-#include <unordered_map>
+#include <unordered_set>
 
 #include "common/check.h"
 #include "common/log.h"
@@ -21,46 +23,15 @@
 #include "engine/metrics.h"
 #include "engine/model_loading.h"
 #include "engine/model_runner.h"
-#include "engine/stop_strings.h"
+#include "engine/output_processor.h"
 #include "runtime/device_selector.h"
 #include "scheduler/scheduler.h"
+#include "tessera/validate_request.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tessera {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
-struct RequestState {
-  std::string id;
-  std::shared_ptr<OutputChannel> channel;
-  SamplingParams params;
-  std::unique_ptr<tokenizer::StreamingDecoder> decoder;
-  engine::StopStrings stops;
-  std::vector<int32_t> prompt;
-  int completion_tokens = 0;
-  int cached_tokens = 0;
-  uint64_t seed = 0;
-  Clock::time_point arrival;
-  Clock::time_point scheduled_first{};
-  Clock::time_point last_token{};
-  bool stopped_by_string = false;
-
-  RequestState(std::string request_id, std::shared_ptr<OutputChannel> out, SamplingParams p,
-               const tokenizer::Tokenizer& tok, std::vector<int32_t> prompt_ids)
-      : id(std::move(request_id)),
-        channel(std::move(out)),
-        params(std::move(p)),
-        decoder(std::make_unique<tokenizer::StreamingDecoder>(tok, params.skip_special_tokens)),
-        stops(params.stop),
-        prompt(std::move(prompt_ids)),
-        arrival(Clock::now()) {}
-};
 
 tsr_dtype resolve_dtype(const std::string& name, const model::ModelConfig& cfg,
                         const runtime::DeviceInfo& device) {
@@ -168,7 +139,7 @@ class EngineImpl final : public Engine {
     summary_.quantization = model::quantization_name(load.quantization);
     summary_.vocab_size = model_config.vocab_size;
     summary_.weight_bytes_per_token = weights_->bytes_per_token();
-    metrics_.num_kv_blocks = plan_.num_kv_blocks;
+    metrics_.update([&](engine::EngineMetrics& m) { m.num_kv_blocks = plan_.num_kv_blocks; });
     rng_.seed(config.seed);
   }
 
@@ -176,32 +147,15 @@ class EngineImpl final : public Engine {
 
   std::shared_ptr<OutputChannel> add_request(const std::string& id, std::vector<int32_t> prompt,
                                              const SamplingParams& params) override {
-    params.validate(config_.max_logprobs);
-    TSR_CHECK(!prompt.empty(), "the prompt is empty");
-    for (int32_t token : prompt) {
-      TSR_CHECK(token >= 0 && token < weights_->config().vocab_size,
-                "prompt token id {} is outside the vocabulary (0..{})", token,
-                weights_->config().vocab_size - 1);
-    }
-    const auto total = static_cast<int64_t>(prompt.size()) + params.max_tokens;
-    TSR_CHECK(static_cast<int64_t>(prompt.size()) < max_model_len_,
-              "the prompt has {} tokens but the maximum context length is {} (--max-model-len)",
-              prompt.size(), max_model_len_);
-    TSR_CHECK(total <= max_model_len_,
-              "prompt ({} tokens) + max_tokens ({}) = {} exceeds the maximum context length {}; "
-              "lower max_tokens",
-              prompt.size(), params.max_tokens, total, max_model_len_);
-    TSR_CHECK(total <= plan_.kv_tokens,
-              "prompt + max_tokens = {} tokens can never fit the KV cache ({} tokens)", total,
-              plan_.kv_tokens);
+    validate_request(prompt, params, request_limits());
     auto channel = std::make_shared<OutputChannel>();
     {
       std::lock_guard lock(mutex_);
-      TSR_CHECK(!states_.count(id), "request id '{}' is already in use", id);
-      auto state = std::make_unique<RequestState>(id, channel, params, *tokenizer_, prompt);
-      state->seed = params.seed ? *params.seed : rng_();
-      states_.emplace(id, std::move(state));
-      inbox_.push_back(id);
+      TSR_CHECK_INPUT(!live_.count(id), "id", "request id '{}' is already in use", id);
+      const uint64_t seed = params.seed ? *params.seed : rng_();
+      inbox_.push_back(std::make_unique<engine::OutputRequest>(id, channel, params, *tokenizer_,
+                                                               std::move(prompt), seed));
+      live_.insert(id);
     }
     wake_.notify_all();
     return channel;
@@ -210,7 +164,7 @@ class EngineImpl final : public Engine {
   void abort(const std::string& id, bool disconnected) override {
     {
       std::lock_guard lock(mutex_);
-      if (!states_.count(id)) return;
+      if (!live_.count(id)) return;
       aborts_.emplace_back(id, disconnected);
     }
     wake_.notify_all();
@@ -235,64 +189,79 @@ class EngineImpl final : public Engine {
     std::vector<std::string> left;
     {
       std::lock_guard lock(mutex_);
-      for (const auto& [id, state] : states_) left.push_back(id);
+      left.assign(live_.begin(), live_.end());
     }
     for (const auto& id : left) abort(id, false);
     if (!left.empty()) step();
   }
 
+  // One turn of the loop: admit, abort, schedule, execute, update, hand the results to the
+  // output processor. Only the inbox swap takes the engine's lock.
   bool step() override {
-    std::vector<std::string> inbox;
+    std::vector<std::unique_ptr<engine::OutputRequest>> inbox;
     std::vector<std::pair<std::string, bool>> aborts;
     {
       std::lock_guard lock(mutex_);
       inbox.swap(inbox_);
       aborts.swap(aborts_);
     }
-    for (const auto& id : inbox) admit(id);
+    const bool had_work = !inbox.empty() || !aborts.empty();
+    for (auto& request : inbox) admit(std::move(request));
     for (const auto& [id, disconnected] : aborts) {
-      if (scheduler_->abort(id)) {
-        finalize(id, "abort", "");
-        std::lock_guard lock(mutex_);
-        ++metrics_.requests_aborted;
-        if (disconnected) ++metrics_.requests_aborted_disconnect;
-      }
+      if (!scheduler_->abort(id)) continue;
+      end(id, FinishReason::kAbort, "");
+      metrics_.update([&](engine::EngineMetrics& m) {
+        ++m.requests_aborted;
+        if (disconnected) ++m.requests_aborted_disconnect;
+      });
     }
     if (!scheduler_->has_unfinished()) {
       // Aborts (and failed admissions) free blocks: the gauges must show it even when no
       // request is left to schedule.
-      if (!inbox.empty() || !aborts.empty()) refresh_metrics();
-      return !inbox.empty() || !aborts.empty();
+      if (had_work) refresh_metrics();
+      return had_work;
     }
 
     const sched::SchedulerOutput plan = scheduler_->schedule();
-    note_scheduled(plan);
+    const uint64_t block_bytes = runner_->kv_block_bytes_all_layers();
+    metrics_.update([&](engine::EngineMetrics& m) {
+      m.swapped_out_bytes += plan.swap_out.size() * block_bytes;
+      m.swapped_in_bytes += plan.swap_in.size() * block_bytes;
+    });
+    outputs_.on_scheduled(plan);
     const engine::StepOutput output = runner_->execute(plan);
     const auto updates = scheduler_->update(plan, output.sampled);
-    emit(updates, output);
-    for (const auto& id : plan.finished) forget(id);
+    const auto processed = outputs_.process(updates, output);
+    for (const auto& id : processed.stopped) {
+      scheduler_->finish(id, sched::FinishReason::kStop);
+    }
+    for (const auto& id : processed.finished) forget(id);
+    // Requests the scheduler ended without a token (none today) still get a final output.
+    for (const auto& id : plan.finished) end(id, FinishReason::kAbort, "");
     refresh_metrics();
     return true;
   }
 
   bool has_unfinished() const override {
     std::lock_guard lock(mutex_);
-    return !states_.empty();
+    return !live_.empty();
   }
 
-  engine::EngineMetrics metrics() const override {
-    std::lock_guard lock(mutex_);
-    return metrics_;
-  }
+  engine::EngineMetrics metrics() const override { return metrics_.snapshot(); }
   const tokenizer::Tokenizer& tokenizer() const override { return *tokenizer_; }
   const MemoryPlanSummary& memory_plan() const override { return plan_; }
   const ModelSummary& model() const override { return summary_; }
   const EngineConfig& config() const override { return config_; }
   int max_model_len() const override { return max_model_len_; }
-  int64_t blocks_in_use() const override {
-    std::lock_guard lock(mutex_);
-    return blocks_in_use_;
+  RequestLimits request_limits() const override {
+    RequestLimits limits;
+    limits.max_model_len = max_model_len_;
+    limits.kv_tokens = plan_.kv_tokens;
+    limits.vocab_size = weights_->config().vocab_size;
+    limits.max_logprobs = config_.max_logprobs;
+    return limits;
   }
+  int64_t blocks_in_use() const override { return blocks_in_use_.load(); }
 
  private:
   void loop() {
@@ -300,7 +269,7 @@ class EngineImpl final : public Engine {
       {
         std::unique_lock lock(mutex_);
         wake_.wait(lock, [&] {
-          return !running_ || !inbox_.empty() || !aborts_.empty() || !states_.empty();
+          return !running_ || !inbox_.empty() || !aborts_.empty() || !live_.empty();
         });
         if (!running_) return;
       }
@@ -314,9 +283,8 @@ class EngineImpl final : public Engine {
     }
   }
 
-  void admit(const std::string& id) {
-    RequestState* state = find(id);
-    if (state == nullptr) return;
+  void admit(std::unique_ptr<engine::OutputRequest> state) {
+    const std::string id = state->id;
     sched::NewRequest request;
     request.id = id;
     request.prompt_token_ids = state->prompt;
@@ -326,156 +294,53 @@ class EngineImpl final : public Engine {
     request.eos_token_ids = eos_ids_;
     request.stop_token_ids = state->params.stop_token_ids;
     request.priority = state->params.priority;
+    const auto prompt_tokens = state->prompt.size();
+    const SamplingParams params = state->params;
+    const uint64_t seed = state->seed;
+    const std::vector<int32_t> prompt = state->prompt;
+    outputs_.add(std::move(state));
     try {
       scheduler_->add_request(std::move(request));
-      runner_->add_request(id, state->params, state->seed, state->prompt);
-      std::lock_guard lock(mutex_);
-      metrics_.prompt_tokens += state->prompt.size();
+      runner_->add_request(id, params, seed, prompt);
+      metrics_.update([&](engine::EngineMetrics& m) { m.prompt_tokens += prompt_tokens; });
     } catch (const std::exception& e) {
-      finalize(id, "error", e.what());
+      end(id, FinishReason::kError, e.what());
     }
   }
 
-  // Metrics of the plan the runner is about to execute: swap traffic, and the queue time and
-  // prefix-cache hit of requests scheduled for the first time.
-  void note_scheduled(const sched::SchedulerOutput& plan) {
-    const auto now = Clock::now();
-    const uint64_t block_bytes = runner_->kv_block_bytes_all_layers();
-    std::lock_guard lock(mutex_);
-    metrics_.swapped_out_bytes += plan.swap_out.size() * block_bytes;
-    metrics_.swapped_in_bytes += plan.swap_in.size() * block_bytes;
-    for (const auto& sr : plan.scheduled) {
-      auto it = states_.find(sr.id);
-      if (it == states_.end() || it->second->scheduled_first != Clock::time_point{}) continue;
-      it->second->scheduled_first = now;
-      metrics_.request_queue_time.observe(seconds_between(it->second->arrival, now));
-      it->second->cached_tokens = sr.start_position;
-    }
+  // Sends the final output of a request that ends outside update() and forgets it.
+  void end(const std::string& id, FinishReason reason, const std::string& error) {
+    if (outputs_.finish(id, reason, error)) forget(id);
   }
 
-  void emit(const std::vector<sched::RequestUpdate>& updates, const engine::StepOutput& output) {
-    const auto now = Clock::now();
-    const auto& rows = output.sampled;
-    const auto& sampled = output.sample;
-    // Updates come in plan order, a subsequence of the sampled rows.
-    size_t row = 0;
-    for (const auto& update : updates) {
-      while (row < rows.size() && rows[row].id != update.id) ++row;
-      RequestOutput out;
-      std::string finish_reason;
-      {
-        std::lock_guard lock(mutex_);
-        auto it = states_.find(update.id);
-        if (it == states_.end()) continue;
-        RequestState& s = *it->second;
-        ++metrics_.generation_tokens;
-        if (s.completion_tokens == 0) {
-          metrics_.time_to_first_token.observe(seconds_between(s.arrival, now));
-        } else {
-          metrics_.inter_token_latency.observe(seconds_between(s.last_token, now));
-        }
-        s.last_token = now;
-        ++s.completion_tokens;
-        out.request_id = s.id;
-        out.token_ids.push_back(update.token);
-        if (s.params.logprobs && row < rows.size() && !sampled.logprobs.empty()) {
-          TokenLogprob lp;
-          lp.token = update.token;
-          lp.logprob = sampled.logprobs[row];
-          const int n = *s.params.logprobs;
-          const auto width = sampled.top_ids.size() / std::max<size_t>(rows.size(), 1);
-          for (int k = 0; k < n && static_cast<size_t>(k) < width; ++k) {
-            lp.top.emplace_back(sampled.top_ids[row * width + static_cast<size_t>(k)],
-                                sampled.top_logprobs[row * width + static_cast<size_t>(k)]);
-          }
-          out.logprobs.push_back(std::move(lp));
-        }
-        // A stop token is not part of the text (vLLM's default), but is in token_ids.
-        const bool is_stop_token = update.finish_reason == sched::FinishReason::kStop;
-        const std::string delta = is_stop_token ? std::string() : s.decoder->step(update.token);
-        auto result = s.stops.feed(delta);
-        out.text = std::move(result.emit);
-        if (result.stopped) {
-          s.stopped_by_string = true;
-          finish_reason = "stop";
-        } else if (update.finish_reason != sched::FinishReason::kNone) {
-          finish_reason = sched::to_string(update.finish_reason);
-          out.text += s.stops.feed(s.decoder->finish()).emit;
-          out.text += s.stops.flush();
-        }
-        out.prompt_tokens = static_cast<int>(s.prompt.size());
-        out.completion_tokens = s.completion_tokens;
-        out.cached_tokens = s.cached_tokens;
-        if (!finish_reason.empty()) {
-          out.finished = true;
-          out.finish_reason = finish_reason;
-          metrics_.e2e_request_latency.observe(seconds_between(s.arrival, now));
-          if (finish_reason == "stop") ++metrics_.requests_finished_stop;
-          if (finish_reason == "length") ++metrics_.requests_finished_length;
-        }
-        s.channel->push(std::move(out));
-        if (!finish_reason.empty()) {
-          states_.erase(it);
-          runner_->remove_request(update.id);
-        }
-      }
-      if (finish_reason == "stop" && update.finish_reason == sched::FinishReason::kNone) {
-        scheduler_->finish(update.id, sched::FinishReason::kStop);
-      }
-    }
-  }
-
-  // The final output of a request that ends outside update(): aborted, or failed.
-  void finalize(const std::string& id, const std::string& reason, const std::string& error) {
-    std::lock_guard lock(mutex_);
-    auto it = states_.find(id);
-    if (it == states_.end()) return;
-    RequestOutput out;
-    out.request_id = id;
-    out.finished = true;
-    out.finish_reason = reason;
-    out.error = error;
-    out.prompt_tokens = static_cast<int>(it->second->prompt.size());
-    out.completion_tokens = it->second->completion_tokens;
-    if (reason == "error") ++metrics_.requests_failed;
-    it->second->channel->push(std::move(out));
-    states_.erase(it);
+  // The request has had its final output: drop what the runner and the inbox lock keep.
+  void forget(const std::string& id) {
     runner_->remove_request(id);
+    std::lock_guard lock(mutex_);
+    live_.erase(id);
   }
-
-  void forget(const std::string& id) { finalize(id, "abort", ""); }
 
   void fail_all(const std::string& message) {
-    std::vector<std::string> ids;
-    {
-      std::lock_guard lock(mutex_);
-      for (const auto& [id, state] : states_) ids.push_back(id);
-    }
-    for (const auto& id : ids) {
+    for (const auto& id : outputs_.ids()) {
       scheduler_->abort(id);
-      finalize(id, "error", message);
+      end(id, FinishReason::kError, message);
     }
-  }
-
-  RequestState* find(const std::string& id) {
-    std::lock_guard lock(mutex_);
-    auto it = states_.find(id);
-    return it == states_.end() ? nullptr : it->second.get();
   }
 
   void refresh_metrics() {
     const auto m = scheduler_->metrics();
-    std::lock_guard lock(mutex_);
-    metrics_.num_running = m.num_running;
-    metrics_.num_waiting = m.num_waiting;
-    metrics_.num_swapped = m.num_swapped;
-    metrics_.kv_usage = m.kv_usage;
-    metrics_.prefix_cache_queries = m.prefix_cache_queries;
-    metrics_.prefix_cache_hits = m.prefix_cache_hits;
-    metrics_.preemptions_swap = m.preemptions_swap;
-    metrics_.preemptions_recompute = m.preemptions_recompute;
-    metrics_.recomputed_tokens = m.recomputed_tokens;
-    metrics_.steps = m.num_steps;
+    metrics_.update([&](engine::EngineMetrics& out) {
+      out.num_running = m.num_running;
+      out.num_waiting = m.num_waiting;
+      out.num_swapped = m.num_swapped;
+      out.kv_usage = m.kv_usage;
+      out.prefix_cache_queries = m.prefix_cache_queries;
+      out.prefix_cache_hits = m.prefix_cache_hits;
+      out.preemptions_swap = m.preemptions_swap;
+      out.preemptions_recompute = m.preemptions_recompute;
+      out.recomputed_tokens = m.recomputed_tokens;
+      out.steps = m.num_steps;
+    });
     // Free blocks include cached ones nobody holds: "in use" means held by a request.
     blocks_in_use_ = plan_.num_kv_blocks - m.num_free_blocks;
   }
@@ -493,13 +358,17 @@ class EngineImpl final : public Engine {
   std::vector<int32_t> eos_ids_;
   int max_model_len_ = 0;
 
+  // Engine thread only.
+  engine::MetricsStore metrics_;
+  engine::OutputProcessor outputs_{metrics_};
+  std::atomic<int64_t> blocks_in_use_{0};
+
+  // Guards the inbox, the aborts, live_, rng_ and running_.
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::vector<std::string> inbox_;
+  std::vector<std::unique_ptr<engine::OutputRequest>> inbox_;
   std::vector<std::pair<std::string, bool>> aborts_;
-  std::unordered_map<std::string, std::unique_ptr<RequestState>> states_;
-  engine::EngineMetrics metrics_;
-  int64_t blocks_in_use_ = 0;
+  std::unordered_set<std::string> live_;  // ids added and not yet given their final output
   std::mt19937_64 rng_;
   bool running_ = false;
   std::thread thread_;

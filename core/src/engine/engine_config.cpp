@@ -37,28 +37,33 @@ uint64_t parse_byte_size(const std::string& text) {
 }
 
 void SamplingParams::validate(int max_logprobs) const {
-  TSR_CHECK(max_tokens >= 1, "max_tokens must be at least 1, got {}", max_tokens);
-  TSR_CHECK(min_tokens >= 0 && min_tokens <= max_tokens,
-            "min_tokens must be between 0 and max_tokens, got {}", min_tokens);
-  TSR_CHECK(std::isfinite(temperature) && temperature >= 0.0f, "temperature must be >= 0, got {}",
-            temperature);
-  TSR_CHECK(std::isfinite(top_p) && top_p > 0.0f && top_p <= 1.0f,
-            "top_p must be in (0, 1], got {}", top_p);
-  TSR_CHECK(top_k >= -1, "top_k must be -1 (off), 0 (off) or positive, got {}", top_k);
-  TSR_CHECK(std::isfinite(min_p) && min_p >= 0.0f && min_p <= 1.0f,
-            "min_p must be in [0, 1], got {}", min_p);
-  TSR_CHECK(std::isfinite(repetition_penalty) && repetition_penalty > 0.0f,
-            "repetition_penalty must be > 0, got {}", repetition_penalty);
-  TSR_CHECK(
+  TSR_CHECK_INPUT(max_tokens >= 1, "max_tokens", "max_tokens must be at least 1, got {}",
+                  max_tokens);
+  TSR_CHECK_INPUT(min_tokens >= 0 && min_tokens <= max_tokens, "min_tokens",
+                  "min_tokens must be between 0 and max_tokens, got {}", min_tokens);
+  TSR_CHECK_INPUT(std::isfinite(temperature) && temperature >= 0.0f, "temperature",
+                  "temperature must be >= 0, got {}", temperature);
+  TSR_CHECK_INPUT(std::isfinite(top_p) && top_p > 0.0f && top_p <= 1.0f, "top_p",
+                  "top_p must be in (0, 1], got {}", top_p);
+  TSR_CHECK_INPUT(top_k >= -1, "top_k", "top_k must be -1 (off), 0 (off) or positive, got {}",
+                  top_k);
+  TSR_CHECK_INPUT(std::isfinite(min_p) && min_p >= 0.0f && min_p <= 1.0f, "min_p",
+                  "min_p must be in [0, 1], got {}", min_p);
+  TSR_CHECK_INPUT(std::isfinite(repetition_penalty) && repetition_penalty > 0.0f,
+                  "repetition_penalty", "repetition_penalty must be > 0, got {}",
+                  repetition_penalty);
+  TSR_CHECK_INPUT(
       std::isfinite(presence_penalty) && presence_penalty >= -2.0f && presence_penalty <= 2.0f,
-      "presence_penalty must be in [-2, 2], got {}", presence_penalty);
-  TSR_CHECK(
+      "presence_penalty", "presence_penalty must be in [-2, 2], got {}", presence_penalty);
+  TSR_CHECK_INPUT(
       std::isfinite(frequency_penalty) && frequency_penalty >= -2.0f && frequency_penalty <= 2.0f,
-      "frequency_penalty must be in [-2, 2], got {}", frequency_penalty);
-  TSR_CHECK(!logprobs || (*logprobs >= 0 && *logprobs <= max_logprobs),
-            "logprobs must be between 0 and {}, got {}", max_logprobs, logprobs.value_or(0));
-  TSR_CHECK(stop.size() <= 16, "at most 16 stop strings, got {}", stop.size());
-  for (const auto& s : stop) TSR_CHECK(s.size() <= 256, "stop strings are limited to 256 bytes");
+      "frequency_penalty", "frequency_penalty must be in [-2, 2], got {}", frequency_penalty);
+  TSR_CHECK_INPUT(!logprobs || (*logprobs >= 0 && *logprobs <= max_logprobs), "logprobs",
+                  "logprobs must be between 0 and {}, got {}", max_logprobs, logprobs.value_or(0));
+  TSR_CHECK_INPUT(stop.size() <= 16, "stop", "at most 16 stop strings, got {}", stop.size());
+  for (const auto& s : stop) {
+    TSR_CHECK_INPUT(s.size() <= 256, "stop", "stop strings are limited to 256 bytes");
+  }
 }
 
 }  // namespace tessera

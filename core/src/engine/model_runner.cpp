@@ -6,6 +6,7 @@
 #include "common/check.h"
 #include "common/log.h"
 #include "engine/activation_sizes.h"
+#include "runtime/op_table.h"
 #include "tessera/plugin.hpp"
 
 namespace tessera::engine {
@@ -90,25 +91,16 @@ ModelRunner::ModelRunner(std::shared_ptr<runtime::Device> device, const ModelWei
   top_ids_ = alloc(rows * static_cast<size_t>(options_.max_logprobs) * 4 + 4);
   top_values_ = alloc(rows * static_cast<size_t>(options_.max_logprobs) * 4 + 4);
   block_bytes_ = device_->kv_block_bytes(kv_layout());
-  // Fail at construction, naming the op, rather than mid-step on a NULL entry.
-  const tsr_ops_api& ops = device_->ops();
-  const std::pair<const void*, const char*> needed[] = {
-      {reinterpret_cast<const void*>(ops.embedding), "embedding"},
-      {reinterpret_cast<const void*>(ops.rms_norm), "rms_norm"},
-      {reinterpret_cast<const void*>(ops.linear), "linear"},
-      {reinterpret_cast<const void*>(ops.rope), "rope"},
-      {reinterpret_cast<const void*>(ops.kv_cache_write), "kv_cache_write"},
-      {reinterpret_cast<const void*>(ops.paged_attention), "paged_attention"},
-      {reinterpret_cast<const void*>(ops.silu_mul), "silu_mul"},
-      {reinterpret_cast<const void*>(ops.gather_rows), "gather_rows"},
-      {reinterpret_cast<const void*>(ops.sample), "sample"},
-      {reinterpret_cast<const void*>(ops.copy_blocks), "copy_blocks"},
-      {reinterpret_cast<const void*>(ops.swap_blocks), "swap_blocks"}};
-  for (const auto& [fn, name] : needed) {
-    TSR_CHECK_KIND(fn != nullptr, ErrorKind::kUnavailable,
+  // Fail at construction, naming the op, rather than mid-step on a NULL entry: the ops the
+  // family's forward uses, then the runner's own.
+  static constexpr tsr_op_id kRunnerOps[] = {TSR_OP_SAMPLE, TSR_OP_COPY_BLOCKS, TSR_OP_SWAP_BLOCKS};
+  for (const auto needed :
+       {weights.model().required_ops(), std::span<const tsr_op_id>(kRunnerOps)}) {
+    const tsr_op_id missing = runtime::first_missing_op(device_->ops(), needed);
+    TSR_CHECK_KIND(missing == TSR_OP_COUNT, ErrorKind::kUnavailable,
                    "device {} (plugin {}) does not implement the '{}' op yet, so it cannot run "
                    "models; use another --device",
-                   device_->label(), device_->plugin().name(), name);
+                   device_->label(), device_->plugin().name(), runtime::op_name(missing));
   }
   graphs_enabled_ = options_.use_graphs && runtime::Graph::supported(*device_);
   if (options_.graph_batch_sizes.empty()) {
@@ -295,16 +287,17 @@ void ModelRunner::forward(const ForwardBatch& batch) {
   const int64_t t = batch.num_tokens();
   const int64_t b = batch.num_seqs();
   const int64_t rows = static_cast<int64_t>(batch.logits_indices.size());
-  TSR_CHECK(t > 0 && t <= options_.max_num_tokens, "batch of {} tokens exceeds the runner's {}", t,
-            options_.max_num_tokens);
+  TSR_INVARIANT(t > 0 && t <= options_.max_num_tokens, "batch of {} tokens exceeds the runner's {}",
+                t, options_.max_num_tokens);
   const int64_t row_capacity = std::min(options_.max_num_tokens, options_.max_num_seqs);
-  TSR_CHECK(b > 0 && b <= options_.max_num_seqs && rows <= std::min(row_capacity, t),
-            "batch of {} sequences ({} logit rows) exceeds the runner's {} ({} rows)", b, rows,
-            options_.max_num_seqs, row_capacity);
-  TSR_CHECK(batch.max_blocks_per_seq > 0 && batch.max_blocks_per_seq <= options_.max_blocks_per_seq,
-            "batch block table width {} exceeds {}", batch.max_blocks_per_seq,
-            options_.max_blocks_per_seq);
-  TSR_CHECK(!kv_cache_.empty(), "allocate_kv_cache() before forward()");
+  TSR_INVARIANT(b > 0 && b <= options_.max_num_seqs && rows <= std::min(row_capacity, t),
+                "batch of {} sequences ({} logit rows) exceeds the runner's {} ({} rows)", b, rows,
+                options_.max_num_seqs, row_capacity);
+  TSR_INVARIANT(
+      batch.max_blocks_per_seq > 0 && batch.max_blocks_per_seq <= options_.max_blocks_per_seq,
+      "batch block table width {} exceeds {}", batch.max_blocks_per_seq,
+      options_.max_blocks_per_seq);
+  TSR_INVARIANT(!kv_cache_.empty(), "allocate_kv_cache() before forward()");
   if (const int32_t size = graph_size_for(batch); size > 0) {
     forward_with_graph(batch, size);
     return;
@@ -417,8 +410,9 @@ SampleResult ModelRunner::sample(const SamplingBatch& sampling) {
   const int64_t rows = num_logit_rows_;
   SampleResult result;
   if (rows == 0) return result;
-  TSR_CHECK(static_cast<int64_t>(sampling.temperature.size()) == rows,
-            "sampling parameters for {} rows, logits for {}", sampling.temperature.size(), rows);
+  TSR_INVARIANT(static_cast<int64_t>(sampling.temperature.size()) == rows,
+                "sampling parameters for {} rows, logits for {}", sampling.temperature.size(),
+                rows);
   const int32_t top_n = std::min(sampling.num_top_logprobs, options_.max_logprobs);
   const size_t history = sampling.history_tokens.size();
   if (history > history_capacity_ || !history_.valid()) {

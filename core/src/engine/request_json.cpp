@@ -13,18 +13,19 @@ bool read(const json& j, const char* key, T& out) {
   if (!j.contains(key) || j[key].is_null()) return false;
   const json& v = j[key];
   if constexpr (std::is_same_v<T, bool>) {
-    TSR_CHECK(v.is_boolean(), "'{}' must be a boolean", key);
+    TSR_CHECK_INPUT(v.is_boolean(), key, "'{}' must be a boolean", key);
   } else if constexpr (std::is_integral_v<T>) {
-    TSR_CHECK(v.is_number_integer() ||
-                  (v.is_number_float() &&
-                   v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>()))),
-              "'{}' must be an integer", key);
+    TSR_CHECK_INPUT(
+        v.is_number_integer() ||
+            (v.is_number_float() &&
+             v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>()))),
+        key, "'{}' must be an integer", key);
     const auto value = v.get<double>();
-    TSR_CHECK(value >= static_cast<double>(std::numeric_limits<T>::min()) &&
-                  value <= static_cast<double>(std::numeric_limits<T>::max()),
-              "'{}' is out of range", key);
+    TSR_CHECK_INPUT(value >= static_cast<double>(std::numeric_limits<T>::min()) &&
+                        value <= static_cast<double>(std::numeric_limits<T>::max()),
+                    key, "'{}' is out of range", key);
   } else {
-    TSR_CHECK(v.is_number(), "'{}' must be a number", key);
+    TSR_CHECK_INPUT(v.is_number(), key, "'{}' must be a number", key);
   }
   out = v.get<T>();
   return true;
@@ -39,8 +40,8 @@ SamplingParams sampling_params_from_json(const json& request, int default_max_to
   int64_t max_tokens = 0;
   if (read(request, "max_completion_tokens", max_tokens) ||
       read(request, "max_tokens", max_tokens)) {
-    TSR_CHECK(max_tokens >= 1 && max_tokens <= (1 << 24),
-              "max_tokens must be between 1 and {}, got {}", 1 << 24, max_tokens);
+    TSR_CHECK_INPUT(max_tokens >= 1 && max_tokens <= (1 << 24), "max_tokens",
+                    "max_tokens must be between 1 and {}, got {}", 1 << 24, max_tokens);
     p.max_tokens = static_cast<int>(max_tokens);
   }
   read(request, "min_tokens", p.min_tokens);
@@ -61,17 +62,19 @@ SamplingParams sampling_params_from_json(const json& request, int default_max_to
     if (stop.is_string()) {
       p.stop.push_back(stop.get<std::string>());
     } else {
-      TSR_CHECK(stop.is_array(), "'stop' must be a string or a list of strings");
+      TSR_CHECK_INPUT(stop.is_array(), "stop", "'stop' must be a string or a list of strings");
       for (const auto& s : stop) {
-        TSR_CHECK(s.is_string(), "'stop' must be a string or a list of strings");
+        TSR_CHECK_INPUT(s.is_string(), "stop", "'stop' must be a string or a list of strings");
         p.stop.push_back(s.get<std::string>());
       }
     }
   }
   if (request.contains("stop_token_ids") && !request["stop_token_ids"].is_null()) {
-    TSR_CHECK(request["stop_token_ids"].is_array(), "'stop_token_ids' must be a list of integers");
+    TSR_CHECK_INPUT(request["stop_token_ids"].is_array(), "stop_token_ids",
+                    "'stop_token_ids' must be a list of integers");
     for (const auto& id : request["stop_token_ids"]) {
-      TSR_CHECK(id.is_number_integer(), "'stop_token_ids' must be a list of integers");
+      TSR_CHECK_INPUT(id.is_number_integer(), "stop_token_ids",
+                      "'stop_token_ids' must be a list of integers");
       p.stop_token_ids.push_back(id.get<int32_t>());
     }
   }
@@ -80,7 +83,8 @@ SamplingParams sampling_params_from_json(const json& request, int default_max_to
     read(request, "logprobs", logprobs);
     int top = 0;
     read(request, "top_logprobs", top);
-    TSR_CHECK(top == 0 || logprobs, "'top_logprobs' requires 'logprobs': true");
+    TSR_CHECK_INPUT(top == 0 || logprobs, "top_logprobs",
+                    "'top_logprobs' requires 'logprobs': true");
     if (logprobs) p.logprobs = top;
   } else {
     int logprobs = 0;

@@ -42,12 +42,19 @@ void check(const ForwardContext& ctx, tsr_error* error, const char* op) {
 
 }  // namespace
 
-const AttentionNames kLlamaAttentionNames{
-    {"self_attn.q_proj.weight", "attn_q.weight"}, {"self_attn.k_proj.weight", "attn_k.weight"},
-    {"self_attn.v_proj.weight", "attn_v.weight"}, {"self_attn.o_proj.weight", "attn_output.weight"},
-    {"self_attn.q_proj.bias", "attn_q.bias"},     {"self_attn.k_proj.bias", "attn_k.bias"},
-    {"self_attn.v_proj.bias", "attn_v.bias"},     {"self_attn.q_norm.weight", "attn_q_norm.weight"},
-    {"self_attn.k_norm.weight", "attn_k_norm.weight"}};
+const tsr_op_id kDecoderOps[8] = {TSR_OP_EMBEDDING, TSR_OP_RMS_NORM,       TSR_OP_LINEAR,
+                                  TSR_OP_ROPE,      TSR_OP_KV_CACHE_WRITE, TSR_OP_PAGED_ATTENTION,
+                                  TSR_OP_SILU_MUL,  TSR_OP_GATHER_ROWS};
+
+const AttentionNames kLlamaAttentionNames{{"self_attn.q_proj.weight", "attn_q.weight"},
+                                          {"self_attn.k_proj.weight", "attn_k.weight"},
+                                          {"self_attn.v_proj.weight", "attn_v.weight"},
+                                          {"self_attn.o_proj.weight", "attn_output.weight"},
+                                          {"self_attn.q_proj.bias", "attn_q.bias"},
+                                          {"self_attn.k_proj.bias", "attn_k.bias"},
+                                          {"self_attn.v_proj.bias", "attn_v.bias"},
+                                          {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+                                          {"self_attn.k_norm.weight", "attn_k_norm.weight"}};
 const GatedMlpNames kLlamaMlpNames{{"mlp.gate_proj.weight", "ffn_gate.weight"},
                                    {"mlp.up_proj.weight", "ffn_up.weight"},
                                    {"mlp.down_proj.weight", "ffn_down.weight"}};
@@ -241,7 +248,8 @@ void attention_block(const ForwardContext& ctx, const model::ModelConfig& cfg, i
   linear(ctx, a.attn, t, hq * d, w.o, nullptr, a.o_out, h, dt);
 }
 
-void swiglu_mlp(const ForwardContext& ctx, const model::ModelConfig& cfg, const GatedMlpWeights& w) {
+void swiglu_mlp(const ForwardContext& ctx, const model::ModelConfig& cfg,
+                const GatedMlpWeights& w) {
   Activations& a = ctx.act;
   const int64_t t = ctx.shape.tokens;
   const int64_t inter = cfg.intermediate_size;

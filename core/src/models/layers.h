@@ -37,6 +37,9 @@ struct EmbeddingNames {
   TensorName embedding, final_norm, lm_head;
 };
 
+// The ops of the blocks below: embed, rms_norm, attention_block, swiglu_mlp, logits.
+extern const tsr_op_id kDecoderOps[8];
+
 // The Llama layout, which llama.cpp's GGUF names follow for every family it converts.
 extern const AttentionNames kLlamaAttentionNames;
 extern const GatedMlpNames kLlamaMlpNames;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,8 @@ class Model {
   const model::ModelConfig& config() const { return config_; }
   // Loads and checks every weight of the family.
   virtual void load(WeightLoader& loader) = 0;
+  // The plugin ops forward() calls (ids of ops.def); the runner refuses a device without them.
+  virtual std::span<const tsr_op_id> required_ops() const = 0;
   // Enqueues one step on ctx.stream: the logits of ctx.shape.logit_rows rows (the rows of
   // inputs.logits_indices) end in act.logits as f32 [rows, vocab]. Must not allocate or
   // synchronize: decode steps are captured as device graphs.

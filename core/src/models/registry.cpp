@@ -56,7 +56,9 @@ const Family& require_hf(const std::string& name, const std::string& source) {
 
 }  // namespace
 
-std::span<const Family> families() { return kFamilies; }
+std::span<const Family> families() {
+  return kFamilies;
+}
 
 const Family& family_of(const model::ModelConfig& config) {
   return require_hf(config.architecture_name, "model config");
@@ -68,9 +70,8 @@ std::unique_ptr<Model> create_model(const model::ModelConfig& config) {
 
 model::ModelConfig parse_hf_config(const std::string& json_text, const std::string& source) {
   const Family* family = nullptr;
-  auto config = model::parse_hf_config(json_text, source, [&](const std::string& name) {
-    family = &require_hf(name, source);
-  });
+  auto config = model::parse_hf_config(
+      json_text, source, [&](const std::string& name) { family = &require_hf(name, source); });
   family->configure(config, WeightFileKind::kHuggingFace);
   return config;
 }
