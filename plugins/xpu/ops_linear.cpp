@@ -1,11 +1,14 @@
 // The XPU plugin's linear (kernels/linear.cl): validation as the CPU and CUDA plugins do it,
-// then one tiled kernel for every weight format.
+// then, for every weight format, a GEMV kernel for decode-sized batches (each weight row
+// read once for all rows of x) or a tiled kernel for the rest.
 #include "xpu_ops.h"
 
 namespace tsr::xpu::ops {
 namespace {
 constexpr const char* kOp = "linear";
-constexpr size_t kTile = 16;  // XPU_LINEAR_TILE
+constexpr size_t kTile = 16;         // XPU_LINEAR_TILE
+constexpr size_t kGemvThreads = 64;  // XPU_GEMV_THREADS
+constexpr int64_t kGemvMaxRows = 8;  // XPU_GEMV_MAX_ROWS
 }  // namespace
 
 void linear(tsr_stream_s* stream, const tsr_linear_params* p, bool execute) {
@@ -50,12 +53,15 @@ void linear(tsr_stream_s* stream, const tsr_linear_params* p, bool execute) {
   const int32_t format = w->format;
   const int64_t group = w->group_size;
   const tsr_tensor none{};
-  launch(stream, "xpu_linear",
+  const bool gemv = m <= kGemvMaxRows;
+  launch(stream, gemv ? "xpu_linear_gemv" : "xpu_linear",
          {arg(prm.x), KernelArg::scalar(x_dtype), KernelArg::buffer(w->data, 0),
           KernelArg::buffer(w->scales, 0), KernelArg::scalar(format), KernelArg::scalar(group),
           arg(has_bias ? prm.bias : none), arg(prm.out), KernelArg::scalar(out_dtype),
           KernelArg::scalar(m), KernelArg::scalar(n), KernelArg::scalar(k)},
-         {groups_for(n, kTile), groups_for(m, kTile), 1}, {kTile, kTile, 1});
+         gemv ? Dims{static_cast<size_t>(n), 1, 1}
+              : Dims{groups_for(n, kTile), groups_for(m, kTile), 1},
+         gemv ? Dims{kGemvThreads, 1, 1} : Dims{kTile, kTile, 1});
 }
 
 }  // namespace tsr::xpu::ops

@@ -112,7 +112,8 @@ struct ClDevice {
   cl_context context = nullptr;
   cl_command_queue internal = nullptr;  // for mapping host buffers
   RtDeviceInfo info;
-  std::mutex mutex;  // guards program, kernels and argument setting + enqueue
+  uint64_t max_alloc = 0;  // CL_DEVICE_MAX_MEM_ALLOC_SIZE
+  std::mutex mutex;        // guards program, kernels and argument setting + enqueue
   cl_program program = nullptr;
   std::map<std::string, cl_kernel> kernels;
 };
@@ -175,6 +176,11 @@ class OpenClRuntime final : public Runtime {
 
   RtMem alloc(int device, size_t bytes, bool host, void** host_ptr) override {
     ClDevice& d = *devices_.at(device);
+    TSR_PLUGIN_CHECK(bytes <= d.max_alloc, TSR_ERROR_CODE_RESOURCE_EXHAUSTED,
+                     "a buffer of %zu bytes exceeds the OpenCL device's largest allocation "
+                     "(CL_DEVICE_MAX_MEM_ALLOC_SIZE %llu bytes): lower "
+                     "--gpu-memory-utilization or the KV cache size",
+                     bytes, static_cast<unsigned long long>(d.max_alloc));
     cl_int rc = CL_SUCCESS;
     const cl_mem_flags flags = CL_MEM_READ_WRITE | (host ? CL_MEM_ALLOC_HOST_PTR : 0);
     cl_mem mem = cl().clCreateBuffer(d.context, flags, bytes, nullptr, &rc);
@@ -350,6 +356,7 @@ class OpenClRuntime final : public Runtime {
     d->info.name = device_string(id, CL_DEVICE_NAME);
     d->info.vendor = device_string(id, CL_DEVICE_VENDOR);
     d->info.total_memory = device_value<cl_ulong>(id, CL_DEVICE_GLOBAL_MEM_SIZE);
+    d->max_alloc = device_value<cl_ulong>(id, CL_DEVICE_MAX_MEM_ALLOC_SIZE);
     d->info.compute_units = device_value<cl_uint>(id, CL_DEVICE_MAX_COMPUTE_UNITS);
     d->info.is_gpu = (device_value<cl_device_type>(id, CL_DEVICE_TYPE) & CL_DEVICE_TYPE_GPU) != 0;
     devices_.push_back(std::move(d));

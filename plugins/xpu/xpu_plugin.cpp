@@ -36,8 +36,12 @@ Registry& registry() {
   return r;
 }
 
+bool intel_render_node_visible();
+
 // xpu.runtime: level_zero (Intel GPUs), opencl (any OpenCL device, PoCL's CPU device
-// included: how CI runs the kernels), auto (default: Level Zero, else OpenCL GPUs of Intel).
+// included: how CI runs the kernels), auto (default: Level Zero, else OpenCL GPUs of Intel,
+// looked for only when an Intel render node exists, so that a machine without one never
+// starts an OpenCL driver such as PoCL just to find nothing).
 std::unique_ptr<Runtime> choose_runtime() {
   const std::string choice = host().option("xpu.runtime", "auto");
   if (choice == "level_zero") return make_level_zero_runtime();
@@ -45,7 +49,7 @@ std::unique_ptr<Runtime> choose_runtime() {
   TSR_PLUGIN_CHECK_ARG(choice == "auto", "xpu.runtime must be level_zero, opencl or auto, not '%s'",
                        choice.c_str());
   auto rt = make_level_zero_runtime();
-  if (rt->device_count() > 0) return rt;
+  if (rt->device_count() > 0 || !intel_render_node_visible()) return rt;
   auto ocl = make_opencl_runtime(true);
   if (ocl->device_count() > 0) return ocl;
   host().debug("no Intel GPU through OpenCL either: " + ocl->no_device_reason());

@@ -93,6 +93,19 @@ TEST(XpuPlugin, ScoreNeedsLoaderAndIntelRenderNode) {
   EXPECT_EQ(plugin().score(), loader_present() && intel_render_node() ? 100 : 0);
 }
 
+// A misspelled xpu.runtime is one INVALID_ARGUMENT naming the choices, not a crash or a
+// silent fallback; the next initialize with a valid value succeeds.
+TEST(XpuPlugin, UnknownRuntimeOptionIsOneClearError) {
+  ASSERT_NE(api(), nullptr);
+  host().options["xpu.runtime"] = "cuda";
+  const auto error = take(api()->initialize());
+  host().options.erase("xpu.runtime");
+  EXPECT_EQ(error.code, TSR_ERROR_CODE_INVALID_ARGUMENT);
+  EXPECT_NE(error.message.find("level_zero, opencl or auto"), std::string::npos) << error.message;
+  EXPECT_EQ(error.message.find('\n'), std::string::npos);
+  EXPECT_EQ(take(api()->initialize()).code, TSR_ERROR_CODE_OK);
+}
+
 TEST(XpuPlugin, InitializeWithoutGpuSucceedsWithOneLogLine) {
   ASSERT_NE(api(), nullptr);
   if (intel_render_node()) GTEST_SKIP() << "an Intel GPU is present";

@@ -45,6 +45,13 @@ tsr_dtype resolve_dtype(const std::string& name, const model::ModelConfig& cfg,
     const bool cpu = device.properties.type == TSR_DEVICE_TYPE_CPU;
     if (!cpu && cfg.torch_dtype == "bfloat16" && supported(TSR_DTYPE_BF16)) dtype = TSR_DTYPE_BF16;
     if (!cpu && cfg.torch_dtype == "float16" && supported(TSR_DTYPE_F16)) dtype = TSR_DTYPE_F16;
+    // Intel GPUs (XPU): bf16 models run in f16 unless --dtype asks otherwise. Arc's vector
+    // engines have native f16 arithmetic and conversions but bf16 only in the XMX units, and
+    // f16 keeps 3 more mantissa bits; the price is f16's range (docs/xpu-plugin.md).
+    if (device.properties.type == TSR_DEVICE_TYPE_XPU && dtype == TSR_DTYPE_BF16 &&
+        supported(TSR_DTYPE_F16)) {
+      dtype = TSR_DTYPE_F16;
+    }
     return dtype;
   }
   if (name == "float32" || name == "f32" || name == "float") {

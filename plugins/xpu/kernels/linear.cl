@@ -85,3 +85,41 @@ __kernel void xpu_linear(XPU_ARG(x), int x_dtype, XPU_ARG(w), XPU_ARG(scales), i
   if (XPU_PRESENT(bias)) acc += load_value(XPU_PTR(const uchar, bias), n, x_dtype);
   store_value(XPU_PTR(uchar, out), m * N + n, out_dtype, acc);
 }
+
+#define XPU_GEMV_THREADS 64
+#define XPU_GEMV_MAX_ROWS 8
+
+// Decode-sized linear (M <= XPU_GEMV_MAX_ROWS), which is bound by reading the weights: one
+// work-group per output feature n reads that weight row once for all M activation rows.
+// Work-items stride along K, so neighbours read neighbouring weight bytes (whole cache lines
+// per sub-group), and the M partial sums meet in local memory.
+__kernel void xpu_linear_gemv(XPU_ARG(x), int x_dtype, XPU_ARG(w), XPU_ARG(scales), int format,
+                              long group_size, XPU_ARG(bias), XPU_ARG(out), int out_dtype,
+                              long M, long N, long K) {
+  __local float partial[XPU_GEMV_MAX_ROWS][XPU_GEMV_THREADS];
+  const long n = get_group_id(0);
+  const int lid = (int)get_local_id(0);
+  const __global uchar* xp = XPU_PTR(const uchar, x);
+  const __global uchar* wp = XPU_PTR(const uchar, w);
+  const __global float* sp = XPU_PRESENT(scales) ? XPU_PTR(const float, scales) : 0;
+  float acc[XPU_GEMV_MAX_ROWS];
+  for (int m = 0; m < XPU_GEMV_MAX_ROWS; ++m) acc[m] = 0.0f;
+  for (long k = lid; k < K; k += XPU_GEMV_THREADS) {
+    const float wv = load_weight(wp, sp, format, group_size, K, n, k);
+    for (int m = 0; m < XPU_GEMV_MAX_ROWS; ++m) {
+      if (m < M) acc[m] += load_value(xp, m * K + k, x_dtype) * wv;
+    }
+  }
+  for (int m = 0; m < XPU_GEMV_MAX_ROWS; ++m) partial[m][lid] = acc[m];
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int stride = XPU_GEMV_THREADS / 2; stride > 0; stride /= 2) {
+    if (lid < stride) {
+      for (int m = 0; m < XPU_GEMV_MAX_ROWS; ++m) partial[m][lid] += partial[m][lid + stride];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (lid >= M) return;
+  float v = partial[lid][0];
+  if (XPU_PRESENT(bias)) v += load_value(XPU_PTR(const uchar, bias), n, x_dtype);
+  store_value(XPU_PTR(uchar, out), (long)lid * N + n, out_dtype, v);
+}
