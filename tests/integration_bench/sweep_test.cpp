@@ -212,3 +212,14 @@ TEST(TuneSearch, StopsWhenTheBudgetIsSpentAndIgnoresNoise) {
   b.throughput = 100;
   EXPECT_TRUE(better(a, b, 0.05));  // tie on the knee, clearly more throughput
 }
+
+TEST(ServeSweep, RunLengthFollowsTheOfferedRate) {
+  // 10 s at 4 req/s = 40 requests; never under the minimum or over what the dataset holds.
+  EXPECT_EQ(requests_for_load(SweepBy::kRequestRate, 4, 10, 20, 400), 40u);
+  EXPECT_EQ(requests_for_load(SweepBy::kRequestRate, 0.5, 10, 20, 400), 20u);
+  EXPECT_EQ(requests_for_load(SweepBy::kRequestRate, 100, 10, 20, 400), 400u);
+  EXPECT_EQ(requests_for_load(SweepBy::kRequestRate, 4, 10, 20, 8), 8u);
+  // Off (0 s) and for concurrency sweeps: every request, every run.
+  EXPECT_EQ(requests_for_load(SweepBy::kRequestRate, 4, 0, 20, 400), 400u);
+  EXPECT_EQ(requests_for_load(SweepBy::kConcurrency, 4, 10, 20, 400), 400u);
+}

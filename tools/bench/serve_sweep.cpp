@@ -30,6 +30,13 @@ bool narrow_enough(const SweepOptions& o, double pass, double fail) {
 
 }  // namespace
 
+size_t requests_for_load(SweepBy by, double load, double run_seconds, size_t min_requests,
+                         size_t available) {
+  if (by != SweepBy::kRequestRate || run_seconds <= 0) return available;
+  const auto wanted = static_cast<size_t>(std::ceil(load * run_seconds));
+  return std::min(available, std::max(wanted, std::min(min_requests, available)));
+}
+
 const char* to_string(SweepBy by) {
   return by == SweepBy::kRequestRate ? "request-rate" : "concurrency";
 }

@@ -56,6 +56,13 @@ bool meets_slo(const nlohmann::json& result, const SweepOptions& options, std::s
 SweepOutcome run_sweep(const SweepOptions& options,
                        const std::function<nlohmann::json(double load)>& measure);
 
+// How many of the dataset's requests a run at `load` sends: with run_seconds > 0 (request
+// rate sweeps), enough to keep offering that rate for run_seconds (so a rate above capacity
+// builds a queue instead of being absorbed as one short burst), at least `min_requests` and
+// at most `available`; otherwise all of them.
+size_t requests_for_load(SweepBy by, double load, double run_seconds, size_t min_requests,
+                         size_t available);
+
 const char* to_string(SweepBy by);
 std::string load_label(SweepBy by);
 

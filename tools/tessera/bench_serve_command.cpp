@@ -117,7 +117,12 @@ int run_sweep(const po::variables_map& vm, bench::ServeBenchOptions o,
       run.request_rate = std::numeric_limits<double>::infinity();
       run.max_concurrency = static_cast<int>(load);
     }
-    auto result = bench::run_serve_bench(run, requests);
+    const size_t count =
+        bench::requests_for_load(s.by, load, vm["sweep-run-seconds"].as<double>(),
+                                 std::min<size_t>(20, requests.size()), requests.size());
+    auto result = bench::run_serve_bench(
+        run, std::vector<bench::BenchRequest>(requests.begin(),
+                                              requests.begin() + static_cast<ptrdiff_t>(count)));
     std::string verdict;
     bench::meets_slo(result, s, &verdict);
     std::cerr << fmt::format(
@@ -218,6 +223,9 @@ int run_bench_serve(int argc, char** argv) {
       "sweep-tolerance", po::value<double>()->default_value(0.1),
       "stop when the knee is bracketed within this fraction")(
       "sweep-max-runs", po::value<int>()->default_value(12), "benchmark runs at most")(
+      "sweep-run-seconds", po::value<double>()->default_value(0.0),
+      "request-rate sweeps: send rate x this many seconds of requests per run (at least 20, "
+      "at most --num-prompts), so an overload builds a queue; 0: --num-prompts every run")(
       "slo-ttft-p99-ms", po::value<double>(), "SLO: p99 time to first token, ms")(
       "slo-tpot-p99-ms", po::value<double>(), "SLO: p99 time per output token, ms")(
       "sweep-plot", po::value<std::string>(),

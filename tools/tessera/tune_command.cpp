@@ -115,7 +115,9 @@ struct Tuner {
   Settings defaults;  // the tuned keys' default values
   bench::SweepOptions sweep;
   bench::ServeBenchOptions bench_options;
-  std::vector<bench::BenchRequest> requests;
+  std::vector<bench::BenchRequest> requests;  // the most a run sends
+  double run_seconds = 10;
+  size_t min_requests = 20;
   std::string model;  // for `tessera plan`
   fs::path out_dir;
   Clock::time_point started = Clock::now();
@@ -188,7 +190,11 @@ struct Tuner {
     const auto outcome = bench::run_sweep(s, [&](double load) {
       bench::ServeBenchOptions run = o;
       run.request_rate = load;
-      auto result = bench::run_serve_bench(run, requests);
+      const size_t count =
+          bench::requests_for_load(s.by, load, run_seconds, min_requests, requests.size());
+      auto result = bench::run_serve_bench(
+          run, std::vector<bench::BenchRequest>(requests.begin(),
+                                                requests.begin() + static_cast<ptrdiff_t>(count)));
       std::string verdict;
       bench::meets_slo(result, s, &verdict);
       std::cerr << fmt::format(
@@ -252,10 +258,11 @@ std::string report(const Tuner& t, const bench::TuneOutcome& outcome, const Eval
   };
   std::string md = "# tessera tune report\n\n";
   md += fmt::format(
-      "Model `{}`; SLO p99 TTFT {} ms, p99 TPOT {} ms; {} requests per sweep run (random "
-      "dataset, input {} / output {} tokens); budget {:.0f} s, used {:.0f} s; {} candidates in "
+      "Model `{}`; SLO p99 TTFT {} ms, p99 TPOT {} ms; each sweep run offers its request rate "
+      "for {} s (at most {} requests; random dataset, input {} / output {} tokens); budget {:.0f} "
+      "s, used {:.0f} s; {} candidates in "
       "{} pass(es) of coordinate descent.\n\n",
-      t.model, t.sweep.slo_ttft_p99_ms, t.sweep.slo_tpot_p99_ms, t.requests.size(),
+      t.model, t.sweep.slo_ttft_p99_ms, t.sweep.slo_tpot_p99_ms, t.run_seconds, t.requests.size(),
       t.vm["random-input-len"].as<int>(), t.vm["random-output-len"].as<int>(), t.budget_s,
       t.elapsed(), outcome.evaluations.size(), outcome.passes);
   md += "## Defaults vs tuned (measured again, one after the other)\n\n";
@@ -301,7 +308,9 @@ int run_tune_command(int argc, char** argv) {
       "wall-clock budget: 90s, 30m, 1h (candidates stop early enough for the final re-run)")(
       "output-dir", po::value<std::string>()->default_value("tessera-tune"),
       "where tuned.yaml, report.md, the plots and every candidate's sweep go")(
-      "num-prompts", po::value<int>()->default_value(40), "requests per sweep run")(
+      "num-prompts", po::value<int>()->default_value(400), "requests per sweep run at most")(
+      "sweep-run-seconds", po::value<double>()->default_value(10.0),
+      "each run offers its request rate for this long (rate x seconds requests, at least 20)")(
       "random-input-len", po::value<int>()->default_value(128), "prompt tokens")(
       "random-output-len", po::value<int>()->default_value(32), "output tokens (eos ignored)")(
       "sweep-start", po::value<double>()->default_value(2.0), "first request rate tried")(
@@ -328,6 +337,8 @@ int run_tune_command(int argc, char** argv) {
   if (t.sweep.slo_ttft_p99_ms <= 0 && t.sweep.slo_tpot_p99_ms <= 0) {
     throw UsageError("tune needs an SLO: --slo-ttft-p99-ms and/or --slo-tpot-p99-ms");
   }
+  t.run_seconds = vm["sweep-run-seconds"].as<double>();
+  if (!(t.run_seconds > 0)) throw UsageError("--sweep-run-seconds must be positive");
   t.sweep.start = vm["sweep-start"].as<double>();
   t.sweep.max_load = vm["sweep-max"].as<double>();
   t.sweep.tolerance = vm["sweep-tolerance"].as<double>();
