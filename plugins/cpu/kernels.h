@@ -40,13 +40,6 @@ struct Kernels {
   float (*dot_i8)(const float* x, const int8_t* q, const float* scales, int64_t group, int64_t k);
   // The same over one int4 row (layout as dequant_i4).
   float (*dot_i4)(const float* x, const uint8_t* q, const float* scales, int64_t group, int64_t k);
-  // Integer forms for activations quantized in blocks of kQ8Block (quantize_q8): xq int8,
-  // xs the blocks' scales, xsum the blocks' sums of xq. group is a multiple of kQ8Block and
-  // k of group. The products are exact integers; only the per-block scaling is float.
-  float (*dot_i8_q8)(const int8_t* xq, const float* xs, const int8_t* q, const float* scales,
-                     int64_t group, int64_t k);
-  float (*dot_i4_q8)(const int8_t* xq, const float* xs, const int32_t* xsum, const uint8_t* q,
-                     const float* scales, int64_t group, int64_t k);
   // Attention over one KV block, n rows of dim floats each (one call per block instead of
   // one per key, so the vector loops run long enough to pay off):
   // out[i] = scale * sum_d q[d] * keys[i * dim + d]
@@ -58,10 +51,10 @@ struct Kernels {
   void (*weighted_rows)(const float* p, const float* rows, int64_t n, int64_t dim, float* acc);
 };
 
-// Activations for the integer GEMV: blocks of kQ8Block values, each scaled by
-// absmax / 127 and rounded to int8 (llama.cpp's Q8 activations). Generic code: it runs once
-// per activation row, not per weight row. False (nothing usable) when x has a NaN or Inf,
-// which the integer path could not carry: the caller then takes the float path.
+// Activations for the integer tile kernels (quant_tiles.h): blocks of kQ8Block values, each scaled
+// by absmax / 127 and rounded to int8 (llama.cpp's Q8 activations). Generic code: it runs once per
+// activation row, not per weight row. False (nothing usable) when x has a NaN or Inf, which the
+// integer path could not carry: the caller then takes the float path.
 inline constexpr int64_t kQ8Block = 32;
 bool quantize_q8(const float* x, int64_t k, int8_t* xq, float* xs, int32_t* xsum);
 

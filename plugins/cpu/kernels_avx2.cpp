@@ -317,45 +317,6 @@ float dot_i4(const float* x, const uint8_t* q, const float* scales, int64_t grou
   return hsum(total) + tail;
 }
 
-float dot_i8_q8(const int8_t* xq, const float* xs, const int8_t* q, const float* scales,
-                int64_t group, int64_t k) {
-  __m256 acc = _mm256_setzero_ps();
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (int64_t b = 0; b < k / kQ8Block; ++b) {
-    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + b * kQ8Block));
-    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQ8Block));
-    // maddubs multiplies unsigned by signed bytes: |w| times x carrying w's sign. Pairs sum
-    // to at most 2 * 127 * 128, inside int16.
-    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-    const __m256i quads = _mm256_madd_epi16(pairs, ones);
-    const float s = xs[b] * scales[b * kQ8Block / group];
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(quads), _mm256_set1_ps(s), acc);
-  }
-  return hsum(acc);
-}
-
-float dot_i4_q8(const int8_t* xq, const float* xs, const int32_t* xsum, const uint8_t* q,
-                const float* scales, int64_t group, int64_t k) {
-  __m256 acc = _mm256_setzero_ps();
-  float correction = 0.0f;
-  const __m128i low = _mm_set1_epi8(0x0f);
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (int64_t b = 0; b < k / kQ8Block; ++b) {
-    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + b * kQ8Block / 2));
-    const __m128i lo = _mm_and_si128(bytes, low);
-    const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low);
-    // Element 2i is byte i's low nibble, 2i + 1 its high one: interleave back into order.
-    const __m256i w = _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
-    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQ8Block));
-    // u in 0..15 is unsigned already; (u - 8) . x = u . x - 8 sum(x).
-    const __m256i quads = _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ones);
-    const float s = xs[b] * scales[b * kQ8Block / group];
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(quads), _mm256_set1_ps(s), acc);
-    correction += static_cast<float>(8 * xsum[b]) * s;
-  }
-  return hsum(acc) - correction;
-}
-
 // Lanes of a partial 8-float vector: the first `left` (1..7) set.
 inline __m256i tail_mask8(int64_t left) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(left)),
@@ -432,9 +393,9 @@ void weighted_rows(const float* p, const float* rows, int64_t n, int64_t dim, fl
 namespace tsr::cpu {
 const Kernels* kernels_avx2() {
   static const Kernels table = {
-      "avx2", dot,         axpy,        scale,      sum_squares, mul_scaled,      silu_mul,
-      add,    bf16_to_f32, f32_to_bf16, f16_to_f32, f32_to_f16,  dequant_i8,      dequant_i4,
-      dot_i8, dot_i4,      dot_i8_q8,   dot_i4_q8,  scaled_dots, exp_shifted_sum, weighted_rows};
+      "avx2", dot,         axpy,        scale,           sum_squares,  mul_scaled, silu_mul,
+      add,    bf16_to_f32, f32_to_bf16, f16_to_f32,      f32_to_f16,   dequant_i8, dequant_i4,
+      dot_i8, dot_i4,      scaled_dots, exp_shifted_sum, weighted_rows};
   return &table;
 }
 }  // namespace tsr::cpu

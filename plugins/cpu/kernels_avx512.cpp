@@ -309,26 +309,12 @@ const Kernels* kernels_avx512() {
   static const Kernels* avx2 = kernels_avx2();
   const Kernels& generic = kernels_generic();
   const Kernels& fallback = avx2 != nullptr ? *avx2 : generic;
-  static const Kernels table = {"avx512",
-                                dot,
-                                axpy,
-                                scale,
-                                sum_squares,
-                                mul_scaled,
-                                silu_mul,
-                                add,
-                                bf16_to_f32,
-                                f32_to_bf16,
-                                f16_to_f32,
-                                f32_to_f16,
-                                dequant_i8,
-                                dequant_i4,
-                                fallback.dot_i8,
-                                fallback.dot_i4,
-                                fallback.dot_i8_q8,
-                                fallback.dot_i4_q8,
-                                scaled_dots,
-                                exp_shifted_sum,
+  static const Kernels table = {"avx512",        dot,         axpy,
+                                scale,           sum_squares, mul_scaled,
+                                silu_mul,        add,         bf16_to_f32,
+                                f32_to_bf16,     f16_to_f32,  f32_to_f16,
+                                dequant_i8,      dequant_i4,  fallback.dot_i8,
+                                fallback.dot_i4, scaled_dots, exp_shifted_sum,
                                 weighted_rows};
   return &table;
 }

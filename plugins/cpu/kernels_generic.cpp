@@ -100,32 +100,6 @@ float dot_i4(const float* x, const uint8_t* q, const float* scales, int64_t grou
   return total;
 }
 
-float dot_i8_q8(const int8_t* xq, const float* xs, const int8_t* q, const float* scales,
-                int64_t group, int64_t k) {
-  float total = 0.0f;
-  for (int64_t b = 0; b < k / kQ8Block; ++b) {
-    int32_t acc = 0;
-    for (int64_t j = b * kQ8Block; j < (b + 1) * kQ8Block; ++j) acc += int32_t{xq[j]} * q[j];
-    total += static_cast<float>(acc) * (xs[b] * scales[b * kQ8Block / group]);
-  }
-  return total;
-}
-
-float dot_i4_q8(const int8_t* xq, const float* xs, const int32_t* xsum, const uint8_t* q,
-                const float* scales, int64_t group, int64_t k) {
-  float total = 0.0f;
-  for (int64_t b = 0; b < k / kQ8Block; ++b) {
-    int32_t acc = 0;
-    for (int64_t j = b * kQ8Block; j < (b + 1) * kQ8Block; ++j) {
-      const uint8_t byte = q[j / 2];
-      acc += int32_t{xq[j]} * ((j % 2 == 0) ? (byte & 0x0f) : (byte >> 4));
-    }
-    acc -= 8 * xsum[b];  // (u - 8) . xq = u . xq - 8 sum(xq)
-    total += static_cast<float>(acc) * (xs[b] * scales[b * kQ8Block / group]);
-  }
-  return total;
-}
-
 void scaled_dots(const float* q, const float* keys, int64_t n, int64_t dim, float scale,
                  float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = scale * dot(q, keys + i * dim, dim);
@@ -145,9 +119,9 @@ void weighted_rows(const float* p, const float* rows, int64_t n, int64_t dim, fl
 }
 
 const Kernels kGeneric = {
-    "generic", dot,         axpy,        scale,      sum_squares, mul_scaled,      silu_mul,
-    add,       bf16_to_f32, f32_to_bf16, f16_to_f32, f32_to_f16,  dequant_i8,      dequant_i4,
-    dot_i8,    dot_i4,      dot_i8_q8,   dot_i4_q8,  scaled_dots, exp_shifted_sum, weighted_rows};
+    "generic", dot,         axpy,        scale,           sum_squares,  mul_scaled, silu_mul,
+    add,       bf16_to_f32, f32_to_bf16, f16_to_f32,      f32_to_f16,   dequant_i8, dequant_i4,
+    dot_i8,    dot_i4,      scaled_dots, exp_shifted_sum, weighted_rows};
 
 std::atomic<const Kernels*> g_active{&kGeneric};
 

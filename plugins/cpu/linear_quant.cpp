@@ -32,10 +32,14 @@ const std::array<float, 256>& fp8_table() {
 }
 
 // cpu.q8_activations=0 keeps activations in f32 on every path (exact dequantized-weight
-// results, about twice slower decode for int4).
+// results, several times slower). Read once: host options are fixed after initialize, and a
+// linear call should not pay for a string lookup.
 bool q8_activations() {
-  const char* value = host().option("cpu.q8_activations");
-  return value == nullptr || std::string(value) != "0";
+  static const bool value = [] {
+    const char* text = host().option("cpu.q8_activations");
+    return text == nullptr || std::string(text) != "0";
+  }();
+  return value;
 }
 
 }  // namespace
