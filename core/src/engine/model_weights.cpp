@@ -121,8 +121,22 @@ std::unique_ptr<ModelWeights> ModelWeights::load(const std::string& path,
     check_shape(view, {size});
     return upload(view);
   };
+  const uint32_t formats = device->info().properties.weight_formats;
   auto prepack = [&](const model::CanonicalWeight& canonical) {
     tsr_weight_desc desc = canonical.desc();
+    if ((formats & TSR_WEIGHT_FORMAT_BIT(desc.format)) == 0) {
+      std::vector<std::string> taken;
+      for (int f = 0; f < 32; ++f) {
+        if (formats & TSR_WEIGHT_FORMAT_BIT(f)) {
+          taken.push_back(model::weight_format_name(static_cast<tsr_weight_format>(f)));
+        }
+      }
+      throw Error(fmt::format(
+          "{}: device {} (plugin '{}') does not take {} weights, which this model's tensors "
+          "load as (it takes: {}); run it on another device (--device cpu)",
+          path, device->label(), device->plugin().name(), model::weight_format_name(desc.format),
+          fmt::join(taken, ", ")));
+    }
     desc.compute_dtype = dtype;
     auto weight = runtime::Weight::prepack(device, desc);
     weights->device_bytes_ += weight.bytes();
