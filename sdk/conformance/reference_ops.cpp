@@ -44,7 +44,8 @@ Vec linear(const Vec& x, const Vec& w, const Vec& bias, int64_t m, int64_t n, in
 }
 
 Vec dequantize(tsr_weight_format format, int64_t rows, int64_t cols, int64_t group_size,
-               const std::vector<uint8_t>& data, const std::vector<float>& scales) {
+               const std::vector<uint8_t>& data, const std::vector<float>& scales,
+               const std::vector<float>& mins) {
   Vec w(rows * cols);
   for (int64_t n = 0; n < rows; ++n) {
     for (int64_t k = 0; k < cols; ++k) {
@@ -76,6 +77,13 @@ Vec dequantize(tsr_weight_format format, int64_t rows, int64_t cols, int64_t gro
         case TSR_WEIGHT_FORMAT_FP8_E4M3:
           v = fp8_e4m3_to_double(data[i]) * static_cast<double>(scales[n]);
           break;
+        case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM: {
+          const uint8_t byte = data[n * (cols / 2) + k / 2];
+          const int u = (k % 2 == 0) ? (byte & 0x0f) : (byte >> 4);
+          const int64_t g = n * (cols / group_size) + k / group_size;
+          v = u * static_cast<double>(scales[g]) + static_cast<double>(mins.at(g));
+          break;
+        }
       }
       w[i] = v;
     }

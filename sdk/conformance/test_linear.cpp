@@ -29,6 +29,8 @@ const char* format_label(tsr_weight_format f) {
       return "int4_group";
     case TSR_WEIGHT_FORMAT_FP8_E4M3:
       return "fp8_e4m3";
+    case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:  // test_linear_asym.cpp
+      return "int4_group_asym";
   }
   return "?";
 }
@@ -151,6 +153,7 @@ CanonicalWeight make_weight(tsr_weight_format f, int64_t n, int64_t k, int64_t g
         b = static_cast<uint8_t>(static_cast<int8_t>(random_int(-127, 127)));
       break;
     case TSR_WEIGHT_FORMAT_INT4_GROUP:
+    case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:
       w.data.resize(n * k / 2);
       for (uint8_t& b : w.data) b = static_cast<uint8_t>(random_int(0, 255));
       break;
@@ -260,8 +263,15 @@ TEST_F(Linear, MismatchedKIsRejected) {
   }
   const tsr_dtype dt = activation_dtypes().at(0);
   const CanonicalWeight cw = make_weight(TSR_WEIGHT_FORMAT_F32, 8, 64, 0);
-  tsr_weight_desc desc{
-      sizeof(tsr_weight_desc), TSR_WEIGHT_FORMAT_F32, 8, 64, 0, cw.data.data(), nullptr, dt};
+  tsr_weight_desc desc{sizeof(tsr_weight_desc),
+                       TSR_WEIGHT_FORMAT_F32,
+                       8,
+                       64,
+                       0,
+                       cw.data.data(),
+                       nullptr,
+                       dt,
+                       nullptr};
   tsr_weight_t weight = nullptr;
   TSR_ASSERT_OK(api().weight_prepack(device(), &desc, &weight));
   Stream s;

@@ -55,6 +55,7 @@ CanonicalWeight make_weight(tsr_weight_format format, int64_t n, int64_t k, int6
       }
       break;
     case TSR_WEIGHT_FORMAT_INT4_GROUP:
+    case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:  // mins: linear_asym_test.cpp
       w.data.resize(static_cast<size_t>(n * k / 2));
       for (auto& b : w.data) b = static_cast<uint8_t>(byte(rng));
       break;

@@ -85,7 +85,7 @@ TEST_F(RegistryTest, GoodPluginReportsVersionScoreAndDevices) {
   ASSERT_NE(good, nullptr);
   EXPECT_EQ(good->version(), "1.2.3");
   EXPECT_EQ(good->abi_major(), 1u);
-  EXPECT_EQ(good->abi_minor(), 0u);
+  EXPECT_EQ(good->abi_minor(), static_cast<uint32_t>(TSR_ABI_VERSION_MINOR));
   EXPECT_EQ(good->score(), 5);
   EXPECT_TRUE(fs::path(good->file()).is_absolute());
   EXPECT_EQ(fs::path(good->file()).filename(), "libtessera-good.so");

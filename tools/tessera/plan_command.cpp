@@ -11,6 +11,7 @@
 #include "common_options.h"
 #include "engine/memory_plan.h"
 #include "engine/model_weights.h"
+#include "model/gguf_blocks.h"
 #include "model/gguf_file.h"
 #include "models/registry.h"
 #include "runtime/device_selector.h"
@@ -59,8 +60,8 @@ int run_plan_command(int argc, char** argv) {
     if (path.size() > 5 && path.substr(path.size() - 5) == ".gguf") {
       const model::GgufFile gguf(path);
       if (const auto* w = gguf.find("blk.0.attn_q.weight")) {
-        if (w->dtype == model::FileDType::kQ8_0) in.file_format = TSR_WEIGHT_FORMAT_INT8_GROUP;
-        if (w->dtype == model::FileDType::kQ4_0) in.file_format = TSR_WEIGHT_FORMAT_INT4_GROUP;
+        const auto block = model::gguf_block_layout(w->dtype);
+        if (block.elements > 0) in.file_format = block.canonical;
       }
     }
   }

@@ -21,7 +21,8 @@ class FileWeightLoader final : public models::WeightLoader {
  public:
   FileWeightLoader(const std::string& path, std::shared_ptr<runtime::Device> device,
                    const LoadOptions& options, ModelWeights& weights)
-      : device_(std::move(device)),
+      : path_(path),
+        device_(std::move(device)),
         options_(options),
         weights_(weights),
         stream_(runtime::Stream::create(device_)) {
@@ -76,6 +77,7 @@ class FileWeightLoader final : public models::WeightLoader {
       stacked = model::CanonicalWeight::concat_rows(stacked, canonical(names[i]));
     }
     tsr_weight_desc desc = stacked.desc();
+    require_weight_format(desc.format);
     desc.compute_dtype = dtype();
     auto weight = runtime::Weight::prepack(device_, desc);
     weights_.device_bytes_ += weight.bytes();
@@ -88,6 +90,23 @@ class FileWeightLoader final : public models::WeightLoader {
   void add_bytes_per_token(uint64_t bytes) override { weights_.bytes_per_token_ += bytes; }
 
  private:
+  // A format the device does not declare (e.g. GGUF Q4_1's asymmetric int4 on a plugin
+  // without it) is one message naming the model, the device and what it takes.
+  void require_weight_format(tsr_weight_format format) const {
+    const uint32_t formats = device_->info().properties.weight_formats;
+    if (formats & TSR_WEIGHT_FORMAT_BIT(format)) return;
+    std::vector<std::string> taken;
+    for (int f = 0; f < 32; ++f) {
+      if (formats & TSR_WEIGHT_FORMAT_BIT(f)) {
+        taken.push_back(model::weight_format_name(static_cast<tsr_weight_format>(f)));
+      }
+    }
+    throw Error(fmt::format(
+        "{}: device {} (plugin '{}') does not take {} weights, which this model's tensors "
+        "load as (it takes: {}); run it on another device (--device cpu)",
+        path_, device_->label(), device_->plugin().name(), model::weight_format_name(format),
+        fmt::join(taken, ", ")));
+  }
   const model::TensorView* find(const std::string& name) const {
     if (name.empty()) return nullptr;
     return gguf_ ? gguf_->find(name) : safetensors_->find(name);
@@ -106,6 +125,7 @@ class FileWeightLoader final : public models::WeightLoader {
     if (options_.progress) options_.progress(std::min(done_, total_), total_);
   }
 
+  std::string path_;
   std::shared_ptr<runtime::Device> device_;
   const LoadOptions& options_;
   ModelWeights& weights_;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "model/gguf_blocks.h"
 #include "tessera/plugin.hpp"
 
 namespace tessera::model {
@@ -16,6 +17,36 @@ float read_f16(const uint8_t* p) {
   uint16_t bits;
   std::memcpy(&bits, p, 2);
   return tsr::sdk::f16_to_f32(bits);
+}
+
+// Whole GGUF blocks into a canonical quantized weight (layouts in gguf_blocks.h). Rows are
+// whole blocks, so block b holds the flattened elements [b * E, (b + 1) * E) and its groups are
+// scale entries b * groups_per_block onwards, in row-major order as the ABI lays them out.
+void blocks_to_canonical(const TensorView& view, int64_t rows, int64_t cols,
+                         const GgufBlockLayout& layout, std::vector<uint8_t>& data,
+                         std::vector<float>& scales, std::vector<float>& mins) {
+  const bool int8 = layout.canonical == TSR_WEIGHT_FORMAT_INT8_GROUP;
+  const bool asym = layout.canonical == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM;
+  const int64_t groups_per_block = layout.elements / layout.group;
+  const int64_t blocks = rows * cols / layout.elements;
+  data.assign(static_cast<size_t>(int8 ? rows * cols : rows * cols / 2), 0);
+  scales.resize(static_cast<size_t>(blocks * groups_per_block));
+  mins.assign(asym ? scales.size() : 0, 0.0f);
+  std::vector<int8_t> codes(static_cast<size_t>(layout.elements));
+  std::vector<float> unused_mins(static_cast<size_t>(groups_per_block));
+  for (int64_t b = 0; b < blocks; ++b) {
+    decode_gguf_block(view, b, codes.data(), scales.data() + b * groups_per_block,
+                      asym ? mins.data() + b * groups_per_block : unused_mins.data());
+    if (int8) {
+      std::memcpy(data.data() + b * layout.elements, codes.data(), codes.size());
+      continue;
+    }
+    // The ABI packs consecutive pairs: element 2i in the low nibble of byte i.
+    uint8_t* out = data.data() + b * layout.elements / 2;
+    for (int i = 0; i < layout.elements / 2; ++i) {
+      out[i] = static_cast<uint8_t>((codes[2 * i] & 0x0f) | (codes[2 * i + 1] << 4));
+    }
+  }
 }
 
 float element_f32(const TensorView& view, int64_t i) {
@@ -161,35 +192,6 @@ CanonicalWeight CanonicalWeight::from_tensor(const TensorView& view, Quantizatio
   w.desc_.cols = cols;
   w.desc_.compute_dtype = TSR_DTYPE_F32;
   switch (view.dtype) {
-    case FileDType::kQ8_0:
-    case FileDType::kQ4_0: {
-      const bool int4 = view.dtype == FileDType::kQ4_0;
-      const int64_t groups = cols / 32;
-      const size_t block_bytes = int4 ? 18 : 34;
-      w.scales_.resize(static_cast<size_t>(rows * groups));
-      w.data_.resize(static_cast<size_t>(int4 ? rows * cols / 2 : rows * cols));
-      for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t g = 0; g < groups; ++g) {
-          const uint8_t* block = view.data + (r * groups + g) * block_bytes;
-          w.scales_[r * groups + g] = read_f16(block);
-          if (int4) {
-            uint8_t* out = w.data_.data() + (r * cols + g * 32) / 2;
-            for (int j = 0; j < 16; j += 1) {
-              // element j = low nibble of qs[j], element j + 16 = high nibble of qs[j]
-              const auto nibble = [&](int e) {
-                return e < 16 ? block[2 + e] & 0x0f : block[2 + e - 16] >> 4;
-              };
-              out[j] = static_cast<uint8_t>(nibble(2 * j) | (nibble(2 * j + 1) << 4));
-            }
-          } else {
-            std::memcpy(w.data_.data() + r * cols + g * 32, block + 2, 32);
-          }
-        }
-      }
-      w.desc_.format = int4 ? TSR_WEIGHT_FORMAT_INT4_GROUP : TSR_WEIGHT_FORMAT_INT8_GROUP;
-      w.desc_.group_size = 32;
-      break;
-    }
     case FileDType::kF32:
     case FileDType::kF16:
     case FileDType::kBF16: {
@@ -222,13 +224,50 @@ CanonicalWeight CanonicalWeight::from_tensor(const TensorView& view, Quantizatio
       w.desc_.data = view.data;  // a view of the mapping: no copy
       return w;
     }
-    default:
-      throw Error(fmt::format("weight '{}' has type {}, which cannot be used as a linear weight",
-                              view.name, file_dtype_name(view.dtype)));
+    default: {
+      const GgufBlockLayout layout = gguf_block_layout(view.dtype);
+      TSR_CHECK(layout.elements > 0,
+                "weight '{}' has type {}, which cannot be used as a linear "
+                "weight",
+                view.name, file_dtype_name(view.dtype));
+      // No requantizing: GGUF blocks keep their values (the --quantization request applies to
+      // full-precision weights only).
+      blocks_to_canonical(view, rows, cols, layout, w.data_, w.scales_, w.mins_);
+      w.desc_.format = layout.canonical;
+      w.desc_.group_size = layout.group;
+      if (!w.mins_.empty()) w.desc_.mins = w.mins_.data();
+      break;
+    }
   }
   w.desc_.data = w.data_.data();
   w.desc_.scales = w.scales_.data();
   return w;
+}
+
+CanonicalWeight::CanonicalWeight(const CanonicalWeight& other)
+    : data_(other.data_), scales_(other.scales_), mins_(other.mins_), desc_(other.desc_) {
+  repoint(other);
+}
+
+CanonicalWeight& CanonicalWeight::operator=(const CanonicalWeight& other) {
+  if (this != &other) {
+    data_ = other.data_;
+    scales_ = other.scales_;
+    mins_ = other.mins_;
+    desc_ = other.desc_;
+    repoint(other);
+  }
+  return *this;
+}
+
+// A copy owns its own bytes: pointers into `other`'s vectors move to ours; pointers into a
+// mapped file stay.
+void CanonicalWeight::repoint(const CanonicalWeight& other) {
+  if (!other.data_.empty() && desc_.data == other.data_.data()) desc_.data = data_.data();
+  if (!other.scales_.empty() && desc_.scales == other.scales_.data()) {
+    desc_.scales = scales_.data();
+  }
+  if (!other.mins_.empty() && desc_.mins == other.mins_.data()) desc_.mins = mins_.data();
 }
 
 CanonicalWeight CanonicalWeight::concat_rows(const CanonicalWeight& a, const CanonicalWeight& b) {
@@ -246,6 +285,7 @@ CanonicalWeight CanonicalWeight::concat_rows(const CanonicalWeight& a, const Can
       row_bytes = 2 * static_cast<size_t>(da.cols);
       break;
     case TSR_WEIGHT_FORMAT_INT4_GROUP:
+    case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:
       row_bytes = static_cast<size_t>(da.cols) / 2;
       break;
     default:
@@ -266,6 +306,12 @@ CanonicalWeight CanonicalWeight::concat_rows(const CanonicalWeight& a, const Can
     w.scales_.insert(w.scales_.end(), db.scales,
                      db.scales + per_row * static_cast<size_t>(db.rows));
     w.desc_.scales = w.scales_.data();
+  }
+  if (da.mins != nullptr) {
+    const size_t per_row = static_cast<size_t>(da.cols / da.group_size);
+    w.mins_.assign(da.mins, da.mins + per_row * static_cast<size_t>(da.rows));
+    w.mins_.insert(w.mins_.end(), db.mins, db.mins + per_row * static_cast<size_t>(db.rows));
+    w.desc_.mins = w.mins_.data();
   }
   return w;
 }
@@ -291,22 +337,60 @@ std::vector<uint8_t> f32_to_dtype(const std::vector<float>& values, tsr_dtype dt
 std::vector<float> to_f32(const TensorView& view) {
   const int64_t n = view.numel();
   std::vector<float> out(static_cast<size_t>(n));
-  if (view.dtype == FileDType::kQ8_0 || view.dtype == FileDType::kQ4_0) {
-    const bool int4 = view.dtype == FileDType::kQ4_0;
-    const size_t block_bytes = int4 ? 18 : 34;
-    for (int64_t b = 0; b < n / 32; ++b) {
-      const uint8_t* block = view.data + b * block_bytes;
-      const float d = read_f16(block);
-      for (int e = 0; e < 32; ++e) {
-        const int q = int4 ? ((e < 16 ? block[2 + e] & 0x0f : block[2 + e - 16] >> 4) - 8)
-                           : static_cast<int8_t>(block[2 + e]);
-        out[b * 32 + e] = d * static_cast<float>(q);
+  const GgufBlockLayout layout = gguf_block_layout(view.dtype);
+  if (layout.elements > 0) {
+    // The canonical formula in float32, operation for operation as ggml and the gguf package
+    // dequantize (a product, then the min added).
+    const int64_t groups_per_block = layout.elements / layout.group;
+    std::vector<int8_t> codes(static_cast<size_t>(layout.elements));
+    std::vector<float> scales(static_cast<size_t>(groups_per_block));
+    std::vector<float> mins(static_cast<size_t>(groups_per_block), 0.0f);
+    for (int64_t b = 0; b < n / layout.elements; ++b) {
+      decode_gguf_block(view, b, codes.data(), scales.data(), mins.data());
+      float* y = out.data() + b * layout.elements;
+      for (int e = 0; e < layout.elements; ++e) {
+        const float scale = scales[static_cast<size_t>(e / layout.group)];
+        switch (layout.canonical) {
+          case TSR_WEIGHT_FORMAT_INT4_GROUP:
+            y[e] = scale * static_cast<float>(codes[e] - 8);
+            break;
+          case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM: {
+            const float product = scale * static_cast<float>(codes[e]);
+            y[e] = product + mins[static_cast<size_t>(e / layout.group)];
+            break;
+          }
+          default:
+            y[e] = scale * static_cast<float>(codes[e]);
+            break;
+        }
       }
     }
     return out;
   }
   for (int64_t i = 0; i < n; ++i) out[i] = element_f32(view, i);
   return out;
+}
+
+const char* weight_format_name(tsr_weight_format format) {
+  switch (format) {
+    case TSR_WEIGHT_FORMAT_F32:
+      return "f32";
+    case TSR_WEIGHT_FORMAT_F16:
+      return "f16";
+    case TSR_WEIGHT_FORMAT_BF16:
+      return "bf16";
+    case TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL:
+      return "int8_per_channel";
+    case TSR_WEIGHT_FORMAT_INT8_GROUP:
+      return "int8_group";
+    case TSR_WEIGHT_FORMAT_INT4_GROUP:
+      return "int4_group";
+    case TSR_WEIGHT_FORMAT_FP8_E4M3:
+      return "fp8_e4m3";
+    case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:
+      return "int4_group_asym";
+  }
+  return "unknown";
 }
 
 double canonical_bytes_per_element(tsr_weight_format format, int64_t group_size) {
@@ -324,6 +408,8 @@ double canonical_bytes_per_element(tsr_weight_format format, int64_t group_size)
       return 1.0 + scale_bytes;
     case TSR_WEIGHT_FORMAT_INT4_GROUP:
       return 0.5 + scale_bytes;
+    case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:
+      return 0.5 + 2 * scale_bytes;  // scales and mins
   }
   return 4.0;
 }

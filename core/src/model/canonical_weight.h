@@ -2,9 +2,8 @@
 // (tsr_weight_desc), quantizing full-precision weights at load when asked
 // (`--quantization int8|int4`, IPEX-LLM's sym_int8 / sym_int4).
 //   F32/F16/BF16 tensors pass through as views of the mapped file (no copy).
-//   GGUF Q8_0 -> INT8_GROUP (group 32); GGUF Q4_0 -> INT4_GROUP (group 32), no requantizing:
-//     only the block layout changes (Q4_0 keeps element j in the low nibble and j + 16 in
-//     the high nibble of byte j; the ABI packs consecutive pairs).
+//   GGUF blocks (Q8_0, Q5_0, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, Q6_K) -> INT8_GROUP, INT4_GROUP or
+//     INT4_GROUP_ASYM without requantizing: only the layout changes (table in gguf_blocks.h).
 //   int8: symmetric per group, scale = max|w| / 127.  int4: scale = max|w| / 7, u = q + 8.
 // The result owns any bytes it had to make; `desc()` points into it or into the file.
 #pragma once
@@ -35,12 +34,21 @@ class CanonicalWeight {
   // format, cols and group size. The result owns a copy.
   static CanonicalWeight concat_rows(const CanonicalWeight& a, const CanonicalWeight& b);
 
+  CanonicalWeight() = default;
+  CanonicalWeight(const CanonicalWeight& other);
+  CanonicalWeight& operator=(const CanonicalWeight& other);
+  CanonicalWeight(CanonicalWeight&&) noexcept = default;
+  CanonicalWeight& operator=(CanonicalWeight&&) noexcept = default;
+
   const tsr_weight_desc& desc() const { return desc_; }
   tsr_weight_format format() const { return desc_.format; }
 
  private:
+  void repoint(const CanonicalWeight& other);
+
   std::vector<uint8_t> data_;
   std::vector<float> scales_;
+  std::vector<float> mins_;  // INT4_GROUP_ASYM
   tsr_weight_desc desc_{};
 };
 
@@ -50,6 +58,9 @@ std::vector<float> to_f32(const TensorView& view);
 
 // Converts f32 values to an activation dtype's bytes (F32, BF16 or F16).
 std::vector<uint8_t> f32_to_dtype(const std::vector<float>& values, tsr_dtype dtype);
+
+// "f32", "int4_group_asym", ... for messages.
+const char* weight_format_name(tsr_weight_format format);
 
 // Bytes per element of a canonical format, for memory planning (scales included).
 double canonical_bytes_per_element(tsr_weight_format format, int64_t group_size);

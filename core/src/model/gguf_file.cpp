@@ -194,8 +194,26 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
       case 2:
         view.dtype = FileDType::kQ4_0;
         break;
+      case 3:
+        view.dtype = FileDType::kQ4_1;
+        break;
+      case 6:
+        view.dtype = FileDType::kQ5_0;
+        break;
       case 8:
         view.dtype = FileDType::kQ8_0;
+        break;
+      case 10:
+        view.dtype = FileDType::kQ2_K;
+        break;
+      case 11:
+        view.dtype = FileDType::kQ3_K;
+        break;
+      case 12:
+        view.dtype = FileDType::kQ4_K;
+        break;
+      case 14:
+        view.dtype = FileDType::kQ6_K;
         break;
       case 24:
         view.dtype = FileDType::kI8;
@@ -207,10 +225,10 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
         view.dtype = FileDType::kBF16;
         break;
       default:
-        throw Error(
-            fmt::format("{}: tensor '{}' has GGUF type {} ({}), which Tessera cannot "
-                        "load (supported: F32, F16, BF16, Q8_0, Q4_0)",
-                        path, info.name, info.type, ggml_type_name(info.type)));
+        throw Error(fmt::format(
+            "{}: tensor '{}' has GGUF type {} ({}), which Tessera cannot "
+            "load (supported: F32, F16, BF16, Q8_0, Q5_0, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, Q6_K)",
+            path, info.name, info.type, ggml_type_name(info.type)));
     }
     const int64_t inner = view.shape.back();
     const size_t row_bytes = file_dtype_bytes(view.dtype, inner);

@@ -1,5 +1,7 @@
 #include "model/tensor_view.h"
 
+#include "model/gguf_blocks.h"
+
 namespace tessera::model {
 
 const char* file_dtype_name(FileDType dtype) {
@@ -22,6 +24,18 @@ const char* file_dtype_name(FileDType dtype) {
       return "Q8_0";
     case FileDType::kQ4_0:
       return "Q4_0";
+    case FileDType::kQ4_1:
+      return "Q4_1";
+    case FileDType::kQ5_0:
+      return "Q5_0";
+    case FileDType::kQ2_K:
+      return "Q2_K";
+    case FileDType::kQ3_K:
+      return "Q3_K";
+    case FileDType::kQ4_K:
+      return "Q4_K";
+    case FileDType::kQ6_K:
+      return "Q6_K";
   }
   return "?";
 }
@@ -41,10 +55,12 @@ size_t file_dtype_bytes(FileDType dtype, int64_t count) {
       return n;
     case FileDType::kI64:
       return n * 8;
-    case FileDType::kQ8_0:
-      return n % 32 == 0 ? n / 32 * 34 : 0;  // f16 scale + 32 x i8
-    case FileDType::kQ4_0:
-      return n % 32 == 0 ? n / 32 * 18 : 0;  // f16 scale + 16 bytes
+    default: {
+      const GgufBlockLayout block = gguf_block_layout(dtype);
+      const auto elements = static_cast<size_t>(block.elements);
+      return elements > 0 && n % elements == 0 ? n / elements * static_cast<size_t>(block.bytes)
+                                               : 0;
+    }
   }
   return 0;
 }

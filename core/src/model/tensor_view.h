@@ -10,7 +10,24 @@
 
 namespace tessera::model {
 
-enum class FileDType { kF32, kF16, kBF16, kI8, kU8, kI32, kI64, kQ8_0, kQ4_0 };
+enum class FileDType {
+  kF32,
+  kF16,
+  kBF16,
+  kI8,
+  kU8,
+  kI32,
+  kI64,
+  // GGUF block formats (see gguf_blocks.h)
+  kQ8_0,
+  kQ4_0,
+  kQ4_1,
+  kQ5_0,
+  kQ2_K,
+  kQ3_K,
+  kQ4_K,
+  kQ6_K,
+};
 
 const char* file_dtype_name(FileDType dtype);
 // Bytes of `count` elements along the innermost dimension (block formats: count must be a

@@ -358,7 +358,8 @@ tsr_error* memset_d(tsr_stream_t stream, tsr_buffer_t dst, size_t offset, int va
 tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* d, tsr_weight_t* out) {
   return guard([&] {
     TSR_PLUGIN_CHECK_ARG(device != nullptr && d != nullptr && out != nullptr, "NULL argument");
-    TSR_PLUGIN_CHECK_ARG(d->struct_size >= sizeof(tsr_weight_desc), "desc.struct_size too small");
+    TSR_PLUGIN_CHECK_ARG(d->struct_size >= offsetof(tsr_weight_desc, mins),
+                         "desc.struct_size too small");
     TSR_PLUGIN_CHECK_ARG(
         d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_FP8_E4M3,
         "unknown weight format %d", static_cast<int>(d->format));

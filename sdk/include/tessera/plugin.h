@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 #define TSR_ABI_VERSION_MAJOR 1
-#define TSR_ABI_VERSION_MINOR 0
+#define TSR_ABI_VERSION_MINOR 1
 
 #if defined(_WIN32)
 #define TSR_PLUGIN_EXPORT __declspec(dllexport)
@@ -145,7 +145,11 @@ typedef enum tsr_device_type {
  *   INT4_GROUP         data: uint8 [N][K/2], element k in the low nibble when k is even,
  *                      high nibble when odd; nibble u in 0..15; scales f32 [N][K/group_size];
  *                      w = (u - 8) * scale           (GGUF Q4_0 maps here, group 32).
- *   FP8_E4M3           data: e4m3fn bytes [N][K]; scales f32 [N]; w = fp8(q) * scale[n]. */
+ *   FP8_E4M3           data: e4m3fn bytes [N][K]; scales f32 [N]; w = fp8(q) * scale[n].
+ *   INT4_GROUP_ASYM    (ABI 1.1) data as INT4_GROUP; scales and mins f32 [N][K/group_size];
+ *                      w = u * scale + min          (GGUF Q4_1 maps here, group 32).
+ * A plugin lists the formats it takes in tsr_device_properties.weight_formats; the core
+ * never hands it another. */
 typedef enum tsr_weight_format {
   TSR_WEIGHT_FORMAT_F32 = 0,
   TSR_WEIGHT_FORMAT_F16 = 1,
@@ -153,7 +157,8 @@ typedef enum tsr_weight_format {
   TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL = 3,
   TSR_WEIGHT_FORMAT_INT8_GROUP = 4,
   TSR_WEIGHT_FORMAT_INT4_GROUP = 5,
-  TSR_WEIGHT_FORMAT_FP8_E4M3 = 6
+  TSR_WEIGHT_FORMAT_FP8_E4M3 = 6,
+  TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM = 7
 } tsr_weight_format;
 #define TSR_WEIGHT_FORMAT_BIT(f) (1u << (f))
 
@@ -226,6 +231,8 @@ typedef struct tsr_weight_desc {
   const void* data;
   const float* scales;     /* NULL for F32/F16/BF16 */
   tsr_dtype compute_dtype; /* activation dtype linear will be called with (F32 or BF16/F16) */
+  /* ABI 1.1: INT4_GROUP_ASYM's per-group offsets, laid out as scales; NULL otherwise. */
+  const float* mins;
 } tsr_weight_desc;
 
 /* ------------------------------------------------------------------------------------ */
