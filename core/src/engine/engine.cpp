@@ -236,7 +236,7 @@ class EngineImpl final : public Engine {
       m.swapped_in_bytes += plan.swap_in.size() * block_bytes;
     });
     outputs_.on_scheduled(plan);
-    const engine::StepOutput output = runner_->execute(plan);
+    const engine::StepOutput& output = runner_->execute(plan);
     const auto updates = scheduler_->update(plan, output.sampled);
     const auto processed = outputs_.process(updates, output);
     for (const auto& id : processed.stopped) {

@@ -190,15 +190,18 @@ void ModelRunner::add_request(const std::string& id, const SamplingParams& param
   if (penalized(params)) r.history = prompt;
 }
 
-StepOutput ModelRunner::execute(const sched::SchedulerOutput& plan) {
+const StepOutput& ModelRunner::execute(const sched::SchedulerOutput& plan) {
   for (const auto& id : plan.finished) requests_.erase(id);
   apply_kv_moves(plan);
-  StepOutput out;
+  StepOutput& out = step_output_;
+  out.sampled.clear();
+  out.sample.tokens.clear();
   if (plan.scheduled.empty()) return out;
-  std::vector<RequestSampling*> rows;
+  std::vector<RequestSampling*>& rows = sampled_rows_;
+  rows.clear();
   prepare_inputs(plan, rows);
   forward(batch_);
-  out.sample = sample(sampling_);
+  sample_into(sampling_, out.sample);
   size_t row = 0;
   for (const auto& sr : plan.scheduled) {
     if (!sr.needs_logits) continue;
@@ -407,9 +410,18 @@ void ModelRunner::enqueue_forward(const StepShape& shape) {
 }
 
 SampleResult ModelRunner::sample(const SamplingBatch& sampling) {
-  const int64_t rows = num_logit_rows_;
   SampleResult result;
-  if (rows == 0) return result;
+  sample_into(sampling, result);
+  return result;
+}
+
+void ModelRunner::sample_into(const SamplingBatch& sampling, SampleResult& result) {
+  const int64_t rows = num_logit_rows_;
+  result.tokens.clear();
+  result.logprobs.clear();
+  result.top_ids.clear();
+  result.top_logprobs.clear();
+  if (rows == 0) return;
   TSR_INVARIANT(static_cast<int64_t>(sampling.temperature.size()) == rows,
                 "sampling parameters for {} rows, logits for {}", sampling.temperature.size(),
                 rows);
@@ -467,7 +479,6 @@ SampleResult ModelRunner::sample(const SamplingBatch& sampling) {
                          result.top_logprobs.size() * 4);
   }
   stream_.synchronize();
-  return result;
 }
 
 std::vector<float> ModelRunner::logits_to_host() {

@@ -84,13 +84,15 @@ class ModelRunner {
   void add_request(const std::string& id, const SamplingParams& params, uint64_t seed,
                    const std::vector<int32_t>& prompt);
   void remove_request(const std::string& id) { requests_.erase(id); }
-  // Applies and runs one plan (KV moves even when nothing is scheduled); synchronizes.
-  StepOutput execute(const sched::SchedulerOutput& plan);
+  // Applies and runs one plan (KV moves even when nothing is scheduled); synchronizes. The
+  // result lives in the runner until the next execute() (its vectors are reused).
+  const StepOutput& execute(const sched::SchedulerOutput& plan);
 
   // The forward pass; leaves logits of batch.logits_indices rows on the device.
   void forward(const ForwardBatch& batch);
   // Samples one token per logits row; synchronizes the stream.
   SampleResult sample(const SamplingBatch& sampling);
+  void sample_into(const SamplingBatch& sampling, SampleResult& result);
   // Logits of the last forward, [rows, vocab] (tests and debugging).
   std::vector<float> logits_to_host();
 
@@ -155,6 +157,8 @@ class ModelRunner {
   ForwardBatch batch_;
   SamplingBatch sampling_;
   BlockPairs pairs_;
+  std::vector<RequestSampling*> sampled_rows_;
+  StepOutput step_output_;
 
   bool graphs_enabled_ = false;
   std::map<int32_t, runtime::Graph> graphs_;  // by padded batch size
