@@ -31,9 +31,11 @@ struct Registry {
   std::vector<std::unique_ptr<DeviceState>> devices;
 };
 
+// Never destroyed: releasing Level Zero or OpenCL objects from a static destructor at exit
+// races the drivers' own teardown, and the host never unloads a plugin it still uses.
 Registry& registry() {
-  static Registry r;
-  return r;
+  static Registry* r = new Registry;
+  return *r;
 }
 
 bool intel_render_node_visible();
