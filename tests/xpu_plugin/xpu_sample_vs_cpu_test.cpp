@@ -149,8 +149,8 @@ Outputs run_sample(Loaded& p, const Rows& r, uint64_t step, int32_t top_n) {
   DeviceTensor presence(p, TSR_DTYPE_F32, {b}, r.presence.data(), 4);
   DeviceTensor frequency(p, TSR_DTYPE_F32, {b}, r.frequency.data(), 4);
   DeviceTensor seeds(p, TSR_DTYPE_U64, {b}, r.seeds.data(), 8);
-  DeviceTensor history(p, TSR_DTYPE_I32, {static_cast<int64_t>(r.history.size())},
-                       r.history.data(), 4);
+  DeviceTensor history(p, TSR_DTYPE_I32, {static_cast<int64_t>(r.history.size())}, r.history.data(),
+                       4);
   DeviceTensor offsets(p, TSR_DTYPE_I32, {b + 1}, r.offsets.data(), 4);
   DeviceTensor prompt_lens(p, TSR_DTYPE_I32, {b}, r.prompt_lens.data(), 4);
   DeviceTensor tokens(p, TSR_DTYPE_I32, {b}, nullptr, 4);
