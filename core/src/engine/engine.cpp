@@ -305,7 +305,6 @@ class EngineImpl final : public Engine {
   const MemoryPlanSummary& memory_plan() const override { return plan_; }
   const ModelSummary& model() const override { return summary_; }
   const EngineConfig& config() const override { return config_; }
-  int max_model_len() const override { return max_model_len_; }
   std::optional<DeviceMemory> device_memory() const override {
     try {
       const auto info = device_->memory_info();
@@ -314,7 +313,7 @@ class EngineImpl final : public Engine {
       return std::nullopt;  // a plugin that cannot say leaves the gauges out
     }
   }
-
+  int max_model_len() const override { return max_model_len_; }
   int64_t blocks_in_use() const override {
     std::lock_guard lock(mutex_);
     return blocks_in_use_;
