@@ -23,6 +23,7 @@
 #include "common_options.h"
 #include "engine_options.h"
 #include "runtime/device_selector.h"
+#include "runtime/host_services.h"
 #include "serve_bench.h"
 #include "serve_sweep.h"
 #include "sweep_plot.h"
@@ -139,6 +140,7 @@ struct Tuner {
   // Another candidate may start if it and the final re-run of defaults and best still fit,
   // each taking as long as the slowest evaluation so far.
   bool has_budget() const {
+    if (runtime::cancel_requested()) return false;  // Ctrl-C: finish with what was measured
     const double per_eval = num_evals ? slowest_eval_s : 60;
     return elapsed() + 3 * per_eval <= budget_s;
   }
@@ -392,8 +394,14 @@ int run_tune_command(int argc, char** argv) {
       [&] { return t.has_budget(); });
   // The final comparison: both settings measured again, back to back.
   const Settings best = outcome.evaluations[outcome.best].settings;
-  Evaluation defaults = t.evaluate(t.defaults, "defaults-rerun");
-  Evaluation tuned = best == t.defaults ? defaults : t.evaluate(best, "tuned-rerun");
+  // After Ctrl-C the search's own measurements stand in for the re-run.
+  const bool cancelled = runtime::cancel_requested();
+  if (cancelled) std::cerr << "tessera tune: interrupted: reporting without the re-run\n";
+  Evaluation defaults =
+      cancelled ? outcome.evaluations.front() : t.evaluate(t.defaults, "defaults-rerun");
+  Evaluation tuned = cancelled            ? outcome.evaluations[outcome.best]
+                     : best == t.defaults ? defaults
+                                          : t.evaluate(best, "tuned-rerun");
   for (const auto& [from, to] :
        {std::pair{defaults.result_path, "defaults"}, std::pair{tuned.result_path, "tuned"}}) {
     if (from.empty()) continue;
