@@ -84,6 +84,8 @@ TEST(ConfigFile, EveryServeOptionIsAccepted) {
       {"api-key", {"\"abc#123\"", "abc#123"}},
       {"served-model-name", {"[a, b]", "a,b"}},
       {"chat-template", {"'{{ messages }}'", "{{ messages }}"}},
+      {"default-chat-template-kwargs",
+       {"{enable_thinking: false, name: \"x#1\"}", "{\"enable_thinking\":false,\"name\":\"x#1\"}"}},
       {"max-request-body", {"8MiB", "8MiB"}},
       {"default-max-tokens", {"64", "64"}},
       {"max-n", {"4", "4"}},

@@ -52,8 +52,20 @@ def test_dashboard_queries_only_exported_metrics(server):
                  "tessera:inter_token_latency_seconds_bucket", "tessera:kv_cache_usage_perc",
                  "tessera:num_requests_running", "tessera:num_requests_waiting",
                  "tessera:num_preemptions_swap_total", "tessera:num_preemptions_recompute_total",
-                 "tessera:swapped_out_bytes_total"]:
+                 "tessera:swapped_out_bytes_total", "tessera:device_memory_used_bytes"]:
         assert name in used, name
+
+
+def test_device_memory_gauges(server):
+    status, _, body = http(server, "GET", "/metrics")
+    values = {}
+    for line in body.decode().splitlines():
+        if line.startswith("tessera:device_memory"):
+            name_labels, value = line.rsplit(" ", 1)
+            values[name_labels.split("{", 1)[0]] = float(value)
+    # The CPU plugin reports host RAM.
+    assert 0 < values["tessera:device_memory_used_bytes"] <= values[
+        "tessera:device_memory_total_bytes"]
 
 
 def test_alerts_query_only_exported_metrics(server):

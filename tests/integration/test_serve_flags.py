@@ -23,7 +23,8 @@ TOOLS = [{"type": "function",
 def parsing_server():
     s = Server("--reasoning-parser", "qwen3", "--enable-auto-tool-choice", "--tool-call-parser",
                "hermes", "--scheduler-delay-factor", "0.1", "--trust-remote-code",
-               "--enable-cuda-graph")
+               "--enable-cuda-graph", "--default-chat-template-kwargs",
+               '{"enable_thinking": false}')
     yield s
     assert s.stop() == 0, "".join(s.log)
 
@@ -103,3 +104,17 @@ def test_flags_given_wrongly_are_refused(args, message):
                        text=True, timeout=60)
     assert r.returncode == 2, r.stderr
     assert message in r.stderr
+
+
+def test_default_chat_template_kwargs_apply_unless_the_request_sets_them(parsing_server, server):
+    messages = [{"role": "user", "content": "hi"}]
+    def prompt_text(srv, **extra):
+        status, body = post_json(srv, "/tokenize", {"messages": messages, **extra,
+                                                    "return_token_strs": True})
+        assert status == 200, body
+        return "".join(body["token_strs"])
+    # Qwen3's template closes an empty <think> block when enable_thinking is false.
+    assert "</think>" in prompt_text(parsing_server)
+    assert "</think>" not in prompt_text(parsing_server,
+                                         chat_template_kwargs={"enable_thinking": True})
+    assert "</think>" not in prompt_text(server)  # no default on the shared server

@@ -34,7 +34,7 @@ def test_tune_writes_config_report_and_plots():
                                capture_output=True, text=True, timeout=60)
         assert check.returncode == 0, check.stderr
     assert tuned["model"] == MODEL_DIR and tuned["max-num-seqs"] == 256
-    assert tuned["kv-cache-memory"] == "64MiB"
+    assert tuned["kv-cache-memory"] == "64MiB" and tuned["device"] == "cpu"
     assert "## Defaults vs tuned" in report and "| **knee (req/s)** | **8** | **8** |" in report
     assert "knee 8 req/s with the defaults" in r.stdout
 

@@ -248,6 +248,12 @@ void Session::route(Request& request) {
     extras.kv_block_bytes = engine.memory_plan().kv_block_bytes;
     extras.http_requests_total = state_.http_requests;
     extras.http_errors_total = state_.http_errors;
+    if (const auto memory = engine.device_memory();
+        memory && memory->total_bytes >= memory->free_bytes) {
+      extras.has_device_memory = true;
+      extras.device_memory_free_bytes = memory->free_bytes;
+      extras.device_memory_total_bytes = memory->total_bytes;
+    }
     respond(200,
             prometheus_text(engine.metrics(), extras, state_.limits.served_model_names.front()),
             "text/plain; version=0.0.4; charset=utf-8");

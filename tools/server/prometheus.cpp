@@ -132,6 +132,13 @@ std::string prometheus_text(const engine::EngineMetrics& m, const MetricsExtras&
             static_cast<double>(x.http_requests_total));
   w.counter("tessera:http_errors_total", "HTTP requests answered with a 4xx or 5xx status.",
             static_cast<double>(x.http_errors_total));
+  if (x.has_device_memory) {
+    w.gauge("tessera:device_memory_used_bytes",
+            "Device memory in use (all processes), as the device's plugin reports it.",
+            static_cast<double>(x.device_memory_total_bytes - x.device_memory_free_bytes));
+    w.gauge("tessera:device_memory_total_bytes", "Device memory in total.",
+            static_cast<double>(x.device_memory_total_bytes));
+  }
   w.histogram("tessera:time_to_first_token_seconds", "Histogram of time to first token in seconds.",
               m.time_to_first_token);
   w.histogram("tessera:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.",

@@ -17,6 +17,9 @@ struct MetricsExtras {
   uint64_t kv_block_bytes = 0;  // one block, all layers
   uint64_t http_requests_total = 0;
   uint64_t http_errors_total = 0;  // 4xx and 5xx responses
+  bool has_device_memory = false;  // the plugin reported its device memory
+  uint64_t device_memory_free_bytes = 0;
+  uint64_t device_memory_total_bytes = 0;
 };
 
 std::string prometheus_text(const engine::EngineMetrics& metrics, const MetricsExtras& extras,

@@ -60,8 +60,10 @@ std::string content_text(const json& content, size_t index) {
 }  // namespace
 
 PromptBuilder::PromptBuilder(const tokenizer::Tokenizer& tokenizer,
-                             const std::string& chat_template_arg)
-    : tokenizer_(tokenizer), template_(choose_template(tokenizer, chat_template_arg, &origin_)) {
+                             const std::string& chat_template_arg, nlohmann::json default_kwargs)
+    : tokenizer_(tokenizer),
+      template_(choose_template(tokenizer, chat_template_arg, &origin_)),
+      default_kwargs_(std::move(default_kwargs)) {
   for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
     if (!tokenizer.is_special(id)) continue;
     auto text = tokenizer.token_text(id);
@@ -124,6 +126,9 @@ PromptBuilder::ChatPrompt PromptBuilder::encode_chat(const json& request) const 
   }
 
   ordered_json context = ordered_json::object();
+  for (const auto& [key, value] : default_kwargs_.items()) {
+    context[key] = ordered_json::parse(value.dump());
+  }
   if (request.contains("chat_template_kwargs") && !request["chat_template_kwargs"].is_null()) {
     const auto& kwargs = request["chat_template_kwargs"];
     if (!kwargs.is_object()) {

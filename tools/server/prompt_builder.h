@@ -28,7 +28,10 @@ class PromptBuilder {
  public:
   // `chat_template_arg`: the --chat-template value (a file or inline template); empty for the
   // tokenizer's own template, or ChatML when it has none.
-  PromptBuilder(const tokenizer::Tokenizer& tokenizer, const std::string& chat_template_arg);
+  // `default_kwargs` (--default-chat-template-kwargs): template variables every chat request
+  // gets unless its own chat_template_kwargs sets them.
+  PromptBuilder(const tokenizer::Tokenizer& tokenizer, const std::string& chat_template_arg,
+                nlohmann::json default_kwargs = nlohmann::json::object());
 
   // A completion prompt given as text: add_special_tokens as requested (vLLM default true);
   // special-token text is recognized, as for a raw prompt it is the client's to write.
@@ -51,6 +54,7 @@ class PromptBuilder {
   std::string origin_;  // before template_: choose_template() writes it
   ChatTemplate template_;
   std::vector<std::string> special_texts_;  // longest first
+  nlohmann::json default_kwargs_;
 };
 
 }  // namespace tessera::server

@@ -126,7 +126,8 @@ Server::Server(Engine& engine, ServerOptions options)
   st.limits.chat_parsing = st.options.chat_parsing;
   st.limits.vocab_size = static_cast<int32_t>(
       engine.model().vocab_size > 0 ? engine.model().vocab_size : engine.tokenizer().vocab_size());
-  st.prompts = std::make_unique<PromptBuilder>(engine.tokenizer(), st.options.chat_template);
+  st.prompts = std::make_unique<PromptBuilder>(engine.tokenizer(), st.options.chat_template,
+                                               st.options.default_chat_template_kwargs);
   st.started_at = std::chrono::duration_cast<std::chrono::seconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "chat_output.h"
 #include "tessera/engine.h"
 
@@ -34,6 +36,7 @@ struct ServerOptions {
   int default_max_tokens = 0;                   // cap on the default max_tokens (0: none)
   int max_n = 128;
   std::string version;
+  nlohmann::json default_chat_template_kwargs = nlohmann::json::object();
   ChatParsing chat_parsing;  // --reasoning-parser; --tool-call-parser with auto tool choice
 };
 

@@ -54,6 +54,7 @@ json server_info_body(const Engine& engine, const ServerOptions& o) {
             {"http_threads", o.http_threads},
             {"default_max_tokens", o.default_max_tokens},
             {"max_n", o.max_n},
+            {"default_chat_template_kwargs", o.default_chat_template_kwargs},
             {"reasoning_parser", parsing.reasoning ? json(to_string(*parsing.reasoning)) : json()},
             {"tool_call_parser", parsing.tools ? json(to_string(*parsing.tools)) : json()}}},
           {"model",

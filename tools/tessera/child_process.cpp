@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,7 +38,8 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv) {
     ::close(fds[1]);
     throw Error(fmt::format("fork: {}", std::strerror(errno)));
   }
-  if (pid_ == 0) {  // the child: only async-signal-safe calls until exec
+  if (pid_ == 0) {                       // the child: only async-signal-safe calls until exec
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // a killed tuner takes its server along
     ::dup2(fds[1], STDOUT_FILENO);
     ::dup2(fds[1], STDERR_FILENO);
     ::execv(args[0], args.data());

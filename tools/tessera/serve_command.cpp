@@ -77,6 +77,9 @@ po::options_description serve_options() {
       "served-model-name", po::value<std::vector<std::string>>()->multitoken(),
       "model name(s) the API accepts; the first is used in responses (default: the model "
       "directory's name, or tessera-default)")(
+      "default-chat-template-kwargs", po::value<std::string>(),
+      "JSON object of chat template variables every request gets unless it sets them, e.g. "
+      "'{\"enable_thinking\": false}' (a mapping in a --config file)")(
       "chat-template", po::value<std::string>(),
       "chat template file, or the template itself (default: the model's, else ChatML)")(
       "max-request-body", po::value<std::string>()->default_value("4MiB"),
@@ -139,6 +142,13 @@ int run_serve_command(int argc, char** argv) {
   if (so.shutdown_grace_s < 0) throw UsageError("--shutdown-grace must be >= 0");
   if (vm.count("chat-template")) so.chat_template = vm["chat-template"].as<std::string>();
   so.chat_parsing = chat_parsing_from(vm);
+  if (vm.count("default-chat-template-kwargs")) {
+    const auto text = vm["default-chat-template-kwargs"].as<std::string>();
+    so.default_chat_template_kwargs = nlohmann::json::parse(text, nullptr, false);
+    if (!so.default_chat_template_kwargs.is_object()) {
+      throw UsageError("--default-chat-template-kwargs must be a JSON object, got '" + text + "'");
+    }
+  }
   so.version = TESSERA_VERSION;
 
   bool is_default = false;

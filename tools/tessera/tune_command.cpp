@@ -23,6 +23,7 @@
 #include "common_options.h"
 #include "engine_options.h"
 #include "runtime/device_selector.h"
+#include "runtime/host_services.h"
 #include "serve_bench.h"
 #include "serve_sweep.h"
 #include "sweep_plot.h"
@@ -62,9 +63,9 @@ std::string tessera_binary() {
 
 // The engine and loader flags the user gave (not defaulted), as settings every candidate
 // keeps. Switches become "true".
-Settings fixed_settings(const po::variables_map& vm, const po::options_description& engine) {
+Settings fixed_settings(const po::variables_map& vm, const po::options_description& given) {
   Settings fixed;
-  for (const auto& option : engine.options()) {
+  for (const auto& option : given.options()) {
     const std::string& name = option->long_name();
     if (name == "config" || !vm.count(name) || vm[name].defaulted()) continue;
     const auto& any = vm[name].value();
@@ -83,7 +84,9 @@ Settings fixed_settings(const po::variables_map& vm, const po::options_descripti
     } else if (any.empty()) {
       fixed[name] = "true";
     } else {
-      throw UsageError("--" + name + " cannot be passed through `tessera tune`");
+      throw UsageError("--" + name +
+                       " cannot be passed through `tessera tune` yet (lists are "
+                       "not); set it with TESSERA_PLUGIN_PATH / TESSERA_PLUGIN_OPT_*");
     }
   }
   return fixed;
@@ -122,7 +125,7 @@ struct Tuner {
   fs::path out_dir;
   Clock::time_point started = Clock::now();
   double budget_s = 1800;
-  double total_eval_s = 0;
+  double slowest_eval_s = 0;
   int num_evals = 0;
   int counter = 0;
 
@@ -134,9 +137,11 @@ struct Tuner {
 
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - started).count(); }
 
-  // Another candidate may start if it and the final re-run of defaults and best still fit.
+  // Another candidate may start if it and the final re-run of defaults and best still fit,
+  // each taking as long as the slowest evaluation so far.
   bool has_budget() const {
-    const double per_eval = num_evals ? total_eval_s / num_evals : 60;
+    if (runtime::cancel_requested()) return false;  // Ctrl-C: finish with what was measured
+    const double per_eval = num_evals ? slowest_eval_s : 60;
     return elapsed() + 3 * per_eval <= budget_s;
   }
 
@@ -179,8 +184,11 @@ struct Tuner {
         std::regex(R"(ready: model '[^']*' at (http://\S+) )"), std::chrono::seconds(600), &ended);
     if (url.empty()) {
       const std::string& text = server.output();
+      const auto error = text.rfind("error: ");  // main's one line, when it got that far
       e.note =
-          "the server did not start: " + text.substr(text.size() > 300 ? text.size() - 300 : 0);
+          "the server did not start: " +
+          (error != std::string::npos ? text.substr(error, text.find('\n', error) - error)
+                                      : text.substr(text.size() > 300 ? text.size() - 300 : 0));
       std::cerr << "  skipped: " << e.note << "\n";
       return e;
     }
@@ -219,7 +227,8 @@ struct Tuner {
     std::ofstream(out_dir / (name + ".svg"))
         << bench::render_sweep_svg(bench::sweep_plot(s, outcome, "tessera tune: " + name));
     std::cerr << fmt::format("  knee {} req/s, {:.1f} out tok/s there\n", e.knee, e.throughput);
-    total_eval_s += std::chrono::duration<double>(Clock::now() - t0).count();
+    slowest_eval_s =
+        std::max(slowest_eval_s, std::chrono::duration<double>(Clock::now() - t0).count());
     ++num_evals;
     return e;
   }
@@ -346,7 +355,9 @@ int run_tune_command(int argc, char** argv) {
   bool is_default = false;
   const EngineConfig config = engine_config_from(vm, &is_default);  // validates the flags
   t.model = config.model;
-  t.fixed = fixed_settings(vm, engine);
+  po::options_description passed_on;
+  passed_on.add(engine).add(loader_options());
+  t.fixed = fixed_settings(vm, passed_on);
   if (is_default) t.fixed["model"] = config.model;
   t.defaults = {{"max-num-seqs", "256"},
                 {"max-num-batched-tokens", "2048"},
@@ -383,8 +394,14 @@ int run_tune_command(int argc, char** argv) {
       [&] { return t.has_budget(); });
   // The final comparison: both settings measured again, back to back.
   const Settings best = outcome.evaluations[outcome.best].settings;
-  Evaluation defaults = t.evaluate(t.defaults, "defaults-rerun");
-  Evaluation tuned = best == t.defaults ? defaults : t.evaluate(best, "tuned-rerun");
+  // After Ctrl-C the search's own measurements stand in for the re-run.
+  const bool cancelled = runtime::cancel_requested();
+  if (cancelled) std::cerr << "tessera tune: interrupted: reporting without the re-run\n";
+  Evaluation defaults =
+      cancelled ? outcome.evaluations.front() : t.evaluate(t.defaults, "defaults-rerun");
+  Evaluation tuned = cancelled            ? outcome.evaluations[outcome.best]
+                     : best == t.defaults ? defaults
+                                          : t.evaluate(best, "tuned-rerun");
   for (const auto& [from, to] :
        {std::pair{defaults.result_path, "defaults"}, std::pair{tuned.result_path, "tuned"}}) {
     if (from.empty()) continue;

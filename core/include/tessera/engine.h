@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,13 @@ class Engine {
   virtual RequestLimits request_limits() const = 0;
   // Number of KV blocks in use (0 when idle): tests check every block is freed.
   virtual int64_t blocks_in_use() const = 0;
+  // The device's memory as its plugin reports it (for /metrics; on the CPU device, host
+  // RAM); nullopt when the plugin cannot say. Safe from any thread.
+  struct DeviceMemory {
+    uint64_t free_bytes = 0;
+    uint64_t total_bytes = 0;
+  };
+  virtual std::optional<DeviceMemory> device_memory() const { return std::nullopt; }
 };
 
 }  // namespace tessera

@@ -259,6 +259,14 @@ class EngineImpl final : public Engine {
   const MemoryPlanSummary& memory_plan() const override { return plan_; }
   const ModelSummary& model() const override { return summary_; }
   const EngineConfig& config() const override { return config_; }
+  std::optional<DeviceMemory> device_memory() const override {
+    try {
+      const auto info = device_->memory_info();
+      return DeviceMemory{info.free_bytes, info.total_bytes};
+    } catch (const std::exception&) {
+      return std::nullopt;  // a plugin that cannot say leaves the gauges out
+    }
+  }
   int max_model_len() const override { return max_model_len_; }
   RequestLimits request_limits() const override {
     RequestLimits limits;
