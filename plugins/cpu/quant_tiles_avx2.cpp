@@ -39,7 +39,9 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
   const __m256i low = _mm256_set1_epi8(0x0f);
   const __m256i ones = _mm256_set1_epi16(1);
   const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  // Loops over registers unrolled (GCC's -O2 would keep the arrays on the stack).
   __m256 acc[kM];
+#pragma GCC unroll 4
   for (int i = 0; i < kM; ++i) acc[i] = _mm256_setzero_ps();
   const float* scales = w.scales + half * 8;
   int64_t in_group = 0;
@@ -47,24 +49,28 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
     const uint8_t* block = w.data + b * kBlockBytes + half * 32;
     __m256i wv[8];
     if constexpr (kInt4) {
+#pragma GCC unroll 4
       for (int v = 0; v < 4; ++v) {
         const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + v * 64));
         wv[v] = _mm256_and_si256(raw, low);
         wv[v + 4] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);
       }
     } else {
+#pragma GCC unroll 8
       for (int c = 0; c < 8; ++c) {
         wv[c] = _mm256_xor_si256(
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + c * 64)), flip);
       }
     }
     const __m256 ws = _mm256_loadu_ps(scales);
+#pragma GCC unroll 4
     for (int i = 0; i < kM; ++i) {
       const int64_t row = i0 + i;
       const int8_t* xb = x.q + row * x.k + b * kTileBlock;
       __m256i dot;
       if constexpr (kInt4) {
         __m256i pairs = _mm256_maddubs_epi16(wv[0], broadcast4(xb));
+#pragma GCC unroll 7
         for (int c = 1; c < 8; ++c) {
           pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(wv[c], broadcast4(xb + 4 * c)));
         }
@@ -72,6 +78,7 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
                                _mm256_set1_epi32(-8 * x.sum[row * k_blocks + b]));
       } else {
         dot = _mm256_setzero_si256();
+#pragma GCC unroll 8
         for (int c = 0; c < 8; ++c) {
           const __m256i signed_x = _mm256_sign_epi8(broadcast4(xb + 4 * c), wv[c]);
           const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(wv[c]), signed_x);

@@ -40,7 +40,11 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
   constexpr int64_t kBlockBytes = kInt4 ? kTileBlockBytesI4 : kTileBlockBytesI8;
   const int64_t k_blocks = x.k / kTileBlock;
   const __m512i low = _mm512_set1_epi8(0x0f);
+  // Every loop over registers is unrolled (GCC's -O2 would not, and then keeps the arrays
+  // on the stack), and each row's 8 products go into two independent accumulators so
+  // vpdpbusd's latency overlaps.
   __m512 acc[kM];
+#pragma GCC unroll 8
   for (int i = 0; i < kM; ++i) acc[i] = _mm512_setzero_ps();
   const float* scales = w.scales;
   int64_t in_group = 0;
@@ -48,22 +52,29 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
     const uint8_t* block = w.data + b * kBlockBytes;
     __m512i wv[8];
     if constexpr (kInt4) {
+#pragma GCC unroll 4
       for (int v = 0; v < 4; ++v) {
         const __m512i raw = _mm512_loadu_si512(block + v * 64);
         wv[v] = _mm512_and_si512(raw, low);
         wv[v + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low);
       }
     } else {
+#pragma GCC unroll 8
       for (int c = 0; c < 8; ++c) wv[c] = _mm512_loadu_si512(block + c * 64);
     }
     const __m512 ws = _mm512_loadu_ps(scales);
+#pragma GCC unroll 8
     for (int i = 0; i < kM; ++i) {
       const int64_t row = i0 + i;
       const int8_t* xb = x.q + row * x.k + b * kTileBlock;
       __m512i dot = _mm512_set1_epi32(-kOffset * x.sum[row * k_blocks + b]);
-      for (int c = 0; c < 8; ++c) {
+      __m512i dot_odd = _mm512_setzero_si512();
+#pragma GCC unroll 4
+      for (int c = 0; c < 8; c += 2) {
         dot = _mm512_dpbusd_epi32(dot, wv[c], _mm512_set1_epi32(load4(xb + 4 * c)));
+        dot_odd = _mm512_dpbusd_epi32(dot_odd, wv[c + 1], _mm512_set1_epi32(load4(xb + 4 * c + 4)));
       }
+      dot = _mm512_add_epi32(dot, dot_odd);
       const __m512 s = _mm512_mul_ps(ws, _mm512_set1_ps(x.scale[row * k_blocks + b]));
       acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[i]);
     }
@@ -72,6 +83,7 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
       scales += kTileRows;
     }
   }
+#pragma GCC unroll 8
   for (int i = 0; i < kM; ++i) _mm512_mask_storeu_ps(out + (i0 + i) * ldo, rows_mask, acc[i]);
 }
 
