@@ -36,10 +36,34 @@ def test_prompt_streams_a_greedy_continuation():
     assert again.stdout == result.stdout  # greedy is deterministic
 
 
+def run_env(env, *args, timeout=300):
+    return subprocess.run([TESSERA, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **env})
+
+
 def test_default_model_says_it_is_random():
-    result = run("generate", *COMMON, "--prompt", "Hi", "--max-tokens", "2")
+    result = run_env({"TESSERA_DEFAULT_MODEL": "random"}, "generate", *COMMON, "--prompt", "Hi",
+                     "--max-tokens", "2")
     assert result.returncode == 0, result.stderr
     assert "RANDOM weights" in result.stderr
+
+
+def test_without_model_uses_smollm2_or_says_it_falls_back():
+    smollm2 = os.path.join(os.path.dirname(os.path.dirname(TESSERA)), "share", "tessera",
+                           "SmolLM2-135M-Instruct.Q4_1.gguf")
+    env = {k: v for k, v in os.environ.items() if k != "TESSERA_DEFAULT_MODEL"}
+    result = subprocess.run([TESSERA, "generate", *COMMON, "--prompt", "The capital of France is",
+                             "--max-tokens", "4"], capture_output=True, text=True, timeout=300,
+                            env=env)
+    assert result.returncode == 0, result.stderr
+    banner = [line for line in result.stderr.splitlines() if "no --model given" in line]
+    assert len(banner) == 1, result.stderr
+    if os.path.exists(smollm2):
+        assert "SmolLM2-135M-Instruct" in banner[0] and "RANDOM" not in banner[0]
+        assert "Paris" in result.stdout, result.stdout
+    else:
+        print("SmolLM2 not fetched: checking the fallback line only")
+        assert "was not fetched" in banner[0] and "RANDOM weights" in banner[0]
 
 
 def test_jsonl_batch_in_input_order(tmp_path):

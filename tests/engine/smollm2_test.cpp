@@ -3,11 +3,16 @@
 // scripts/reference_forward.py --gguf (weights dequantized by the official gguf package):
 //   - the engine's tokenizer (from the GGUF metadata, pre-tokenizer 'smollm') gives the ids of
 //     the reference tokenizer (`tokenizers`, built from the file's own tokens and merges);
-//   - greedy continuations are equal token for token;
 //   - at every step the log-probabilities of the chosen token and of the 20 best alternatives
-//     are within a bound of the reference's log-softmax.
-// Two activation modes: cpu.q8_activations=0 (f32 arithmetic on the exact dequantized weights)
-// and the default, int8 activations in blocks of 32 (see the bounds below).
+//     are within a bound of the reference's log-softmax;
+//   - greedy continuations are equal token for token with f32 activations
+//     (cpu.q8_activations=0: f32 arithmetic on the exact dequantized weights). With the default
+//     int8 activations (blocks of 32) a continuation may leave the reference's only at a step
+//     where the reference's best token leads the engine's choice by less than twice the bound,
+//     a near-tie the bound allows to flip; steps after that have another context and are not
+//     compared.
+// The plugin options are process-wide, so CTest runs the two modes as two processes
+// (--gtest_filter=*f32 / *int8).
 // When scripts/install-deps.sh could not fetch the model the test skips and says so.
 #include <gtest/gtest.h>
 
@@ -63,15 +68,18 @@ class SmolLM2 : public ::testing::TestWithParam<bool> {
   }
 };
 
-// Bounds on |logprob - reference| per token. f32 activations: float32 arithmetic through 30
-// layers (about 1e-6 relative per op, grown by the depth and by the logits' size, ~20): 0.01.
+// Bounds on |logprob - reference| for a token whose reference log-probability is `ref`.
+// f32 activations: float32 arithmetic through 30 layers (about 1e-6 relative per op, grown by
+// the depth and by the logits' size, ~20): 1e-3 (measured: 1.5e-5).
 // int8 activations: each of the 4 activation quantizations per layer (qkv, o, gate/up, down)
 // and the lm_head's adds an error of at most absmax/254 per element, about 0.5% of the
-// activations' RMS; 121 of them adding in quadrature move the final hidden state by ~6%,
-// which moves a log-probability by that share of the logits' spread between the best tokens
-// (a few units): 0.25.
-double bound(bool int8_activations) {
-  return int8_activations ? 0.25 : 0.01;
+// activations' RMS; 121 of them adding in quadrature would move the final hidden state by
+// ~6%, and a log-probability by that share of its distance from the top token. Measured: up to
+// 22% of (1 + |ref|) on the 20 best tokens — successive layers' errors correlate, so they add
+// faster than in quadrature. The bound, 30% of (1 + |ref|), is an empirical margin over that,
+// not a proof; the f32 case is the exact check of the weights and kernels.
+double bound(bool int8_activations, double ref) {
+  return int8_activations ? 0.3 * (1.0 + std::fabs(ref)) : 1e-3;
 }
 
 TEST_P(SmolLM2, GreedyContinuationsAndLogprobsMatchTheFloat64Reference) {
@@ -110,15 +118,28 @@ TEST_P(SmolLM2, GreedyContinuationsAndLogprobsMatchTheFloat64Reference) {
       logprobs.insert(logprobs.end(), out->logprobs.begin(), out->logprobs.end());
       ASSERT_NE(out->finish_reason, "error") << out->error;
     }
-    EXPECT_EQ(generated, kase["greedy_ids"].get<std::vector<int32_t>>())
-        << "reference continuation: " << kase["greedy_text"].dump();
+    const auto expected = kase["greedy_ids"].get<std::vector<int32_t>>();
+    if (!int8_activations) {
+      EXPECT_EQ(generated, expected) << "reference continuation: " << kase["greedy_text"].dump();
+    }
     ASSERT_EQ(logprobs.size(), static_cast<size_t>(steps));
+    ASSERT_EQ(generated.size(), static_cast<size_t>(steps));
     for (int s = 0; s < steps; ++s) {
       const float* row = ref.logprobs[c].data() + static_cast<size_t>(s) * ref.vocab;
+      if (generated[s] != expected[s]) {
+        const double margin = double{row[expected[s]]} - row[generated[s]];
+        EXPECT_TRUE(int8_activations &&
+                    margin < bound(true, row[expected[s]]) + bound(true, row[generated[s]]))
+            << "step " << s << ": chose " << generated[s] << ", the reference " << expected[s]
+            << ", which leads by " << margin;
+        std::printf("  prompt %zu leaves the reference at step %d (a near-tie: margin %.3f)\n", c,
+                    s, margin);
+        break;  // another context from here on
+      }
       auto check = [&](int32_t token, float logprob) {
         const double err = std::fabs(double{logprob} - row[token]);
-        worst = std::max(worst, err);
-        EXPECT_LE(err, bound(int8_activations))
+        worst = std::max(worst, err / bound(int8_activations, row[token]));
+        EXPECT_LE(err, bound(int8_activations, row[token]))
             << "step " << s << " token " << token << ": " << logprob << " vs " << row[token];
       };
       check(logprobs[s].token, logprobs[s].logprob);
@@ -130,8 +151,8 @@ TEST_P(SmolLM2, GreedyContinuationsAndLogprobsMatchTheFloat64Reference) {
       for (const auto& [token, logprob] : logprobs[s].top) check(token, logprob);
     }
   }
-  std::printf("SmolLM2 (%s activations): worst |logprob - float64 reference| = %.3g (bound %g)\n",
-              int8_activations ? "int8" : "f32", worst, bound(int8_activations));
+  std::printf("SmolLM2 (%s activations): worst |logprob - float64 reference| = %.3g of its bound\n",
+              int8_activations ? "int8" : "f32", worst);
   engine->stop();
 }
 

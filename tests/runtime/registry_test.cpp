@@ -49,8 +49,9 @@ TEST_F(RegistryTest, RefusesEachBrokenPluginWithItsReason) {
   const std::string abi = reason_of(*registry, "libtessera-abi2.so");
   EXPECT_NE(abi.find("ABI version mismatch"), std::string::npos) << abi;
   EXPECT_NE(abi.find("libtessera-abi2.so"), std::string::npos) << abi;
-  EXPECT_NE(abi.find("ABI 2.0"), std::string::npos) << abi;
-  EXPECT_NE(abi.find("ABI 1.0"), std::string::npos) << abi;
+  const std::string minor = "." + std::to_string(TSR_ABI_VERSION_MINOR);
+  EXPECT_NE(abi.find("ABI 2" + minor), std::string::npos) << abi;
+  EXPECT_NE(abi.find("ABI 1" + minor), std::string::npos) << abi;
   const std::string small = reason_of(*registry, "libtessera-small.so");
   EXPECT_NE(small.find("table too small"), std::string::npos) << small;
   const std::string init = reason_of(*registry, "libtessera-initfail.so");

@@ -39,10 +39,7 @@ constexpr const char* kBenchUsage =
 EngineConfig config_from(const po::variables_map& vm) {
   bool is_default = false;
   EngineConfig config = engine_config_from(vm, &is_default);
-  if (is_default) {
-    std::cerr << "tessera bench: no --model given: using the embedded default model (random "
-                 "weights, tiny); its speed says little about a real model.\n";
-  }
+  if (is_default) std::cerr << default_model().banner << ".\n";
   return config;
 }
 

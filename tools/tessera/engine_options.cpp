@@ -4,6 +4,7 @@
 
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "common/check.h"
@@ -71,6 +72,44 @@ std::string default_model_path() {
   return "";
 }
 
+const DefaultModel& default_model() {
+  static const DefaultModel chosen = [] {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    DefaultModel m;
+    const char* env = std::getenv("TESSERA_DEFAULT_MODEL");
+    const std::string request = env != nullptr ? env : "";
+    const fs::path share =
+        fs::path(boost::dll::program_location().string()).parent_path().parent_path() / "share" /
+        "tessera";
+    const fs::path smollm2 = share / "SmolLM2-135M-Instruct.Q4_1.gguf";
+    const std::string random_note =
+        "the embedded tiny model with RANDOM weights and a real tokenizer; its text is "
+        "meaningless";
+    if (!request.empty() && request != "random") {
+      m.path = request;
+      m.real = true;
+      m.banner = "tessera: no --model given: using TESSERA_DEFAULT_MODEL=" + request;
+    } else if (request.empty() && fs::exists(smollm2, ec)) {
+      m.path = smollm2.string();
+      m.real = true;
+      m.banner =
+          "tessera: no --model given: using the default model, SmolLM2-135M-Instruct (Q4_1 "
+          "GGUF, Apache-2.0)";
+    } else {
+      m.path = default_model_path();
+      m.banner = request == "random"
+                     ? "tessera: no --model given: using " + random_note +
+                           " (TESSERA_DEFAULT_MODEL=random)"
+                     : "tessera: no --model given and the default model SmolLM2-135M-Instruct "
+                       "was not fetched (scripts/install-deps.sh): falling back to " +
+                           random_note;
+    }
+    return m;
+  }();
+  return chosen;
+}
+
 EngineConfig engine_config_from(const po::variables_map& vm, bool* is_default) {
   // --config was merged into vm by parse_command_line (config_file.h).
   EngineConfig c;
@@ -78,7 +117,7 @@ EngineConfig engine_config_from(const po::variables_map& vm, bool* is_default) {
     c.model = vm["model"].as<std::string>();
     *is_default = false;
   } else {
-    c.model = default_model_path();
+    c.model = default_model().path;
     if (c.model.empty()) {
       throw UsageError("no --model given and the embedded default model was not built");
     }

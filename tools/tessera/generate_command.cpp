@@ -42,11 +42,7 @@ std::vector<int32_t> prompt_ids(const json& prompt, const tokenizer::Tokenizer& 
 
 void print_banner(const Engine& engine, bool is_default) {
   const auto& m = engine.model();
-  if (is_default) {
-    std::cerr << "tessera: no --model given: using the embedded default model, a " << m.architecture
-              << " with RANDOM weights and a real tokenizer. Its text is meaningless; it exists "
-                 "so that Tessera runs anywhere without downloads.\n";
-  }
+  if (is_default) std::cerr << default_model().banner << " (" << m.architecture << ").\n";
 }
 
 int run_prompt(Engine& engine, const std::string& text, const SamplingParams& params) {

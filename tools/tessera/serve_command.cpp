@@ -157,10 +157,7 @@ int run_serve_command(int argc, char** argv) {
       vm.count("served-model-name")
           ? vm["served-model-name"].as<std::vector<std::string>>()
           : std::vector<std::string>{default_served_name(config.model, is_default)};
-  if (is_default) {
-    std::cerr << "tessera: no --model given: serving the embedded default model (RANDOM weights, "
-                 "real tokenizer; its text is meaningless) as 'tessera-default'.\n";
-  }
+  if (is_default) std::cerr << default_model().banner << "; served as 'tessera-default'.\n";
   LoadProgressBar progress;
   auto engine = Engine::create(config, std::ref(progress));
   const auto& plan = engine->memory_plan();
