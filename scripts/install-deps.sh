@@ -9,7 +9,7 @@ packages=(
   libboost-dev libboost-program-options-dev libboost-filesystem-dev libboost-system-dev
   libboost-context-dev
   libdnnl-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev nlohmann-json3-dev
-  libpcre2-dev libutf8proc-dev libyaml-cpp-dev
+  libpcre2-dev libutf8proc-dev libyaml-cpp-dev libxxhash-dev
   libze-dev libze1
   ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clang-14 llvm-spirv-14 spirv-tools
   clang-format-14

@@ -38,7 +38,8 @@ FAMILIES = {
         "rope_theta": 10000.0, "bos_token_id": 1, "eos_token_id": 2,
     }),
     "mistral": ("MistralForCausalLM", "spm-32k-llama2", {
-        "rope_theta": 1000000.0, "bos_token_id": 1, "eos_token_id": 2, "sliding_window": None,
+        # A window shorter than the reference prompt (15 tokens), so the window is tested.
+        "rope_theta": 1000000.0, "bos_token_id": 1, "eos_token_id": 2, "sliding_window": 8,
     }),
     "qwen2": ("Qwen2ForCausalLM", "qwen3", {
         "rope_theta": 1000000.0, "tie_word_embeddings": True, "bos_token_id": 151643,

@@ -290,6 +290,10 @@ def main():
         model_dir = os.path.join(args.models_dir, name)
         cfg, w = load(model_dir)
         ids = prompt_for(model_dir)
+        window = cfg.get("sliding_window")
+        if window and cfg["architectures"][0] == "MistralForCausalLM" and window >= len(ids):
+            raise SystemExit(f"{name}: sliding window {window} must be shorter than the "
+                             f"{len(ids)}-token prompt, or the window goes untested")
         logits = forward(cfg, w, ids)
         rows = [logits[i] for i in range(len(ids))]
         generated = []

@@ -2,7 +2,9 @@
 // the weight's oneDNN primitive or quantized kernel and handles dtype edges and bias.
 #include "weight.h"
 
+#include <atomic>
 #include <cstddef>
+#include <cstdlib>
 #include <vector>
 
 #include "api_functions.h"
@@ -130,6 +132,26 @@ tsr_error* weight_bytes(tsr_weight_t weight, uint64_t* bytes) {
 }  // namespace api
 
 namespace ops {
+namespace {
+
+// Fault injection, for tests of how the engine and server survive a failing op: with the
+// plugin option cpu.fail_linear_every=N, every Nth executed linear call of the process fails
+// with INTERNAL (the calls in between run normally). Unset or 0: off.
+void inject_linear_fault() {
+  const char* text = host().option("cpu.fail_linear_every");
+  if (text == nullptr) return;
+  char* end = nullptr;
+  const long long every = std::strtoll(text, &end, 10);
+  TSR_PLUGIN_CHECK_ARG(end != text && *end == '\0' && every >= 0,
+                       "cpu.fail_linear_every: '%s' is not a non-negative integer", text);
+  if (every == 0) return;
+  static std::atomic<long long> calls{0};
+  const long long call = calls.fetch_add(1) + 1;
+  TSR_PLUGIN_CHECK(call % every != 0, TSR_ERROR_CODE_INTERNAL,
+                   "linear: injected fault (cpu.fail_linear_every=%lld, call %lld)", every, call);
+}
+
+}  // namespace
 
 void linear(const tsr_linear_params* p, bool execute) {
   constexpr const char* op = "linear";
@@ -156,6 +178,7 @@ void linear(const tsr_linear_params* p, bool execute) {
     require_no_overlap(out, bias, op, "out", "bias");
   }
   if (!execute) return;
+  inject_linear_fault();
 
   const int64_t m = x.rows();
   const int64_t n = w->n;

@@ -170,6 +170,24 @@ def test_impossible_memory_names_the_flag():
     expect_failure(result, "--kv-cache-memory")
 
 
+@pytest.mark.parametrize("value", ["fp8", "int8", "float16", "bogus"])
+def test_kv_cache_dtype_other_than_auto_is_refused(value, tmp_path):
+    # Only auto (the activation dtype) is implemented; anything else must not silently run.
+    result = run("generate", "--model", f"{MODELS}/llama2", *COMMON, "--prompt", "x",
+                 "--kv-cache-dtype", value)
+    assert result.returncode == 2, result.stderr
+    line = expect_failure(result, "--kv-cache-dtype", value, "only 'auto'")
+    assert result.stderr.count("error") == 1, result.stderr
+    config = tmp_path / "engine.yaml"
+    config.write_text(f"kv_cache_dtype: {value}\n")
+    from_file = run("generate", "--model", f"{MODELS}/llama2", *COMMON, "--prompt", "x",
+                    "--config", str(config))
+    assert expect_failure(from_file, "--kv-cache-dtype") == line
+    auto = run("generate", "--model", f"{MODELS}/llama2", *COMMON, "--prompt", "x",
+               "--max-tokens", "2", "--kv-cache-dtype", "auto")
+    assert auto.returncode == 0, auto.stderr
+
+
 def test_plan_for_a_hypothetical_device():
     args = ["plan", "--model", f"{DATA}/configs/qwen2-7b.json", "--device-memory", "16GiB",
             "--gpu-memory-utilization", "0.7", "--max-num-batched-tokens", "4096",

@@ -63,6 +63,32 @@ TEST(SimtEmulator, BarrierOrdersSharedMemoryAndItsAbsenceShows) {
   EXPECT_GT(stale, 0) << "a missing barrier must be observable";
 }
 
+// Thread 0 reads the static shared slot before anyone wrote it in this CTA, then every
+// thread writes it: a real GPU gives the CTA shared memory of unspecified content, so the
+// emulator must hand out poison (0xff bytes), not zeros nor the previous CTA's value.
+__global__ void read_before_write_kernel(float* out) {
+  __shared__ float slot;
+  __shared__ int count;
+  if (threadIdx.x == 0) {
+    out[2 * blockIdx.x] = slot;
+    out[2 * blockIdx.x + 1] = static_cast<float>(count);
+  }
+  __syncthreads();
+  slot = 1.0f + static_cast<float>(blockIdx.x);
+  count = 0;
+}
+
+TEST(SimtEmulator, StaticSharedMemoryIsPoisonedAtEveryCtaStart) {
+  std::vector<float> out(6, 0.0f);
+  cuda::tsr_cuda_launch(read_before_write_kernel, 3, 32, 0, nullptr, out.data());
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  expect_clean_emulation();
+  for (int cta = 0; cta < 3; ++cta) {
+    EXPECT_TRUE(std::isnan(out[2 * cta])) << "CTA " << cta << " read " << out[2 * cta];
+    EXPECT_EQ(out[2 * cta + 1], -1.0f) << "CTA " << cta << ": an int of 0xff bytes";
+  }
+}
+
 // Lane 0 waits at the block barrier while lanes 1..31 wait for it in a shuffle.
 __global__ void deadlock_kernel(int* out) {
   if (threadIdx.x == 0) {

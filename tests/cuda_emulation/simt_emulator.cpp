@@ -13,6 +13,11 @@
 #include <map>
 #include <stdexcept>
 
+// Bounds of the tsr_emu_shared section, defined by the linker; weak so a binary without any
+// static __shared__ variable still links (both are then null).
+extern "C" unsigned char __start_tsr_emu_shared[] __attribute__((weak));
+extern "C" unsigned char __stop_tsr_emu_shared[] __attribute__((weak));
+
 namespace tsr::emu {
 namespace {
 
@@ -155,6 +160,15 @@ context::fiber run_thread(context::fiber&& scheduler) {
 
 bool g_reversed = false;
 
+// Static __shared__ memory of every emulated kernel (see __shared__ in simt_emulator.h). One
+// CTA runs at a time, so poisoning all of it at each CTA start is exact: a real GPU gives a
+// CTA shared memory of unspecified content, never zeros nor the previous CTA's values.
+void poison_static_shared() {
+  unsigned char* const begin = __start_tsr_emu_shared;
+  unsigned char* const end = __stop_tsr_emu_shared;
+  if (begin != nullptr && end > begin) std::memset(begin, 0xff, static_cast<size_t>(end - begin));
+}
+
 void run_cta(dim3 grid, dim3 block, uint3 bid) {
   Cta& c = g_cta;
   c.n = block.x * block.y * block.z;
@@ -183,6 +197,7 @@ void run_cta(dim3 grid, dim3 block, uint3 bid) {
   if (!g_dynamic_shared.empty()) {
     std::memset(g_dynamic_shared.data(), 0xff, g_dynamic_shared.size());
   }
+  poison_static_shared();
   // Warp by warp: one warp runs (its lanes round-robin between warp collectives) until all
   // its live lanes wait at __syncthreads or ended, then the next. A warp thus gets as far
   // ahead of the others as the kernel allows, so a missing __syncthreads between a phase

@@ -23,9 +23,16 @@
 //     some thread exited, a collective whose mask is not exactly the warp's live lanes, and a
 //     deadlock (every live thread waiting on a barrier the others cannot reach) are recorded
 //     as errors (take_errors()) instead of hanging.
-//   - __shared__ variables are function-local statics (shared by the CTA's threads, kept
-//     between CTAs, never reset); dynamic shared memory is refilled with 0xff bytes (NaN as
-//     f32) for every CTA so a read of an unwritten element shows up in results.
+//   - __shared__ variables are function-local statics (shared by the CTA's threads) placed
+//     in one linker section, tsr_emu_shared; at the start of every CTA the whole section is
+//     filled with 0xff bytes (NaN as f32 and f64, -1 as integers), like dynamic shared
+//     memory, so a kernel that reads shared memory before writing it (in this CTA) gets
+//     poison instead of zeros or the previous CTA's values, and it shows up in results.
+//     Limit: GCC 12 ignores the section attribute on statics of function templates, so the
+//     __shared__ variables of template kernels (rms_norm_kernel, decode_kernel,
+//     tiled_gemm_kernel ...) still live in .bss, zero-initialised and kept between CTAs;
+//     only non-template kernels and helpers are poisoned (see the symbols of section
+//     tsr_emu_shared: objdump -t cuda_emulation_test | grep tsr_emu_shared).
 //   - Launch configurations are checked like the driver does (block <= 1024 threads, grid
 //     y/z <= 65535, dynamic shared memory over 48 KiB only after cudaFuncSetAttribute and
 //     never over sm_89's 99 KiB); a bad one runs nothing and is returned by the next
@@ -58,7 +65,9 @@
 #undef __grid_constant__
 #define __device__
 #define __global__
-#define __shared__ static
+// The section is named like a C identifier so the linker defines __start_/__stop_ symbols
+// for it (simt_emulator.cpp poisons [__start_tsr_emu_shared, __stop_tsr_emu_shared)).
+#define __shared__ static __attribute__((section("tsr_emu_shared")))
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __grid_constant__

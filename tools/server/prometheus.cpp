@@ -81,6 +81,8 @@ std::string prometheus_text(const engine::EngineMetrics& m, const MetricsExtras&
           static_cast<double>(x.blocks_in_use));
   w.gauge("tessera:kv_blocks_total", "KV-cache blocks on the device.",
           static_cast<double>(m.num_kv_blocks));
+  w.gauge("tessera:swap_blocks_in_use", "Host swap-space blocks held by swapped-out requests.",
+          static_cast<double>(m.swap_blocks_in_use));
   w.counter("tessera:prompt_tokens_total", "Number of prefill tokens processed.",
             static_cast<double>(m.prompt_tokens));
   w.counter("tessera:generation_tokens_total", "Number of generation tokens processed.",

@@ -23,7 +23,8 @@ po::options_description engine_options() {
       "tokenizer", po::value<std::string>(), "tokenizer directory (default: the model's)")(
       "dtype", po::value<std::string>()->default_value("auto"),
       "activation dtype: auto, float32, bfloat16, float16")(
-      "kv-cache-dtype", po::value<std::string>()->default_value("auto"), "KV cache dtype: auto")(
+      "kv-cache-dtype", po::value<std::string>()->default_value("auto"),
+      "KV cache dtype: auto (the activation dtype; the only value accepted)")(
       "quantization", po::value<std::string>(),
       "quantize weights at load: int8, int4 (group-wise), fp8 (e4m3, per channel)")(
       "load-in-low-bit", po::value<std::string>(), "IPEX-LLM spelling: sym_int8, sym_int4")(
@@ -174,6 +175,11 @@ EngineConfig engine_config_from(const po::variables_map& vm, bool* is_default) {
   if (c.max_num_seqs <= 0) throw UsageError("--max-num-seqs must be positive");
   if (c.max_num_batched_tokens <= 0) throw UsageError("--max-num-batched-tokens must be positive");
   if (c.swap_space_gib < 0) throw UsageError("--swap-space must be >= 0");
+  if (c.kv_cache_dtype != "auto") {
+    throw UsageError("--kv-cache-dtype '" + c.kv_cache_dtype +
+                     "': only 'auto' is supported (the KV cache holds the activation dtype, "
+                     "--dtype)");
+  }
   return c;
 }
 

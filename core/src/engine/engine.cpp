@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <mutex>
 #include <random>
@@ -74,6 +75,12 @@ const char* dtype_label(tsr_dtype d) {
 class EngineImpl final : public Engine {
  public:
   EngineImpl(const EngineConfig& config, const LoadProgress& progress) : config_(config) {
+    // The KV cache always holds the activation dtype; an fp8/int8 cache is not implemented,
+    // and a flag that silently changes nothing would mislead.
+    TSR_CHECK(config.kv_cache_dtype == "auto",
+              "--kv-cache-dtype '{}': only 'auto' is supported (the KV cache holds the "
+              "activation dtype, --dtype)",
+              config.kv_cache_dtype);
     runtime::LoaderOptions loader;
     loader.plugin_dirs = config.plugin_dirs;
     loader.plugin_options = config.plugin_options;
@@ -114,8 +121,7 @@ class EngineImpl final : public Engine {
     runner_ = std::make_unique<engine::ModelRunner>(device_, *weights_, runner_options);
 
     plan_ = engine::size_memory(device_, *runner_, *weights_, config, max_model_len_, &cost_);
-    runner_->allocate_kv_cache(plan_.num_kv_blocks);
-    runner_->allocate_swap_space(plan_.num_swap_blocks);
+    allocate_kv_memory(config);
     TSR_LOG_INFO("decode steps: {}", runner_->graphs_enabled()
                                          ? "captured device graphs (--enforce-eager turns them off)"
                                          : "eager");
@@ -235,16 +241,12 @@ class EngineImpl final : public Engine {
       m.swapped_out_bytes += plan.swap_out.size() * block_bytes;
       m.swapped_in_bytes += plan.swap_in.size() * block_bytes;
     });
-    outputs_.on_scheduled(plan);
-    const engine::StepOutput& output = runner_->execute(plan);
-    const auto updates = scheduler_->update(plan, output.sampled);
-    const auto processed = outputs_.process(updates, output);
-    for (const auto& id : processed.stopped) {
-      scheduler_->finish(id, sched::FinishReason::kStop);
+    bool updated = false;
+    try {
+      run_plan(plan, &updated);
+    } catch (const std::exception& e) {
+      fail_step(plan, updated, e.what());
     }
-    for (const auto& id : processed.finished) forget(id);
-    // Requests the scheduler ended without a token (none today) still get a final output.
-    for (const auto& id : plan.finished) end(id, FinishReason::kAbort, "");
     refresh_metrics();
     return true;
   }
@@ -291,11 +293,78 @@ class EngineImpl final : public Engine {
       try {
         step();
       } catch (const std::exception& e) {
-        // A failed step must not kill the server: fail the requests it held, keep serving.
+        // A step that failed outside its plan's ops (fail_step handles those) must not kill
+        // the server either: fail every request it held, keep serving.
         TSR_LOG_ERROR("engine step failed: {}", e.what());
         fail_all(e.what());
       }
     }
+  }
+
+  // The KV cache and swap space of the memory plan; a failed allocation names the flag that
+  // sized it instead of surfacing as a bare out-of-memory from the plugin.
+  void allocate_kv_memory(const EngineConfig& config) {
+    const bool cpu = plan_.device.rfind("cpu", 0) == 0;
+    try {
+      runner_->allocate_kv_cache(plan_.num_kv_blocks);
+    } catch (const std::exception& e) {
+      throw Error(fmt::format("cannot allocate the KV cache ({} blocks, {}) on {}: {}; lower {}",
+                              plan_.num_kv_blocks,
+                              engine::format_bytes(plan_.kv_block_bytes *
+                                                   static_cast<uint64_t>(plan_.num_kv_blocks)),
+                              plan_.device, e.what(),
+                              config.num_gpu_blocks_override ? "--num-gpu-blocks-override"
+                              : cpu                          ? "--kv-cache-memory"
+                                                             : "--gpu-memory-utilization"),
+                  ErrorKind::kResourceExhausted);
+    }
+    try {
+      runner_->allocate_swap_space(plan_.num_swap_blocks);
+    } catch (const std::exception& e) {
+      throw Error(fmt::format("cannot allocate the swap space ({} blocks, {}) in host memory: {}; "
+                              "lower --swap-space",
+                              plan_.num_swap_blocks,
+                              engine::format_bytes(plan_.kv_block_bytes *
+                                                   static_cast<uint64_t>(plan_.num_swap_blocks)),
+                              e.what()),
+                  ErrorKind::kResourceExhausted);
+    }
+  }
+
+  // Applies one plan: KV moves, forward and sampling (the runner), the scheduler's update,
+  // outputs. *updated tells fail_step whether the scheduler has already taken the step.
+  void run_plan(const sched::SchedulerOutput& plan, bool* updated) {
+    outputs_.on_scheduled(plan);
+    const engine::StepOutput& output = runner_->execute(plan);
+    const auto updates = scheduler_->update(plan, output.sampled);
+    *updated = true;
+    const auto processed = outputs_.process(updates, output);
+    for (const auto& id : processed.stopped) {
+      scheduler_->finish(id, sched::FinishReason::kStop);
+    }
+    for (const auto& id : processed.finished) forget(id);
+    // Requests the scheduler ended without a token (none today) still get a final output.
+    for (const auto& id : plan.finished) end(id, FinishReason::kAbort, "");
+  }
+
+  // A plan failed (a plugin op returned an error): only the requests it touched are failed,
+  // the ones it ran and the ones it preempted (their swapped-out KV may be incomplete);
+  // requests that waited keep their state and run in the next steps. Their KV blocks are
+  // freed by the abort; blocks written in the failed step were never hashed for the prefix
+  // cache (that happens in update()), so no later request can reuse their contents.
+  void fail_step(const sched::SchedulerOutput& plan, bool updated, const std::string& message) {
+    TSR_LOG_ERROR("engine step {} failed: {}", plan.step, message);
+    std::vector<std::string> affected;
+    for (const auto& sr : plan.scheduled) affected.push_back(sr.id);
+    affected.insert(affected.end(), plan.preempted.begin(), plan.preempted.end());
+    for (const auto& id : affected) {
+      scheduler_->abort(id);
+      end(id, FinishReason::kError, message);
+    }
+    // Close the step: every request it scheduled is gone, so update() only clears the
+    // pending plan. A failure inside update() itself leaves the scheduler in doubt, and the
+    // loop then fails everything.
+    if (!updated) scheduler_->update(plan, {});
   }
 
   void admit(std::unique_ptr<engine::OutputRequest> state) {
@@ -355,6 +424,8 @@ class EngineImpl final : public Engine {
       out.preemptions_recompute = m.preemptions_recompute;
       out.recomputed_tokens = m.recomputed_tokens;
       out.steps = m.num_steps;
+      out.swap_blocks_in_use =
+          std::llround(m.swap_usage * static_cast<double>(plan_.num_swap_blocks));
     });
     // Free blocks include cached ones nobody holds: "in use" means held by a request.
     blocks_in_use_ = plan_.num_kv_blocks - m.num_free_blocks;

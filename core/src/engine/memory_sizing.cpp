@@ -100,6 +100,13 @@ MemoryPlanSummary size_memory(const std::shared_ptr<runtime::Device>& device_ptr
     const auto info = device.memory_info();
     const uint64_t kv_memory = config.kv_cache_memory_bytes.value_or(
         static_cast<uint64_t>(kDefaultCpuKvShare * static_cast<double>(info.free_bytes)));
+    if (kv_memory > info.total_bytes) {
+      throw Error(fmt::format("--kv-cache-memory {} exceeds the memory of {} ({} in all, {} "
+                              "free): lower --kv-cache-memory",
+                              format_bytes(kv_memory), plan.device, format_bytes(info.total_bytes),
+                              format_bytes(info.free_bytes)),
+                  ErrorKind::kResourceExhausted);
+    }
     kv_bytes = static_cast<int64_t>(kv_memory);
     plan.budget_bytes = plan.weight_bytes + plan.activation_bytes + kv_memory;
   } else {

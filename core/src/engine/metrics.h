@@ -32,6 +32,7 @@ struct EngineMetrics {
   int num_swapped = 0;
   double kv_usage = 0;  // 0..1
   int64_t num_kv_blocks = 0;
+  int64_t swap_blocks_in_use = 0;  // host swap blocks holding a swapped-out request's KV
   // Counters.
   uint64_t prompt_tokens = 0;
   uint64_t generation_tokens = 0;

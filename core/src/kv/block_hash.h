@@ -4,8 +4,8 @@
 // compares the stored token ids and the parent block's identity on every hit, so a collision
 // can cost a cache miss but never hands out a block with different contents.
 //
-// XXH64 is written by hand here (about 60 lines, public algorithm by Yann Collet) to keep the
-// core free of another dependency for one function.
+// XXH64 comes from Debian's libxxhash (libxxhash-dev); tests/kv checks it against vectors
+// of the PyPI xxhash package (tests/data/xxh64_vectors.json).
 #pragma once
 
 #include <cstddef>
@@ -26,7 +26,8 @@ inline constexpr BlockHash kRootHash = 0x7e55e1a0c0ffee11ULL;
 // through KvCacheConfig::hash_fn to provoke collisions.
 using BlockHashFn = std::function<BlockHash(BlockHash parent, std::span<const TokenId> tokens)>;
 
-// XXH64 of `size` bytes with `seed` (reference test vectors hold on little-endian hosts).
+// XXH64 of `size` bytes with `seed`. The block hash feeds it the host's integer bytes, so
+// hashes are stable only between hosts of one byte order (prefix caching never leaves a host).
 std::uint64_t xxh64(const void* data, std::size_t size, std::uint64_t seed = 0);
 
 // The default BlockHashFn: XXH64 over the parent hash's 8 bytes followed by the token ids.
