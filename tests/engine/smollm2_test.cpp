@@ -116,7 +116,7 @@ TEST_P(SmolLM2, GreedyContinuationsAndLogprobsMatchTheFloat64Reference) {
     while (auto out = channel->next()) {
       generated.insert(generated.end(), out->token_ids.begin(), out->token_ids.end());
       logprobs.insert(logprobs.end(), out->logprobs.begin(), out->logprobs.end());
-      ASSERT_NE(out->finish_reason, "error") << out->error;
+      ASSERT_NE(out->finish_reason, FinishReason::kError) << out->error;
     }
     const auto expected = kase["greedy_ids"].get<std::vector<int32_t>>();
     if (!int8_activations) {
