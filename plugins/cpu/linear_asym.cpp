@@ -18,8 +18,12 @@ namespace tsr::cpu {
 namespace {
 
 constexpr int64_t kBlock = 32;  // activation quantization block = prepacked nibble block
-// M at and above which the dequantize-tile + sgemm path wins over per-row GEMV.
-constexpr int64_t kGemmMinRows = 8;
+// M at and above which the dequantize-tile + sgemm path is taken. Below it the integer GEMV
+// serves every row: each weight row is loaded once and stays in L1 across the activation rows,
+// while the tile path dequantizes the whole weight to f32 on every call, which made batch-8
+// decode of SmolLM2 (Q4_1) half as fast as batch 1. Only prefill-sized batches repay that.
+// tests/cpu_plugin/linear_asym_test.cpp mirrors this value.
+constexpr int64_t kAsymGemmMinRows = 32;
 // Weight rows dequantized per sgemm call.
 constexpr int64_t kTileRows = 128;
 
@@ -132,7 +136,7 @@ void AsymInt4Weight::run(const float* x, int64_t m, float* out) const {
   const int64_t n = n_;
   const int64_t k = k_;
   const int64_t groups = k / group_;
-  if (m < kGemmMinRows) {
+  if (m < kAsymGemmMinRows) {
     bool integer = split_nibbles_ && group_ % kBlock == 0 && q8_activations();
     const int64_t blocks = k / kBlock;
     thread_local std::vector<int8_t> xq;
