@@ -2,8 +2,6 @@
 // GEMV and the dequantize-tile + sgemm path.
 #include "linear_asym.h"
 
-#include <oneapi/dnnl/dnnl.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -13,6 +11,7 @@
 #include "isa.h"
 #include "kernels.h"
 #include "parallel.h"
+#include "tiled_sgemm.h"
 
 namespace tsr::cpu {
 namespace {
@@ -24,8 +23,6 @@ constexpr int64_t kBlock = 32;  // activation quantization block = prepacked nib
 // decode of SmolLM2 (Q4_1) half as fast as batch 1. Only prefill-sized batches repay that.
 // tests/cpu_plugin/linear_asym_test.cpp mirrors this value.
 constexpr int64_t kAsymGemmMinRows = 32;
-// Weight rows dequantized per sgemm call.
-constexpr int64_t kTileRows = 128;
 
 bool q8_activations() {
   const char* value = host().option("cpu.q8_activations");
@@ -156,8 +153,7 @@ void AsymInt4Weight::run(const float* x, int64_t m, float* out) const {
     const int8_t* xq_all = xq.data();
     const float* xs_all = xs.data();
     const float* sums_all = group_sums.data();
-#pragma omp parallel for schedule(static)
-    for (int64_t row = 0; row < n; ++row) {
+    parallel_for(n, [&](int64_t row) {
       const float* scales = scales_.data() + row * groups;
       const float* mins = mins_.data() + row * groups;
       if (integer) {
@@ -169,24 +165,19 @@ void AsymInt4Weight::run(const float* x, int64_t m, float* out) const {
           out[i * n + row] =
               dot_q8(xq_all + i * k, xs_all + i * blocks, q, scales, group_, k) + min_part;
         }
-        continue;
+        return;
       }
       float* w = scratch_f32(0, static_cast<size_t>(k));
       dequant_row(row, w);
       for (int64_t i = 0; i < m; ++i) out[i * n + row] = kernels().dot(x + i * k, w, k);
-    }
+    });
     return;
   }
-  float* tile = scratch_f32(2, static_cast<size_t>(kTileRows * k));
-  for (int64_t n0 = 0; n0 < n; n0 += kTileRows) {
-    const int64_t rows = std::min(n - n0, kTileRows);
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) dequant_row(n0 + r, tile + r * k);
-    const dnnl_status_t status =
-        dnnl_sgemm('N', 'T', m, rows, k, 1.0f, x, k, tile, k, 0.0f, out + n0, n);
-    TSR_PLUGIN_CHECK(status == dnnl_success, TSR_ERROR_CODE_INTERNAL,
-                     "linear: oneDNN sgemm failed with status %d", static_cast<int>(status));
-  }
+  const WidenRows widen = [](const void* weight, int64_t row0, int64_t rows, float* tile) {
+    const auto* self = static_cast<const AsymInt4Weight*>(weight);
+    for (int64_t r = 0; r < rows; ++r) self->dequant_row(row0 + r, tile + r * self->k_);
+  };
+  tiled_sgemm(x, m, n, k, out, widen, this);
 }
 
 }  // namespace tsr::cpu

@@ -1,10 +1,9 @@
 // Quantized linear kernels (see linear_quant.h).
 #include "linear_quant.h"
 
-#include <oneapi/dnnl/dnnl.h>
-
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -13,6 +12,7 @@
 #include "kernels.h"
 #include "parallel.h"
 #include "quant_tiles.h"
+#include "tiled_sgemm.h"
 
 namespace tsr::cpu {
 namespace {
@@ -23,8 +23,6 @@ constexpr int64_t kGemmMinRows = 8;
 // the AVX-512 kernel keeps in registers).
 constexpr int64_t kGroupTiles = 8;
 constexpr int64_t kChunkRows = 8;
-// Weight rows dequantized per sgemm call (canonical layouts).
-constexpr int64_t kSgemmRows = 128;
 
 const std::array<float, 256>& fp8_table() {
   static const std::array<float, 256> table = [] {
@@ -154,14 +152,17 @@ void QuantWeight::run_tiled(const float* x, int64_t m, float* out) const {
     int8_t* q_all = xq.data();
     float* s_all = xs.data();
     int32_t* sum_all = xsum.data();
-    int finite = 1;
+    std::atomic<bool> finite{true};
     const QuantizeRow quantize = tile_kernels().quantize;
-#pragma omp parallel for schedule(static) reduction(&& : finite) if (m * k > kParallelGrain)
-    for (int64_t i = 0; i < m; ++i) {
-      finite =
-          quantize(x + i * k, k, q_all + i * k, s_all + i * blocks, sum_all + i * blocks) && finite;
-    }
-    integer = finite != 0;
+    parallel_for(
+        m,
+        [&](int64_t i) {
+          if (!quantize(x + i * k, k, q_all + i * k, s_all + i * blocks, sum_all + i * blocks)) {
+            finite.store(false, std::memory_order_relaxed);
+          }
+        },
+        m * k > kParallelGrain);
+    integer = finite.load();
   }
   const TileKernel kernel = int4 ? tile_kernels().i4 : tile_kernels().i8;
   const int8_t* q_all = xq.data();
@@ -174,8 +175,7 @@ void QuantWeight::run_tiled(const float* x, int64_t m, float* out) const {
   // Decode batches (one chunk) split by single tiles, for balance on small weights.
   const int64_t group_tiles = m > kChunkRows ? kGroupTiles : 1;
   const int64_t tile_groups = (tiles + group_tiles - 1) / group_tiles;
-#pragma omp parallel for schedule(static) if (tiles > 1)
-  for (int64_t group = 0; group < tile_groups; ++group) {
+  parallel_for(tile_groups, [&](int64_t group) {
     const int64_t t_end = std::min(tiles, (group + 1) * group_tiles);
     for (int64_t i0 = 0; i0 < m; i0 += kChunkRows) {
       const int64_t rows_here = std::min(kChunkRows, m - i0);
@@ -201,7 +201,7 @@ void QuantWeight::run_tiled(const float* x, int64_t m, float* out) const {
         }
       }
     }
-  }
+  });
 }
 
 void QuantWeight::run_canonical(const float* x, int64_t m, float* out) const {
@@ -213,8 +213,7 @@ void QuantWeight::run_canonical(const float* x, int64_t m, float* out) const {
                        format_ == TSR_WEIGHT_FORMAT_INT8_GROUP;
     const int64_t groups = k / group_;
     const size_t row_bytes = static_cast<size_t>(int4 ? k / 2 : k);
-#pragma omp parallel for schedule(static)
-    for (int64_t row = 0; row < n; ++row) {
+    parallel_for(n, [&](int64_t row) {
       const Kernels& kern = kernels();
       const uint8_t* q = data_.data() + static_cast<size_t>(row) * row_bytes;
       const float* s = scales_.data() + row * groups;
@@ -226,24 +225,19 @@ void QuantWeight::run_canonical(const float* x, int64_t m, float* out) const {
               int4 ? kern.dot_i4(x + i * k, q, s, group_, k)
                    : kern.dot_i8(x + i * k, reinterpret_cast<const int8_t*>(q), s, group_, k);
         }
-        continue;
+        return;
       }
       float* w = scratch_f32(0, static_cast<size_t>(k));
       dequant_row(row, w);
       for (int64_t i = 0; i < m; ++i) out[i * n + row] = kern.dot(x + i * k, w, k);
-    }
+    });
     return;
   }
-  float* tile = scratch_f32(2, static_cast<size_t>(kSgemmRows * k));
-  for (int64_t n0 = 0; n0 < n; n0 += kSgemmRows) {
-    const int64_t rows = n - n0 < kSgemmRows ? n - n0 : kSgemmRows;
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) dequant_row(n0 + r, tile + r * k);
-    const dnnl_status_t status =
-        dnnl_sgemm('N', 'T', m, rows, k, 1.0f, x, k, tile, k, 0.0f, out + n0, n);
-    TSR_PLUGIN_CHECK(status == dnnl_success, TSR_ERROR_CODE_INTERNAL,
-                     "linear: oneDNN sgemm failed with status %d", static_cast<int>(status));
-  }
+  const WidenRows widen = [](const void* weight, int64_t row0, int64_t rows, float* tile) {
+    const auto* self = static_cast<const QuantWeight*>(weight);
+    for (int64_t r = 0; r < rows; ++r) self->dequant_row(row0 + r, tile + r * self->k_);
+  };
+  tiled_sgemm(x, m, n, k, out, widen, this);
 }
 
 }  // namespace tsr::cpu

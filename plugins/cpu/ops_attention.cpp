@@ -171,27 +171,30 @@ void paged_attention(const tsr_paged_attention_params* p, bool execute) {
   const int64_t dim = g.dim;
   const auto* cache = static_cast<const unsigned char*>(prm.cache->data);
   const int64_t items = tokens * hkv;
-#pragma omp parallel for schedule(dynamic, 1) if (items > 1)
-  for (int64_t item = 0; item < items; ++item) {
-    const int64_t t = item / hkv;
-    const int64_t kv_head = item % hkv;
-    const int64_t s = seq_of[static_cast<size_t>(t)];
-    const int64_t q_len = batch.qsl[s + 1] - batch.qsl[s];
-    const int64_t pos = batch.seq_lens[s] - q_len + (t - batch.qsl[s]);
-    HeadTask task{&g,
-                  prm.layout.dtype,
-                  cache,
-                  batch.tables + s * batch.max_blocks,
-                  prm.sliding_window > 0 ? std::max<int64_t>(0, pos - prm.sliding_window + 1) : 0,
-                  pos,
-                  prm.scale,
-                  prm.logit_softcap};
-    const size_t row = static_cast<size_t>((t * hq + kv_head * group) * dim);
-    const float* q = as_f32(query.data + row * query.elem, query.dtype, group * dim, 0);
-    float* acc = scratch_f32(1, static_cast<size_t>(group * dim));
-    attend(task, kv_head, q, group, acc);
-    store_f32(acc, out.dtype, out.data + row * out.elem, group * dim);
-  }
+  parallel_for(
+      items,
+      [&](int64_t item) {
+        const int64_t t = item / hkv;
+        const int64_t kv_head = item % hkv;
+        const int64_t s = seq_of[static_cast<size_t>(t)];
+        const int64_t q_len = batch.qsl[s + 1] - batch.qsl[s];
+        const int64_t pos = batch.seq_lens[s] - q_len + (t - batch.qsl[s]);
+        HeadTask task{
+            &g,
+            prm.layout.dtype,
+            cache,
+            batch.tables + s * batch.max_blocks,
+            prm.sliding_window > 0 ? std::max<int64_t>(0, pos - prm.sliding_window + 1) : 0,
+            pos,
+            prm.scale,
+            prm.logit_softcap};
+        const size_t row = static_cast<size_t>((t * hq + kv_head * group) * dim);
+        const float* q = as_f32(query.data + row * query.elem, query.dtype, group * dim, 0);
+        float* acc = scratch_f32(1, static_cast<size_t>(group * dim));
+        attend(task, kv_head, q, group, acc);
+        store_f32(acc, out.dtype, out.data + row * out.elem, group * dim);
+      },
+      true, Schedule::kDynamic);
 }
 
 }  // namespace tsr::cpu::ops

@@ -32,11 +32,13 @@ void check_indices(const int32_t* ids, int64_t count, int64_t limit, const char*
 void copy_rows(const unsigned char* src, const int32_t* ids, int64_t count, size_t row_bytes,
                unsigned char* dst) {
   const int64_t work = count * static_cast<int64_t>(row_bytes);
-#pragma omp parallel for schedule(static) if (work > 4 * kParallelGrain)
-  for (int64_t t = 0; t < count; ++t) {
-    std::memcpy(dst + static_cast<size_t>(t) * row_bytes,
-                src + static_cast<size_t>(ids[t]) * row_bytes, row_bytes);
-  }
+  parallel_for(
+      count,
+      [&](int64_t t) {
+        std::memcpy(dst + static_cast<size_t>(t) * row_bytes,
+                    src + static_cast<size_t>(ids[t]) * row_bytes, row_bytes);
+      },
+      work > 4 * kParallelGrain);
 }
 
 }  // namespace
@@ -87,17 +89,19 @@ void silu_mul(const tsr_silu_mul_params* p, bool execute) {
   const int64_t rows = x.rows();
   const int64_t inter = out.cols();
   const tsr_dtype dtype = x.dtype;
-#pragma omp parallel for schedule(static) if (x.numel > kParallelGrain)
-  for (int64_t r = 0; r < rows; ++r) {
-    const unsigned char* row = x.data + static_cast<size_t>(r * 2 * inter) * x.elem;
-    const float* gate = as_f32(row, dtype, inter, 0);
-    const float* up = as_f32(row + static_cast<size_t>(inter) * x.elem, dtype, inter, 1);
-    unsigned char* dst = out.data + static_cast<size_t>(r * inter) * out.elem;
-    float* result = dtype == TSR_DTYPE_F32 ? reinterpret_cast<float*>(dst)
-                                           : scratch_f32(2, static_cast<size_t>(inter));
-    kernels().silu_mul(gate, up, result, inter);
-    if (dtype != TSR_DTYPE_F32) store_f32(result, dtype, dst, inter);
-  }
+  parallel_for(
+      rows,
+      [&](int64_t r) {
+        const unsigned char* row = x.data + static_cast<size_t>(r * 2 * inter) * x.elem;
+        const float* gate = as_f32(row, dtype, inter, 0);
+        const float* up = as_f32(row + static_cast<size_t>(inter) * x.elem, dtype, inter, 1);
+        unsigned char* dst = out.data + static_cast<size_t>(r * inter) * out.elem;
+        float* result = dtype == TSR_DTYPE_F32 ? reinterpret_cast<float*>(dst)
+                                               : scratch_f32(2, static_cast<size_t>(inter));
+        kernels().silu_mul(gate, up, result, inter);
+        if (dtype != TSR_DTYPE_F32) store_f32(result, dtype, dst, inter);
+      },
+      x.numel > kParallelGrain);
 }
 
 void add(const tsr_add_params* p, bool execute) {
@@ -121,22 +125,24 @@ void add(const tsr_add_params* p, bool execute) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   const tsr_dtype dtype = a.dtype;
   const size_t elem = a.elem;
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t begin = c * kChunk;
-    const int64_t len = n - begin < kChunk ? n - begin : kChunk;
-    const size_t offset = static_cast<size_t>(begin) * elem;
-    if (dtype == TSR_DTYPE_F32) {
-      kernels().add(a.as<float>() + begin, b.as<float>() + begin, out.as<float>() + begin, len);
-      continue;
-    }
-    float* fa = scratch_f32(0, static_cast<size_t>(len));
-    float* fb = scratch_f32(1, static_cast<size_t>(len));
-    load_f32(a.data + offset, dtype, fa, len);
-    load_f32(b.data + offset, dtype, fb, len);
-    kernels().add(fa, fb, fa, len);
-    store_f32(fa, dtype, out.data + offset, len);
-  }
+  parallel_for(
+      chunks,
+      [&](int64_t c) {
+        const int64_t begin = c * kChunk;
+        const int64_t len = n - begin < kChunk ? n - begin : kChunk;
+        const size_t offset = static_cast<size_t>(begin) * elem;
+        if (dtype == TSR_DTYPE_F32) {
+          kernels().add(a.as<float>() + begin, b.as<float>() + begin, out.as<float>() + begin, len);
+          return;
+        }
+        float* fa = scratch_f32(0, static_cast<size_t>(len));
+        float* fb = scratch_f32(1, static_cast<size_t>(len));
+        load_f32(a.data + offset, dtype, fa, len);
+        load_f32(b.data + offset, dtype, fb, len);
+        kernels().add(fa, fb, fa, len);
+        store_f32(fa, dtype, out.data + offset, len);
+      },
+      n > kParallelGrain);
 }
 
 }  // namespace tsr::cpu::ops

@@ -86,12 +86,14 @@ void check_unique(const int64_t* ids, int64_t count, const char* op, const char*
 void copy_block_pairs(unsigned char* dst, const unsigned char* src, size_t block_bytes,
                       const int64_t* src_ids, const int64_t* dst_ids, int64_t count,
                       bool parallel) {
-#pragma omp parallel for schedule(static) if (parallel && count > 1)
-  for (int64_t i = 0; i < count; ++i) {
-    unsigned char* d = dst + static_cast<size_t>(dst_ids[i]) * block_bytes;
-    const unsigned char* s = src + static_cast<size_t>(src_ids[i]) * block_bytes;
-    if (d != s) std::memmove(d, s, block_bytes);
-  }
+  parallel_for(
+      count,
+      [&](int64_t i) {
+        unsigned char* d = dst + static_cast<size_t>(dst_ids[i]) * block_bytes;
+        const unsigned char* s = src + static_cast<size_t>(src_ids[i]) * block_bytes;
+        if (d != s) std::memmove(d, s, block_bytes);
+      },
+      parallel);
 }
 
 }  // namespace
@@ -123,20 +125,22 @@ void kv_cache_write(const tsr_kv_cache_write_params* p, bool execute) {
   auto* cache = static_cast<unsigned char*>(prm.cache->data);
   const int64_t tokens = t.key.dim(0);
   const size_t row = static_cast<size_t>(g.dim) * t.key.elem;
-#pragma omp parallel for schedule(static) if (t.key.numel > kParallelGrain)
-  for (int64_t i = 0; i < tokens; ++i) {
-    const int64_t slot = slots[i];
-    if (slot < 0) continue;
-    const int64_t block = slot / g.block_size;
-    const int64_t offset = slot % g.block_size;
-    for (int64_t h = 0; h < g.heads; ++h) {
-      const size_t src = static_cast<size_t>(i * g.heads + h) * row;
-      move_row(t.key.data + src, t.key.dtype, cache + g.key_offset(block, offset, h),
-               prm.layout.dtype, g.dim);
-      move_row(t.value.data + src, t.value.dtype, cache + g.value_offset(block, offset, h),
-               prm.layout.dtype, g.dim);
-    }
-  }
+  parallel_for(
+      tokens,
+      [&](int64_t i) {
+        const int64_t slot = slots[i];
+        if (slot < 0) return;
+        const int64_t block = slot / g.block_size;
+        const int64_t offset = slot % g.block_size;
+        for (int64_t h = 0; h < g.heads; ++h) {
+          const size_t src = static_cast<size_t>(i * g.heads + h) * row;
+          move_row(t.key.data + src, t.key.dtype, cache + g.key_offset(block, offset, h),
+                   prm.layout.dtype, g.dim);
+          move_row(t.value.data + src, t.value.dtype, cache + g.value_offset(block, offset, h),
+                   prm.layout.dtype, g.dim);
+        }
+      },
+      t.key.numel > kParallelGrain);
 }
 
 void kv_cache_read(const tsr_kv_cache_read_params* p, bool execute) {
@@ -153,18 +157,20 @@ void kv_cache_read(const tsr_kv_cache_read_params* p, bool execute) {
   const auto* cache = static_cast<const unsigned char*>(prm.cache->data);
   const int64_t tokens = t.key.dim(0);
   const size_t row = static_cast<size_t>(g.dim) * t.key.elem;
-#pragma omp parallel for schedule(static) if (t.key.numel > kParallelGrain)
-  for (int64_t i = 0; i < tokens; ++i) {
-    const int64_t block = slots[i] / g.block_size;
-    const int64_t offset = slots[i] % g.block_size;
-    for (int64_t h = 0; h < g.heads; ++h) {
-      const size_t dst = static_cast<size_t>(i * g.heads + h) * row;
-      move_row(cache + g.key_offset(block, offset, h), prm.layout.dtype, t.key.data + dst,
-               t.key.dtype, g.dim);
-      move_row(cache + g.value_offset(block, offset, h), prm.layout.dtype, t.value.data + dst,
-               t.value.dtype, g.dim);
-    }
-  }
+  parallel_for(
+      tokens,
+      [&](int64_t i) {
+        const int64_t block = slots[i] / g.block_size;
+        const int64_t offset = slots[i] % g.block_size;
+        for (int64_t h = 0; h < g.heads; ++h) {
+          const size_t dst = static_cast<size_t>(i * g.heads + h) * row;
+          move_row(cache + g.key_offset(block, offset, h), prm.layout.dtype, t.key.data + dst,
+                   t.key.dtype, g.dim);
+          move_row(cache + g.value_offset(block, offset, h), prm.layout.dtype, t.value.data + dst,
+                   t.value.dtype, g.dim);
+        }
+      },
+      t.key.numel > kParallelGrain);
 }
 
 void copy_blocks(const tsr_copy_blocks_params* p, bool execute) {

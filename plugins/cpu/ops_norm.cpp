@@ -25,26 +25,28 @@ void rms_norm(const tsr_rms_norm_params* p, bool execute) {
   const size_t elem = x.elem;
   const float* w = as_f32(weight.data, weight.dtype, h, 5);
   const float eps = prm.eps;
-#pragma omp parallel for schedule(static) if (x.numel > kParallelGrain)
-  for (int64_t r = 0; r < rows; ++r) {
-    const size_t offset = static_cast<size_t>(r * h) * elem;
-    const float* v = as_f32(x.data + offset, dtype, h, 0);
-    if (fused) {
-      float* sum = scratch_f32(1, static_cast<size_t>(h));
-      load_f32(residual.data + offset, dtype, sum, h);
-      kernels().add(sum, v, sum, h);
-      store_f32(sum, dtype, residual.data + offset, h);
-      if (dtype != TSR_DTYPE_F32) load_f32(residual.data + offset, dtype, sum, h);
-      v = sum;
-    }
-    const float mean = h > 0 ? kernels().sum_squares(v, h) / static_cast<float>(h) : 0.0f;
-    const float inv = 1.0f / std::sqrt(mean + eps);
-    unsigned char* dst = out.data + offset;
-    float* result = dtype == TSR_DTYPE_F32 ? reinterpret_cast<float*>(dst)
-                                           : scratch_f32(2, static_cast<size_t>(h));
-    kernels().mul_scaled(v, w, inv, result, h);
-    if (dtype != TSR_DTYPE_F32) store_f32(result, dtype, dst, h);
-  }
+  parallel_for(
+      rows,
+      [&](int64_t r) {
+        const size_t offset = static_cast<size_t>(r * h) * elem;
+        const float* v = as_f32(x.data + offset, dtype, h, 0);
+        if (fused) {
+          float* sum = scratch_f32(1, static_cast<size_t>(h));
+          load_f32(residual.data + offset, dtype, sum, h);
+          kernels().add(sum, v, sum, h);
+          store_f32(sum, dtype, residual.data + offset, h);
+          if (dtype != TSR_DTYPE_F32) load_f32(residual.data + offset, dtype, sum, h);
+          v = sum;
+        }
+        const float mean = h > 0 ? kernels().sum_squares(v, h) / static_cast<float>(h) : 0.0f;
+        const float inv = 1.0f / std::sqrt(mean + eps);
+        unsigned char* dst = out.data + offset;
+        float* result = dtype == TSR_DTYPE_F32 ? reinterpret_cast<float*>(dst)
+                                               : scratch_f32(2, static_cast<size_t>(h));
+        kernels().mul_scaled(v, w, inv, result, h);
+        if (dtype != TSR_DTYPE_F32) store_f32(result, dtype, dst, h);
+      },
+      x.numel > kParallelGrain);
 }
 
 }  // namespace tsr::cpu::ops

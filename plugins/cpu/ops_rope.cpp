@@ -55,22 +55,25 @@ void rope(const tsr_rope_params* p, bool execute) {
   const int32_t* pos = positions.as<int32_t>();
   const bool neox = prm.neox_style != 0;
   const int64_t work = query.numel + (has_key ? key.numel : 0);
-#pragma omp parallel for schedule(static) if (work > kParallelGrain)
-  for (int64_t t = 0; t < tokens; ++t) {
-    float* cos_v = scratch_f32(3, static_cast<size_t>(half));
-    float* sin_v = scratch_f32(4, static_cast<size_t>(half));
-    for (int i = 0; i < half; ++i) {
-      const float angle = static_cast<float>(pos[t]) * inv[static_cast<size_t>(i)];
-      cos_v[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-      sin_v[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
-    }
-    rotate_heads(query.data + static_cast<size_t>(t * query.dim(1) * dim) * query.elem, query.dtype,
-                 query.elem, query.dim(1), dim, prm.rotary_dim, neox, cos_v, sin_v);
-    if (has_key) {
-      rotate_heads(key.data + static_cast<size_t>(t * key.dim(1) * dim) * key.elem, key.dtype,
-                   key.elem, key.dim(1), dim, prm.rotary_dim, neox, cos_v, sin_v);
-    }
-  }
+  parallel_for(
+      tokens,
+      [&](int64_t t) {
+        float* cos_v = scratch_f32(3, static_cast<size_t>(half));
+        float* sin_v = scratch_f32(4, static_cast<size_t>(half));
+        for (int i = 0; i < half; ++i) {
+          const float angle = static_cast<float>(pos[t]) * inv[static_cast<size_t>(i)];
+          cos_v[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+          sin_v[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+        }
+        rotate_heads(query.data + static_cast<size_t>(t * query.dim(1) * dim) * query.elem,
+                     query.dtype, query.elem, query.dim(1), dim, prm.rotary_dim, neox, cos_v,
+                     sin_v);
+        if (has_key) {
+          rotate_heads(key.data + static_cast<size_t>(t * key.dim(1) * dim) * key.elem, key.dtype,
+                       key.elem, key.dim(1), dim, prm.rotary_dim, neox, cos_v, sin_v);
+        }
+      },
+      work > kParallelGrain);
 }
 
 }  // namespace tsr::cpu::ops

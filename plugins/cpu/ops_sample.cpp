@@ -299,43 +299,46 @@ void sample(const tsr_sample_params* p, bool execute) {
 
   const float* all = logits.as<const float>();
   int32_t* tokens = out_tokens.as<int32_t>();
-#pragma omp parallel for schedule(dynamic, 1) if (rows > 1 && rows * vocab > kParallelGrain)
-  for (int64_t b = 0; b < rows; ++b) {
-    float* l = scratch_f32(0, static_cast<size_t>(vocab));
-    const float* src = all + b * vocab;
-    // NaN logits count as -inf so every comparison below is a strict weak order.
-    for (int64_t i = 0; i < vocab; ++i) {
-      l[i] = std::isnan(src[i]) ? -std::numeric_limits<float>::infinity() : src[i];
-    }
-    apply_penalties(rp, b, l);
-    const float t = rp.temperature != nullptr ? rp.temperature[b] : 1.0f;
-    int32_t token;
-    if (!(t >= kGreedyTemperature)) {
-      token = argmax(l, vocab);
-    } else {
-      float* w = scratch_f32(1, static_cast<size_t>(vocab));
-      for (int64_t i = 0; i < vocab; ++i) w[i] = l[i] / t;
-      const uint64_t seed = rp.seeds != nullptr ? rp.seeds[b] : 0;
-      token = draw(w, vocab, rp.top_k != nullptr ? rp.top_k[b] : 0,
-                   rp.top_p != nullptr ? rp.top_p[b] : 1.0f,
-                   rp.min_p != nullptr ? rp.min_p[b] : 0.0f, uniform(seed, prm.step));
-    }
-    tokens[b] = token;
-    if (out_logprobs == nullptr && top_n == 0) continue;
-    const double lse = log_sum_exp(l, vocab);
-    if (out_logprobs != nullptr) out_logprobs[b] = static_cast<float>(l[token] - lse);
-    if (top_n > 0) {
-      thread_local std::vector<int32_t> order;
-      order.resize(static_cast<size_t>(vocab));
-      for (int64_t i = 0; i < vocab; ++i) order[static_cast<size_t>(i)] = static_cast<int32_t>(i);
-      std::partial_sort(order.begin(), order.begin() + top_n, order.end(), BetterThan{l});
-      for (int64_t n = 0; n < top_n; ++n) {
-        const int32_t id = order[static_cast<size_t>(n)];
-        top_ids[b * top_n + n] = id;
-        top_values[b * top_n + n] = static_cast<float>(l[id] - lse);
-      }
-    }
-  }
+  parallel_for(
+      rows,
+      [&](int64_t b) {
+        float* l = scratch_f32(0, static_cast<size_t>(vocab));
+        const float* src = all + b * vocab;
+        // NaN logits count as -inf so every comparison below is a strict weak order.
+        for (int64_t i = 0; i < vocab; ++i) {
+          l[i] = std::isnan(src[i]) ? -std::numeric_limits<float>::infinity() : src[i];
+        }
+        apply_penalties(rp, b, l);
+        const float t = rp.temperature != nullptr ? rp.temperature[b] : 1.0f;
+        int32_t token;
+        if (!(t >= kGreedyTemperature)) {
+          token = argmax(l, vocab);
+        } else {
+          float* w = scratch_f32(1, static_cast<size_t>(vocab));
+          for (int64_t i = 0; i < vocab; ++i) w[i] = l[i] / t;
+          const uint64_t seed = rp.seeds != nullptr ? rp.seeds[b] : 0;
+          token = draw(w, vocab, rp.top_k != nullptr ? rp.top_k[b] : 0,
+                       rp.top_p != nullptr ? rp.top_p[b] : 1.0f,
+                       rp.min_p != nullptr ? rp.min_p[b] : 0.0f, uniform(seed, prm.step));
+        }
+        tokens[b] = token;
+        if (out_logprobs == nullptr && top_n == 0) return;
+        const double lse = log_sum_exp(l, vocab);
+        if (out_logprobs != nullptr) out_logprobs[b] = static_cast<float>(l[token] - lse);
+        if (top_n > 0) {
+          thread_local std::vector<int32_t> order;
+          order.resize(static_cast<size_t>(vocab));
+          for (int64_t i = 0; i < vocab; ++i)
+            order[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+          std::partial_sort(order.begin(), order.begin() + top_n, order.end(), BetterThan{l});
+          for (int64_t n = 0; n < top_n; ++n) {
+            const int32_t id = order[static_cast<size_t>(n)];
+            top_ids[b * top_n + n] = id;
+            top_values[b * top_n + n] = static_cast<float>(l[id] - lse);
+          }
+        }
+      },
+      rows * vocab > kParallelGrain, Schedule::kDynamic);
 }
 
 }  // namespace tsr::cpu::ops

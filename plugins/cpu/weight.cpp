@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "api_functions.h"
@@ -68,16 +70,6 @@ void check_desc(const tsr_weight_desc* d) {
   }
 }
 
-std::vector<float> widen(const tsr_weight_desc& d) {
-  const size_t count = static_cast<size_t>(d.rows) * static_cast<size_t>(d.cols);
-  std::vector<float> out(count);
-  const tsr_dtype type = d.format == TSR_WEIGHT_FORMAT_F32   ? TSR_DTYPE_F32
-                         : d.format == TSR_WEIGHT_FORMAT_F16 ? TSR_DTYPE_F16
-                                                             : TSR_DTYPE_BF16;
-  load_f32(d.data, type, out.data(), static_cast<int64_t>(count));
-  return out;
-}
-
 }  // namespace
 
 namespace api {
@@ -100,10 +92,20 @@ tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_
       w->asym = AsymInt4Weight::create(*desc);
     } else if (is_quantized(desc->format)) {
       w->quant = QuantWeight::create(*desc);
+    } else if (desc->format == TSR_WEIGHT_FORMAT_F16 || desc->format == TSR_WEIGHT_FORMAT_BF16) {
+      // Kept 16-bit whatever the compute dtype: a step reads half the bytes of f32.
+      w->half = HalfWeight::create(*desc);
     } else {
-      const std::vector<float> wide = widen(*desc);
-      w->gemm = OnednnGemm::create(wide.data(), desc->rows, desc->cols,
-                                   desc->compute_dtype == TSR_DTYPE_BF16);
+      // The file's mapping may place an f32 tensor off a 4-byte boundary: copy it then.
+      std::vector<float> aligned;
+      const auto* values = static_cast<const float*>(desc->data);
+      if (reinterpret_cast<uintptr_t>(desc->data) % alignof(float) != 0) {
+        aligned.resize(static_cast<size_t>(desc->rows) * static_cast<size_t>(desc->cols));
+        std::memcpy(aligned.data(), desc->data, aligned.size() * sizeof(float));
+        values = aligned.data();
+      }
+      w->gemm =
+          OnednnGemm::create(values, desc->rows, desc->cols, desc->compute_dtype == TSR_DTYPE_BF16);
       host().debug("weight " + std::to_string(desc->rows) + "x" + std::to_string(desc->cols) +
                    ": oneDNN " + w->gemm->describe());
     }
@@ -125,7 +127,10 @@ tsr_error* weight_bytes(tsr_weight_t weight, uint64_t* bytes) {
   return tsr::sdk::guard([&] {
     tsr_weight_s* w = check_weight(weight, "weight_bytes");
     TSR_PLUGIN_CHECK_ARG(bytes != nullptr, "weight_bytes: bytes is NULL");
-    *bytes = w->gemm ? w->gemm->bytes() : w->asym ? w->asym->bytes() : w->quant->bytes();
+    *bytes = w->gemm   ? w->gemm->bytes()
+             : w->half ? w->half->bytes()
+             : w->asym ? w->asym->bytes()
+                       : w->quant->bytes();
   });
 }
 
@@ -191,19 +196,24 @@ void linear(const tsr_linear_params* p, bool execute) {
     float* conv = scratch_f32(4, static_cast<size_t>(want_bf16 ? (m * k + 1) / 2 : m * k));
     const tsr_dtype target = want_bf16 ? TSR_DTYPE_BF16 : TSR_DTYPE_F32;
     const size_t dst_elem = want_bf16 ? 2 : 4;
-#pragma omp parallel for schedule(static) if (m * k > kParallelGrain)
-    for (int64_t r = 0; r < m; ++r) {
-      float* row = scratch_f32(0, static_cast<size_t>(k));
-      load_f32(x.data + static_cast<size_t>(r * k) * x.elem, x.dtype, row, k);
-      store_f32(row, target,
-                reinterpret_cast<unsigned char*>(conv) + static_cast<size_t>(r * k) * dst_elem, k);
-    }
+    parallel_for(
+        m,
+        [&](int64_t r) {
+          float* row = scratch_f32(0, static_cast<size_t>(k));
+          load_f32(x.data + static_cast<size_t>(r * k) * x.elem, x.dtype, row, k);
+          store_f32(row, target,
+                    reinterpret_cast<unsigned char*>(conv) + static_cast<size_t>(r * k) * dst_elem,
+                    k);
+        },
+        m * k > kParallelGrain);
     src = conv;
   }
   float* dst =
       out.dtype == TSR_DTYPE_F32 ? out.as<float>() : scratch_f32(3, static_cast<size_t>(m * n));
   if (w->gemm) {
     w->gemm->run(src, m, dst);
+  } else if (w->half) {
+    w->half->run(static_cast<const float*>(src), m, dst);
   } else if (w->asym) {
     w->asym->run(static_cast<const float*>(src), m, dst);
   } else {
@@ -212,14 +222,16 @@ void linear(const tsr_linear_params* p, bool execute) {
   if (!has_bias && out.dtype == TSR_DTYPE_F32) return;
   const float* b = has_bias ? as_f32(bias.data, bias.dtype, n, 5) : nullptr;
   const tsr_dtype out_dtype = out.dtype;
-#pragma omp parallel for schedule(static) if (m * n > kParallelGrain)
-  for (int64_t r = 0; r < m; ++r) {
-    float* row = dst + r * n;
-    if (b != nullptr) kernels().add(row, b, row, n);
-    if (out_dtype != TSR_DTYPE_F32) {
-      store_f32(row, out_dtype, out.data + static_cast<size_t>(r * n) * out.elem, n);
-    }
-  }
+  parallel_for(
+      m,
+      [&](int64_t r) {
+        float* row = dst + r * n;
+        if (b != nullptr) kernels().add(row, b, row, n);
+        if (out_dtype != TSR_DTYPE_F32) {
+          store_f32(row, out_dtype, out.data + static_cast<size_t>(r * n) * out.elem, n);
+        }
+      },
+      m * n > kParallelGrain);
 }
 
 }  // namespace ops

@@ -1,5 +1,5 @@
-// The prepacked weight behind tsr_weight_t: a oneDNN-packed dense weight or a quantized
-// weight with our own kernels. Immutable after prepack, so any thread may use it.
+// The prepacked weight behind tsr_weight_t: a oneDNN-packed f32 weight, or a 16-bit or
+// quantized weight with our own kernels. Immutable after prepack, so any thread may use it.
 #ifndef TESSERA_PLUGINS_CPU_WEIGHT_H
 #define TESSERA_PLUGINS_CPU_WEIGHT_H
 
@@ -8,6 +8,7 @@
 
 #include "cpu_internal.h"
 #include "linear_asym.h"
+#include "linear_half.h"
 #include "linear_onednn.h"
 #include "linear_quant.h"
 
@@ -17,7 +18,8 @@ struct tsr_weight_s {
   tsr_weight_format format = TSR_WEIGHT_FORMAT_F32;
   int64_t n = 0;
   int64_t k = 0;
-  std::unique_ptr<tsr::cpu::OnednnGemm> gemm;      // dense formats
+  std::unique_ptr<tsr::cpu::OnednnGemm> gemm;      // F32
+  std::unique_ptr<tsr::cpu::HalfWeight> half;      // F16, BF16 (kept 16-bit)
   std::unique_ptr<tsr::cpu::QuantWeight> quant;    // quantized formats
   std::unique_ptr<tsr::cpu::AsymInt4Weight> asym;  // INT4_GROUP_ASYM
 };

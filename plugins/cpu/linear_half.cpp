@@ -1,0 +1,97 @@
+// F16 / BF16 linear (see linear_half.h): prepack, the generic GEMV, dispatch and the
+// tile + sgemm path.
+#include "linear_half.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "isa.h"
+#include "kernels.h"
+#include "parallel.h"
+#include "tessera/plugin.hpp"
+#include "tiled_sgemm.h"
+
+namespace tsr::cpu {
+namespace {
+
+// Weight rows per pool work item: enough to amortize the item, few enough to balance.
+constexpr int64_t kRowsPerItem = 16;
+
+template <bool kBf16>
+void gemv_generic(const uint16_t* w, int64_t rows, int64_t k, const float* x, int64_t m, float* out,
+                  int64_t ldo) {
+  // One widened row at a time in L1, reused by every activation row.
+  float wide[512];
+  for (int64_t r = 0; r < rows; ++r) {
+    float acc[kHalfGemmMinRows] = {};
+    for (int64_t j0 = 0; j0 < k; j0 += 512) {
+      const int64_t len = std::min<int64_t>(512, k - j0);
+      const uint16_t* src = w + r * k + j0;
+      for (int64_t j = 0; j < len; ++j) {
+        wide[j] = kBf16 ? tsr::sdk::bf16_to_f32(src[j]) : tsr::sdk::f16_to_f32(src[j]);
+      }
+      for (int64_t i = 0; i < m; ++i) {
+        const float* xi = x + i * k + j0;
+        float sum = 0.0f;
+        for (int64_t j = 0; j < len; ++j) sum += xi[j] * wide[j];
+        acc[i] += sum;
+      }
+    }
+    for (int64_t i = 0; i < m; ++i) out[i * ldo + r] = acc[i];
+  }
+}
+
+const HalfGemvKernels kGeneric{&gemv_generic<false>, &gemv_generic<true>};
+
+const HalfGemvKernels& active_gemv() {
+  const HalfGemvKernels* set = nullptr;
+  if (active_isa() == Isa::kAvx512) set = half_gemv_avx512();
+  if (set == nullptr && active_isa() != Isa::kGeneric) set = half_gemv_avx2();
+  return set != nullptr ? *set : kGeneric;
+}
+
+}  // namespace
+
+const HalfGemvKernels& half_gemv_generic() {
+  return kGeneric;
+}
+
+std::unique_ptr<HalfWeight> HalfWeight::create(const tsr_weight_desc& desc) {
+  auto w = std::make_unique<HalfWeight>();
+  w->n_ = desc.rows;
+  w->k_ = desc.cols;
+  w->bf16_ = desc.format == TSR_WEIGHT_FORMAT_BF16;
+  w->data_.resize(static_cast<size_t>(desc.rows * desc.cols));
+  std::memcpy(w->data_.data(), desc.data, w->data_.size() * sizeof(uint16_t));
+  return w;
+}
+
+void HalfWeight::widen_rows(int64_t row0, int64_t rows, float* out) const {
+  const Kernels& kern = kernels();
+  const uint16_t* src = data_.data() + row0 * k_;
+  if (bf16_) {
+    kern.bf16_to_f32(src, out, rows * k_);
+  } else {
+    kern.f16_to_f32(src, out, rows * k_);
+  }
+}
+
+void HalfWeight::run(const float* x, int64_t m, float* out) const {
+  if (m <= 0) return;
+  if (m >= kHalfGemmMinRows) {
+    const WidenRows widen = [](const void* weight, int64_t row0, int64_t rows, float* tile) {
+      static_cast<const HalfWeight*>(weight)->widen_rows(row0, rows, tile);
+    };
+    tiled_sgemm(x, m, n_, k_, out, widen, this);
+    return;
+  }
+  const HalfGemv gemv = bf16_ ? active_gemv().bf16 : active_gemv().f16;
+  const int64_t items = (n_ + kRowsPerItem - 1) / kRowsPerItem;
+  parallel_for(items, [&](int64_t item) {
+    const int64_t row0 = item * kRowsPerItem;
+    const int64_t rows = std::min(kRowsPerItem, n_ - row0);
+    gemv(data_.data() + row0 * k_, rows, k_, x, m, out + row0, n_);
+  });
+}
+
+}  // namespace tsr::cpu

@@ -1,0 +1,106 @@
+// F16 and BF16 weights kept 16-bit (linear_half.h) on every ISA path (cpu.isa = generic, avx2,
+// avx512), over batch sizes that take the GEMV (1..15 rows, with partial 4-row weight blocks and
+// partial activation chunks) and the tile + sgemm path (16 and more), and K with and without a
+// vector tail, against x · W^T in double. Activations stay f32, so the bound of each output is
+// f32 summation error only: gamma_k * sum_j |x_j w_j|, gamma_k = k u / (1 - k u), u = 2^-24.
+// Seeds are fixed and printed on failure.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "plugin_harness.h"
+#include "reference.h"
+#include "tessera/plugin.hpp"
+
+namespace tsr::test {
+namespace {
+
+struct HalfCase {
+  const char* isa;
+  tsr_weight_format format;
+};
+
+class LinearHalf : public ::testing::TestWithParam<HalfCase> {};
+
+double widen(tsr_weight_format format, uint16_t bits) {
+  return format == TSR_WEIGHT_FORMAT_BF16 ? tsr::sdk::bf16_to_f32(bits)
+                                          : tsr::sdk::f16_to_f32(bits);
+}
+
+TEST_P(LinearHalf, KeepsSixteenBitsWithinF32SummationBound) {
+  const HalfCase c = GetParam();
+  Plugin p(Options{{"cpu.isa", c.isa}});
+  if (p.active_isa() != c.isa) GTEST_SKIP() << "this CPU or build lacks " << c.isa;
+  struct Shape {
+    int64_t n, k;
+  };
+  for (const Shape& sh : {Shape{37, 100}, Shape{64, 256}, Shape{5, 7}}) {
+    const uint32_t seed = static_cast<uint32_t>(sh.n * 1000 + sh.k);
+    const auto values = random_floats(static_cast<size_t>(sh.n * sh.k), seed);
+    const std::vector<uint16_t> bits =
+        c.format == TSR_WEIGHT_FORMAT_BF16 ? to_bf16(values) : to_f16(values);
+    tsr_weight_desc d{};
+    d.struct_size = sizeof d;
+    d.format = c.format;
+    d.rows = sh.n;
+    d.cols = sh.k;
+    d.data = bits.data();
+    d.compute_dtype = TSR_DTYPE_F32;
+    tsr_weight_t weight = nullptr;
+    ASSERT_TRUE(take(p.api().weight_prepack(p.device(), &d, &weight)).ok());
+    uint64_t bytes = 0;
+    ASSERT_TRUE(take(p.api().weight_bytes(weight, &bytes)).ok());
+    EXPECT_EQ(bytes, static_cast<uint64_t>(sh.n * sh.k * 2)) << "the weight was widened";
+    for (int64_t m : {1, 2, 3, 4, 5, 8, 15, 16, 33}) {
+      SCOPED_TRACE(std::string("isa ") + c.isa + " n " + std::to_string(sh.n) + " k " +
+                   std::to_string(sh.k) + " m " + std::to_string(m) + " seed " +
+                   std::to_string(seed));
+      const auto x = random_floats(static_cast<size_t>(m * sh.k), seed + static_cast<uint32_t>(m));
+      tsr_linear_params lp{};
+      lp.struct_size = sizeof lp;
+      lp.x = p.upload(x, TSR_DTYPE_F32, {m, sh.k});
+      lp.weight = weight;
+      lp.out = p.empty(TSR_DTYPE_F32, {m, sh.n});
+      const Status s = take(p.ops().linear(p.stream(), &lp));
+      ASSERT_TRUE(s.ok()) << s.message;
+      const auto got = p.download<float>(lp.out, static_cast<size_t>(m * sh.n));
+      const double u = std::ldexp(1.0, -24);
+      const double gamma = sh.k * u / (1 - sh.k * u);
+      int failures = 0;
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t r = 0; r < sh.n; ++r) {
+          double expect = 0, magnitude = 0;
+          for (int64_t j = 0; j < sh.k; ++j) {
+            const double term = widen(c.format, bits[static_cast<size_t>(r * sh.k + j)]) *
+                                x[static_cast<size_t>(i * sh.k + j)];
+            expect += term;
+            magnitude += std::fabs(term);
+          }
+          const double got_v = got[static_cast<size_t>(i * sh.n + r)];
+          // The output itself is an f32: its rounding (half an ulp) comes on top.
+          const double bound = gamma * magnitude + std::fabs(expect) * u;
+          if (!(std::fabs(got_v - expect) <= bound) && failures++ < 5) {
+            ADD_FAILURE() << "out[" << i << "][" << r << "] = " << got_v << ", double " << expect
+                          << ", error " << std::fabs(got_v - expect) << " > bound " << bound;
+          }
+        }
+      }
+    }
+    EXPECT_TRUE(take(p.api().weight_destroy(weight)).ok());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryIsa, LinearHalf,
+                         ::testing::Values(HalfCase{"generic", TSR_WEIGHT_FORMAT_F16},
+                                           HalfCase{"avx2", TSR_WEIGHT_FORMAT_F16},
+                                           HalfCase{"avx512", TSR_WEIGHT_FORMAT_F16},
+                                           HalfCase{"generic", TSR_WEIGHT_FORMAT_BF16},
+                                           HalfCase{"avx2", TSR_WEIGHT_FORMAT_BF16},
+                                           HalfCase{"avx512", TSR_WEIGHT_FORMAT_BF16}),
+                         [](const auto& info) {
+                           return std::string(info.param.isa) +
+                                  (info.param.format == TSR_WEIGHT_FORMAT_BF16 ? "_bf16" : "_f16");
+                         });
+
+}  // namespace
+}  // namespace tsr::test
