@@ -9,7 +9,7 @@
 # each run's JSON is kept in $OUT.
 #
 # Usage: scripts/bench_cpu.sh [--models DIR] [--out DIR] [--shapes 125m,853m]
-#                             [--types F16,Q8_0,Q4_0] [--threads 2] [--runs 3]
+#                             [--types F16,BF16,Q8_0,Q4_0] [--threads 2] [--runs 3]
 # Environment: TESSERA (the binary, default build/bin/tessera), TESSERA_CPU_ISA to force an
 # ISA path. Never run in CI: the 853M models take about a minute to write and 2.6 GB of disk.
 set -euo pipefail
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 models=/tmp/tessera-bench-cpu/models
 out=/tmp/tessera-bench-cpu/results
 shapes=125m,853m
-types=F16,Q8_0,Q4_0
+types=F16,BF16,Q8_0,Q4_0
 threads=2
 runs=3
 while [[ $# -gt 0 ]]; do
@@ -67,8 +67,8 @@ table=$out/table.md
   echo "CPU: $cpu; best ISA: $isa (+$extras); TESSERA_CPU_ISA=${TESSERA_CPU_ISA:-auto};" \
        "threads: $threads; $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
-  echo "| model | type | workload | tok/s (best of $runs) | triad GB/s | weight MB/token | roofline tok/s | % roofline | load before/after |"
-  echo "|---|---|---|---:|---:|---:|---:|---:|---|"
+  echo "| model | type | workload | tok/s (best of $runs) | triad GB/s | weight MB/token | roofline tok/s | % roofline | step overhead ms (median) | load before/after |"
+  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---|"
 } | tee "$table"
 
 common=(--device cpu --plugin-option "cpu.num_threads=$threads" --max-model-len 1024
@@ -90,13 +90,15 @@ for run in d["runs"]:
     if steps > 1:
         tok = b * steps / min(run["decode_s"])
         roof = run["roofline_tok_s"]
+        over = run.get("step_overhead_ms")
+        over = "–" if over is None else f"{over:.2f}"
         print(f"| {model} | {wtype} | decode, batch {b} | {tok:.1f} | {triad:.1f} | {mb:.1f} | "
-              f"{roof:.1f} | {100 * tok / roof:.0f}% | {before} / {after} |")
+              f"{roof:.1f} | {100 * tok / roof:.0f}% | {over} | {before} / {after} |")
     else:
         n = d["input_len"]
         tok = b * n / min(run["prefill_s"])
         print(f"| {model} | {wtype} | prefill {n}, batch {b} | {tok:.1f} | "
-              f"{triad:.1f} | {mb:.1f} | – | – | {before} / {after} |")
+              f"{triad:.1f} | {mb:.1f} | – | – | – | {before} / {after} |")
 ' "$@"
 }
 

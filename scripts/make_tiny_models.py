@@ -249,7 +249,8 @@ def write_gguf(path, family, cfg, weights, qtype_name):
              "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
 
     def add(name, data, quantize):
-        if quantize and qtype_name in ("Q8_0", "Q4_0"):
+        bf16_matrix = qtype_name == "BF16" and data.ndim == 2
+        if (quantize and qtype_name in ("Q8_0", "Q4_0")) or bf16_matrix:
             q = gguf.quants.quantize(data, qtype)
             writer.add_tensor(name, q, raw_shape=q.shape, raw_dtype=qtype)
         elif qtype_name == "F16" and data.ndim == 2:
@@ -286,7 +287,7 @@ def main():
     parser.add_argument("out_dir")
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--gguf-types", default="F32",
-                        help="comma-separated GGUF tensor types to write: F32,F16,Q8_0,Q4_0")
+                        help="comma-separated GGUF tensor types to write: F32,F16,BF16,Q8_0,Q4_0")
     parser.add_argument("--size", choices=sorted(SHAPES), default="tiny",
                         help="tiny (tests), 1b (Llama 3.2 1B shape), 8b (Llama 3.1 8B shape), "
                         "125m or 853m (CPU benchmark shapes)")

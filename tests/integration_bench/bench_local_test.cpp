@@ -127,6 +127,10 @@ TEST(BenchLatency, BatchOneAndBatchThree) {
     EXPECT_NEAR(run.roofline_fraction, run.decode_tok_s / run.roofline_tok_s, 1e-9);
     EXPECT_GT(run.roofline_with_kv_tok_s, 0);
     EXPECT_LT(run.roofline_with_kv_tok_s, run.roofline_tok_s);
+    // The step overhead is the decode step time beyond its bytes at the bandwidth.
+    EXPECT_NEAR(run.step_overhead_ms,
+                run.decode_ms_per_token - 1e3 * run.batch_size / run.roofline_with_kv_tok_s,
+                1e-9 * run.decode_ms_per_token);
   }
   // Warm-up and timed iterations: (1 + 2) x (1 + 3) requests of 5 tokens.
   const auto m = engine->metrics();
@@ -140,7 +144,7 @@ TEST(BenchLatency, BatchOneAndBatchThree) {
   EXPECT_EQ(j["benchmark"], "latency");
   EXPECT_EQ(j["runs"].size(), 2u);
   for (const char* key : {"prefill_tok_s", "decode_tok_s", "decode_ms_per_token", "roofline_tok_s",
-                          "roofline_fraction", "avg_latency"}) {
+                          "roofline_fraction", "step_overhead_ms", "avg_latency"}) {
     EXPECT_TRUE(j["runs"][1][key].is_number()) << key;
   }
   EXPECT_GT(j["model"]["weight_bytes_per_token"].get<uint64_t>(), 0u);
@@ -162,6 +166,7 @@ TEST(BenchLatency, OutputLenOneHasNoDecode) {
   const auto j = bench::to_json(r);
   EXPECT_TRUE(j["runs"][0]["decode_tok_s"].is_null());
   EXPECT_TRUE(j["runs"][0]["roofline_fraction"].is_null());
+  EXPECT_TRUE(j["runs"][0]["step_overhead_ms"].is_null());
 }
 
 TEST(BenchLatency, BadOptionsAndOversizedRequestsAreErrors) {

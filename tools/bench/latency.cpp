@@ -105,6 +105,10 @@ LatencyRun measure(Engine& engine, const LatencyOptions& o, int batch, int32_t v
     const double context_len = o.input_len + o.output_len / 2.0;
     const double kv = static_cast<double>(context.kv_bytes_per_token) * context_len * batch;
     run.roofline_with_kv_tok_s = batch * bandwidth / (weights + kv);
+    if (decode_steps > 0) {
+      const double bound_ms_per_step = (weights + kv) / bandwidth * 1e3;
+      run.step_overhead_ms = run.decode_ms_per_token - bound_ms_per_step;
+    }
   }
   return run;
 }
@@ -128,6 +132,7 @@ nlohmann::json run_json(const LatencyRun& r, bool has_decode) {
   j["roofline_tok_s"] = r.roofline_tok_s;
   j["roofline_with_kv_tok_s"] = r.roofline_with_kv_tok_s;
   j["roofline_fraction"] = has_decode ? nlohmann::json(r.roofline_fraction) : nlohmann::json();
+  j["step_overhead_ms"] = has_decode ? nlohmann::json(r.step_overhead_ms) : nlohmann::json();
   return j;
 }
 
@@ -206,9 +211,9 @@ void print_table(const LatencyResult& r, std::ostream& out) {
       "Requests:   {} prompt tokens, {} output tokens; {} iterations after {} "
       "warm-up (medians)\n\n",
       r.options.input_len, r.options.output_len, r.options.num_iters, r.options.num_iters_warmup);
-  out << fmt::format("{:>5}  {:>10}  {:>13}  {:>13}  {:>12}  {:>14}  {:>10}\n", "batch",
+  out << fmt::format("{:>5}  {:>10}  {:>13}  {:>13}  {:>12}  {:>14}  {:>10}  {:>16}\n", "batch",
                      "prefill s", "prefill tok/s", "decode ms/tok", "decode tok/s",
-                     "roofline tok/s", "% roofline");
+                     "roofline tok/s", "% roofline", "step overhead ms");
   const bool has_decode = r.options.output_len > 1;
   for (const auto& run : r.runs) {
     const std::string decode_ms = has_decode ? fmt::format("{:.2f}", run.decode_ms_per_token) : "-";
@@ -216,12 +221,17 @@ void print_table(const LatencyResult& r, std::ostream& out) {
     const std::string fraction = has_decode && run.roofline_tok_s > 0
                                      ? fmt::format("{:.1f}%", 100 * run.roofline_fraction)
                                      : "-";
-    out << fmt::format("{:>5}  {:>10.4f}  {:>13.1f}  {:>13}  {:>12}  {:>14.2f}  {:>10}\n",
+    const std::string overhead = has_decode && run.roofline_with_kv_tok_s > 0
+                                     ? fmt::format("{:.2f}", run.step_overhead_ms)
+                                     : "-";
+    out << fmt::format("{:>5}  {:>10.4f}  {:>13.1f}  {:>13}  {:>12}  {:>14.2f}  {:>10}  {:>16}\n",
                        run.batch_size, median(run.prefill_s), run.prefill_tok_s, decode_ms, decode,
-                       run.roofline_tok_s, fraction);
+                       run.roofline_tok_s, fraction, overhead);
   }
   out << "\nroofline tok/s = batch x bandwidth / weight bytes per token (an upper bound for a\n"
-         "memory-bound decode; weights that fit in cache can beat it).\n";
+         "memory-bound decode; weights that fit in cache can beat it).\n"
+         "step overhead ms = decode ms per step - (weights + KV read per step) / bandwidth:\n"
+         "the fixed cost of a step beyond moving its bytes.\n";
 }
 
 }  // namespace tessera::bench

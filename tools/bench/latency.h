@@ -47,6 +47,12 @@ struct LatencyRun {
   double roofline_fraction = 0;
   // The same with the KV cache each row reads at the mean decode context length added.
   double roofline_with_kv_tok_s = 0;
+  // The per-step cost beyond moving the bytes: decode time per step minus the time the
+  // weights and KV cache it reads take at the same-run bandwidth (roofline_with_kv). A
+  // memory-bound engine with no fixed cost per step (thread wake-ups, allocations, host
+  // work between ops, sampling) has this near 0; on a tiny model it is almost all of a step.
+  // 0 when there is no decode or no bandwidth figure.
+  double step_overhead_ms = 0;
 };
 
 struct LatencyResult {
