@@ -163,10 +163,14 @@ void paged_attention(const tsr_paged_attention_params* p, bool execute) {
   const Batch batch = check_batch(prm, tokens, g.block_size, op);
   if (!execute || tokens == 0) return;
 
-  std::vector<int32_t> seq_of(static_cast<size_t>(tokens));
+  // Grows once, then reused: no allocation per call.
+  thread_local std::vector<int32_t> seq_of;
+  if (seq_of.size() < static_cast<size_t>(tokens)) seq_of.resize(static_cast<size_t>(tokens));
   for (int64_t s = 0; s < batch.num_seqs; ++s) {
     for (int32_t t = batch.qsl[s]; t < batch.qsl[s + 1]; ++t) seq_of[t] = static_cast<int32_t>(s);
   }
+  // A pointer, not the thread_local: inside the loop that name is each worker's own vector.
+  const int32_t* seq_index = seq_of.data();
   const int64_t group = hq / hkv;
   const int64_t dim = g.dim;
   const auto* cache = static_cast<const unsigned char*>(prm.cache->data);
@@ -176,7 +180,7 @@ void paged_attention(const tsr_paged_attention_params* p, bool execute) {
       [&](int64_t item) {
         const int64_t t = item / hkv;
         const int64_t kv_head = item % hkv;
-        const int64_t s = seq_of[static_cast<size_t>(t)];
+        const int64_t s = seq_index[t];
         const int64_t q_len = batch.qsl[s + 1] - batch.qsl[s];
         const int64_t pos = batch.seq_lens[s] - q_len + (t - batch.qsl[s]);
         HeadTask task{

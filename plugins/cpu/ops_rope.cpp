@@ -15,9 +15,10 @@
 namespace tsr::cpu::ops {
 namespace {
 
-std::vector<float> inverse_frequencies(const tsr_rope_params& p) {
-  std::vector<float> inv(static_cast<size_t>(p.rotary_dim / 2));
-  rope_inverse_frequencies(p, inv.data());
+// In the calling thread's scratch (no allocation per call); read by the pool's threads.
+const float* inverse_frequencies(const tsr_rope_params& p) {
+  float* inv = scratch_f32(7, static_cast<size_t>(p.rotary_dim / 2));
+  rope_inverse_frequencies(p, inv);
   return inv;
 }
 
@@ -49,7 +50,7 @@ void rope(const tsr_rope_params* p, bool execute) {
   const int64_t dim = query.dim(2);
   if (!execute) return;
 
-  const std::vector<float> inv = inverse_frequencies(prm);
+  const float* inv = inverse_frequencies(prm);
   const int half = prm.rotary_dim / 2;
   const int64_t tokens = query.dim(0);
   const int32_t* pos = positions.as<int32_t>();
@@ -61,7 +62,7 @@ void rope(const tsr_rope_params* p, bool execute) {
         float* cos_v = scratch_f32(3, static_cast<size_t>(half));
         float* sin_v = scratch_f32(4, static_cast<size_t>(half));
         for (int i = 0; i < half; ++i) {
-          const float angle = static_cast<float>(pos[t]) * inv[static_cast<size_t>(i)];
+          const float angle = static_cast<float>(pos[t]) * inv[i];
           cos_v[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
           sin_v[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
         }
