@@ -2,8 +2,10 @@
 #include "thread_pool.h"
 
 #include <immintrin.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +28,48 @@ std::vector<int> allowed_cpus() {
     if (CPU_ISSET(c, &set)) cpus.push_back(c);
   }
   return cpus;
+}
+
+// Sleeps while *word == expected (or until a spurious wake-up; callers loop). A raw futex,
+// not std::atomic::wait, whose libstdc++ version calls sched_yield in a loop first: on a
+// loaded machine that hands the CPU to other processes for whole time slices.
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) &&
+                  std::atomic<uint32_t>::is_always_lock_free,
+              "a futex word must be a plain 32-bit integer");
+
+void futex_wait(std::atomic<uint32_t>& word, uint32_t expected) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr,
+          nullptr, 0);
+}
+
+void futex_wake_all(std::atomic<uint32_t>& word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr,
+          nullptr, 0);
+}
+
+// Spins until ready() or spin_us have passed; false when it gave up. It also gives up as
+// soon as this thread was preempted (a gap of more than kPreemptedMicros between two looks
+// at the clock): the machine then has more runnable threads than CPUs, and spinning would
+// only take the CPU from the thread we wait for, while the scheduler favours a thread that
+// sleeps and is woken.
+constexpr int kPreemptedMicros = 20;
+
+template <class Ready>
+bool spin_until(Ready ready, int spin_us) {
+  const auto start = Clock::now();
+  auto last = start;
+  for (int i = 0;; ++i) {
+    if (ready()) return true;
+    _mm_pause();
+    if ((i & 63) == 63) {
+      const auto now = Clock::now();
+      if (now - start > std::chrono::microseconds(spin_us) ||
+          now - last > std::chrono::microseconds(kPreemptedMicros)) {
+        return false;
+      }
+      last = now;
+    }
+  }
 }
 
 bool pin_to(int cpu) {
@@ -56,7 +100,7 @@ ThreadPool::ThreadPool(int threads, bool pin, int spin_us) : spin_us_(std::max(s
 ThreadPool::~ThreadPool() {
   stop_.store(true);
   generation_.fetch_add(1);
-  generation_.notify_all();
+  futex_wake_all(generation_);
   for (auto& worker : workers_) worker.join();
 }
 
@@ -69,22 +113,19 @@ void ThreadPool::worker_main(int index, int cpu) {
   if (cpu >= 0) pin_to(cpu);
   tids_[static_cast<size_t>(index)] = static_cast<int>(gettid());
   started_.fetch_add(1, std::memory_order_release);
-  uint64_t seen = generation_.load();
+  uint32_t seen = generation_.load();
   for (;;) {
-    // Spin briefly: the next op of a step usually comes within microseconds.
-    const auto spin_end = Clock::now() + std::chrono::microseconds(spin_us_);
-    uint64_t generation = generation_.load(std::memory_order_acquire);
-    for (int i = 0; generation == seen; ++i) {
-      _mm_pause();
-      if ((i & 63) == 63 && Clock::now() > spin_end) {
-        // Then sleep. sleepers_ is raised before the wait compares generation_, and the
-        // caller bumps generation_ before it reads sleepers_, so a wake-up is never lost.
-        sleepers_.fetch_add(1);
-        generation_.wait(seen);
-        sleepers_.fetch_sub(1);
-      }
-      generation = generation_.load(std::memory_order_acquire);
+    // Spin briefly: the next op of a step usually comes within microseconds. Then sleep.
+    // sleepers_ is raised before the futex compares generation_, and the caller bumps
+    // generation_ before it reads sleepers_, so a wake-up is never lost.
+    const bool arrived =
+        spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, spin_us_);
+    if (!arrived) {
+      sleepers_.fetch_add(1);
+      while (generation_.load() == seen) futex_wait(generation_, seen);
+      sleepers_.fetch_sub(1);
     }
+    const uint32_t generation = generation_.load(std::memory_order_acquire);
     if (stop_.load()) return;
     seen = generation;
     // While inside_ counts this worker the caller does not rewrite the job's fields; they
@@ -113,8 +154,9 @@ void ThreadPool::run_chunks() {
   }
   if (ran == 0) return;
   // The thread that completes the job wakes a caller that went to sleep (see try_run).
-  if (done_items_.fetch_add(ran) + ran == count_ && caller_sleeps_.load()) {
-    done_items_.notify_one();
+  if (done_items_.fetch_add(ran) + ran == count_) {
+    job_done_.store(1);
+    if (caller_sleeps_.load()) futex_wake_all(job_done_);
   }
 }
 
@@ -142,25 +184,22 @@ bool ThreadPool::try_run(int64_t count, Schedule schedule, RangeBody body, void*
   error_ = nullptr;
   next_item_.store(0, std::memory_order_relaxed);
   done_items_.store(0, std::memory_order_relaxed);
+  job_done_.store(0, std::memory_order_relaxed);
   caller_sleeps_.store(false, std::memory_order_relaxed);
   generation_.fetch_add(1);  // seq_cst: publishes the fields; ordered before sleepers_
   open_.store(true);
-  if (sleepers_.load() > 0) generation_.notify_all();
+  if (sleepers_.load() > 0) futex_wake_all(generation_);
   // The caller works too, and finishes the job alone if no worker turns up.
   run_chunks();
   // Wait for chunks the workers started: spin briefly (they usually end together), then
   // sleep, so that on a loaded machine a descheduled worker gets the core back. The caller
-  // sets caller_sleeps_ before its last look at done_items_, and the finishing worker adds
-  // to done_items_ before it reads caller_sleeps_, so the wake-up is never lost.
-  const auto spin_end = Clock::now() + std::chrono::microseconds(spin_us_);
-  for (int i = 0; done_items_.load(std::memory_order_acquire) < count; ++i) {
-    _mm_pause();
-    if ((i & 63) == 63 && Clock::now() > spin_end) {
-      caller_sleeps_.store(true);
-      for (int64_t done = done_items_.load(); done < count; done = done_items_.load()) {
-        done_items_.wait(done);
-      }
-    }
+  // sets caller_sleeps_ before the futex compares job_done_, and the finishing thread sets
+  // job_done_ before it reads caller_sleeps_, so the wake-up is never lost.
+  const bool finished =
+      spin_until([&] { return done_items_.load(std::memory_order_acquire) >= count; }, spin_us_);
+  if (!finished) {
+    caller_sleeps_.store(true);
+    while (job_done_.load() == 0) futex_wait(job_done_, 0);
   }
   std::exception_ptr error = error_;
   busy_.store(false, std::memory_order_release);

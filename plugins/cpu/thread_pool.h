@@ -4,8 +4,9 @@
 // step of a small model runs hundreds of short ops, so futex wake-ups and barriers between
 // ops cost a large part of the step (issue 17). This pool keeps its workers alive: after a
 // job a worker spins for a short while (spin_us, default 100 us) waiting for the next one,
-// the common case inside a step, then sleeps on a futex (std::atomic::wait), so an idle
-// engine burns no CPU.
+// the common case inside a step, then sleeps on a futex, so an idle engine burns no CPU.
+// A thread that finds itself preempted while spinning (more runnable threads than CPUs)
+// stops spinning at once and sleeps: there, spinning only delays the thread it waits for.
 //
 // Work is claimed, not assigned: the caller and the workers take chunks of the job's items
 // from a shared counter, and the caller returns as soon as every item is done. A worker
@@ -91,9 +92,10 @@ class ThreadPool {
   std::atomic<int64_t> done_items_{0};
 
   std::atomic<bool> busy_{false};
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<bool> open_{false};  // the job's fields are published and may be read
-  std::atomic<int> inside_{0};     // workers between reading the job and leaving it
+  std::atomic<uint32_t> generation_{0};  // a futex word: bumped per job (wraps harmlessly)
+  std::atomic<uint32_t> job_done_{0};    // a futex word: 1 once every item of the job ran
+  std::atomic<bool> open_{false};        // the job's fields are published and may be read
+  std::atomic<int> inside_{0};           // workers between reading the job and leaving it
   std::atomic<int> sleepers_{0};
   std::atomic<bool> caller_sleeps_{false};
   std::atomic<bool> stop_{false};
