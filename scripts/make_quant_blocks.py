@@ -4,7 +4,7 @@
 OUT_DIR/blocks.gguf holds, for every GGUF block type Tessera loads, a tensor "<TYPE>" of
 random blocks and "<TYPE>.expected": the same values dequantized by the official `gguf`
 package (gguf.quants.dequantize), in F32. Types gguf can quantize are written by its own
-quantizer from random normal values; for the others (the K-quants) the blocks are random bytes
+quantizer from random normal values; for the others (the K-quants, IQ4_NL) the blocks are random bytes
 whose float16 fields are set to random finite scales, so that every bit pattern of the
 quantized fields occurs. With --smollm2 FILE it also writes OUT_DIR/smollm2-blocks.gguf: real
 Q4_1 tensors of SmolLM2-135M-Instruct with their gguf dequantization (or an empty marker file
@@ -21,10 +21,11 @@ SEED = 20251206
 # Types Tessera loads natively, and the shape of each test tensor ([rows, cols]; cols a
 # multiple of the type's block).
 TYPES = {"Q8_0": (6, 96), "Q4_0": (6, 96), "Q4_1": (6, 96), "Q5_0": (6, 96), "Q2_K": (3, 512),
-         "Q3_K": (3, 512), "Q4_K": (3, 512), "Q6_K": (3, 512)}
+         "Q3_K": (3, 512), "Q4_K": (3, 512), "Q6_K": (3, 512), "IQ4_NL": (6, 96)}
 # Byte offsets of the float16 fields (d, dmin) inside a block of the types written as raw
-# random blocks (ggml-common.h's block_q*_K structs).
-F16_FIELDS = {"Q2_K": (80, 82), "Q3_K": (108,), "Q4_K": (0, 2), "Q6_K": (208,)}
+# random blocks (ggml-common.h's block_q*_K and block_iq4_nl structs; gguf cannot quantize
+# to these).
+F16_FIELDS = {"Q2_K": (80, 82), "Q3_K": (108,), "Q4_K": (0, 2), "Q6_K": (208,), "IQ4_NL": (0,)}
 SMOLLM2_TENSORS = ["blk.0.attn_k.weight", "blk.0.ffn_down.weight", "blk.29.attn_q.weight"]
 
 

@@ -54,6 +54,12 @@ View view(const tsr_tensor& t, const char* op, const char* field) {
   return v;
 }
 
+void require_aligned(const View& v, const char* op, const char* field) {
+  TSR_PLUGIN_CHECK_ARG(reinterpret_cast<uintptr_t>(v.data) % v.elem == 0,
+                       "%s: %s: offset is not a multiple of its %zu-byte element size", op, field,
+                       v.elem);
+}
+
 bool is_activation_dtype(tsr_dtype dtype) {
   return dtype == TSR_DTYPE_F32 || dtype == TSR_DTYPE_BF16 || dtype == TSR_DTYPE_F16;
 }

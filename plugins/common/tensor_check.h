@@ -61,6 +61,10 @@ void require_ndim(const View& v, int32_t ndim, const char* op, const char* field
 void require_dim(const View& v, int axis, int64_t size, const char* op, const char* field);
 void require_same_shape(const View& a, const View& b, const char* op, const char* field_a,
                         const char* field_b);
+// Throws unless the view's address is a multiple of its element size. Device kernels load
+// elements at their natural alignment, so a misaligned view would fault there; the CPU
+// plugin reads any address and does not call this.
+void require_aligned(const View& v, const char* op, const char* field);
 // Throws when the two views' byte ranges overlap (an output aliasing an input).
 void require_no_overlap(const View& a, const View& b, const char* op, const char* field_a,
                         const char* field_b);

@@ -14,6 +14,7 @@
 #include "kv_layout.h"
 #include "ops.h"
 #include "parallel.h"
+#include "op_checks.h"
 #include "tensor_check.h"
 
 namespace tsr::cpu::ops {
@@ -27,21 +28,14 @@ struct Batch {
   int64_t max_blocks;
 };
 
-Batch check_batch(const tsr_paged_attention_params& p, int64_t tokens, int64_t block_size,
-                  const char* op) {
-  const View qsl = view(p.query_start_loc, op, "query_start_loc");
-  const View lens = view(p.seq_lens, op, "seq_lens");
-  const View tables = view(p.block_tables, op, "block_tables");
-  require_dtype(qsl, TSR_DTYPE_I32, op, "query_start_loc");
-  require_dtype(lens, TSR_DTYPE_I32, op, "seq_lens");
-  require_dtype(tables, TSR_DTYPE_I32, op, "block_tables");
-  require_ndim(lens, 1, op, "seq_lens");
-  require_ndim(qsl, 1, op, "query_start_loc");
-  require_ndim(tables, 2, op, "block_tables");
-  const int64_t b = lens.dim(0);
-  require_dim(qsl, 0, b + 1, op, "query_start_loc");
-  require_dim(tables, 0, b, op, "block_tables");
-  Batch batch{qsl.as<int32_t>(), lens.as<int32_t>(), tables.as<int32_t>(), b, tables.dim(1)};
+// The batch description's values, which only the CPU can read (shapes and dtypes were
+// checked by check_paged_attention).
+Batch check_batch(const tsr_paged_attention_params& p, const PagedAttentionViews& v,
+                  int64_t block_size, const char* op) {
+  const int64_t tokens = v.tokens;
+  const int64_t b = v.num_seqs;
+  Batch batch{v.query_start_loc.as<int32_t>(), v.seq_lens.as<int32_t>(),
+              v.block_tables.as<int32_t>(), b, v.block_tables.dim(1)};
   TSR_PLUGIN_CHECK_ARG(batch.qsl[0] == 0, "%s: query_start_loc[0] must be 0", op);
   TSR_PLUGIN_CHECK_ARG(batch.qsl[b] == tokens,
                        "%s: query_start_loc[%lld] = %d must equal the number of query tokens "
@@ -55,6 +49,8 @@ Batch check_batch(const tsr_paged_attention_params& p, int64_t tokens, int64_t b
     TSR_PLUGIN_CHECK_ARG(
         len >= q_len, "%s: seq_lens[%lld] = %lld is smaller than its %lld query rows", op,
         static_cast<long long>(s), static_cast<long long>(len), static_cast<long long>(q_len));
+    TSR_PLUGIN_CHECK_ARG(len <= p.max_seq_len, "%s: seq_lens[%lld] = %lld exceeds max_seq_len %d",
+                         op, static_cast<long long>(s), static_cast<long long>(len), p.max_seq_len);
     const int64_t needed = (len + block_size - 1) / block_size;
     TSR_PLUGIN_CHECK_ARG(needed <= batch.max_blocks,
                          "%s: seq_lens[%lld] = %lld needs %lld blocks, block_tables has %lld "
@@ -136,31 +132,15 @@ void attend(const HeadTask& task, int64_t kv_head, const float* q, int64_t group
 
 void paged_attention(const tsr_paged_attention_params* p, bool execute) {
   constexpr const char* op = "paged_attention";
-  const auto& prm = params(p, op);
-  TSR_PLUGIN_CHECK_ARG(prm.cache != nullptr, "%s: cache is NULL", op);
-  check_kv_cache(prm.layout, prm.cache, prm.num_blocks, op);
-  const View query = view(prm.query, op, "query");
-  const View out = view(prm.out, op, "out");
-  require_activation(query, op, "query");
-  require_ndim(query, 3, op, "query");
-  require_dtype(out, query.dtype, op, "out");
-  require_same_shape(query, out, op, "query", "out");
-  require_no_overlap(out, query, op, "out", "query");
-  const int64_t tokens = query.dim(0);
-  const int64_t hq = query.dim(1);
-  const int64_t hkv = prm.layout.num_kv_heads;
-  TSR_PLUGIN_CHECK_ARG(prm.num_query_heads == hq,
-                       "%s: num_query_heads %d does not match query's %lld heads", op,
-                       prm.num_query_heads, static_cast<long long>(hq));
-  TSR_PLUGIN_CHECK_ARG(hq % hkv == 0, "%s: num_query_heads %lld is not a multiple of %lld KV heads",
-                       op, static_cast<long long>(hq), static_cast<long long>(hkv));
-  require_dim(query, 2, prm.layout.head_dim, op, "query");
-  TSR_PLUGIN_CHECK_ARG(std::isfinite(prm.scale), "%s: scale must be finite", op);
-  TSR_PLUGIN_CHECK_ARG(prm.sliding_window >= 0, "%s: sliding_window must be >= 0", op);
-  TSR_PLUGIN_CHECK_ARG(std::isfinite(prm.logit_softcap) && prm.logit_softcap >= 0.0f,
-                       "%s: logit_softcap must be finite and >= 0", op);
+  const PagedAttentionViews v = check_paged_attention(p, op);
+  const auto& prm = *p;
+  const View& query = v.query;
+  const View& out = v.out;
+  const int64_t tokens = v.tokens;
+  const int64_t hq = v.query_heads;
+  const int64_t hkv = v.kv_heads;
   const KvGeometry g(prm.layout);
-  const Batch batch = check_batch(prm, tokens, g.block_size, op);
+  const Batch batch = check_batch(prm, v, g.block_size, op);
   if (!execute || tokens == 0) return;
 
   // Grows once, then reused: no allocation per call.

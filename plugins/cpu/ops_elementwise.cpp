@@ -13,14 +13,6 @@
 namespace tsr::cpu::ops {
 namespace {
 
-// Same rank and leading dims; the last dims are checked by the caller.
-void require_same_rows(const View& a, const View& b, const char* op, const char* fa,
-                       const char* fb) {
-  bool same = a.ndim == b.ndim;
-  for (int i = 0; same && i + 1 < a.ndim; ++i) same = a.shape[i] == b.shape[i];
-  TSR_PLUGIN_CHECK_ARG(same, "%s: %s and %s must have the same rank and leading dims", op, fa, fb);
-}
-
 void check_indices(const int32_t* ids, int64_t count, int64_t limit, const char* op,
                    const char* field) {
   for (int64_t i = 0; i < count; ++i) {
@@ -45,7 +37,10 @@ void copy_rows(const unsigned char* src, const int32_t* ids, int64_t count, size
 
 void embedding(const tsr_embedding_params* p, bool execute) {
   constexpr const char* op = "embedding";
-  const auto [ids, table, out] = check_embedding(p, op);
+  const EmbeddingViews v = check_embedding(p, op);
+  const View& ids = v.ids;
+  const View& table = v.table;
+  const View& out = v.out;
   check_indices(ids.as<int32_t>(), ids.numel, table.dim(0), op, "ids");
   if (!execute) return;
   copy_rows(table.data, ids.as<int32_t>(), ids.numel,
@@ -54,18 +49,10 @@ void embedding(const tsr_embedding_params* p, bool execute) {
 
 void gather_rows(const tsr_gather_rows_params* p, bool execute) {
   constexpr const char* op = "gather_rows";
-  const auto& prm = params(p, op);
-  const View x = view(prm.x, op, "x");
-  const View indices = view(prm.indices, op, "indices");
-  const View out = view(prm.out, op, "out");
-  require_dtype(indices, TSR_DTYPE_I32, op, "indices");
-  require_ndim(indices, 1, op, "indices");
-  require_dtype(out, x.dtype, op, "out");
-  TSR_PLUGIN_CHECK_ARG(out.ndim == x.ndim, "%s: out must have x's rank", op);
-  for (int i = 1; i < x.ndim; ++i) require_dim(out, i, x.dim(i), op, "out");
-  require_dim(out, 0, indices.dim(0), op, "out");
-  require_no_overlap(out, x, op, "out", "x");
-  require_no_overlap(out, indices, op, "out", "indices");
+  const GatherRowsViews v = check_gather_rows(p, op);
+  const View& x = v.x;
+  const View& indices = v.indices;
+  const View& out = v.out;
   check_indices(indices.as<int32_t>(), indices.numel, x.dim(0), op, "indices");
   if (!execute) return;
   if (out.numel == 0) return;
@@ -75,16 +62,9 @@ void gather_rows(const tsr_gather_rows_params* p, bool execute) {
 
 void silu_mul(const tsr_silu_mul_params* p, bool execute) {
   constexpr const char* op = "silu_mul";
-  const auto& prm = params(p, op);
-  const View x = view(prm.x, op, "x");
-  const View out = view(prm.out, op, "out");
-  require_activation(x, op, "x");
-  require_dtype(out, x.dtype, op, "out");
-  require_same_rows(x, out, op, "x", "out");
-  TSR_PLUGIN_CHECK_ARG(x.cols() % 2 == 0, "%s: x: last dim %lld must be even ([gate | up])", op,
-                       static_cast<long long>(x.cols()));
-  require_dim(out, out.ndim - 1, x.cols() / 2, op, "out");
-  require_no_overlap(out, x, op, "out", "x");
+  const SiluMulViews v = check_silu_mul(p, op);
+  const View& x = v.x;
+  const View& out = v.out;
   if (!execute) return;
   const int64_t rows = x.rows();
   const int64_t inter = out.cols();
@@ -106,17 +86,10 @@ void silu_mul(const tsr_silu_mul_params* p, bool execute) {
 
 void add(const tsr_add_params* p, bool execute) {
   constexpr const char* op = "add";
-  const auto& prm = params(p, op);
-  const View a = view(prm.a, op, "a");
-  const View b = view(prm.b, op, "b");
-  const View out = view(prm.out, op, "out");
-  require_activation(a, op, "a");
-  require_dtype(b, a.dtype, op, "b");
-  require_dtype(out, a.dtype, op, "out");
-  require_same_shape(a, b, op, "a", "b");
-  require_same_shape(a, out, op, "a", "out");
-  if (out.data != a.data) require_no_overlap(out, a, op, "out", "a (other than exactly)");
-  if (out.data != b.data) require_no_overlap(out, b, op, "out", "b (other than exactly)");
+  const AddViews v = check_add(p, op);
+  const View& a = v.a;
+  const View& b = v.b;
+  const View& out = v.out;
   if (!execute) return;
   // Chunks keep bf16/f16 conversions in cache; out may alias a or b exactly, which is
   // safe because each chunk is read completely before it is written.

@@ -12,6 +12,7 @@
 #include "kv_layout.h"
 #include "ops.h"
 #include "parallel.h"
+#include "op_checks.h"
 #include "tensor_check.h"
 
 namespace tsr::cpu {
@@ -27,28 +28,6 @@ void move_row(const unsigned char* src, tsr_dtype src_dtype, unsigned char* dst,
   float* tmp = scratch_f32(0, static_cast<size_t>(n));
   load_f32(src, src_dtype, tmp, n);
   store_f32(tmp, dst_dtype, dst, n);
-}
-
-struct KvTensors {
-  View key;
-  View value;
-  View slots;
-};
-
-KvTensors check_kv_tensors(const tsr_tensor& key_t, const tsr_tensor& value_t,
-                           const tsr_tensor& slots_t, const tsr_kv_layout& layout, const char* op) {
-  KvTensors t{view(key_t, op, "key"), view(value_t, op, "value"),
-              view(slots_t, op, "slot_mapping")};
-  require_activation(t.key, op, "key");
-  require_dtype(t.value, t.key.dtype, op, "value");
-  require_ndim(t.key, 3, op, "key");
-  require_dim(t.key, 1, layout.num_kv_heads, op, "key");
-  require_dim(t.key, 2, layout.head_dim, op, "key");
-  require_same_shape(t.key, t.value, op, "key", "value");
-  require_dtype(t.slots, TSR_DTYPE_I64, op, "slot_mapping");
-  require_ndim(t.slots, 1, op, "slot_mapping");
-  require_dim(t.slots, 0, t.key.dim(0), op, "slot_mapping");
-  return t;
 }
 
 void check_slots(const int64_t* slots, int64_t count, int64_t limit, bool allow_negative,
@@ -114,13 +93,12 @@ namespace ops {
 void kv_cache_write(const tsr_kv_cache_write_params* p, bool execute) {
   constexpr const char* op = "kv_cache_write";
   const auto& prm = params(p, op);
-  check_kv_cache(prm.layout, prm.cache, prm.num_blocks, op);
-  TSR_PLUGIN_CHECK_ARG(prm.cache != nullptr, "%s: cache is NULL", op);
-  const KvTensors t = check_kv_tensors(prm.key, prm.value, prm.slot_mapping, prm.layout, op);
+  const KvCacheViews t = check_kv_cache_io(prm.layout, prm.cache, prm.num_blocks, prm.key,
+                                           prm.value, prm.slot_mapping, false, op);
   const KvGeometry g(prm.layout);
   const int64_t limit = prm.num_blocks * g.block_size;
-  const int64_t* slots = t.slots.as<int64_t>();
-  check_slots(slots, t.slots.numel, limit, true, op);
+  const int64_t* slots = t.slot_mapping.as<int64_t>();
+  check_slots(slots, t.slot_mapping.numel, limit, true, op);
   if (!execute) return;
   auto* cache = static_cast<unsigned char*>(prm.cache->data);
   const int64_t tokens = t.key.dim(0);
@@ -146,13 +124,11 @@ void kv_cache_write(const tsr_kv_cache_write_params* p, bool execute) {
 void kv_cache_read(const tsr_kv_cache_read_params* p, bool execute) {
   constexpr const char* op = "kv_cache_read";
   const auto& prm = params(p, op);
-  check_kv_cache(prm.layout, prm.cache, prm.num_blocks, op);
-  TSR_PLUGIN_CHECK_ARG(prm.cache != nullptr, "%s: cache is NULL", op);
-  const KvTensors t = check_kv_tensors(prm.key, prm.value, prm.slot_mapping, prm.layout, op);
-  require_no_overlap(t.key, t.value, op, "key", "value");
+  const KvCacheViews t = check_kv_cache_io(prm.layout, prm.cache, prm.num_blocks, prm.key,
+                                           prm.value, prm.slot_mapping, true, op);
   const KvGeometry g(prm.layout);
-  const int64_t* slots = t.slots.as<int64_t>();
-  check_slots(slots, t.slots.numel, prm.num_blocks * g.block_size, false, op);
+  const int64_t* slots = t.slot_mapping.as<int64_t>();
+  check_slots(slots, t.slot_mapping.numel, prm.num_blocks * g.block_size, false, op);
   if (!execute) return;
   const auto* cache = static_cast<const unsigned char*>(prm.cache->data);
   const int64_t tokens = t.key.dim(0);

@@ -16,7 +16,7 @@ namespace tsr::cpu::ops {
 void rms_norm(const tsr_rms_norm_params* p, bool execute) {
   constexpr const char* op = "rms_norm";
   const auto& prm = *p;
-  const auto [x, weight, out, residual, fused] = check_rms_norm(p, op);
+  const auto [x, weight, out, residual, fused, tensors] = check_rms_norm(p, op);
   if (!execute) return;
 
   const int64_t rows = x.rows();

@@ -46,7 +46,7 @@ void rotate_heads(unsigned char* base, tsr_dtype dtype, size_t elem, int64_t hea
 void rope(const tsr_rope_params* p, bool execute) {
   constexpr const char* op = "rope";
   const auto& prm = *p;
-  const auto [query, positions, key, has_key] = check_rope(p, op);
+  const auto [query, positions, key, has_key, tensors] = check_rope(p, op);
   const int64_t dim = query.dim(2);
   if (!execute) return;
 

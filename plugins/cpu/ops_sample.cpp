@@ -14,6 +14,7 @@
 #include "cpu_internal.h"
 #include "ops.h"
 #include "parallel.h"
+#include "op_checks.h"
 #include "tensor_check.h"
 
 namespace tsr::cpu::ops {
@@ -35,17 +36,6 @@ struct RowParams {
   const int32_t* offsets = nullptr;
   const int32_t* prompt_lens = nullptr;
 };
-
-template <class T>
-const T* optional_row_tensor(const tsr_tensor& t, tsr_dtype dtype, int64_t rows, const char* op,
-                             const char* field) {
-  if (!present(t)) return nullptr;
-  const View v = view(t, op, field);
-  require_dtype(v, dtype, op, field);
-  require_ndim(v, 1, op, field);
-  require_dim(v, 0, rows, op, field);
-  return v.as<const T>();
-}
 
 uint64_t splitmix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
@@ -201,26 +191,17 @@ void check_values(const RowParams& rp, int64_t rows, const char* op) {
   }
 }
 
-void check_history(const tsr_sample_params& p, RowParams& rp, int64_t rows, int64_t vocab,
-                   const char* op) {
-  if (!present(p.history_offsets)) return;
-  const View offsets = view(p.history_offsets, op, "history_offsets");
-  require_dtype(offsets, TSR_DTYPE_I32, op, "history_offsets");
-  require_ndim(offsets, 1, op, "history_offsets");
-  require_dim(offsets, 0, rows + 1, op, "history_offsets");
-  const View tokens = view(p.history_tokens, op, "history_tokens");
-  require_dtype(tokens, TSR_DTYPE_I32, op, "history_tokens");
-  require_ndim(tokens, 1, op, "history_tokens");
-  const View prompt = view(p.history_prompt_lens, op, "history_prompt_lens");
-  require_dtype(prompt, TSR_DTYPE_I32, op, "history_prompt_lens");
-  require_ndim(prompt, 1, op, "history_prompt_lens");
-  require_dim(prompt, 0, rows, op, "history_prompt_lens");
-  rp.offsets = offsets.as<const int32_t>();
-  rp.history = tokens.as<const int32_t>();
-  rp.prompt_lens = prompt.as<const int32_t>();
-  TSR_PLUGIN_CHECK_ARG(rp.offsets[0] >= 0 && rp.offsets[rows] <= tokens.numel,
+// The history's values (shapes and dtypes were checked by check_sample).
+void check_history(const SampleViews& v, RowParams& rp, const char* op) {
+  if (!v.has_history) return;
+  const int64_t rows = v.rows;
+  const int64_t vocab = v.vocab;
+  rp.offsets = v.history_offsets.as<const int32_t>();
+  rp.history = v.history_tokens.as<const int32_t>();
+  rp.prompt_lens = v.history_prompt_lens.as<const int32_t>();
+  TSR_PLUGIN_CHECK_ARG(rp.offsets[0] >= 0 && rp.offsets[rows] <= v.history_tokens.numel,
                        "%s: history_offsets must lie within history_tokens' %lld entries", op,
-                       static_cast<long long>(tokens.numel));
+                       static_cast<long long>(v.history_tokens.numel));
   for (int64_t b = 0; b < rows; ++b) {
     const int64_t len = static_cast<int64_t>(rp.offsets[b + 1]) - rp.offsets[b];
     TSR_PLUGIN_CHECK_ARG(len >= 0, "%s: history_offsets must be non-decreasing (row %lld)", op,
@@ -240,65 +221,30 @@ void check_history(const tsr_sample_params& p, RowParams& rp, int64_t rows, int6
 
 void sample(const tsr_sample_params* p, bool execute) {
   constexpr const char* op = "sample";
-  const auto& prm = params(p, op);
-  const View logits = view(prm.logits, op, "logits");
-  require_dtype(logits, TSR_DTYPE_F32, op, "logits");
-  require_ndim(logits, 2, op, "logits");
-  const int64_t rows = logits.dim(0);
-  const int64_t vocab = logits.dim(1);
-  TSR_PLUGIN_CHECK_ARG(vocab > 0 && vocab < (int64_t{1} << 31), "%s: logits: vocabulary size", op);
+  const SampleViews v = check_sample(p, op);
+  const auto& prm = *p;
+  const View& logits = v.logits;
+  const int64_t rows = v.rows;
+  const int64_t vocab = v.vocab;
   RowParams rp;
-  rp.temperature =
-      optional_row_tensor<float>(prm.temperature, TSR_DTYPE_F32, rows, op, "temperature");
-  rp.top_k = optional_row_tensor<int32_t>(prm.top_k, TSR_DTYPE_I32, rows, op, "top_k");
-  rp.top_p = optional_row_tensor<float>(prm.top_p, TSR_DTYPE_F32, rows, op, "top_p");
-  rp.min_p = optional_row_tensor<float>(prm.min_p, TSR_DTYPE_F32, rows, op, "min_p");
-  rp.repetition = optional_row_tensor<float>(prm.repetition_penalty, TSR_DTYPE_F32, rows, op,
-                                             "repetition_penalty");
-  rp.presence =
-      optional_row_tensor<float>(prm.presence_penalty, TSR_DTYPE_F32, rows, op, "presence_penalty");
-  rp.frequency = optional_row_tensor<float>(prm.frequency_penalty, TSR_DTYPE_F32, rows, op,
-                                            "frequency_penalty");
-  rp.seeds = optional_row_tensor<uint64_t>(prm.seeds, TSR_DTYPE_U64, rows, op, "seeds");
+  rp.temperature = v.temperature;
+  rp.top_k = v.top_k;
+  rp.top_p = v.top_p;
+  rp.min_p = v.min_p;
+  rp.repetition = v.repetition_penalty;
+  rp.presence = v.presence_penalty;
+  rp.frequency = v.frequency_penalty;
+  rp.seeds = v.seeds;
   check_values(rp, rows, op);
-  check_history(prm, rp, rows, vocab, op);
-  const View out_tokens = view(prm.out_tokens, op, "out_tokens");
-  require_dtype(out_tokens, TSR_DTYPE_I32, op, "out_tokens");
-  require_ndim(out_tokens, 1, op, "out_tokens");
-  require_dim(out_tokens, 0, rows, op, "out_tokens");
-  require_no_overlap(out_tokens, logits, op, "out_tokens", "logits");
-  float* out_logprobs = nullptr;
-  if (present(prm.out_logprobs)) {
-    const View v = view(prm.out_logprobs, op, "out_logprobs");
-    require_dtype(v, TSR_DTYPE_F32, op, "out_logprobs");
-    require_ndim(v, 1, op, "out_logprobs");
-    require_dim(v, 0, rows, op, "out_logprobs");
-    require_no_overlap(v, logits, op, "out_logprobs", "logits");
-    out_logprobs = v.as<float>();
-  }
-  const int64_t top_n = prm.num_top_logprobs;
-  TSR_PLUGIN_CHECK_ARG(top_n >= 0 && top_n <= vocab, "%s: num_top_logprobs %lld not in [0, %lld]",
-                       op, static_cast<long long>(top_n), static_cast<long long>(vocab));
-  int32_t* top_ids = nullptr;
-  float* top_values = nullptr;
-  if (top_n > 0) {
-    const View ids = view(prm.top_ids, op, "top_ids");
-    const View values = view(prm.top_values, op, "top_values");
-    require_dtype(ids, TSR_DTYPE_I32, op, "top_ids");
-    require_dtype(values, TSR_DTYPE_F32, op, "top_values");
-    require_ndim(ids, 2, op, "top_ids");
-    require_dim(ids, 0, rows, op, "top_ids");
-    require_dim(ids, 1, top_n, op, "top_ids");
-    require_same_shape(ids, values, op, "top_ids", "top_values");
-    require_no_overlap(ids, logits, op, "top_ids", "logits");
-    require_no_overlap(values, logits, op, "top_values", "logits");
-    top_ids = ids.as<int32_t>();
-    top_values = values.as<float>();
-  }
+  check_history(v, rp, op);
+  float* out_logprobs = v.has_logprobs ? v.out_logprobs.as<float>() : nullptr;
+  const int64_t top_n = v.top_n;
+  int32_t* top_ids = top_n > 0 ? v.top_ids.as<int32_t>() : nullptr;
+  float* top_values = top_n > 0 ? v.top_values.as<float>() : nullptr;
   if (!execute) return;
 
   const float* all = logits.as<const float>();
-  int32_t* tokens = out_tokens.as<int32_t>();
+  int32_t* tokens = v.out_tokens.as<int32_t>();
   parallel_for(
       rows,
       [&](int64_t b) {

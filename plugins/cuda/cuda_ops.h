@@ -11,6 +11,7 @@
 #pragma once
 
 #include "cuda_internal.h"
+#include "op_checks.h"
 #include "tensor_check.h"
 
 namespace tsr::cuda::ops {
@@ -25,5 +26,11 @@ using namespace tsr::plugin;
 // Throws INVALID_ARGUMENT unless the buffers behind `v`'s tensor live on the stream's device.
 void require_device(const tsr_stream_s* stream, const tsr_tensor& t, const char* op,
                     const char* field);
+// require_device and require_aligned (kernels access elements at their natural alignment)
+// for every tensor of a shared check's list (plugins/common/op_checks.h).
+void require_on_device(const tsr_stream_s* stream, const OpTensors& tensors, const char* op);
+// A KV cache (or other raw buffer) must be a device buffer of the stream's device.
+void require_device_buffer(const tsr_stream_s* stream, tsr_buffer_t buffer, const char* op,
+                           const char* field);
 
 }  // namespace tsr::cuda::ops

@@ -47,6 +47,21 @@ void require_device(const tsr_stream_s* stream, const tsr_tensor& t, const char*
                        t.buffer->device->index, stream->device->index);
 }
 
+void require_on_device(const tsr_stream_s* stream, const OpTensors& tensors, const char* op) {
+  for (const NamedTensor& t : tensors) {
+    require_device(stream, *t.tensor, op, t.field);
+    require_aligned(t.view, op, t.field);
+  }
+}
+
+void require_device_buffer(const tsr_stream_s* stream, tsr_buffer_t buffer, const char* op,
+                           const char* field) {
+  tsr_tensor t{};
+  t.struct_size = sizeof t;
+  t.buffer = buffer;
+  require_device(stream, t, op, field);
+}
+
 namespace {
 // Turns an ABI error back into the exception guard() expects.
 void rethrow(tsr_error* error) {

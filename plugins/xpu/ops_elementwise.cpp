@@ -1,8 +1,8 @@
 // The XPU plugin's row-wise ops: embedding, gather_rows, rms_norm, rope, silu_mul and add
-// (kernels/elementwise.cl). Host validation is plugins/common's (op_checks.h where shared,
-// the CPU and CUDA plugins' checks and messages elsewhere) plus require_device and
-// require_aligned for every tensor. Index values (ids, indices, positions) live in device
-// memory and are never read here: the kernels give a zero row for an id out of range. Rope's
+// (kernels/elementwise.cl). Host validation is plugins/common/op_checks.h's, shared with the
+// other plugins, plus require_on_device (residency and alignment) for every tensor. Index
+// values (ids, indices, positions) live in device memory and are never read here: the
+// kernels give a zero row for an id out of range. Rope's
 // inverse frequencies are computed here exactly as the CPU plugin computes them
 // (rope_frequencies.h) and travel in the kernel's arguments.
 #include <cstdint>
@@ -21,13 +21,6 @@ struct RopeFrequencies {
   float v[kRopeMaxPairs];
 };
 
-void require_same_rows(const View& a, const View& b, const char* op, const char* fa,
-                       const char* fb) {
-  bool same = a.ndim == b.ndim;
-  for (int i = 0; same && i + 1 < a.ndim; ++i) same = a.shape[i] == b.shape[i];
-  TSR_PLUGIN_CHECK_ARG(same, "%s: %s and %s must have the same rank and leading dims", op, fa, fb);
-}
-
 void launch_gather(const tsr_stream_s* stream, const tsr_tensor& src, int64_t src_rows,
                    int64_t row_bytes, const tsr_tensor& idx, int64_t count, const tsr_tensor& out) {
   launch(stream, "xpu_gather_rows",
@@ -40,11 +33,8 @@ void launch_gather(const tsr_stream_s* stream, const tsr_tensor& src, int64_t sr
 
 void embedding(tsr_stream_s* stream, const tsr_embedding_params* p, bool execute) {
   constexpr const char* op = "embedding";
-  const auto [ids, table, out] = check_embedding(p, op);
-  require_device(stream, p->ids, op, "ids");
-  require_device(stream, p->table, op, "table");
-  require_device(stream, p->out, op, "out");
-  require_aligned(ids, op, "ids");
+  const auto [ids, table, out, tensors] = check_embedding(p, op);
+  require_on_device(stream, tensors, op);
   if (!execute || out.numel == 0) return;
   launch_gather(stream, p->table, table.dim(0), table.dim(1) * static_cast<int64_t>(table.elem),
                 p->ids, ids.numel, p->out);
@@ -52,22 +42,9 @@ void embedding(tsr_stream_s* stream, const tsr_embedding_params* p, bool execute
 
 void gather_rows(tsr_stream_s* stream, const tsr_gather_rows_params* p, bool execute) {
   constexpr const char* op = "gather_rows";
-  const auto& prm = params(p, op);
-  const View x = view(prm.x, op, "x");
-  const View indices = view(prm.indices, op, "indices");
-  const View out = view(prm.out, op, "out");
-  require_device(stream, prm.x, op, "x");
-  require_device(stream, prm.indices, op, "indices");
-  require_device(stream, prm.out, op, "out");
-  require_dtype(indices, TSR_DTYPE_I32, op, "indices");
-  require_ndim(indices, 1, op, "indices");
-  require_dtype(out, x.dtype, op, "out");
-  TSR_PLUGIN_CHECK_ARG(out.ndim == x.ndim, "%s: out must have x's rank", op);
-  for (int i = 1; i < x.ndim; ++i) require_dim(out, i, x.dim(i), op, "out");
-  require_dim(out, 0, indices.dim(0), op, "out");
-  require_no_overlap(out, x, op, "out", "x");
-  require_no_overlap(out, indices, op, "out", "indices");
-  require_aligned(indices, op, "indices");
+  const auto [x, indices, out, tensors] = check_gather_rows(p, op);
+  const auto& prm = *p;
+  require_on_device(stream, tensors, op);
   if (!execute || out.numel == 0) return;
   launch_gather(stream, prm.x, x.dim(0), out.numel / out.dim(0) * static_cast<int64_t>(x.elem),
                 prm.indices, indices.numel, prm.out);
@@ -75,16 +52,9 @@ void gather_rows(tsr_stream_s* stream, const tsr_gather_rows_params* p, bool exe
 
 void rms_norm(tsr_stream_s* stream, const tsr_rms_norm_params* p, bool execute) {
   constexpr const char* op = "rms_norm";
+  const auto [x, weight, out, residual, fused, tensors] = check_rms_norm(p, op);
   const auto& prm = *p;
-  const auto [x, weight, out, residual, fused] = check_rms_norm(p, op);
-  require_device(stream, prm.x, op, "x");
-  require_device(stream, prm.weight, op, "weight");
-  require_device(stream, prm.out, op, "out");
-  if (fused) require_device(stream, prm.residual, op, "residual");
-  require_aligned(x, op, "x");
-  require_aligned(weight, op, "weight");
-  require_aligned(out, op, "out");
-  if (fused) require_aligned(residual, op, "residual");
+  require_on_device(stream, tensors, op);
   if (!execute || x.numel == 0) return;
   const int32_t dtype = x.dtype;
   const int32_t weight_dtype = weight.dtype;
@@ -100,17 +70,12 @@ void rms_norm(tsr_stream_s* stream, const tsr_rms_norm_params* p, bool execute) 
 
 void rope(tsr_stream_s* stream, const tsr_rope_params* p, bool execute) {
   constexpr const char* op = "rope";
+  const auto [query, positions, key, has_key, tensors] = check_rope(p, op);
   const auto& prm = *p;
-  const auto [query, positions, key, has_key] = check_rope(p, op);
-  require_device(stream, prm.query, op, "query");
-  require_device(stream, prm.positions, op, "positions");
-  if (has_key) require_device(stream, prm.key, op, "key");
+  require_on_device(stream, tensors, op);
   TSR_PLUGIN_CHECK(prm.rotary_dim / 2 <= kRopeMaxPairs, TSR_ERROR_CODE_UNIMPLEMENTED,
                    "%s: rotary_dim %d exceeds this plugin's maximum of %d", op, prm.rotary_dim,
                    2 * kRopeMaxPairs);
-  require_aligned(query, op, "query");
-  require_aligned(positions, op, "positions");
-  if (has_key) require_aligned(key, op, "key");
   if (!execute || query.dim(0) == 0) return;
   RopeFrequencies freq{};
   rope_inverse_frequencies(prm, freq.v);
@@ -134,20 +99,9 @@ void rope(tsr_stream_s* stream, const tsr_rope_params* p, bool execute) {
 
 void silu_mul(tsr_stream_s* stream, const tsr_silu_mul_params* p, bool execute) {
   constexpr const char* op = "silu_mul";
-  const auto& prm = params(p, op);
-  const View x = view(prm.x, op, "x");
-  const View out = view(prm.out, op, "out");
-  require_device(stream, prm.x, op, "x");
-  require_device(stream, prm.out, op, "out");
-  require_activation(x, op, "x");
-  require_dtype(out, x.dtype, op, "out");
-  require_same_rows(x, out, op, "x", "out");
-  TSR_PLUGIN_CHECK_ARG(x.cols() % 2 == 0, "%s: x: last dim %lld must be even ([gate | up])", op,
-                       static_cast<long long>(x.cols()));
-  require_dim(out, out.ndim - 1, x.cols() / 2, op, "out");
-  require_no_overlap(out, x, op, "out", "x");
-  require_aligned(x, op, "x");
-  require_aligned(out, op, "out");
+  const auto [x, out, tensors] = check_silu_mul(p, op);
+  const auto& prm = *p;
+  require_on_device(stream, tensors, op);
   if (!execute || out.numel == 0) return;
   const int64_t rows = x.rows();
   const int64_t inner = out.cols();
@@ -160,23 +114,9 @@ void silu_mul(tsr_stream_s* stream, const tsr_silu_mul_params* p, bool execute) 
 
 void add(tsr_stream_s* stream, const tsr_add_params* p, bool execute) {
   constexpr const char* op = "add";
-  const auto& prm = params(p, op);
-  const View a = view(prm.a, op, "a");
-  const View b = view(prm.b, op, "b");
-  const View out = view(prm.out, op, "out");
-  require_device(stream, prm.a, op, "a");
-  require_device(stream, prm.b, op, "b");
-  require_device(stream, prm.out, op, "out");
-  require_activation(a, op, "a");
-  require_dtype(b, a.dtype, op, "b");
-  require_dtype(out, a.dtype, op, "out");
-  require_same_shape(a, b, op, "a", "b");
-  require_same_shape(a, out, op, "a", "out");
-  if (out.data != a.data) require_no_overlap(out, a, op, "out", "a (other than exactly)");
-  if (out.data != b.data) require_no_overlap(out, b, op, "out", "b (other than exactly)");
-  require_aligned(a, op, "a");
-  require_aligned(b, op, "b");
-  require_aligned(out, op, "out");
+  const auto [a, b, out, tensors] = check_add(p, op);
+  const auto& prm = *p;
+  require_on_device(stream, tensors, op);
   if (!execute || out.numel == 0) return;
   const int64_t n = out.numel;
   const int32_t dtype = a.dtype;

@@ -11,6 +11,7 @@
 #include <array>
 #include <initializer_list>
 
+#include "op_checks.h"
 #include "tensor_check.h"
 #include "xpu_internal.h"
 
@@ -27,8 +28,12 @@ using namespace tsr::plugin;
 // device (nothing to check when either is absent).
 void require_device(const tsr_stream_s* stream, const tsr_tensor& t, const char* op,
                     const char* field);
-// Kernels access elements at their natural alignment.
-void require_aligned(const View& v, const char* op, const char* field);
+// require_device and require_aligned (kernels access elements at their natural alignment)
+// for every tensor of a shared check's list (plugins/common/op_checks.h).
+void require_on_device(const tsr_stream_s* stream, const OpTensors& tensors, const char* op);
+// A KV cache (or other raw buffer) must be a device buffer of the stream's device.
+void require_device_buffer(const tsr_stream_s* stream, tsr_buffer_t buffer, const char* op,
+                           const char* field);
 
 // A tensor as a kernel argument (buffer, byte offset); an absent tensor passes NULL.
 inline KernelArg arg(const tsr_tensor& t) {

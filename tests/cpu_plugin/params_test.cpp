@@ -96,6 +96,13 @@ TEST(Params, KvSlotsAndBlockIds) {
   a.block_tables = p.upload(std::vector<int32_t>{1, 2}, TSR_DTYPE_I32, {1, 2});
   a.num_query_heads = 1;
   a.scale = 1.0f;
+  a.max_seq_len = 0;  // plugin.h: the upper bound of seq_lens, which device kernels tile by
+  expect_invalid(p, TSR_OP_PAGED_ATTENTION, &a, p.ops().paged_attention(p.stream(), &a),
+                 "max_seq_len 0 must be positive");
+  a.max_seq_len = 5;
+  expect_invalid(p, TSR_OP_PAGED_ATTENTION, &a, p.ops().paged_attention(p.stream(), &a),
+                 "seq_lens[0] = 6 exceeds max_seq_len 5");
+  a.max_seq_len = 16;
   expect_invalid(p, TSR_OP_PAGED_ATTENTION, &a, p.ops().paged_attention(p.stream(), &a),
                  "block_tables[0, 1]");
   a.seq_lens = p.upload(std::vector<int32_t>{9}, TSR_DTYPE_I32, {1});

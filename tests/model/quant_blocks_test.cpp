@@ -89,7 +89,7 @@ void check_file(const std::string& path, size_t expected_tensors) {
 }
 
 TEST(QuantBlocks, EveryTypeMatchesGgufDequantize) {
-  check_file(kDir + "/blocks.gguf", 8);
+  check_file(kDir + "/blocks.gguf", 9);
 }
 
 TEST(QuantBlocks, SmolLM2Q4_1TensorsMatchGgufDequantize) {

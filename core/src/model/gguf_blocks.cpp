@@ -127,6 +127,11 @@ void decode_q6_k(const TensorView& view, int64_t b, const uint8_t* p, int8_t* co
   }
 }
 
+// IQ4_NL's 16 code points: a non-uniform 4-bit grid (from the GGUF format definition). Each
+// is an int8, so a block maps exactly onto INT8_GROUP (code point times the block's scale).
+constexpr int8_t kIq4NlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                     1,    13,   25,  38,  53,  69,  89,  113};
+
 }  // namespace
 
 GgufBlockLayout gguf_block_layout(FileDType dtype) {
@@ -147,6 +152,8 @@ GgufBlockLayout gguf_block_layout(FileDType dtype) {
       return {256, 144, TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 32};
     case FileDType::kQ6_K:
       return {256, 210, TSR_WEIGHT_FORMAT_INT8_GROUP, 16};
+    case FileDType::kIQ4_NL:
+      return {32, 18, TSR_WEIGHT_FORMAT_INT8_GROUP, 32};
     default:
       return {};
   }
@@ -185,6 +192,15 @@ void decode_gguf_block(const TensorView& view, int64_t block_index, int8_t* code
       for (int j = 0; j < 16; ++j) {
         codes[j] = static_cast<int8_t>(qs[j] & 0x0f);
         codes[j + 16] = static_cast<int8_t>(qs[j] >> 4);
+      }
+      return;
+    }
+    case FileDType::kIQ4_NL: {
+      scales[0] = scale_at(view, p, block_index);
+      const uint8_t* qs = p + 2;
+      for (int j = 0; j < 16; ++j) {
+        codes[j] = kIq4NlValues[qs[j] & 0x0f];
+        codes[j + 16] = kIq4NlValues[qs[j] >> 4];
       }
       return;
     }

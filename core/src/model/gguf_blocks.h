@@ -12,7 +12,9 @@
 //   Q3_K   256    110    INT4_GROUP          16     6                      d*(sc-32) * (q3 - 4)
 //   Q4_K   256    144    INT4_GROUP_ASYM     32     6                      d*sc * q4 - dmin*m
 //   Q6_K   256    210    INT8_GROUP          16     10                     d*sc * (q6 - 32)
-// (d, dmin, m: float16; sc, m of the K types: 4- or 6-bit sub-block factors.) Q5_1 and Q5_K
+//   IQ4_NL 32     18     INT8_GROUP          32     9                      d * grid[q4]
+// (d, dmin, m: float16; sc, m of the K types: 4- or 6-bit sub-block factors; grid: IQ4_NL's
+// 16 int8 code points.) Q5_1 and Q5_K
 // carry 5-bit codes with an offset, which no canonical format holds losslessly yet.
 //
 // Hand-written from the published block layouts (ggml-common.h): no C/C++ library for them is

@@ -215,6 +215,9 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
       case 14:
         view.dtype = FileDType::kQ6_K;
         break;
+      case 20:
+        view.dtype = FileDType::kIQ4_NL;
+        break;
       case 24:
         view.dtype = FileDType::kI8;
         break;
@@ -227,7 +230,8 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
       default:
         throw Error(fmt::format(
             "{}: tensor '{}' has GGUF type {} ({}), which Tessera cannot "
-            "load (supported: F32, F16, BF16, Q8_0, Q5_0, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, Q6_K)",
+            "load (supported: F32, F16, BF16, Q8_0, Q5_0, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, Q6_K, "
+            "IQ4_NL)",
             path, info.name, info.type, ggml_type_name(info.type)));
     }
     const int64_t inner = view.shape.back();

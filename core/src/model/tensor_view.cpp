@@ -36,6 +36,8 @@ const char* file_dtype_name(FileDType dtype) {
       return "Q4_K";
     case FileDType::kQ6_K:
       return "Q6_K";
+    case FileDType::kIQ4_NL:
+      return "IQ4_NL";
   }
   return "?";
 }

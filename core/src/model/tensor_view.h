@@ -27,6 +27,7 @@ enum class FileDType {
   kQ3_K,
   kQ4_K,
   kQ6_K,
+  kIQ4_NL,
 };
 
 const char* file_dtype_name(FileDType dtype);
