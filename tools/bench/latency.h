@@ -47,6 +47,11 @@ struct LatencyRun {
   double roofline_fraction = 0;
   // The same with the KV cache each row reads at the mean decode context length added.
   double roofline_with_kv_tok_s = 0;
+  // Tensor parallelism: one decode step's wall time over all ranks, and the part of it rank
+  // 0 spent in collectives (all-reduce, all-gather); the rest is compute. Means over the
+  // timed iterations' decode steps; 0 without tensor parallelism.
+  double tp_decode_step_ms = 0;
+  double tp_collective_ms = 0;
 };
 
 struct LatencyResult {
@@ -55,6 +60,7 @@ struct LatencyResult {
   std::string dtype;
   std::string quantization;
   std::string device;
+  int tensor_parallel_size = 1;
   uint64_t weight_bytes_per_token = 0;
   uint64_t kv_bytes_per_token = 0;  // all layers
   LatencyOptions options;

@@ -25,6 +25,7 @@
 #include "engine/model_loading.h"
 #include "engine/model_runner.h"
 #include "engine/output_processor.h"
+#include "models/tensor_parallel.h"
 #include "runtime/device_selector.h"
 #include "scheduler/scheduler.h"
 #include "tessera/validate_request.h"
@@ -81,27 +82,26 @@ class EngineImpl final : public Engine {
               "--kv-cache-dtype '{}': only 'auto' is supported (the KV cache holds the "
               "activation dtype, --dtype)",
               config.kv_cache_dtype);
-    runtime::LoaderOptions loader;
-    loader.plugin_dirs = config.plugin_dirs;
-    loader.plugin_options = config.plugin_options;
-    registry_ = runtime::PluginRegistry::discover(loader);
-    // --device auto passes over plugins that could not run this model.
-    const runtime::ModelNeeds needs = runtime::serving_needs(config.quantization, config.dtype);
-    const auto choice =
-        runtime::select_device(*registry_, parse_device_spec(config.device), &needs);
-    device_ = runtime::Device::open(*choice.plugin, choice.index);
-
     const auto model_config = engine::load_model_config(config.model);
+    // Before any device is opened: a config tensor parallelism cannot split fails first.
+    models::check_tensor_parallel(model_config, config.tensor_parallel_size);
     tokenizer_ = engine::load_tokenizer(config.model, config.tokenizer);
     TSR_CHECK(tokenizer_->vocab_size() <= model_config.vocab_size,
               "the tokenizer has {} tokens but the model's vocabulary is {}: they do not belong "
               "together",
               tokenizer_->vocab_size(), model_config.vocab_size);
+    const auto choices = open_devices(config);
     engine::LoadOptions load;
-    load.activation_dtype = resolve_dtype(config.dtype, model_config, choice.info());
+    load.activation_dtype = resolve_dtype(config.dtype, model_config, choices.front().info());
     load.quantization = model::parse_quantization(config.quantization);
     load.progress = progress;
-    weights_ = engine::ModelWeights::load(config.model, device_, load);
+    std::vector<const engine::ModelWeights*> rank_weights;
+    for (size_t rank = 0; rank < devices_.size(); ++rank) {
+      load.shard = {static_cast<int32_t>(rank), static_cast<int32_t>(devices_.size())};
+      weights_.push_back(engine::ModelWeights::load(config.model, devices_[rank], load));
+      rank_weights.push_back(weights_.back().get());
+    }
+    device_ = devices_.front();
 
     max_model_len_ = config.max_model_len > 0
                          ? config.max_model_len
@@ -118,9 +118,11 @@ class EngineImpl final : public Engine {
     runner_options.max_logprobs = config.max_logprobs;
     runner_options.kv_dtype = load.activation_dtype;
     runner_options.use_graphs = !config.enforce_eager;
-    runner_ = std::make_unique<engine::ModelRunner>(device_, *weights_, runner_options);
+    runner_ = std::make_unique<engine::ModelRunner>(devices_, rank_weights, runner_options);
+    runner_->set_profile_collectives(config.profile_collectives);
 
-    plan_ = engine::size_memory(device_, *runner_, *weights_, config, max_model_len_, &cost_);
+    plan_ =
+        engine::size_memory(device_, *runner_, *weights_.front(), config, max_model_len_, &cost_);
     allocate_kv_memory(config);
     TSR_LOG_INFO("decode steps: {}", runner_->graphs_enabled()
                                          ? "captured device graphs (--enforce-eager turns them off)"
@@ -151,7 +153,8 @@ class EngineImpl final : public Engine {
     summary_.dtype = dtype_label(load.activation_dtype);
     summary_.quantization = model::quantization_name(load.quantization);
     summary_.vocab_size = model_config.vocab_size;
-    summary_.weight_bytes_per_token = weights_->bytes_per_token();
+    summary_.weight_bytes_per_token = weights_.front()->bytes_per_token();
+    summary_.tensor_parallel_size = config.tensor_parallel_size;
     metrics_.update([&](engine::EngineMetrics& m) { m.num_kv_blocks = plan_.num_kv_blocks; });
     rng_.seed(config.seed);
   }
@@ -274,13 +277,42 @@ class EngineImpl final : public Engine {
     RequestLimits limits;
     limits.max_model_len = max_model_len_;
     limits.kv_tokens = plan_.kv_tokens;
-    limits.vocab_size = weights_->config().vocab_size;
+    limits.vocab_size = weights_.front()->config().vocab_size;
     limits.max_logprobs = config_.max_logprobs;
     return limits;
   }
   int64_t blocks_in_use() const override { return blocks_in_use_.load(); }
 
  private:
+  // The plugins and one device per tensor-parallel rank (devices_). With N > 1 ranks the
+  // CPU plugin is asked for N core-group devices of cores / N threads each, unless the
+  // --plugin-option values cpu.devices / cpu.num_threads say otherwise.
+  std::vector<runtime::DeviceChoice> open_devices(const EngineConfig& config) {
+    runtime::LoaderOptions loader;
+    loader.plugin_dirs = config.plugin_dirs;
+    loader.plugin_options = config.plugin_options;
+    const int tp = config.tensor_parallel_size;
+    if (tp > 1) {
+      loader.plugin_options.emplace("cpu.devices", std::to_string(tp));
+      const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      loader.plugin_options.emplace("cpu.num_threads", std::to_string(std::max(1, cores / tp)));
+    }
+    registry_ = runtime::PluginRegistry::discover(loader);
+    // --device auto passes over plugins that could not run this model.
+    const runtime::ModelNeeds needs = runtime::serving_needs(config.quantization, config.dtype);
+    const auto choices =
+        runtime::select_devices(*registry_, parse_device_spec(config.device), tp, &needs);
+    for (const auto& choice : choices) {
+      devices_.push_back(runtime::Device::open(*choice.plugin, choice.index));
+    }
+    if (tp > 1) {
+      std::vector<std::string> names;
+      for (const auto& c : choices) names.push_back(c.to_string());
+      TSR_LOG_INFO("tensor parallel size {}: ranks on {}", tp, fmt::join(names, ", "));
+    }
+    return choices;
+  }
+
   void loop() {
     while (true) {
       {
@@ -424,6 +456,10 @@ class EngineImpl final : public Engine {
       out.preemptions_recompute = m.preemptions_recompute;
       out.recomputed_tokens = m.recomputed_tokens;
       out.steps = m.num_steps;
+      const auto tp = runner_->collective_timing();
+      out.tp_decode_forward_seconds = tp.decode_forward_seconds;
+      out.tp_decode_collective_seconds = tp.decode_collective_seconds;
+      out.tp_decode_forwards = tp.decode_forwards;
       out.swap_blocks_in_use =
           std::llround(m.swap_usage * static_cast<double>(plan_.num_swap_blocks));
     });
@@ -433,9 +469,10 @@ class EngineImpl final : public Engine {
 
   EngineConfig config_;
   std::unique_ptr<runtime::PluginRegistry> registry_;
-  std::shared_ptr<runtime::Device> device_;
+  std::vector<std::shared_ptr<runtime::Device>> devices_;  // one per tensor-parallel rank
+  std::shared_ptr<runtime::Device> device_;                // rank 0's
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
-  std::unique_ptr<engine::ModelWeights> weights_;
+  std::vector<std::unique_ptr<engine::ModelWeights>> weights_;  // one per rank
   std::unique_ptr<engine::ModelRunner> runner_;
   std::unique_ptr<sched::Scheduler> scheduler_;
   sched::CostModel cost_;
