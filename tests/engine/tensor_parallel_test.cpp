@@ -10,6 +10,7 @@
 // rescales rather than amplifies it over the 2 layers. Hence the norm-wise bound
 // max|logits_N - logits_1| <= 1e-5 max|logits_1| (per row; a single logit near 0 has no
 // meaningful relative error). Greedy tokens must then be identical.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -376,6 +377,42 @@ TEST_F(TensorParallel, BadConfigsFailWithOneMessage) {
 }  // namespace
 
 namespace {
+
+// An op that fails on one rank only (the CPU plugin's fault injection counts linear calls
+// over the whole process, so it hits one rank of a step) must not leave the other rank
+// waiting in a collective: the step's requests fail with the error, the engine keeps
+// serving, and no block is leaked. (A hang here ends in CTest's timeout, a failure too.)
+TEST_F(TensorParallel, AnOpFailingOnOneRankFailsTheStepWithoutAHang) {
+  auto config = engine_config("llama2", 2);
+  config.plugin_options["cpu.fail_linear_every"] = "401";  // ~26 linear calls a step
+  auto engine = Engine::create(config);
+  SamplingParams params;
+  params.temperature = 0;
+  params.ignore_eos = true;
+  params.max_tokens = 6;
+  int failed = 0;
+  int finished = 0;
+  for (int round = 0; round < 10; ++round) {
+    std::vector<std::shared_ptr<OutputChannel>> channels;
+    for (int i = 0; i < 3; ++i) {
+      channels.push_back(engine->add_request(fmt::format("r{}-{}", round, i),
+                                             {5, 17, 300 + i, 42, 7 + round}, params));
+    }
+    for (int steps = 0; engine->has_unfinished() && steps < 10000; ++steps) engine->step();
+    for (auto& channel : channels) {
+      while (auto out = channel->next()) {
+        if (out->finish_reason == FinishReason::kError) {
+          ++failed;
+          EXPECT_NE(out->error.find("injected fault"), std::string::npos) << out->error;
+        }
+        if (out->finish_reason == FinishReason::kLength) ++finished;
+      }
+    }
+  }
+  EXPECT_GT(failed, 0);
+  EXPECT_GT(finished, 0);  // it kept serving
+  EXPECT_EQ(engine->blocks_in_use(), 0);
+}
 
 // On a machine with two GPUs (scripts/gpu-check.sh sets TESSERA_TEST_DEVICE=cuda): the
 // device's greedy outputs at TP 2 (NCCL between two GPUs) equal its own at TP 1, in f32.

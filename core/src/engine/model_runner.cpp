@@ -541,11 +541,15 @@ void ModelRunner::forward_with_graph(const ForwardBatch& batch, int32_t size) {
 }
 
 void ModelRunner::enqueue_forward(Rank& rank, const StepShape& shape) {
-  const models::ForwardContext ctx{
-      *rank.device,   rank.stream,   dtype_,      shape,       rank.inputs,
-      rank.act,       rank.kv_cache, kv_layout(), num_blocks_, rank.weights->layout(),
-      rank.comm.get()};
+  std::exception_ptr failure;
+  const models::ForwardContext ctx{*rank.device,    rank.stream,
+                                   dtype_,          shape,
+                                   rank.inputs,     rank.act,
+                                   rank.kv_cache,   kv_layout(),
+                                   num_blocks_,     rank.weights->layout(),
+                                   rank.comm.get(), rank.comm ? &failure : nullptr};
   rank.weights->model().forward(ctx);
+  if (failure) std::rethrow_exception(failure);
 }
 
 SampleResult ModelRunner::sample(const SamplingBatch& sampling) {

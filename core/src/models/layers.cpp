@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <exception>
 
 #include "common/check.h"
 
@@ -36,8 +37,17 @@ tsr_rope_scaling rope_scaling_of(model::RopeScalingType type) {
   return TSR_ROPE_SCALING_NONE;
 }
 
+// With tensor parallelism a rank must not stop between collectives: its peers would wait for
+// it forever. So a failed op is recorded in ctx.failure and the rank carries on (its buffers
+// stay valid; their contents no longer matter), reaching every collective; the runner throws
+// the recorded error once every rank has finished the step.
 void check(const ForwardContext& ctx, tsr_error* error, const char* op) {
-  ctx.device.check(error, op);
+  try {
+    ctx.device.check(error, op);
+  } catch (...) {
+    if (ctx.failure == nullptr) throw;
+    if (!*ctx.failure) *ctx.failure = std::current_exception();
+  }
 }
 
 }  // namespace
@@ -160,6 +170,8 @@ void load_output(WeightLoader& loader, const model::ModelConfig& cfg, const Embe
 // --- forward ---
 
 void all_reduce(const ForwardContext& ctx, const runtime::Buffer& x, int64_t count) {
+  // A collective fails on every rank alike (the plugins check all ranks' arguments), so its
+  // error ends the step everywhere.
   if (ctx.comm != nullptr) ctx.comm->all_reduce_sum(ctx.stream, x, ctx.dtype, count);
 }
 

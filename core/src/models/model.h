@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <span>
 #include <string>
@@ -100,6 +101,9 @@ struct ForwardContext {
   // This rank's part of the model, and its group (nullptr when the model is not sharded).
   const ShardLayout& layout;
   runtime::Communicator* comm;
+  // Tensor parallelism: where a failed op's error is kept so that the rank still reaches
+  // every collective of the step (nullptr: ops throw at once).
+  std::exception_ptr* failure = nullptr;
 };
 
 class Model {
