@@ -1,8 +1,13 @@
 """`--tensor-parallel-size` through the real binary: generate with TP 2 (CPU ranks in one
 process) prints what TP 1 prints, `--config` takes the key, `plan` reports per-rank shares,
-and configs that cannot run end with one clear error line and a non-zero exit."""
+configs that cannot run end with one clear error line and a non-zero exit, and under
+`mpirun -np 2` two processes print what one rank prints."""
+import json
 import os
+import shutil
 import subprocess
+
+import pytest
 
 TESSERA = os.environ["TESSERA_BIN"]
 MODELS = os.environ["TESSERA_TINY_MODELS_DIR"]
@@ -70,3 +75,63 @@ def test_plan_reports_per_rank_shares():
               "--tensor-parallel-size", "3")
     assert bad.returncode != 0
     assert "attention heads" in bad.stderr
+
+
+# --- ranks as processes: mpirun -np 2 (Open MPI), rank 0 prints, rank 1 runs its shard ---
+
+MPIRUN = shutil.which("mpirun")
+MPI_ARGS = ["-np", "2", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none"]
+
+
+def mpirun(*args, timeout=300):
+    if MPIRUN is None:
+        pytest.skip("mpirun not found (Debian: openmpi-bin)")
+    result = subprocess.run([MPIRUN, *MPI_ARGS, TESSERA, *args], capture_output=True, text=True,
+                            timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if "built without MPI" in result.stderr:
+        pytest.skip("this tessera was built without MPI")
+    return result
+
+
+def test_mpirun_two_processes_generate_what_one_rank_generates(tmp_path):
+    one = generate()
+    assert one.returncode == 0, one.stderr
+    args = ["generate", "--model", f"{MODELS}/qwen3", "--device", "cpu", *COMMON, "--prompt",
+            "Hello there", "--max-tokens", "12", "--ignore-eos", "--tensor-parallel-size", "2"]
+    two = mpirun(*args)
+    assert two.returncode == 0, two.stderr
+    assert two.stdout == one.stdout  # only rank 0 prints
+    # A batch of prompts through the engine, chunked into 7-token steps.
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text("".join(
+        json.dumps({"prompt": f"Request number {i}: " + "tokens " * (3 * i), "max_tokens": 6,
+                    "ignore_eos": True}) + "\n" for i in range(6)))
+    batch = ["generate", "--model", f"{MODELS}/llama3", "--device", "cpu", *COMMON,
+             "--max-num-batched-tokens", "7", "--input", str(requests)]
+    single = run(*batch, "--output", str(tmp_path / "one.jsonl"))
+    assert single.returncode == 0, single.stderr
+    split = mpirun(*batch, "--tensor-parallel-size", "2", "--output", str(tmp_path / "two.jsonl"))
+    assert split.returncode == 0, split.stderr
+
+    def texts(name):
+        return [json.loads(line)["token_ids"] for line in (tmp_path / name).read_text().splitlines()]
+
+    assert texts("two.jsonl") == texts("one.jsonl")
+
+
+def test_mpirun_with_a_failing_rank_ends_the_job_instead_of_hanging():
+    # Both processes count their own linear calls: the same call fails on both, rank 1 aborts
+    # the job (rank 0 alone would fail the step and go on).
+    result = mpirun("generate", "--model", f"{MODELS}/qwen3", "--device", "cpu", *COMMON,
+                    "--prompt", "Hello", "--max-tokens", "40", "--ignore-eos",
+                    "--tensor-parallel-size", "2", "--plugin-option", "cpu.fail_linear_every=150",
+                    timeout=120)
+    assert result.returncode != 0
+    assert "injected fault" in result.stderr
+
+
+def test_mpirun_with_the_wrong_process_count_is_one_error():
+    result = mpirun("generate", "--model", f"{MODELS}/qwen3", "--device", "cpu", *COMMON,
+                    "--prompt", "Hello", "--tensor-parallel-size", "4", timeout=120)
+    assert result.returncode != 0
+    assert "mpirun started 2 processes but --tensor-parallel-size is 4" in result.stderr

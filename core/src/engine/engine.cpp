@@ -24,8 +24,10 @@
 #include "engine/metrics.h"
 #include "engine/model_loading.h"
 #include "engine/model_runner.h"
+#include "engine/mpi_world.h"
 #include "engine/output_processor.h"
 #include "models/tensor_parallel.h"
+#include "runtime/communicator.h"
 #include "runtime/device_selector.h"
 #include "scheduler/scheduler.h"
 #include "tessera/validate_request.h"
@@ -90,7 +92,12 @@ class EngineImpl final : public Engine {
               "the tokenizer has {} tokens but the model's vocabulary is {}: they do not belong "
               "together",
               tokenizer_->vocab_size(), model_config.vocab_size);
-    const auto choices = open_devices(config);
+    // Under mpirun each process is one rank (engine/mpi_world.h); otherwise every rank is a
+    // device of this process.
+    engine::MpiWorld* world = config.tensor_parallel_size > 1 && engine::launched_by_mpi()
+                                  ? &engine::MpiWorld::instance()
+                                  : nullptr;
+    const auto choices = world != nullptr ? open_mpi_device(config, *world) : open_devices(config);
     engine::LoadOptions load;
     load.activation_dtype = resolve_dtype(config.dtype, model_config, choices.front().info());
     load.quantization = model::parse_quantization(config.quantization);
@@ -98,6 +105,7 @@ class EngineImpl final : public Engine {
     std::vector<const engine::ModelWeights*> rank_weights;
     for (size_t rank = 0; rank < devices_.size(); ++rank) {
       load.shard = {static_cast<int32_t>(rank), static_cast<int32_t>(devices_.size())};
+      if (world != nullptr) load.shard = {world->rank(), world->size()};
       weights_.push_back(engine::ModelWeights::load(config.model, devices_[rank], load));
       rank_weights.push_back(weights_.back().get());
     }
@@ -118,7 +126,19 @@ class EngineImpl final : public Engine {
     runner_options.max_logprobs = config.max_logprobs;
     runner_options.kv_dtype = load.activation_dtype;
     runner_options.use_graphs = !config.enforce_eager;
-    runner_ = std::make_unique<engine::ModelRunner>(devices_, rank_weights, runner_options);
+    if (world != nullptr) {
+      runner_ = std::make_unique<engine::ModelRunner>(
+          device_, *weights_.front(), runner_options,
+          runtime::Communicator::over_host(device_, *world, world->rank(), world->size()));
+      if (world->rank() != 0) serve_rank_zero(*world);  // never returns
+      runner_->set_command_sink([world](const engine::RunnerCommand& command) {
+        auto bytes = engine::encode(command);
+        world->broadcast(bytes);
+        if (command.kind == engine::RunnerCommand::Kind::kStop) world->mark_workers_stopped();
+      });
+    } else {
+      runner_ = std::make_unique<engine::ModelRunner>(devices_, rank_weights, runner_options);
+    }
     runner_->set_profile_collectives(config.profile_collectives);
 
     plan_ =
@@ -311,6 +331,63 @@ class EngineImpl final : public Engine {
       TSR_LOG_INFO("tensor parallel size {}: ranks on {}", tp, fmt::join(names, ", "));
     }
     return choices;
+  }
+
+  // MPI: this process's device, one of `world.size()` ranks (one process each): the device
+  // of --device's list at this rank, else the plugin's device `first + local rank` (the CPU
+  // plugin's one device in every process, each with cores / processes-on-this-host threads).
+  std::vector<runtime::DeviceChoice> open_mpi_device(const EngineConfig& config,
+                                                     engine::MpiWorld& world) {
+    const int tp = config.tensor_parallel_size;
+    TSR_CHECK_KIND(world.size() == tp, ErrorKind::kInvalidArgument,
+                   "mpirun started {} processes but --tensor-parallel-size is {}: start one "
+                   "process per rank (mpirun -np {})",
+                   world.size(), tp, tp);
+    runtime::LoaderOptions loader;
+    loader.plugin_dirs = config.plugin_dirs;
+    loader.plugin_options = config.plugin_options;
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    loader.plugin_options.emplace("cpu.num_threads",
+                                  std::to_string(std::max(1, cores / world.local_size())));
+    registry_ = runtime::PluginRegistry::discover(loader);
+    const runtime::ModelNeeds needs = runtime::serving_needs(config.quantization, config.dtype);
+    DeviceSpec spec = parse_device_spec(config.device);
+    if (spec.indices.size() > 1) {
+      TSR_CHECK_KIND(static_cast<int>(spec.indices.size()) == tp, ErrorKind::kInvalidArgument,
+                     "--device {} names {} devices but --tensor-parallel-size is {}",
+                     spec.to_string(), spec.indices.size(), tp);
+      spec.indices = {spec.indices[static_cast<size_t>(world.rank())]};
+      spec.index = spec.indices.front();
+    }
+    runtime::DeviceChoice choice = runtime::select_device(*registry_, spec, &needs);
+    if (spec.indices.empty() && choice.plugin->name() != "cpu") {
+      choice.index += world.local_rank();
+      const auto count = static_cast<int32_t>(choice.plugin->devices().size());
+      TSR_CHECK_KIND(choice.index < count, ErrorKind::kNotFound,
+                     "MPI rank {} (local rank {}) needs device {}:{}, but the plugin has {}",
+                     world.rank(), world.local_rank(), choice.plugin->name(), choice.index, count);
+    }
+    devices_.push_back(runtime::Device::open(*choice.plugin, choice.index));
+    TSR_LOG_INFO("tensor parallel size {}: MPI rank {} on {}", tp, world.rank(),
+                 choice.to_string());
+    return {choice};
+  }
+
+  // MPI ranks other than 0: run rank 0's commands until it says stop, then end the process
+  // (its command line's own work, e.g. printing, is rank 0's). Any error ends the whole job.
+  [[noreturn]] void serve_rank_zero(engine::MpiWorld& world) {
+    try {
+      for (;;) {
+        std::vector<uint8_t> bytes;
+        world.broadcast(bytes);
+        const engine::RunnerCommand command = engine::decode(bytes);
+        if (command.kind == engine::RunnerCommand::Kind::kStop) break;
+        runner_->run(command);
+      }
+    } catch (const std::exception& e) {
+      world.abort(std::string("error: ") + e.what());
+    }
+    std::exit(0);  // MPI_Finalize runs at exit
   }
 
   void loop() {

@@ -51,6 +51,36 @@ ModelRunner::ModelRunner(std::vector<std::shared_ptr<runtime::Device>> devices,
       dtype_(weights_.activation_dtype()),
       act_(ranks_.front()->act),
       inputs_(ranks_.front()->inputs) {
+  tp_size_ = static_cast<int32_t>(ranks_.size());
+  if (ranks_.size() > 1) {
+    std::vector<std::shared_ptr<runtime::Device>> group;
+    for (const auto& r : ranks_) group.push_back(r->device);
+    auto comms = runtime::Communicator::create_group(group);
+    for (size_t i = 0; i < ranks_.size(); ++i) ranks_[i]->comm = std::move(comms[i]);
+    threads_ = std::make_unique<RankThreads>(static_cast<int>(ranks_.size()));
+  }
+  finish_construction();
+}
+
+ModelRunner::ModelRunner(std::shared_ptr<runtime::Device> device, const ModelWeights& weights,
+                         const RunnerOptions& options, std::unique_ptr<runtime::Communicator> comm)
+    : ranks_(make_ranks(one(std::move(device)), {&weights}, comm->size())),
+      device_(ranks_.front()->device),
+      weights_(*ranks_.front()->weights),
+      options_(options),
+      stream_(ranks_.front()->stream),
+      dtype_(weights_.activation_dtype()),
+      act_(ranks_.front()->act),
+      inputs_(ranks_.front()->inputs) {
+  TSR_INVARIANT(weights.shard().rank == comm->rank() && weights.shard().size == comm->size(),
+                "weights of shard {} of {} for communicator rank {} of {}", weights.shard().rank,
+                weights.shard().size, comm->rank(), comm->size());
+  tp_size_ = comm->size();
+  ranks_.front()->comm = std::move(comm);
+  finish_construction();
+}
+
+void ModelRunner::finish_construction() {
   const auto& cfg = weights_.config();
   TSR_CHECK(options_.max_num_tokens > 0 && options_.max_num_seqs > 0 && options_.block_size > 0,
             "max_num_batched_tokens, max_num_seqs and block_size must be positive");
@@ -59,13 +89,6 @@ ModelRunner::ModelRunner(std::vector<std::shared_ptr<runtime::Device>> devices,
         (cfg.max_position_embeddings + options_.block_size - 1) / options_.block_size);
   }
   for (size_t i = 0; i < ranks_.size(); ++i) init_rank(*ranks_[i], i == 0);
-  if (ranks_.size() > 1) {
-    std::vector<std::shared_ptr<runtime::Device>> group;
-    for (const auto& r : ranks_) group.push_back(r->device);
-    auto comms = runtime::Communicator::create_group(group);
-    for (size_t i = 0; i < ranks_.size(); ++i) ranks_[i]->comm = std::move(comms[i]);
-    threads_ = std::make_unique<RankThreads>(static_cast<int>(ranks_.size()));
-  }
   block_bytes_ = device_->kv_block_bytes(kv_layout());
   // Fail at construction, naming the op, rather than mid-step on a NULL entry: the ops the
   // family's forward uses, then the runner's own.
@@ -82,8 +105,7 @@ ModelRunner::ModelRunner(std::vector<std::shared_ptr<runtime::Device>> devices,
     }
   }
   // A CPU graph would run the collectives while capturing; NCCL under capture is untested.
-  graphs_enabled_ =
-      options_.use_graphs && ranks_.size() == 1 && runtime::Graph::supported(*device_);
+  graphs_enabled_ = options_.use_graphs && tp_size_ == 1 && runtime::Graph::supported(*device_);
   if (options_.graph_batch_sizes.empty()) {
     const int32_t largest = std::min(options_.max_num_seqs, 256);
     for (int32_t size : {1, 2, 4}) {
@@ -98,22 +120,68 @@ ModelRunner::ModelRunner(std::vector<std::shared_ptr<runtime::Device>> devices,
   std::erase_if(options_.graph_batch_sizes, [&](int32_t size) { return size < 1 || size > fits; });
 }
 
-ModelRunner::~ModelRunner() = default;
+ModelRunner::~ModelRunner() {
+  if (!sink_) return;
+  try {
+    send(RunnerCommand::Kind::kStop, 0, nullptr, nullptr);
+  } catch (const std::exception& e) {
+    TSR_LOG_ERROR("could not stop the other tensor-parallel ranks: {}", e.what());
+  }
+}
+
+void ModelRunner::send(RunnerCommand::Kind kind, int64_t count, const BlockPairs* pairs,
+                       const ForwardBatch* batch) {
+  if (!sink_) return;
+  command_.kind = kind;
+  command_.count = count;
+  command_.pairs = pairs != nullptr ? *pairs : BlockPairs{};
+  command_.batch = batch != nullptr ? *batch : ForwardBatch{};
+  sink_(command_);
+}
+
+void ModelRunner::run(const RunnerCommand& c) {
+  using Kind = RunnerCommand::Kind;
+  switch (c.kind) {
+    case Kind::kForward:
+      forward(c.batch);
+      stream_.synchronize();
+      return;
+    case Kind::kAllocateKv:
+      allocate_kv_cache(c.count);
+      return;
+    case Kind::kAllocateSwap:
+      allocate_swap_space(c.count);
+      return;
+    case Kind::kCopy:
+      copy_blocks(c.pairs);
+      return;
+    case Kind::kSwapOut:
+      swap_out(c.pairs);
+      return;
+    case Kind::kSwapIn:
+      swap_in(c.pairs);
+      return;
+    case Kind::kStop:
+      break;
+  }
+  TSR_INVARIANT(false, "runner command {} cannot be run", static_cast<int>(c.kind));
+}
 
 // The ranks exist before the members that alias rank 0's parts are bound to them.
 std::vector<std::unique_ptr<ModelRunner::Rank>> ModelRunner::make_ranks(
     const std::vector<std::shared_ptr<runtime::Device>>& devices,
-    const std::vector<const ModelWeights*>& weights) {
+    const std::vector<const ModelWeights*>& weights, int32_t group_size) {
+  const bool local = group_size == 0;  // every rank of the group is in this process
+  if (local) group_size = static_cast<int32_t>(devices.size());
   TSR_CHECK(!devices.empty() && devices.size() == weights.size(),
             "a model runner needs one loaded model per device ({} devices, {} models)",
             devices.size(), weights.size());
   std::vector<std::unique_ptr<ModelRunner::Rank>> ranks;
   for (size_t i = 0; i < devices.size(); ++i) {
     const auto shard = weights[i]->shard();
-    TSR_INVARIANT(
-        shard.size == static_cast<int32_t>(devices.size()) && shard.rank == static_cast<int32_t>(i),
-        "rank {} of {} got the weights of shard {} of {}", i, devices.size(), shard.rank,
-        shard.size);
+    TSR_INVARIANT(shard.size == group_size && (!local || shard.rank == static_cast<int32_t>(i)),
+                  "rank {} of {} got the weights of shard {} of {}", i, devices.size(), shard.rank,
+                  shard.size);
     auto rank = std::make_unique<ModelRunner::Rank>();
     rank->device = devices[i];
     rank->weights = weights[i];
@@ -230,6 +298,7 @@ uint64_t ModelRunner::kv_block_bytes_all_layers() const {
 
 void ModelRunner::allocate_kv_cache(int64_t num_blocks) {
   TSR_CHECK(num_blocks > 0, "the KV cache needs at least one block");
+  send(RunnerCommand::Kind::kAllocateKv, num_blocks, nullptr, nullptr);
   // Captured graphs name the old cache buffers.
   graphs_.clear();
   for (auto& rank : ranks_) {
@@ -243,6 +312,7 @@ void ModelRunner::allocate_kv_cache(int64_t num_blocks) {
 }
 
 void ModelRunner::allocate_swap_space(int64_t num_host_blocks) {
+  send(RunnerCommand::Kind::kAllocateSwap, num_host_blocks, nullptr, nullptr);
   num_swap_blocks_ = 0;
   for (auto& rank : ranks_) {
     rank->swap_space.clear();
@@ -390,6 +460,7 @@ void ModelRunner::forward(const ForwardBatch& batch) {
       "batch block table width {} exceeds {}", batch.max_blocks_per_seq,
       options_.max_blocks_per_seq);
   TSR_INVARIANT(!lead().kv_cache.empty(), "allocate_kv_cache() before forward()");
+  send(RunnerCommand::Kind::kForward, 0, nullptr, &batch);
   if (const int32_t size = graph_size_for(batch); size > 0) {
     forward_with_graph(batch, size);
     return;
@@ -400,7 +471,7 @@ void ModelRunner::forward(const ForwardBatch& batch) {
   shape.logit_rows = rows;
   shape.table_width = batch.max_blocks_per_seq;
   shape.max_seq_len = *std::max_element(batch.seq_lens.begin(), batch.seq_lens.end());
-  if (ranks_.size() == 1) {
+  if (tp_size_ == 1) {
     upload_inputs(lead(), batch);
     enqueue_forward(lead(), shape);
   } else {
@@ -410,7 +481,7 @@ void ModelRunner::forward(const ForwardBatch& batch) {
 }
 
 void ModelRunner::forward_all_ranks(const ForwardBatch& batch, const StepShape& shape) {
-  const auto n = static_cast<int32_t>(ranks_.size());
+  const int32_t n = tp_size_;
   const auto rows = static_cast<int32_t>(shape.logit_rows);
   // Row r * n + q of the assembled logits is row q * rows + r of the rank-major gather.
   logits_permutation_.resize(static_cast<size_t>(rows * n));
@@ -420,12 +491,17 @@ void ModelRunner::forward_all_ranks(const ForwardBatch& batch, const StepShape& 
   }
   const double collectives_before = lead().comm->seconds();
   const auto start = std::chrono::steady_clock::now();
-  threads_->run([&](int index) {
+  const auto step = [&](int index) {
     Rank& rank = *ranks_[static_cast<size_t>(index)];
     upload_inputs(rank, batch);
     enqueue_forward(rank, shape);
     rank.stream.synchronize();
-  });
+  };
+  if (threads_) {
+    threads_->run(step);
+  } else {
+    step(0);  // the other ranks are other processes
+  }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double collectives = lead().comm->seconds() - collectives_before;
@@ -634,6 +710,7 @@ std::vector<float> ModelRunner::logits_to_host() {
 
 void ModelRunner::copy_blocks(const BlockPairs& pairs) {
   if (pairs.empty()) return;
+  send(RunnerCommand::Kind::kCopy, 0, &pairs, nullptr);
   std::vector<int64_t> src, dst;
   for (const auto& [from, to] : pairs) {
     src.push_back(from);
@@ -684,6 +761,7 @@ void swap(runtime::Device& device, runtime::Stream& stream, std::vector<runtime:
 }  // namespace
 
 void ModelRunner::swap_out(const BlockPairs& device_to_host) {
+  if (!device_to_host.empty()) send(RunnerCommand::Kind::kSwapOut, 0, &device_to_host, nullptr);
   for (auto& r : ranks_) {
     swap(*r->device, r->stream, r->kv_cache, r->swap_space, block_bytes_, device_to_host,
          TSR_SWAP_DIRECTION_OUT);
@@ -691,6 +769,7 @@ void ModelRunner::swap_out(const BlockPairs& device_to_host) {
 }
 
 void ModelRunner::swap_in(const BlockPairs& host_to_device) {
+  if (!host_to_device.empty()) send(RunnerCommand::Kind::kSwapIn, 0, &host_to_device, nullptr);
   for (auto& r : ranks_) {
     swap(*r->device, r->stream, r->kv_cache, r->swap_space, block_bytes_, host_to_device,
          TSR_SWAP_DIRECTION_IN);

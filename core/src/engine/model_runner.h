@@ -28,6 +28,7 @@
 // every context length.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <utility>
@@ -39,6 +40,7 @@
 #include "engine/forward_batch.h"
 #include "engine/model_weights.h"
 #include "engine/rank_threads.h"
+#include "engine/runner_commands.h"
 #include "runtime/communicator.h"
 #include "runtime/graph.h"
 #include "runtime/stream.h"
@@ -60,8 +62,6 @@ struct RunnerOptions {
   // min(max_num_seqs, 256). Larger decode batches run eagerly.
   std::vector<int32_t> graph_batch_sizes;
 };
-
-using BlockPairs = std::vector<std::pair<int64_t, int64_t>>;  // (src, dst)
 
 // What one executed plan produced: one sampled token per scheduled request that needed
 // logits, in plan order, and the sample op's full result for those rows (same order).
@@ -89,9 +89,18 @@ class ModelRunner {
   // Tensor parallel: rank i runs weights[i] (loaded with shard {i, N}) on devices[i].
   ModelRunner(std::vector<std::shared_ptr<runtime::Device>> devices,
               std::vector<const ModelWeights*> weights, const RunnerOptions& options);
+  // Tensor parallel across processes (MPI): this process's rank only, `comm` joining it to
+  // the other processes' runners (weights loaded with shard {comm->rank(), comm->size()}).
+  ModelRunner(std::shared_ptr<runtime::Device> device, const ModelWeights& weights,
+              const RunnerOptions& options, std::unique_ptr<runtime::Communicator> comm);
   ~ModelRunner();
 
-  int32_t tensor_parallel_size() const { return static_cast<int32_t>(ranks_.size()); }
+  int32_t tensor_parallel_size() const { return tp_size_; }
+  // MPI rank 0: every KV allocation, KV move and forward pass is first handed to `sink`
+  // (which broadcasts it to the other processes), and a stop when the runner is destroyed.
+  void set_command_sink(std::function<void(const RunnerCommand&)> sink) { sink_ = std::move(sink); }
+  // MPI ranks other than 0: runs a command received from rank 0 (not kStop).
+  void run(const RunnerCommand& command);
   // Synchronizes around every collective so that its time is its own (bench latency).
   void set_profile_collectives(bool on);
   CollectiveTiming collective_timing() const;
@@ -163,7 +172,7 @@ class ModelRunner {
   };
   static std::vector<std::unique_ptr<Rank>> make_ranks(
       const std::vector<std::shared_ptr<runtime::Device>>& devices,
-      const std::vector<const ModelWeights*>& weights);
+      const std::vector<const ModelWeights*>& weights, int32_t group_size = 0);
   void init_rank(Rank& rank, bool lead);
   Rank& lead() { return *ranks_.front(); }
   const Rank& lead() const { return *ranks_.front(); }
@@ -171,8 +180,9 @@ class ModelRunner {
   using StepShape = models::StepShape;
   void enqueue_forward(Rank& rank, const StepShape& shape);
   void upload_inputs(Rank& rank, const ForwardBatch& batch);
-  // Runs the step on every rank, each on its own thread.
+  // Runs the step on every rank of this process, each on its own thread.
   void forward_all_ranks(const ForwardBatch& batch, const StepShape& shape);
+  void finish_construction();
   // The captured size a decode batch of `seqs` rows pads to; 0 when it runs eagerly.
   int32_t graph_size_for(const ForwardBatch& batch) const;
   void forward_with_graph(const ForwardBatch& batch, int32_t size);
@@ -192,7 +202,12 @@ class ModelRunner {
   }
 
   std::vector<std::unique_ptr<Rank>> ranks_;  // rank 0 first: it samples
-  std::unique_ptr<RankThreads> threads_;      // ranks 1..N-1
+  std::unique_ptr<RankThreads> threads_;      // ranks 1..N-1 of this process
+  int32_t tp_size_ = 1;                       // ranks of all processes
+  std::function<void(const RunnerCommand&)> sink_;
+  RunnerCommand command_;  // reused by send()
+  void send(RunnerCommand::Kind kind, int64_t count, const BlockPairs* pairs,
+            const ForwardBatch* batch);
   // Aliases of rank 0's, which is all there is without tensor parallelism.
   std::shared_ptr<runtime::Device> device_;
   const ModelWeights& weights_;

@@ -37,8 +37,26 @@ Communicator::Communicator(std::shared_ptr<Device> device, tsr_comm_t comm, int3
                            int32_t size)
     : device_(std::move(device)), comm_(comm), rank_(rank), size_(size) {}
 
+std::unique_ptr<Communicator> Communicator::over_host(std::shared_ptr<Device> device,
+                                                      HostCollectives& host, int32_t rank,
+                                                      int32_t size) {
+  TSR_CHECK_KIND((device->info().properties.caps & TSR_DEVICE_CAP_UNIFIED_HOST) != 0,
+                 ErrorKind::kUnavailable,
+                 "tensor parallelism across processes (MPI) moves tensors through host memory, "
+                 "which device {} does not share; run it with --device cpu, or in one process",
+                 device->label());
+  std::unique_ptr<Communicator> comm(new Communicator(std::move(device), nullptr, rank, size));
+  comm->host_ = &host;
+  return comm;
+}
+
+void* Communicator::host_data(Stream& stream, const Buffer& buffer) {
+  stream.synchronize();
+  return buffer.host_ptr();
+}
+
 Communicator::~Communicator() {
-  if (comm_ != nullptr) {
+  if (comm_ != nullptr && host_ == nullptr) {
     log_release_error(collectives_of(*device_).comm_destroy(comm_), device_->plugin().name(),
                       "comm_destroy");
   }
@@ -88,7 +106,11 @@ template <class Call>
 void Communicator::timed(Stream& stream, const char* what, Call&& call) {
   if (profiling_) stream.synchronize();
   const auto start = std::chrono::steady_clock::now();
-  device_->check(call(collectives_of(*device_)), what);
+  if (host_ != nullptr) {
+    call(nullptr);  // host collectives: the call does the work and throws on failure
+  } else {
+    device_->check(call(&collectives_of(*device_)), what);
+  }
   if (profiling_) stream.synchronize();
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ++calls_;
@@ -97,8 +119,12 @@ void Communicator::timed(Stream& stream, const char* what, Call&& call) {
 void Communicator::all_reduce_sum(Stream& stream, const Buffer& buffer, tsr_dtype dtype,
                                   int64_t count) {
   const tsr_tensor t = flat(buffer, dtype, count);
-  timed(stream, "all_reduce", [&](const tsr_collectives_api& api) {
-    return api.all_reduce(comm_, stream.handle(), &t, &t, TSR_REDUCE_OP_SUM);
+  timed(stream, "all_reduce", [&](const tsr_collectives_api* api) -> tsr_error* {
+    if (api == nullptr) {
+      host_->all_reduce_sum(host_data(stream, buffer), dtype, count);
+      return nullptr;
+    }
+    return api->all_reduce(comm_, stream.handle(), &t, &t, TSR_REDUCE_OP_SUM);
   });
 }
 
@@ -106,8 +132,12 @@ void Communicator::all_gather(Stream& stream, const Buffer& in, const Buffer& ou
                               int64_t count) {
   const tsr_tensor tin = flat(in, dtype, count);
   const tsr_tensor tout = flat(out, dtype, count * size_);
-  timed(stream, "all_gather", [&](const tsr_collectives_api& api) {
-    return api.all_gather(comm_, stream.handle(), &tin, &tout);
+  timed(stream, "all_gather", [&](const tsr_collectives_api* api) -> tsr_error* {
+    if (api == nullptr) {
+      host_->all_gather(host_data(stream, in), host_data(stream, out), dtype, count);
+      return nullptr;
+    }
+    return api->all_gather(comm_, stream.handle(), &tin, &tout);
   });
 }
 

@@ -17,8 +17,24 @@
 
 namespace tessera::runtime {
 
+// Collectives over host memory between processes (MPI: engine/mpi_world.h), for devices
+// whose buffers the host addresses directly (the CPU plugin). Blocking; every rank calls
+// them in the same order.
+class HostCollectives {
+ public:
+  virtual ~HostCollectives() = default;
+  virtual void all_reduce_sum(void* data, tsr_dtype dtype, int64_t count) = 0;
+  virtual void all_gather(const void* in, void* out, tsr_dtype dtype, int64_t count) = 0;
+};
+
 class Communicator {
  public:
+  // This process's rank of a group whose other ranks are other processes: collectives go
+  // through `host` on the buffers' host memory (the device must be UNIFIED_HOST: one
+  // message otherwise). `host` outlives the communicator.
+  static std::unique_ptr<Communicator> over_host(std::shared_ptr<Device> device,
+                                                 HostCollectives& host, int32_t rank, int32_t size);
+
   // One communicator per device, all of one group, rank i on devices[i]. Every rank's
   // comm_init runs on its own thread: NCCL's blocks until every rank has joined. Throws one
   // message when a device's plugin has no collectives or they span plugins.
@@ -48,11 +64,14 @@ class Communicator {
 
  private:
   Communicator(std::shared_ptr<Device> device, tsr_comm_t comm, int32_t rank, int32_t size);
+  // The buffer's host address after the stream finished writing it.
+  void* host_data(Stream& stream, const Buffer& buffer);
   template <class Call>
   void timed(Stream& stream, const char* what, Call&& call);
 
   std::shared_ptr<Device> device_;
   tsr_comm_t comm_ = nullptr;
+  HostCollectives* host_ = nullptr;  // set: collectives between processes
   int32_t rank_ = 0;
   int32_t size_ = 1;
   bool profiling_ = false;
