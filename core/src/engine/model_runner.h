@@ -16,7 +16,10 @@
 // (each 1/N of the model's KV heads), and one communicator each. The plan stays single:
 // every rank applies the same KV moves and runs the same batch, each forward on its own
 // thread (collectives block until every rank arrives); rank 0 samples. Decode graphs are
-// not used with N > 1 (a CPU graph would run its collectives at capture time).
+// not used with N > 1 (a CPU graph would run its collectives at capture time). Under MPI
+// each process's runner holds its own rank only; rank 0's forwards every KV allocation, KV
+// move and batch to the others first (set_command_sink, engine/runner_commands.h), which
+// run() them.
 //
 // Decode steps (one query token per sequence) run as device graphs when the device offers
 // them and graphs are not turned off (--enforce-eager): the batch is padded to the next of a
