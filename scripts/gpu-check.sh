@@ -34,7 +34,8 @@ pack() {
   rm -rf "$stage"
   mkdir -p "$stage/bin" "$stage/lib/tessera/plugins" "$stage/lib/deps" "$stage/wheels"
   local binaries=("$build_dir/bin/tessera" "$build_dir/bin/tessera-conformance"
-                  "$build_dir/bin/model_forward_test" "$build_dir/bin/engine_consistency_test")
+                  "$build_dir/bin/model_forward_test" "$build_dir/bin/engine_consistency_test"
+                  "$build_dir/bin/tensor_parallel_test")
   for f in "${binaries[@]}"; do
     [[ -x "$f" ]] || { echo "gpu-check: $f is missing; build it first" >&2; exit 1; }
     cp "$f" "$stage/bin/"
@@ -150,6 +151,10 @@ check() {
   TESSERA_TEST_DEVICE=cuda engine_consistency_test \
     --gtest_filter='EngineBehaviour.GreedyOutputsMatchTheCpuPlugin' \
     --gtest_output="json:$out/greedy-vs-cpu.json" 2>&1 | tee "$out/greedy-vs-cpu.txt" || status=1
+  # Tensor parallelism over two GPUs (NCCL) against one; skips on a one-GPU machine.
+  TESSERA_TEST_DEVICE=cuda tensor_parallel_test \
+    --gtest_filter='TensorParallel.OnTheTestDeviceTwoRanksEqualOne' \
+    --gtest_output="json:$out/tp2-cuda.json" 2>&1 | tee "$out/tp2-cuda.txt" || status=1
   echo "gpu-check: check finished with status $status (results in $out)"
   return $status
 }

@@ -1,5 +1,9 @@
-// The CPU plugin's one device (index 0): the host's CPUs and memory. Properties come from
-// /proc/cpuinfo, /proc/meminfo and the active kernel ISA.
+// The CPU plugin's devices: the host's CPUs and memory, one device by default. Tensor
+// parallelism on one host asks for N of them with the host option cpu.devices=N: N core
+// groups of cpu.num_threads threads each, sharing the host's memory, joined by the
+// thread collectives (collectives.cpp). Properties come from /proc/cpuinfo, /proc/meminfo
+// and the active kernel ISA.
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -18,9 +22,26 @@ tsr_device_s* check_device(tsr_device_t device, const char* what) {
 
 namespace {
 
+constexpr int32_t kMaxDevices = 256;
+
+// cpu.devices: the number of core-group devices (default 1; an invalid value counts as 1,
+// which the host's "needs N devices" message then names).
+int32_t configured_devices() {
+  const char* text = host().option("cpu.devices");
+  if (text == nullptr) return 1;
+  char* end = nullptr;
+  const long value = std::strtol(text, &end, 10);
+  return end != text && *end == '\0' && value >= 1 && value <= kMaxDevices
+             ? static_cast<int32_t>(value)
+             : 1;
+}
+
 void check_index(int32_t index) {
-  TSR_PLUGIN_CHECK(index == 0, TSR_ERROR_CODE_NOT_FOUND,
-                   "cpu device %d does not exist (the cpu plugin has one device, 0)", index);
+  const int32_t count = configured_devices();
+  TSR_PLUGIN_CHECK(index >= 0 && index < count, TSR_ERROR_CODE_NOT_FOUND,
+                   "cpu device %d does not exist (the cpu plugin has %d device(s); "
+                   "--plugin-option cpu.devices=N makes N)",
+                   index, count);
 }
 
 void copy_string(char* dst, size_t capacity, const std::string& src) {
@@ -36,7 +57,7 @@ namespace api {
 tsr_error* device_count(int32_t* count) {
   return tsr::sdk::guard([&] {
     TSR_PLUGIN_CHECK_ARG(count != nullptr, "device_count: count is NULL");
-    *count = 1;
+    *count = configured_devices();
   });
 }
 

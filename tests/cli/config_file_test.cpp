@@ -102,6 +102,7 @@ TEST(ConfigFile, EveryServeOptionIsAccepted) {
       {"max-num-seqs", {"17", "17"}},
       {"max-num-batched-tokens", {"4096", "4096"}},
       {"max-model-len", {"1024", "1024"}},
+      {"tensor-parallel-size", {"2", "2"}},
       {"enable-prefix-caching", {"false", "false"}},
       {"no-enable-prefix-caching", {"true", ""}},  // a switch stores an empty value
       {"enable-chunked-prefill", {"no", "false"}},

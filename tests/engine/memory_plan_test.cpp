@@ -72,3 +72,37 @@ TEST(MemoryPlan, ShorterContextFitsManySequences) {
   EXPECT_GT(r.max_concurrency, 5.0);
   EXPECT_TRUE(r.suggestions.empty());
 }
+
+// Tensor parallelism: the plan is per rank, with the loader's layout: heads, MLP and
+// vocabulary split, KV heads split down to one per rank and then replicated.
+TEST(MemoryPlan, TensorParallelPlansOneRanksShare) {
+  auto in = qwen2_7b();
+  in.max_model_len = 8192;
+  const auto one = tessera::engine::plan_memory(in);
+  in.tensor_parallel_size = 2;
+  const auto two = tessera::engine::plan_memory(in);
+  EXPECT_EQ(two.kv_block_bytes * 2, one.kv_block_bytes);
+  // Everything but the norm weights is split.
+  EXPECT_LT(two.weights, one.weights / 2 + (one.weights / 100));
+  EXPECT_GT(two.weights, one.weights / 2);
+  EXPECT_GT(two.kv_blocks, one.kv_blocks);  // each rank's budget holds more (smaller) blocks
+  EXPECT_NE(tessera::engine::format_plan(in, two).find("per rank, x 2 ranks"), std::string::npos);
+  in.tensor_parallel_size = 4;
+  EXPECT_EQ(tessera::engine::plan_memory(in).kv_block_bytes * 4, one.kv_block_bytes);
+  // 8 ranks over 4 KV heads (with 32 query heads, so that they divide): one replicated KV
+  // head per rank, the KV block of 4 ranks.
+  in.config.num_heads = 32;
+  in.config.head_dim = in.config.hidden_size / 32;
+  in.tensor_parallel_size = 8;
+  const auto eight = tessera::engine::plan_memory(in);
+  in.tensor_parallel_size = 4;
+  EXPECT_EQ(eight.kv_block_bytes, tessera::engine::plan_memory(in).kv_block_bytes);
+  in.tensor_parallel_size = 3;
+  try {
+    tessera::engine::plan_memory(in);
+    FAIL() << "expected TP 3 to be refused";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("--tensor-parallel-size 3"), std::string::npos)
+        << e.what();
+  }
+}

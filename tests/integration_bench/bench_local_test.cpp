@@ -153,6 +153,44 @@ TEST(BenchLatency, BatchOneAndBatchThree) {
   EXPECT_NE(table.str().find("roofline tok/s"), std::string::npos);
 }
 
+// With tensor parallelism each decode step's forward pass is split into rank 0's collectives
+// and the rest; the collectives are part of the step, and absent without tensor parallelism.
+TEST(BenchLatency, TensorParallelSplitsDecodeStepsIntoCollectivesAndCompute) {
+  auto config = tiny_config();
+  config.tensor_parallel_size = 2;
+  config.profile_collectives = true;
+  config.plugin_options["cpu.num_threads"] = "1";
+  auto engine = Engine::create(config);
+  bench::LatencyOptions o;
+  o.input_len = 8;
+  o.output_len = 6;
+  o.batch_size = 2;
+  o.num_iters = 1;
+  o.num_iters_warmup = 0;
+  const auto r = bench::run_latency(*engine, o, bench::BandwidthResult{});
+  EXPECT_EQ(r.tensor_parallel_size, 2);
+  ASSERT_EQ(r.runs.size(), 2u);
+  for (const auto& run : r.runs) {
+    EXPECT_GT(run.tp_decode_step_ms, 0);
+    EXPECT_GT(run.tp_collective_ms, 0);
+    EXPECT_LT(run.tp_collective_ms, run.tp_decode_step_ms);
+  }
+  const auto j = bench::to_json(r);
+  EXPECT_EQ(j["tensor_parallel_size"], 2);
+  EXPECT_TRUE(j["runs"][0]["tp_collective_ms"].is_number());
+  std::ostringstream table;
+  bench::print_table(r, table);
+  EXPECT_NE(table.str().find("collectives ms"), std::string::npos) << table.str();
+  engine->stop();
+
+  auto single = Engine::create(tiny_config());
+  const auto one = bench::run_latency(*single, o, bench::BandwidthResult{});
+  EXPECT_EQ(one.runs[0].tp_decode_step_ms, 0);
+  std::ostringstream plain;
+  bench::print_table(one, plain);
+  EXPECT_EQ(plain.str().find("collectives ms"), std::string::npos);
+}
+
 TEST(BenchLatency, OutputLenOneHasNoDecode) {
   auto engine = Engine::create(tiny_config());
   bench::LatencyOptions o;

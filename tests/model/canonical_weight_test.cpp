@@ -154,3 +154,42 @@ TEST(CanonicalWeight, BadNamesAndShapes) {
   EXPECT_THROW(CanonicalWeight::from_tensor(model.get("model.norm.weight"), Quantization::kNone),
                tessera::Error);
 }
+
+// A tensor-parallel shard of a weight is exactly the sub-block of the whole, in every format;
+// a column cut through a quantization group is refused.
+TEST(CanonicalWeight, SliceIsTheSubBlockOfTheWhole) {
+  tessera::model::SafetensorsModel model(kModels + "/llama2");
+  const auto& view = model.get("model.layers.1.mlp.down_proj.weight");  // [64, 128]
+  for (const auto q :
+       {Quantization::kNone, Quantization::kInt8, Quantization::kInt4, Quantization::kFp8}) {
+    SCOPED_TRACE(tessera::model::quantization_name(q));
+    const auto whole = CanonicalWeight::from_tensor(view, q);
+    const auto full = dequantize(whole.desc());
+    const int64_t cols = whole.desc().cols;
+    // Rows 16..47 (column-parallel) and columns 64..127 (row-parallel, whole groups of 32).
+    const auto part = whole.slice(16, 32, 64, 64, "down_proj");
+    ASSERT_EQ(part.desc().rows, 32);
+    ASSERT_EQ(part.desc().cols, 64);
+    ASSERT_EQ(part.format(), whole.format());
+    const auto got = dequantize(part.desc());
+    for (int64_t r = 0; r < 32; ++r) {
+      for (int64_t c = 0; c < 64; ++c) {
+        ASSERT_EQ(got[r * 64 + c], full[(r + 16) * cols + c + 64]) << "row " << r << " col " << c;
+      }
+    }
+    // The copy survives the whole.
+    const CanonicalWeight copy = part;
+    EXPECT_EQ(dequantize(copy.desc()), got);
+  }
+  const auto int8 = CanonicalWeight::from_tensor(view, Quantization::kInt8);
+  try {
+    int8.slice(0, 64, 16, 32, "down_proj");
+    FAIL() << "a cut through a group must be refused";
+  } catch (const tessera::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("quantization groups of 32"), std::string::npos)
+        << e.what();
+  }
+  // Full precision and per-row formats can be cut anywhere.
+  const auto f32 = CanonicalWeight::from_tensor(view, Quantization::kNone);
+  EXPECT_EQ(f32.slice(0, 64, 16, 32, "down_proj").desc().cols, 32);
+}

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/check.h"
+#include "engine/metrics.h"
 #include "tessera/engine.h"
 #include "throughput_requests.h"
 #include "tokenizer/tokenizer.h"
@@ -79,14 +80,23 @@ LatencyRun measure(Engine& engine, const LatencyOptions& o, int batch, int32_t v
                    std::mt19937_64& rng, const LatencyResult& context) {
   LatencyRun run;
   run.batch_size = batch;
+  engine::EngineMetrics before;
   for (int i = 0; i < o.num_iters_warmup + o.num_iters; ++i) {
     const bool warmup = i < o.num_iters_warmup;
+    if (i == o.num_iters_warmup) before = engine.metrics();
     const auto it = run_iteration(engine, o, batch, vocab, rng,
                                   fmt::format("b{}-{}{}", batch, warmup ? "w" : "", i));
     if (warmup) continue;
     run.prefill_s.push_back(it.prefill_s);
     run.total_s.push_back(it.total_s);
     run.decode_s.push_back(it.total_s - it.prefill_s);
+  }
+  const auto after = engine.metrics();
+  if (const auto steps = after.tp_decode_forwards - before.tp_decode_forwards; steps > 0) {
+    run.tp_decode_step_ms =
+        (after.tp_decode_forward_seconds - before.tp_decode_forward_seconds) / steps * 1e3;
+    run.tp_collective_ms =
+        (after.tp_decode_collective_seconds - before.tp_decode_collective_seconds) / steps * 1e3;
   }
   const double prefill = median(run.prefill_s);
   run.prefill_tok_s = prefill > 0 ? batch * o.input_len / prefill : 0;
@@ -133,6 +143,11 @@ nlohmann::json run_json(const LatencyRun& r, bool has_decode) {
   j["roofline_with_kv_tok_s"] = r.roofline_with_kv_tok_s;
   j["roofline_fraction"] = has_decode ? nlohmann::json(r.roofline_fraction) : nlohmann::json();
   j["step_overhead_ms"] = has_decode ? nlohmann::json(r.step_overhead_ms) : nlohmann::json();
+  if (r.tp_decode_step_ms > 0) {
+    j["tp_decode_step_ms"] = r.tp_decode_step_ms;
+    j["tp_collective_ms"] = r.tp_collective_ms;
+    j["tp_compute_ms"] = r.tp_decode_step_ms - r.tp_collective_ms;
+  }
   return j;
 }
 
@@ -154,6 +169,7 @@ LatencyResult run_latency(Engine& engine, const LatencyOptions& o,
   result.dtype = model.dtype;
   result.quantization = model.quantization.empty() ? "none" : model.quantization;
   result.device = plan.device;
+  result.tensor_parallel_size = model.tensor_parallel_size;
   result.weight_bytes_per_token = model.weight_bytes_per_token;
   const int block_size = std::max(1, engine.config().block_size);
   result.kv_bytes_per_token = plan.kv_block_bytes / static_cast<uint64_t>(block_size);
@@ -181,6 +197,7 @@ nlohmann::json to_json(const LatencyResult& r) {
             {"weight_bytes_per_token", r.weight_bytes_per_token},
             {"kv_bytes_per_token", r.kv_bytes_per_token}}},
           {"device", r.device},
+          {"tensor_parallel_size", r.tensor_parallel_size},
           {"input_len", r.options.input_len},
           {"output_len", r.options.output_len},
           {"batch_size", r.options.batch_size},
@@ -232,6 +249,20 @@ void print_table(const LatencyResult& r, std::ostream& out) {
          "memory-bound decode; weights that fit in cache can beat it).\n"
          "step overhead ms = decode ms per step - (weights + KV read per step) / bandwidth:\n"
          "the fixed cost of a step beyond moving its bytes.\n";
+  if (r.tensor_parallel_size > 1) {
+    out << fmt::format(
+        "\nTensor parallel size {}: one decode step's forward pass (all ranks), split into "
+        "rank 0's collectives and the rest\n{:>5}  {:>14}  {:>16}  {:>14}  {:>13}\n",
+        r.tensor_parallel_size, "batch", "step ms", "collectives ms", "compute ms",
+        "% collectives");
+    for (const auto& run : r.runs) {
+      const double compute = run.tp_decode_step_ms - run.tp_collective_ms;
+      out << fmt::format(
+          "{:>5}  {:>14.3f}  {:>16.3f}  {:>14.3f}  {:>12.1f}%\n", run.batch_size,
+          run.tp_decode_step_ms, run.tp_collective_ms, compute,
+          run.tp_decode_step_ms > 0 ? 100 * run.tp_collective_ms / run.tp_decode_step_ms : 0.0);
+    }
+  }
 }
 
 }  // namespace tessera::bench

@@ -53,6 +53,11 @@ struct LatencyRun {
   // work between ops, sampling) has this near 0; on a tiny model it is almost all of a step.
   // 0 when there is no decode or no bandwidth figure.
   double step_overhead_ms = 0;
+  // Tensor parallelism: one decode step's wall time over all ranks, and the part of it rank
+  // 0 spent in collectives (all-reduce, all-gather); the rest is compute. Means over the
+  // timed iterations' decode steps; 0 without tensor parallelism.
+  double tp_decode_step_ms = 0;
+  double tp_collective_ms = 0;
 };
 
 struct LatencyResult {
@@ -61,6 +66,7 @@ struct LatencyResult {
   std::string dtype;
   std::string quantization;
   std::string device;
+  int tensor_parallel_size = 1;
   uint64_t weight_bytes_per_token = 0;
   uint64_t kv_bytes_per_token = 0;  // all layers
   LatencyOptions options;

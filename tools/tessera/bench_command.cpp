@@ -97,7 +97,10 @@ int run_latency_command(int argc, char** argv) {
     throw UsageError("--bandwidth-mib is too large");
   }
 
-  const EngineConfig config = config_from(vm);
+  EngineConfig config = config_from(vm);
+  // The split of a decode step into collectives and compute is only honest when each
+  // collective is timed on its own (no-op on the synchronous CPU plugin).
+  config.profile_collectives = config.tensor_parallel_size > 1;
   // Measured before the engine exists: the weights and KV cache do not compete with the
   // test arrays for memory, and no engine thread runs meanwhile.
   std::cerr << "tessera bench: measuring memory bandwidth...\n";

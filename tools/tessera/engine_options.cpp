@@ -32,6 +32,9 @@ po::options_description engine_options() {
       "max-num-seqs", po::value<int>()->default_value(256), "running requests at most")(
       "max-num-batched-tokens", po::value<int>()->default_value(2048), "tokens per step")(
       "max-model-len", po::value<int>()->default_value(0), "context length (default: the model's)")(
+      "tensor-parallel-size", po::value<int>()->default_value(1),
+      "split the model over N devices of one plugin (--device cuda: cuda:0..N-1; "
+      "--device cuda:2,3 names them; cpu: N core groups); docs/tensor-parallel.md")(
       "enable-prefix-caching", po::value<bool>()->default_value(true)->implicit_value(true),
       "reuse KV blocks of shared prefixes")("no-enable-prefix-caching", "turn prefix caching off")(
       "enable-chunked-prefill", po::value<bool>()->default_value(true)->implicit_value(true),
@@ -137,6 +140,7 @@ EngineConfig engine_config_from(const po::variables_map& vm, bool* is_default) {
   c.max_num_seqs = vm["max-num-seqs"].as<int>();
   c.max_num_batched_tokens = vm["max-num-batched-tokens"].as<int>();
   c.max_model_len = vm["max-model-len"].as<int>();
+  c.tensor_parallel_size = vm["tensor-parallel-size"].as<int>();
   c.enable_prefix_caching =
       vm["enable-prefix-caching"].as<bool>() && !vm.count("no-enable-prefix-caching");
   c.enable_chunked_prefill = vm["enable-chunked-prefill"].as<bool>();
@@ -173,6 +177,9 @@ EngineConfig engine_config_from(const po::variables_map& vm, bool* is_default) {
   c.seed = vm["seed"].as<uint64_t>();
   if (c.block_size <= 0 || c.block_size > 256) throw UsageError("--block-size must be in 1..256");
   if (c.max_num_seqs <= 0) throw UsageError("--max-num-seqs must be positive");
+  if (c.tensor_parallel_size <= 0 || c.tensor_parallel_size > 4096) {
+    throw UsageError("--tensor-parallel-size must be in 1..4096");
+  }
   if (c.max_num_batched_tokens <= 0) throw UsageError("--max-num-batched-tokens must be positive");
   if (c.swap_space_gib < 0) throw UsageError("--swap-space must be >= 0");
   if (c.kv_cache_dtype != "auto") {

@@ -31,9 +31,10 @@ namespace tessera {
 struct MemoryPlanSummary {
   std::string device;
   uint64_t budget_bytes = 0;
-  uint64_t weight_bytes = 0;
-  uint64_t activation_bytes = 0;
-  uint64_t kv_block_bytes = 0;  // one block, all layers
+  uint64_t weight_bytes = 0;      // of one tensor-parallel rank
+  uint64_t activation_bytes = 0;  // of one rank
+  uint64_t kv_block_bytes = 0;    // one block, all layers, one rank
+  int tensor_parallel_size = 1;
   int64_t num_kv_blocks = 0;
   int64_t kv_tokens = 0;
   int64_t num_swap_blocks = 0;
@@ -47,7 +48,8 @@ struct ModelSummary {
   std::string dtype;
   std::string quantization;
   int64_t vocab_size = 0;
-  uint64_t weight_bytes_per_token = 0;  // decode roofline numerator
+  uint64_t weight_bytes_per_token = 0;  // decode roofline numerator (of one rank)
+  int tensor_parallel_size = 1;
 };
 
 class Engine {

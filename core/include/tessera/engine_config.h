@@ -34,7 +34,11 @@ struct EngineConfig {
   std::optional<int64_t> num_gpu_blocks_override;  // tests: force a tiny KV cache
   int max_logprobs = 20;
   bool enforce_eager = false;  // no decode graphs even where the device offers them
-  uint64_t seed = 0;           // base seed for requests without one
+  // Ranks the model is split over, one device each (docs/tensor-parallel.md).
+  int tensor_parallel_size = 1;
+  // Synchronize around each collective so that its time is its own (bench latency).
+  bool profile_collectives = false;
+  uint64_t seed = 0;  // base seed for requests without one
 };
 
 // Parses "8GiB", "512MiB", "2G", "1.5GB", "1073741824" into bytes; throws tessera::Error.

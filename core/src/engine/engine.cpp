@@ -24,7 +24,10 @@
 #include "engine/metrics.h"
 #include "engine/model_loading.h"
 #include "engine/model_runner.h"
+#include "engine/mpi_world.h"
 #include "engine/output_processor.h"
+#include "models/tensor_parallel.h"
+#include "runtime/communicator.h"
 #include "runtime/device_selector.h"
 #include "scheduler/scheduler.h"
 #include "tessera/validate_request.h"
@@ -81,27 +84,32 @@ class EngineImpl final : public Engine {
               "--kv-cache-dtype '{}': only 'auto' is supported (the KV cache holds the "
               "activation dtype, --dtype)",
               config.kv_cache_dtype);
-    runtime::LoaderOptions loader;
-    loader.plugin_dirs = config.plugin_dirs;
-    loader.plugin_options = config.plugin_options;
-    registry_ = runtime::PluginRegistry::discover(loader);
-    // --device auto passes over plugins that could not run this model.
-    const runtime::ModelNeeds needs = runtime::serving_needs(config.quantization, config.dtype);
-    const auto choice =
-        runtime::select_device(*registry_, parse_device_spec(config.device), &needs);
-    device_ = runtime::Device::open(*choice.plugin, choice.index);
-
     const auto model_config = engine::load_model_config(config.model);
+    // Before any device is opened: a config tensor parallelism cannot split fails first.
+    models::check_tensor_parallel(model_config, config.tensor_parallel_size);
     tokenizer_ = engine::load_tokenizer(config.model, config.tokenizer);
     TSR_CHECK(tokenizer_->vocab_size() <= model_config.vocab_size,
               "the tokenizer has {} tokens but the model's vocabulary is {}: they do not belong "
               "together",
               tokenizer_->vocab_size(), model_config.vocab_size);
+    // Under mpirun each process is one rank (engine/mpi_world.h); otherwise every rank is a
+    // device of this process.
+    engine::MpiWorld* world = config.tensor_parallel_size > 1 && engine::launched_by_mpi()
+                                  ? &engine::MpiWorld::instance()
+                                  : nullptr;
+    const auto choices = world != nullptr ? open_mpi_device(config, *world) : open_devices(config);
     engine::LoadOptions load;
-    load.activation_dtype = resolve_dtype(config.dtype, model_config, choice.info());
+    load.activation_dtype = resolve_dtype(config.dtype, model_config, choices.front().info());
     load.quantization = model::parse_quantization(config.quantization);
     load.progress = progress;
-    weights_ = engine::ModelWeights::load(config.model, device_, load);
+    std::vector<const engine::ModelWeights*> rank_weights;
+    for (size_t rank = 0; rank < devices_.size(); ++rank) {
+      load.shard = {static_cast<int32_t>(rank), static_cast<int32_t>(devices_.size())};
+      if (world != nullptr) load.shard = {world->rank(), world->size()};
+      weights_.push_back(engine::ModelWeights::load(config.model, devices_[rank], load));
+      rank_weights.push_back(weights_.back().get());
+    }
+    device_ = devices_.front();
 
     max_model_len_ = config.max_model_len > 0
                          ? config.max_model_len
@@ -118,9 +126,23 @@ class EngineImpl final : public Engine {
     runner_options.max_logprobs = config.max_logprobs;
     runner_options.kv_dtype = load.activation_dtype;
     runner_options.use_graphs = !config.enforce_eager;
-    runner_ = std::make_unique<engine::ModelRunner>(device_, *weights_, runner_options);
+    if (world != nullptr) {
+      runner_ = std::make_unique<engine::ModelRunner>(
+          device_, *weights_.front(), runner_options,
+          runtime::Communicator::over_host(device_, *world, world->rank(), world->size()));
+      if (world->rank() != 0) serve_rank_zero(*world);  // never returns
+      runner_->set_command_sink([world](const engine::RunnerCommand& command) {
+        auto bytes = engine::encode(command);
+        world->broadcast(bytes);
+        if (command.kind == engine::RunnerCommand::Kind::kStop) world->mark_workers_stopped();
+      });
+    } else {
+      runner_ = std::make_unique<engine::ModelRunner>(devices_, rank_weights, runner_options);
+    }
+    runner_->set_profile_collectives(config.profile_collectives);
 
-    plan_ = engine::size_memory(device_, *runner_, *weights_, config, max_model_len_, &cost_);
+    plan_ =
+        engine::size_memory(device_, *runner_, *weights_.front(), config, max_model_len_, &cost_);
     allocate_kv_memory(config);
     TSR_LOG_INFO("decode steps: {}", runner_->graphs_enabled()
                                          ? "captured device graphs (--enforce-eager turns them off)"
@@ -151,7 +173,8 @@ class EngineImpl final : public Engine {
     summary_.dtype = dtype_label(load.activation_dtype);
     summary_.quantization = model::quantization_name(load.quantization);
     summary_.vocab_size = model_config.vocab_size;
-    summary_.weight_bytes_per_token = weights_->bytes_per_token();
+    summary_.weight_bytes_per_token = weights_.front()->bytes_per_token();
+    summary_.tensor_parallel_size = config.tensor_parallel_size;
     metrics_.update([&](engine::EngineMetrics& m) { m.num_kv_blocks = plan_.num_kv_blocks; });
     rng_.seed(config.seed);
   }
@@ -274,13 +297,99 @@ class EngineImpl final : public Engine {
     RequestLimits limits;
     limits.max_model_len = max_model_len_;
     limits.kv_tokens = plan_.kv_tokens;
-    limits.vocab_size = weights_->config().vocab_size;
+    limits.vocab_size = weights_.front()->config().vocab_size;
     limits.max_logprobs = config_.max_logprobs;
     return limits;
   }
   int64_t blocks_in_use() const override { return blocks_in_use_.load(); }
 
  private:
+  // The plugins and one device per tensor-parallel rank (devices_). With N > 1 ranks the
+  // CPU plugin is asked for N core-group devices of cores / N threads each, unless the
+  // --plugin-option values cpu.devices / cpu.num_threads say otherwise.
+  std::vector<runtime::DeviceChoice> open_devices(const EngineConfig& config) {
+    runtime::LoaderOptions loader;
+    loader.plugin_dirs = config.plugin_dirs;
+    loader.plugin_options = config.plugin_options;
+    const int tp = config.tensor_parallel_size;
+    if (tp > 1) {
+      loader.plugin_options.emplace("cpu.devices", std::to_string(tp));
+      const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      loader.plugin_options.emplace("cpu.num_threads", std::to_string(std::max(1, cores / tp)));
+    }
+    registry_ = runtime::PluginRegistry::discover(loader);
+    // --device auto passes over plugins that could not run this model.
+    const runtime::ModelNeeds needs = runtime::serving_needs(config.quantization, config.dtype);
+    const auto choices =
+        runtime::select_devices(*registry_, parse_device_spec(config.device), tp, &needs);
+    for (const auto& choice : choices) {
+      devices_.push_back(runtime::Device::open(*choice.plugin, choice.index));
+    }
+    if (tp > 1) {
+      std::vector<std::string> names;
+      for (const auto& c : choices) names.push_back(c.to_string());
+      TSR_LOG_INFO("tensor parallel size {}: ranks on {}", tp, fmt::join(names, ", "));
+    }
+    return choices;
+  }
+
+  // MPI: this process's device, one of `world.size()` ranks (one process each): the device
+  // of --device's list at this rank, else the plugin's device `first + local rank` (the CPU
+  // plugin's one device in every process, each with cores / processes-on-this-host threads).
+  std::vector<runtime::DeviceChoice> open_mpi_device(const EngineConfig& config,
+                                                     engine::MpiWorld& world) {
+    const int tp = config.tensor_parallel_size;
+    TSR_CHECK_KIND(world.size() == tp, ErrorKind::kInvalidArgument,
+                   "mpirun started {} processes but --tensor-parallel-size is {}: start one "
+                   "process per rank (mpirun -np {})",
+                   world.size(), tp, tp);
+    runtime::LoaderOptions loader;
+    loader.plugin_dirs = config.plugin_dirs;
+    loader.plugin_options = config.plugin_options;
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    loader.plugin_options.emplace("cpu.num_threads",
+                                  std::to_string(std::max(1, cores / world.local_size())));
+    registry_ = runtime::PluginRegistry::discover(loader);
+    const runtime::ModelNeeds needs = runtime::serving_needs(config.quantization, config.dtype);
+    DeviceSpec spec = parse_device_spec(config.device);
+    if (spec.indices.size() > 1) {
+      TSR_CHECK_KIND(static_cast<int>(spec.indices.size()) == tp, ErrorKind::kInvalidArgument,
+                     "--device {} names {} devices but --tensor-parallel-size is {}",
+                     spec.to_string(), spec.indices.size(), tp);
+      spec.indices = {spec.indices[static_cast<size_t>(world.rank())]};
+      spec.index = spec.indices.front();
+    }
+    runtime::DeviceChoice choice = runtime::select_device(*registry_, spec, &needs);
+    if (spec.indices.empty() && choice.plugin->name() != "cpu") {
+      choice.index += world.local_rank();
+      const auto count = static_cast<int32_t>(choice.plugin->devices().size());
+      TSR_CHECK_KIND(choice.index < count, ErrorKind::kNotFound,
+                     "MPI rank {} (local rank {}) needs device {}:{}, but the plugin has {}",
+                     world.rank(), world.local_rank(), choice.plugin->name(), choice.index, count);
+    }
+    devices_.push_back(runtime::Device::open(*choice.plugin, choice.index));
+    TSR_LOG_INFO("tensor parallel size {}: MPI rank {} on {}", tp, world.rank(),
+                 choice.to_string());
+    return {choice};
+  }
+
+  // MPI ranks other than 0: run rank 0's commands until it says stop, then end the process
+  // (its command line's own work, e.g. printing, is rank 0's). Any error ends the whole job.
+  [[noreturn]] void serve_rank_zero(engine::MpiWorld& world) {
+    try {
+      for (;;) {
+        std::vector<uint8_t> bytes;
+        world.broadcast(bytes);
+        const engine::RunnerCommand command = engine::decode(bytes);
+        if (command.kind == engine::RunnerCommand::Kind::kStop) break;
+        runner_->run(command);
+      }
+    } catch (const std::exception& e) {
+      world.abort(std::string("error: ") + e.what());
+    }
+    std::exit(0);  // MPI_Finalize runs at exit
+  }
+
   void loop() {
     while (true) {
       {
@@ -424,6 +533,10 @@ class EngineImpl final : public Engine {
       out.preemptions_recompute = m.preemptions_recompute;
       out.recomputed_tokens = m.recomputed_tokens;
       out.steps = m.num_steps;
+      const auto tp = runner_->collective_timing();
+      out.tp_decode_forward_seconds = tp.decode_forward_seconds;
+      out.tp_decode_collective_seconds = tp.decode_collective_seconds;
+      out.tp_decode_forwards = tp.decode_forwards;
       out.swap_blocks_in_use =
           std::llround(m.swap_usage * static_cast<double>(plan_.num_swap_blocks));
     });
@@ -433,9 +546,10 @@ class EngineImpl final : public Engine {
 
   EngineConfig config_;
   std::unique_ptr<runtime::PluginRegistry> registry_;
-  std::shared_ptr<runtime::Device> device_;
+  std::vector<std::shared_ptr<runtime::Device>> devices_;  // one per tensor-parallel rank
+  std::shared_ptr<runtime::Device> device_;                // rank 0's
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
-  std::unique_ptr<engine::ModelWeights> weights_;
+  std::vector<std::unique_ptr<engine::ModelWeights>> weights_;  // one per rank
   std::unique_ptr<engine::ModelRunner> runner_;
   std::unique_ptr<sched::Scheduler> scheduler_;
   sched::CostModel cost_;

@@ -6,6 +6,7 @@
 #include "common/check.h"
 #include "engine/activation_sizes.h"
 #include "engine/memory_sizing.h"
+#include "models/tensor_parallel.h"
 #include "tessera/plugin.hpp"
 
 namespace tessera::engine {
@@ -24,6 +25,7 @@ PlanResult compute(const PlanInput& in) {
   const auto& c = in.config;
   PlanResult r;
   const int tp = std::max(1, in.tensor_parallel_size);
+  models::check_tensor_parallel(c, tp);
   r.max_model_len =
       in.max_model_len > 0 ? in.max_model_len : static_cast<int>(c.max_position_embeddings);
   const double elem = static_cast<double>(tsr::sdk::dtype_size(in.dtype));
@@ -33,19 +35,27 @@ PlanResult compute(const PlanInput& in) {
   const double h = static_cast<double>(c.hidden_size);
   const double per_layer_linear =
       h * (q_dim + 2 * kv_dim) + q_dim * h + 3 * h * static_cast<double>(c.intermediate_size);
-  const double per_layer_vectors =
-      2 * h + (c.attention_bias ? q_dim + 2 * kv_dim : 0) + (c.qk_norm ? 2.0 * c.head_dim : 0);
-  const double vocab_h = static_cast<double>(c.vocab_size) * h;
-  // The embedding table stays in the activation dtype; the LM head is a linear weight (a
-  // second copy even when tied, since the plugin prepacks it in its own layout).
+  // This rank's share of the heads and of the vocabulary (models/tensor_parallel.h): the
+  // same layout the loader cuts. Norm weights are whole on every rank; biases are split.
+  const models::ShardLayout layout = models::shard_layout(c, {0, tp});
+  const double per_layer_vectors = 2 * h + (c.attention_bias ? (q_dim + 2 * kv_dim) / tp : 0) +
+                                   (c.qk_norm ? 2.0 * c.head_dim : 0);
+  const double kv_local = static_cast<double>(layout.kv_heads * c.head_dim);
+  const double per_layer_local_linear =
+      per_layer_linear / tp + (2 * h * kv_local - 2 * h * kv_dim / tp);  // KV replication
+  const double vocab_h = static_cast<double>(layout.vocab) * h;
+  // The embedding table stays in the activation dtype (plus the vocabulary-parallel zero
+  // row); the LM head is a linear weight (a second copy even when tied, since the plugin
+  // prepacks it in its own layout).
+  const double zero_row = layout.vocab_parallel ? h * elem : 0;
   double weights = static_cast<double>(c.num_layers) *
-                       (per_layer_linear * linear_bpe + per_layer_vectors * elem) / tp +
-                   vocab_h * elem + vocab_h * linear_bpe / tp + h * elem;
+                       (per_layer_local_linear * linear_bpe + per_layer_vectors * elem) +
+                   vocab_h * elem + zero_row + vocab_h * linear_bpe + h * elem;
   r.weights = static_cast<uint64_t>(weights);
   model::ModelConfig shard = c;
-  shard.num_heads = std::max<int64_t>(1, c.num_heads / tp);
-  shard.num_kv_heads = std::max<int64_t>(1, c.num_kv_heads / tp);
-  shard.intermediate_size = c.intermediate_size / tp;
+  shard.num_heads = layout.q_heads;
+  shard.num_kv_heads = layout.kv_heads;
+  shard.intermediate_size = layout.intermediate;
   const size_t blocks_per_seq =
       static_cast<size_t>((r.max_model_len + in.block_size - 1) / in.block_size);
   r.activations =
@@ -57,8 +67,9 @@ PlanResult compute(const PlanInput& in) {
                             in.block_size * elem * static_cast<double>(c.num_layers));
   int64_t kv_bytes = 0;
   if (in.kv_cache_memory) {
-    r.budget = r.weights + r.activations + *in.kv_cache_memory;
-    kv_bytes = static_cast<int64_t>(*in.kv_cache_memory);
+    // CPU ranks share the host's memory, as the engine sizes it (memory_sizing.cpp).
+    r.budget = r.weights + r.activations + *in.kv_cache_memory / static_cast<uint64_t>(tp);
+    kv_bytes = static_cast<int64_t>(*in.kv_cache_memory / static_cast<uint64_t>(tp));
   } else {
     r.budget =
         static_cast<uint64_t>(in.gpu_memory_utilization * static_cast<double>(in.device_memory));
@@ -136,7 +147,12 @@ PlanResult plan_memory(const PlanInput& input) {
     }
   }
   for (int tp : {2, 4, 8}) {
-    if (tp <= input.tensor_parallel_size || input.config.num_kv_heads % tp != 0) continue;
+    if (tp <= input.tensor_parallel_size) continue;
+    try {
+      models::check_tensor_parallel(input.config, tp);
+    } catch (const Error&) {
+      continue;  // the heads do not divide: not a suggestion
+    }
     PlanInput changed = input;
     changed.tensor_parallel_size = tp;
     try_with(changed, fmt::format("--tensor-parallel-size {} ({} devices)", tp, tp));
@@ -169,12 +185,16 @@ std::string format_plan(const PlanInput& in, const PlanResult& r) {
     out << fmt::format("budget      {} = {:.2f} x {} per device\n", format_bytes(r.budget),
                        in.gpu_memory_utilization, format_bytes(in.device_memory));
   }
-  out << fmt::format("weights     {}\n", format_bytes(r.weights));
-  out << fmt::format("activations {} (one step of {} tokens)\n", format_bytes(r.activations),
-                     in.max_num_batched_tokens);
-  out << fmt::format(
-      "KV cache    {} blocks x {} = {} ({} tokens)\n", r.kv_blocks, format_bytes(r.kv_block_bytes),
-      format_bytes(static_cast<uint64_t>(r.kv_blocks) * r.kv_block_bytes), r.kv_tokens);
+  const std::string per_rank = in.tensor_parallel_size > 1
+                                   ? fmt::format(" per rank, x {} ranks", in.tensor_parallel_size)
+                                   : std::string();
+  out << fmt::format("weights     {}{}\n", format_bytes(r.weights), per_rank);
+  out << fmt::format("activations {} (one step of {} tokens){}\n", format_bytes(r.activations),
+                     in.max_num_batched_tokens, per_rank);
+  out << fmt::format("KV cache    {} blocks x {} = {} ({} tokens){}\n", r.kv_blocks,
+                     format_bytes(r.kv_block_bytes),
+                     format_bytes(static_cast<uint64_t>(r.kv_blocks) * r.kv_block_bytes),
+                     r.kv_tokens, per_rank);
   out << fmt::format("concurrency {:.2f} sequences of {} tokens\n", r.max_concurrency,
                      r.max_model_len);
   out << (r.fits ? "verdict     fits\n" : "verdict     DOES NOT FIT\n");

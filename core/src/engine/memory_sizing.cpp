@@ -64,6 +64,8 @@ MemoryPlanSummary size_memory(const std::shared_ptr<runtime::Device>& device_ptr
   plan.weight_bytes = weights.device_bytes();
   plan.kv_block_bytes = runner.kv_block_bytes_all_layers();
   plan.max_model_len = max_model_len;
+  plan.tensor_parallel_size = runner.tensor_parallel_size();
+  const auto ranks = static_cast<uint64_t>(plan.tensor_parallel_size);
   const bool is_cpu = device.info().properties.type == TSR_DEVICE_TYPE_CPU;
 
   // Profile run at the step budget.
@@ -107,8 +109,9 @@ MemoryPlanSummary size_memory(const std::shared_ptr<runtime::Device>& device_ptr
                               format_bytes(info.free_bytes)),
                   ErrorKind::kResourceExhausted);
     }
-    kv_bytes = static_cast<int64_t>(kv_memory);
-    plan.budget_bytes = plan.weight_bytes + plan.activation_bytes + kv_memory;
+    // CPU ranks share the host's memory: each rank's cache gets its share of the budget.
+    kv_bytes = static_cast<int64_t>(kv_memory / ranks);
+    plan.budget_bytes = plan.weight_bytes + plan.activation_bytes + kv_memory / ranks;
   } else {
     const auto info = device.memory_info();
     TSR_CHECK(config.gpu_memory_utilization > 0 && config.gpu_memory_utilization <= 1,
@@ -138,7 +141,8 @@ MemoryPlanSummary size_memory(const std::shared_ptr<runtime::Device>& device_ptr
         ErrorKind::kResourceExhausted);
   }
   const uint64_t swap_bytes = static_cast<uint64_t>(config.swap_space_gib * 1024 * 1024 * 1024);
-  plan.num_swap_blocks = static_cast<int64_t>(swap_bytes / plan.kv_block_bytes);
+  // Every rank's swap space lives in the one host memory: --swap-space is their sum.
+  plan.num_swap_blocks = static_cast<int64_t>(swap_bytes / (plan.kv_block_bytes * ranks));
 
   // Host <-> device copy bandwidth for the swap-or-recompute choice.
   if (cost != nullptr && plan.num_swap_blocks > 0) {
@@ -156,10 +160,12 @@ MemoryPlanSummary size_memory(const std::shared_ptr<runtime::Device>& device_ptr
   }
 
   TSR_LOG_INFO(
-      "memory plan on {}: weights {}, activations {}, KV cache {} blocks x {} = {} ({} tokens), "
+      "memory plan on {}{}: weights {}, activations {}, KV cache {} blocks x {} = {} ({} tokens), "
       "max concurrency {:.1f} at max_model_len {}, swap space {} blocks",
-      plan.device, format_bytes(plan.weight_bytes), format_bytes(plan.activation_bytes),
-      plan.num_kv_blocks, format_bytes(plan.kv_block_bytes),
+      plan.device,
+      ranks > 1 ? fmt::format(" (each of {} tensor-parallel ranks)", ranks) : std::string(),
+      format_bytes(plan.weight_bytes), format_bytes(plan.activation_bytes), plan.num_kv_blocks,
+      format_bytes(plan.kv_block_bytes),
       format_bytes(static_cast<uint64_t>(plan.num_kv_blocks) * plan.kv_block_bytes), plan.kv_tokens,
       plan.max_concurrency, max_model_len, plan.num_swap_blocks);
   return plan;

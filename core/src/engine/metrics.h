@@ -49,6 +49,11 @@ struct EngineMetrics {
   uint64_t requests_aborted_disconnect = 0;
   uint64_t requests_failed = 0;
   uint64_t steps = 0;
+  // Tensor parallelism: wall time of the ranks' decode-step forward passes and, within it,
+  // of rank 0's collectives (all-reduce, all-gather), and the passes counted.
+  double tp_decode_forward_seconds = 0;
+  double tp_decode_collective_seconds = 0;
+  uint64_t tp_decode_forwards = 0;
   // Histograms, seconds.
   Histogram time_to_first_token{{0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
                                  1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0}};

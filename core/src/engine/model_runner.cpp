@@ -1,6 +1,7 @@
 #include "engine/model_runner.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "common/check.h"
@@ -28,81 +29,83 @@ bool penalized(const SamplingParams& p) {
 
 }  // namespace
 
+namespace {
+
+std::vector<std::shared_ptr<runtime::Device>> one(std::shared_ptr<runtime::Device> device) {
+  return {std::move(device)};
+}
+
+}  // namespace
+
 ModelRunner::ModelRunner(std::shared_ptr<runtime::Device> device, const ModelWeights& weights,
                          const RunnerOptions& options)
-    : device_(std::move(device)),
-      weights_(weights),
+    : ModelRunner(one(std::move(device)), std::vector<const ModelWeights*>{&weights}, options) {}
+
+ModelRunner::ModelRunner(std::vector<std::shared_ptr<runtime::Device>> devices,
+                         std::vector<const ModelWeights*> weights, const RunnerOptions& options)
+    : ranks_(make_ranks(devices, weights)),
+      device_(ranks_.front()->device),
+      weights_(*ranks_.front()->weights),
       options_(options),
-      stream_(runtime::Stream::create(device_)),
-      dtype_(weights.activation_dtype()) {
-  const auto& cfg = weights.config();
+      stream_(ranks_.front()->stream),
+      dtype_(weights_.activation_dtype()),
+      act_(ranks_.front()->act),
+      inputs_(ranks_.front()->inputs) {
+  tp_size_ = static_cast<int32_t>(ranks_.size());
+  if (ranks_.size() > 1) {
+    std::vector<std::shared_ptr<runtime::Device>> group;
+    for (const auto& r : ranks_) group.push_back(r->device);
+    auto comms = runtime::Communicator::create_group(group);
+    for (size_t i = 0; i < ranks_.size(); ++i) ranks_[i]->comm = std::move(comms[i]);
+    threads_ = std::make_unique<RankThreads>(static_cast<int>(ranks_.size()));
+  }
+  finish_construction();
+}
+
+ModelRunner::ModelRunner(std::shared_ptr<runtime::Device> device, const ModelWeights& weights,
+                         const RunnerOptions& options, std::unique_ptr<runtime::Communicator> comm)
+    : ranks_(make_ranks(one(std::move(device)), {&weights}, comm->size())),
+      device_(ranks_.front()->device),
+      weights_(*ranks_.front()->weights),
+      options_(options),
+      stream_(ranks_.front()->stream),
+      dtype_(weights_.activation_dtype()),
+      act_(ranks_.front()->act),
+      inputs_(ranks_.front()->inputs) {
+  TSR_INVARIANT(weights.shard().rank == comm->rank() && weights.shard().size == comm->size(),
+                "weights of shard {} of {} for communicator rank {} of {}", weights.shard().rank,
+                weights.shard().size, comm->rank(), comm->size());
+  tp_size_ = comm->size();
+  ranks_.front()->comm = std::move(comm);
+  finish_construction();
+}
+
+void ModelRunner::finish_construction() {
+  const auto& cfg = weights_.config();
   TSR_CHECK(options_.max_num_tokens > 0 && options_.max_num_seqs > 0 && options_.block_size > 0,
             "max_num_batched_tokens, max_num_seqs and block_size must be positive");
   if (options_.max_blocks_per_seq <= 0) {
     options_.max_blocks_per_seq = static_cast<int32_t>(
         (cfg.max_position_embeddings + options_.block_size - 1) / options_.block_size);
   }
-  const auto t = static_cast<size_t>(options_.max_num_tokens);
-  const auto seqs = static_cast<size_t>(options_.max_num_seqs);
-  const auto sizes =
-      activation_sizes(cfg, dtype_, t, seqs, static_cast<size_t>(options_.max_blocks_per_seq),
-                       static_cast<size_t>(options_.max_logprobs), cfg.qk_norm);
-  const size_t rows = sizes.logit_rows;
-  auto alloc = [&](size_t bytes) {
-    activation_bytes_ += bytes;
-    return runtime::Buffer::allocate(device_, bytes);
-  };
-  act_.hidden = alloc(sizes.hidden);
-  act_.normed = alloc(sizes.normed);
-  act_.q = alloc(sizes.q);
-  act_.k = alloc(sizes.k);
-  act_.v = alloc(sizes.v);
-  if (cfg.qk_norm) {
-    act_.q_normed = alloc(sizes.q_normed);
-    act_.k_normed = alloc(sizes.k_normed);
-  }
-  act_.attn = alloc(sizes.attn);
-  act_.o_out = alloc(sizes.o_out);
-  act_.gate_up = alloc(sizes.gate_up);
-  act_.act = alloc(sizes.act);
-  act_.mlp_out = alloc(sizes.mlp_out);
-  act_.gathered = alloc(sizes.gathered);
-  act_.logits = alloc(sizes.logits);
-  // Step inputs and sampling buffers: small, accounted as sizes.step_inputs/.sampling.
-  inputs_.ids = alloc(t * 4);
-  inputs_.positions = alloc(t * 4);
-  inputs_.slots = alloc(t * 8);
-  inputs_.query_start_loc = alloc((seqs + 1) * 4);
-  inputs_.seq_lens = alloc(seqs * 4);
-  inputs_.block_tables = alloc(seqs * static_cast<size_t>(options_.max_blocks_per_seq) * 4);
-  inputs_.logits_indices = alloc(rows * 4);
-  temperature_ = alloc(rows * 4);
-  top_k_ = alloc(rows * 4);
-  top_p_ = alloc(rows * 4);
-  min_p_ = alloc(rows * 4);
-  repetition_ = alloc(rows * 4);
-  presence_ = alloc(rows * 4);
-  frequency_ = alloc(rows * 4);
-  seeds_ = alloc(rows * 8);
-  history_offsets_ = alloc((rows + 1) * 4);
-  history_prompt_lens_ = alloc(rows * 4);
-  out_tokens_ = alloc(rows * 4);
-  out_logprobs_ = alloc(rows * 4);
-  top_ids_ = alloc(rows * static_cast<size_t>(options_.max_logprobs) * 4 + 4);
-  top_values_ = alloc(rows * static_cast<size_t>(options_.max_logprobs) * 4 + 4);
+  for (size_t i = 0; i < ranks_.size(); ++i) init_rank(*ranks_[i], i == 0);
   block_bytes_ = device_->kv_block_bytes(kv_layout());
   // Fail at construction, naming the op, rather than mid-step on a NULL entry: the ops the
   // family's forward uses, then the runner's own.
   static constexpr tsr_op_id kRunnerOps[] = {TSR_OP_SAMPLE, TSR_OP_COPY_BLOCKS, TSR_OP_SWAP_BLOCKS};
-  for (const auto needed :
-       {weights.model().required_ops(), std::span<const tsr_op_id>(kRunnerOps)}) {
-    const tsr_op_id missing = runtime::first_missing_op(device_->ops(), needed);
-    TSR_CHECK_KIND(missing == TSR_OP_COUNT, ErrorKind::kUnavailable,
-                   "device {} (plugin {}) does not implement the '{}' op yet, so it cannot run "
-                   "models; use another --device",
-                   device_->label(), device_->plugin().name(), runtime::op_name(missing));
+  for (const auto& rank : ranks_) {
+    for (const auto needed :
+         {rank->weights->model().required_ops(), std::span<const tsr_op_id>(kRunnerOps)}) {
+      const tsr_op_id missing = runtime::first_missing_op(rank->device->ops(), needed);
+      TSR_CHECK_KIND(missing == TSR_OP_COUNT, ErrorKind::kUnavailable,
+                     "device {} (plugin {}) does not implement the '{}' op yet, so it cannot run "
+                     "models; use another --device",
+                     rank->device->label(), rank->device->plugin().name(),
+                     runtime::op_name(missing));
+    }
   }
-  graphs_enabled_ = options_.use_graphs && runtime::Graph::supported(*device_);
+  // A CPU graph would run the collectives while capturing; NCCL under capture is untested.
+  graphs_enabled_ = options_.use_graphs && tp_size_ == 1 && runtime::Graph::supported(*device_);
   if (options_.graph_batch_sizes.empty()) {
     const int32_t largest = std::min(options_.max_num_seqs, 256);
     for (int32_t size : {1, 2, 4}) {
@@ -117,6 +120,161 @@ ModelRunner::ModelRunner(std::shared_ptr<runtime::Device> device, const ModelWei
   std::erase_if(options_.graph_batch_sizes, [&](int32_t size) { return size < 1 || size > fits; });
 }
 
+ModelRunner::~ModelRunner() {
+  if (!sink_) return;
+  try {
+    send(RunnerCommand::Kind::kStop, 0, nullptr, nullptr);
+  } catch (const std::exception& e) {
+    TSR_LOG_ERROR("could not stop the other tensor-parallel ranks: {}", e.what());
+  }
+}
+
+void ModelRunner::send(RunnerCommand::Kind kind, int64_t count, const BlockPairs* pairs,
+                       const ForwardBatch* batch) {
+  if (!sink_) return;
+  command_.kind = kind;
+  command_.count = count;
+  command_.pairs = pairs != nullptr ? *pairs : BlockPairs{};
+  command_.batch = batch != nullptr ? *batch : ForwardBatch{};
+  sink_(command_);
+}
+
+void ModelRunner::run(const RunnerCommand& c) {
+  using Kind = RunnerCommand::Kind;
+  switch (c.kind) {
+    case Kind::kForward:
+      forward(c.batch);
+      stream_.synchronize();
+      return;
+    case Kind::kAllocateKv:
+      allocate_kv_cache(c.count);
+      return;
+    case Kind::kAllocateSwap:
+      allocate_swap_space(c.count);
+      return;
+    case Kind::kCopy:
+      copy_blocks(c.pairs);
+      return;
+    case Kind::kSwapOut:
+      swap_out(c.pairs);
+      return;
+    case Kind::kSwapIn:
+      swap_in(c.pairs);
+      return;
+    case Kind::kStop:
+      break;
+  }
+  TSR_INVARIANT(false, "runner command {} cannot be run", static_cast<int>(c.kind));
+}
+
+// The ranks exist before the members that alias rank 0's parts are bound to them.
+std::vector<std::unique_ptr<ModelRunner::Rank>> ModelRunner::make_ranks(
+    const std::vector<std::shared_ptr<runtime::Device>>& devices,
+    const std::vector<const ModelWeights*>& weights, int32_t group_size) {
+  const bool local = group_size == 0;  // every rank of the group is in this process
+  if (local) group_size = static_cast<int32_t>(devices.size());
+  TSR_CHECK(!devices.empty() && devices.size() == weights.size(),
+            "a model runner needs one loaded model per device ({} devices, {} models)",
+            devices.size(), weights.size());
+  std::vector<std::unique_ptr<ModelRunner::Rank>> ranks;
+  for (size_t i = 0; i < devices.size(); ++i) {
+    const auto shard = weights[i]->shard();
+    TSR_INVARIANT(shard.size == group_size && (!local || shard.rank == static_cast<int32_t>(i)),
+                  "rank {} of {} got the weights of shard {} of {}", i, devices.size(), shard.rank,
+                  shard.size);
+    auto rank = std::make_unique<ModelRunner::Rank>();
+    rank->device = devices[i];
+    rank->weights = weights[i];
+    rank->stream = runtime::Stream::create(devices[i]);
+    ranks.push_back(std::move(rank));
+  }
+  return ranks;
+}
+
+// Activations of this rank's heads and slices; sampling buffers only on rank 0, which samples.
+void ModelRunner::init_rank(Rank& rank, bool lead) {
+  const auto& cfg = weights_.config();
+  const auto& layout = rank.weights->layout();
+  model::ModelConfig local = cfg;  // the shapes this rank's ops see
+  local.num_heads = layout.q_heads;
+  local.num_kv_heads = layout.kv_heads;
+  local.intermediate_size = layout.intermediate;
+  const auto t = static_cast<size_t>(options_.max_num_tokens);
+  const auto seqs = static_cast<size_t>(options_.max_num_seqs);
+  const auto sizes =
+      activation_sizes(local, dtype_, t, seqs, static_cast<size_t>(options_.max_blocks_per_seq),
+                       static_cast<size_t>(options_.max_logprobs), cfg.qk_norm);
+  const size_t rows = sizes.logit_rows;
+  const auto n = static_cast<size_t>(ranks_.size());
+  auto alloc = [&](size_t bytes) {
+    if (lead) activation_bytes_ += bytes;
+    return runtime::Buffer::allocate(rank.device, bytes);
+  };
+  models::Activations& act = rank.act;
+  act.hidden = alloc(sizes.hidden);
+  act.normed = alloc(sizes.normed);
+  act.q = alloc(sizes.q);
+  act.k = alloc(sizes.k);
+  act.v = alloc(sizes.v);
+  if (cfg.qk_norm) {
+    act.q_normed = alloc(sizes.q_normed);
+    act.k_normed = alloc(sizes.k_normed);
+  }
+  act.attn = alloc(sizes.attn);
+  act.o_out = alloc(sizes.o_out);
+  act.gate_up = alloc(sizes.gate_up);
+  act.act = alloc(sizes.act);
+  act.mlp_out = alloc(sizes.mlp_out);
+  act.gathered = alloc(sizes.gathered);
+  act.logits = alloc(sizes.logits);
+  models::StepInputs& in = rank.inputs;
+  if (layout.vocab_parallel) {
+    act.logits_local = alloc(rows * static_cast<size_t>(layout.vocab) * 4);
+    act.logits_ranks = alloc(sizes.logits);
+    in.logits_permutation = alloc(rows * n * 4);
+  }
+  // Step inputs and sampling buffers: small, accounted as sizes.step_inputs/.sampling.
+  in.ids = alloc(t * 4);
+  in.positions = alloc(t * 4);
+  in.slots = alloc(t * 8);
+  in.query_start_loc = alloc((seqs + 1) * 4);
+  in.seq_lens = alloc(seqs * 4);
+  in.block_tables = alloc(seqs * static_cast<size_t>(options_.max_blocks_per_seq) * 4);
+  in.logits_indices = alloc(rows * 4);
+  if (!lead) return;
+  temperature_ = alloc(rows * 4);
+  top_k_ = alloc(rows * 4);
+  top_p_ = alloc(rows * 4);
+  min_p_ = alloc(rows * 4);
+  repetition_ = alloc(rows * 4);
+  presence_ = alloc(rows * 4);
+  frequency_ = alloc(rows * 4);
+  seeds_ = alloc(rows * 8);
+  history_offsets_ = alloc((rows + 1) * 4);
+  history_prompt_lens_ = alloc(rows * 4);
+  out_tokens_ = alloc(rows * 4);
+  out_logprobs_ = alloc(rows * 4);
+  top_ids_ = alloc(rows * static_cast<size_t>(options_.max_logprobs) * 4 + 4);
+  top_values_ = alloc(rows * static_cast<size_t>(options_.max_logprobs) * 4 + 4);
+}
+
+void ModelRunner::set_profile_collectives(bool on) {
+  for (auto& r : ranks_) {
+    if (r->comm) r->comm->set_profiling(on);
+  }
+}
+
+CollectiveTiming ModelRunner::collective_timing() const {
+  return timing_;
+}
+
+void ModelRunner::reset_collective_timing() {
+  timing_ = CollectiveTiming{};
+  for (auto& r : ranks_) {
+    if (r->comm) r->comm->reset_timing();
+  }
+}
+
 std::vector<int32_t> ModelRunner::captured_graph_sizes() const {
   std::vector<int32_t> sizes;
   for (const auto& [size, graph] : graphs_) sizes.push_back(size);
@@ -127,7 +285,7 @@ tsr_kv_layout ModelRunner::kv_layout() const {
   const auto& cfg = weights_.config();
   tsr_kv_layout layout{};
   layout.struct_size = sizeof(layout);
-  layout.num_kv_heads = static_cast<int32_t>(cfg.num_kv_heads);
+  layout.num_kv_heads = static_cast<int32_t>(weights_.layout().kv_heads);  // this rank's
   layout.head_dim = static_cast<int32_t>(cfg.head_dim);
   layout.block_size = options_.block_size;
   layout.dtype = options_.kv_dtype;
@@ -140,26 +298,32 @@ uint64_t ModelRunner::kv_block_bytes_all_layers() const {
 
 void ModelRunner::allocate_kv_cache(int64_t num_blocks) {
   TSR_CHECK(num_blocks > 0, "the KV cache needs at least one block");
+  send(RunnerCommand::Kind::kAllocateKv, num_blocks, nullptr, nullptr);
   // Captured graphs name the old cache buffers.
   graphs_.clear();
-  kv_cache_.clear();
-  for (int64_t layer = 0; layer < weights_.config().num_layers; ++layer) {
-    kv_cache_.push_back(
-        runtime::Buffer::allocate(device_, block_bytes_ * static_cast<uint64_t>(num_blocks)));
+  for (auto& rank : ranks_) {
+    rank->kv_cache.clear();
+    for (int64_t layer = 0; layer < weights_.config().num_layers; ++layer) {
+      rank->kv_cache.push_back(runtime::Buffer::allocate(
+          rank->device, block_bytes_ * static_cast<uint64_t>(num_blocks)));
+    }
   }
   num_blocks_ = num_blocks;
 }
 
 void ModelRunner::allocate_swap_space(int64_t num_host_blocks) {
-  swap_space_.clear();
+  send(RunnerCommand::Kind::kAllocateSwap, num_host_blocks, nullptr, nullptr);
   num_swap_blocks_ = 0;
-  if (num_host_blocks <= 0) return;
-  for (int64_t layer = 0; layer < weights_.config().num_layers; ++layer) {
-    swap_space_.push_back(
-        runtime::Buffer::allocate(device_, block_bytes_ * static_cast<uint64_t>(num_host_blocks),
-                                  TSR_BUFFER_KIND_HOST_PINNED));
+  for (auto& rank : ranks_) {
+    rank->swap_space.clear();
+    if (num_host_blocks <= 0) continue;
+    for (int64_t layer = 0; layer < weights_.config().num_layers; ++layer) {
+      rank->swap_space.push_back(runtime::Buffer::allocate(
+          rank->device, block_bytes_ * static_cast<uint64_t>(num_host_blocks),
+          TSR_BUFFER_KIND_HOST_PINNED));
+    }
   }
-  num_swap_blocks_ = num_host_blocks;
+  num_swap_blocks_ = std::max<int64_t>(num_host_blocks, 0);
 }
 
 tsr_tensor ModelRunner::tensor(const runtime::Buffer& buffer, tsr_dtype dtype,
@@ -172,11 +336,6 @@ tsr_tensor ModelRunner::tensor(const runtime::Buffer& buffer, tsr_dtype dtype,
   int i = 0;
   for (int64_t d : shape) t.shape[i++] = d;
   return t;
-}
-
-template <class T>
-void ModelRunner::upload(const runtime::Buffer& buffer, const std::vector<T>& values) {
-  if (!values.empty()) stream_.copy_to_device(buffer, 0, values.data(), values.size() * sizeof(T));
 }
 
 void ModelRunner::add_request(const std::string& id, const SamplingParams& params, uint64_t seed,
@@ -300,30 +459,84 @@ void ModelRunner::forward(const ForwardBatch& batch) {
       batch.max_blocks_per_seq > 0 && batch.max_blocks_per_seq <= options_.max_blocks_per_seq,
       "batch block table width {} exceeds {}", batch.max_blocks_per_seq,
       options_.max_blocks_per_seq);
-  TSR_INVARIANT(!kv_cache_.empty(), "allocate_kv_cache() before forward()");
+  TSR_INVARIANT(!lead().kv_cache.empty(), "allocate_kv_cache() before forward()");
+  send(RunnerCommand::Kind::kForward, 0, nullptr, &batch);
   if (const int32_t size = graph_size_for(batch); size > 0) {
     forward_with_graph(batch, size);
     return;
   }
-  upload_inputs(batch);
   StepShape shape;
   shape.tokens = t;
   shape.seqs = b;
   shape.logit_rows = rows;
   shape.table_width = batch.max_blocks_per_seq;
   shape.max_seq_len = *std::max_element(batch.seq_lens.begin(), batch.seq_lens.end());
-  enqueue_forward(shape);
+  if (tp_size_ == 1) {
+    upload_inputs(lead(), batch);
+    enqueue_forward(lead(), shape);
+  } else {
+    forward_all_ranks(batch, shape);
+  }
   num_logit_rows_ = static_cast<int32_t>(rows);
 }
 
-void ModelRunner::upload_inputs(const ForwardBatch& batch) {
-  upload(inputs_.ids, batch.input_ids);
-  upload(inputs_.positions, batch.positions);
-  upload(inputs_.slots, batch.slot_mapping);
-  upload(inputs_.query_start_loc, batch.query_start_loc);
-  upload(inputs_.seq_lens, batch.seq_lens);
-  upload(inputs_.block_tables, batch.block_tables);
-  upload(inputs_.logits_indices, batch.logits_indices);
+void ModelRunner::forward_all_ranks(const ForwardBatch& batch, const StepShape& shape) {
+  const int32_t n = tp_size_;
+  const auto rows = static_cast<int32_t>(shape.logit_rows);
+  // Row r * n + q of the assembled logits is row q * rows + r of the rank-major gather.
+  logits_permutation_.resize(static_cast<size_t>(rows * n));
+  for (int32_t r = 0; r < rows; ++r) {
+    for (int32_t q = 0; q < n; ++q)
+      logits_permutation_[static_cast<size_t>(r * n + q)] = q * rows + r;
+  }
+  const double collectives_before = lead().comm->seconds();
+  const auto start = std::chrono::steady_clock::now();
+  const auto step = [&](int index) {
+    Rank& rank = *ranks_[static_cast<size_t>(index)];
+    upload_inputs(rank, batch);
+    enqueue_forward(rank, shape);
+    rank.stream.synchronize();
+  };
+  if (threads_) {
+    threads_->run(step);
+  } else {
+    step(0);  // the other ranks are other processes
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double collectives = lead().comm->seconds() - collectives_before;
+  ++timing_.forwards;
+  timing_.forward_seconds += seconds;
+  timing_.collective_seconds += collectives;
+  if (batch.num_tokens() == batch.num_seqs()) {
+    ++timing_.decode_forwards;
+    timing_.decode_forward_seconds += seconds;
+    timing_.decode_collective_seconds += collectives;
+  }
+}
+
+void ModelRunner::upload_inputs(Rank& rank, const ForwardBatch& batch) {
+  models::StepInputs& in = rank.inputs;
+  const auto& layout = rank.weights->layout();
+  if (layout.vocab_parallel) {
+    // This rank's table holds ids [vocab_begin, vocab_begin + vocab) and then a zero row.
+    rank.local_ids.resize(batch.input_ids.size());
+    for (size_t i = 0; i < batch.input_ids.size(); ++i) {
+      const int64_t local = batch.input_ids[i] - layout.vocab_begin;
+      rank.local_ids[i] =
+          static_cast<int32_t>(local >= 0 && local < layout.vocab ? local : layout.vocab);
+    }
+    upload(rank.stream, in.ids, rank.local_ids);
+    upload(rank.stream, in.logits_permutation, logits_permutation_);
+  } else {
+    upload(rank.stream, in.ids, batch.input_ids);
+  }
+  upload(rank.stream, in.positions, batch.positions);
+  upload(rank.stream, in.slots, batch.slot_mapping);
+  upload(rank.stream, in.query_start_loc, batch.query_start_loc);
+  upload(rank.stream, in.seq_lens, batch.seq_lens);
+  upload(rank.stream, in.block_tables, batch.block_tables);
+  upload(rank.stream, in.logits_indices, batch.logits_indices);
 }
 
 int32_t ModelRunner::graph_size_for(const ForwardBatch& batch) const {
@@ -369,7 +582,7 @@ void ModelRunner::forward_with_graph(const ForwardBatch& batch, int32_t size) {
               padded.block_tables.begin() + static_cast<ptrdiff_t>(i) * width);
   }
   padded.max_blocks_per_seq = width;
-  upload_inputs(padded);
+  upload_inputs(lead(), padded);
   num_logit_rows_ = b;
 
   StepShape shape;
@@ -384,11 +597,11 @@ void ModelRunner::forward_with_graph(const ForwardBatch& batch, int32_t size) {
     return;
   }
   // First use of this size: run it eagerly (this step's result), then record the same work.
-  enqueue_forward(shape);
+  enqueue_forward(lead(), shape);
   try {
     runtime::Graph::begin_capture(stream_);
     try {
-      enqueue_forward(shape);
+      enqueue_forward(lead(), shape);
     } catch (...) {
       runtime::Graph::abandon_capture(stream_);
       throw;
@@ -403,10 +616,16 @@ void ModelRunner::forward_with_graph(const ForwardBatch& batch, int32_t size) {
   }
 }
 
-void ModelRunner::enqueue_forward(const StepShape& shape) {
-  const models::ForwardContext ctx{*device_, stream_,   dtype_,      shape,      inputs_,
-                                   act_,     kv_cache_, kv_layout(), num_blocks_};
-  weights_.model().forward(ctx);
+void ModelRunner::enqueue_forward(Rank& rank, const StepShape& shape) {
+  std::exception_ptr failure;
+  const models::ForwardContext ctx{*rank.device,    rank.stream,
+                                   dtype_,          shape,
+                                   rank.inputs,     rank.act,
+                                   rank.kv_cache,   kv_layout(),
+                                   num_blocks_,     rank.weights->layout(),
+                                   rank.comm.get(), rank.comm ? &failure : nullptr};
+  rank.weights->model().forward(ctx);
+  if (failure) std::rethrow_exception(failure);
 }
 
 SampleResult ModelRunner::sample(const SamplingBatch& sampling) {
@@ -491,23 +710,27 @@ std::vector<float> ModelRunner::logits_to_host() {
 
 void ModelRunner::copy_blocks(const BlockPairs& pairs) {
   if (pairs.empty()) return;
+  send(RunnerCommand::Kind::kCopy, 0, &pairs, nullptr);
   std::vector<int64_t> src, dst;
   for (const auto& [from, to] : pairs) {
     src.push_back(from);
     dst.push_back(to);
   }
-  for (const auto& cache : kv_cache_) {
-    tsr_copy_blocks_params p{};
-    p.struct_size = sizeof(p);
-    p.src = cache.handle();
-    p.dst = cache.handle();
-    p.block_bytes = block_bytes_;
-    p.src_ids = src.data();
-    p.dst_ids = dst.data();
-    p.num_pairs = static_cast<int64_t>(src.size());
-    device_->check(device_->ops().copy_blocks(stream_.handle(), &p), "copy_blocks");
+  for (auto& rank : ranks_) {
+    for (const auto& cache : rank->kv_cache) {
+      tsr_copy_blocks_params p{};
+      p.struct_size = sizeof(p);
+      p.src = cache.handle();
+      p.dst = cache.handle();
+      p.block_bytes = block_bytes_;
+      p.src_ids = src.data();
+      p.dst_ids = dst.data();
+      p.num_pairs = static_cast<int64_t>(src.size());
+      rank->device->check(rank->device->ops().copy_blocks(rank->stream.handle(), &p),
+                          "copy_blocks");
+    }
+    rank->stream.synchronize();  // src/dst are host arrays read by the plugin
   }
-  stream_.synchronize();  // src/dst are host arrays read by the plugin
 }
 
 namespace {
@@ -538,13 +761,19 @@ void swap(runtime::Device& device, runtime::Stream& stream, std::vector<runtime:
 }  // namespace
 
 void ModelRunner::swap_out(const BlockPairs& device_to_host) {
-  swap(*device_, stream_, kv_cache_, swap_space_, block_bytes_, device_to_host,
-       TSR_SWAP_DIRECTION_OUT);
+  if (!device_to_host.empty()) send(RunnerCommand::Kind::kSwapOut, 0, &device_to_host, nullptr);
+  for (auto& r : ranks_) {
+    swap(*r->device, r->stream, r->kv_cache, r->swap_space, block_bytes_, device_to_host,
+         TSR_SWAP_DIRECTION_OUT);
+  }
 }
 
 void ModelRunner::swap_in(const BlockPairs& host_to_device) {
-  swap(*device_, stream_, kv_cache_, swap_space_, block_bytes_, host_to_device,
-       TSR_SWAP_DIRECTION_IN);
+  if (!host_to_device.empty()) send(RunnerCommand::Kind::kSwapIn, 0, &host_to_device, nullptr);
+  for (auto& r : ranks_) {
+    swap(*r->device, r->stream, r->kv_cache, r->swap_space, block_bytes_, host_to_device,
+         TSR_SWAP_DIRECTION_IN);
+  }
 }
 
 }  // namespace tessera::engine

@@ -11,6 +11,16 @@
 // buffer per layer, block outermost) and the host swap space.
 // Activation buffers are sized once for max_num_tokens: nothing is allocated per step.
 //
+// Tensor parallelism (models/tensor_parallel.h): with N ranks the runner holds one device,
+// one stream, one set of activations and inputs, one KV cache and one swap space per rank
+// (each 1/N of the model's KV heads), and one communicator each. The plan stays single:
+// every rank applies the same KV moves and runs the same batch, each forward on its own
+// thread (collectives block until every rank arrives); rank 0 samples. Decode graphs are
+// not used with N > 1 (a CPU graph would run its collectives at capture time). Under MPI
+// each process's runner holds its own rank only; rank 0's forwards every KV allocation, KV
+// move and batch to the others first (set_command_sink, engine/runner_commands.h), which
+// run() them.
+//
 // Decode steps (one query token per sequence) run as device graphs when the device offers
 // them and graphs are not turned off (--enforce-eager): the batch is padded to the next of a
 // set of captured sizes (padding rows write no KV and their logits are ignored), its inputs
@@ -21,6 +31,7 @@
 // every context length.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <utility>
@@ -31,6 +42,9 @@
 
 #include "engine/forward_batch.h"
 #include "engine/model_weights.h"
+#include "engine/rank_threads.h"
+#include "engine/runner_commands.h"
+#include "runtime/communicator.h"
 #include "runtime/graph.h"
 #include "runtime/stream.h"
 #include "scheduler/scheduler_output.h"
@@ -52,8 +66,6 @@ struct RunnerOptions {
   std::vector<int32_t> graph_batch_sizes;
 };
 
-using BlockPairs = std::vector<std::pair<int64_t, int64_t>>;  // (src, dst)
-
 // What one executed plan produced: one sampled token per scheduled request that needed
 // logits, in plan order, and the sample op's full result for those rows (same order).
 struct StepOutput {
@@ -61,10 +73,41 @@ struct StepOutput {
   SampleResult sample;
 };
 
+// Where a tensor-parallel run spends its forward passes, summed since the last reset: wall
+// time of the passes and, within it, of rank 0's collectives; all passes, and those of
+// decode-only steps (one query token per sequence) on their own.
+struct CollectiveTiming {
+  uint64_t forwards = 0;
+  double forward_seconds = 0;
+  double collective_seconds = 0;
+  uint64_t decode_forwards = 0;
+  double decode_forward_seconds = 0;
+  double decode_collective_seconds = 0;
+};
+
 class ModelRunner {
  public:
   ModelRunner(std::shared_ptr<runtime::Device> device, const ModelWeights& weights,
               const RunnerOptions& options);
+  // Tensor parallel: rank i runs weights[i] (loaded with shard {i, N}) on devices[i].
+  ModelRunner(std::vector<std::shared_ptr<runtime::Device>> devices,
+              std::vector<const ModelWeights*> weights, const RunnerOptions& options);
+  // Tensor parallel across processes (MPI): this process's rank only, `comm` joining it to
+  // the other processes' runners (weights loaded with shard {comm->rank(), comm->size()}).
+  ModelRunner(std::shared_ptr<runtime::Device> device, const ModelWeights& weights,
+              const RunnerOptions& options, std::unique_ptr<runtime::Communicator> comm);
+  ~ModelRunner();
+
+  int32_t tensor_parallel_size() const { return tp_size_; }
+  // MPI rank 0: every KV allocation, KV move and forward pass is first handed to `sink`
+  // (which broadcasts it to the other processes), and a stop when the runner is destroyed.
+  void set_command_sink(std::function<void(const RunnerCommand&)> sink) { sink_ = std::move(sink); }
+  // MPI ranks other than 0: runs a command received from rank 0 (not kStop).
+  void run(const RunnerCommand& command);
+  // Synchronizes around every collective so that its time is its own (bench latency).
+  void set_profile_collectives(bool on);
+  CollectiveTiming collective_timing() const;
+  void reset_collective_timing();
 
   const RunnerOptions& options() const { return options_; }
   tsr_kv_layout kv_layout() const;
@@ -118,9 +161,31 @@ class ModelRunner {
   void prepare_inputs(const sched::SchedulerOutput& plan, std::vector<RequestSampling*>& rows);
   void apply_kv_moves(const sched::SchedulerOutput& plan);
 
+  // One tensor-parallel rank's device and everything a forward pass on it touches.
+  struct Rank {
+    std::shared_ptr<runtime::Device> device;
+    const ModelWeights* weights = nullptr;
+    runtime::Stream stream;
+    models::Activations act;  // [max_num_tokens, …] of this rank's heads
+    models::StepInputs inputs;
+    std::vector<runtime::Buffer> kv_cache;    // one per layer
+    std::vector<runtime::Buffer> swap_space;  // one per layer, host pinned
+    std::unique_ptr<runtime::Communicator> comm;
+    std::vector<int32_t> local_ids;  // vocabulary-parallel: the batch's ids in this shard
+  };
+  static std::vector<std::unique_ptr<Rank>> make_ranks(
+      const std::vector<std::shared_ptr<runtime::Device>>& devices,
+      const std::vector<const ModelWeights*>& weights, int32_t group_size = 0);
+  void init_rank(Rank& rank, bool lead);
+  Rank& lead() { return *ranks_.front(); }
+  const Rank& lead() const { return *ranks_.front(); }
+
   using StepShape = models::StepShape;
-  void enqueue_forward(const StepShape& shape);
-  void upload_inputs(const ForwardBatch& batch);
+  void enqueue_forward(Rank& rank, const StepShape& shape);
+  void upload_inputs(Rank& rank, const ForwardBatch& batch);
+  // Runs the step on every rank of this process, each on its own thread.
+  void forward_all_ranks(const ForwardBatch& batch, const StepShape& shape);
+  void finish_construction();
   // The captured size a decode batch of `seqs` rows pads to; 0 when it runs eagerly.
   int32_t graph_size_for(const ForwardBatch& batch) const;
   void forward_with_graph(const ForwardBatch& batch, int32_t size);
@@ -128,29 +193,46 @@ class ModelRunner {
   tsr_tensor tensor(const runtime::Buffer& buffer, tsr_dtype dtype,
                     std::initializer_list<int64_t> shape) const;
   template <class T>
-  void upload(const runtime::Buffer& buffer, const std::vector<T>& values);
+  void upload(const runtime::Buffer& buffer, const std::vector<T>& values) {
+    upload(stream_, buffer, values);
+  }
+  template <class T>
+  static void upload(runtime::Stream& stream, const runtime::Buffer& buffer,
+                     const std::vector<T>& values) {
+    if (!values.empty()) {
+      stream.copy_to_device(buffer, 0, values.data(), values.size() * sizeof(T));
+    }
+  }
 
+  std::vector<std::unique_ptr<Rank>> ranks_;  // rank 0 first: it samples
+  std::unique_ptr<RankThreads> threads_;      // ranks 1..N-1 of this process
+  int32_t tp_size_ = 1;                       // ranks of all processes
+  std::function<void(const RunnerCommand&)> sink_;
+  RunnerCommand command_;  // reused by send()
+  void send(RunnerCommand::Kind kind, int64_t count, const BlockPairs* pairs,
+            const ForwardBatch* batch);
+  // Aliases of rank 0's, which is all there is without tensor parallelism.
   std::shared_ptr<runtime::Device> device_;
   const ModelWeights& weights_;
   RunnerOptions options_;
-  runtime::Stream stream_;
+  runtime::Stream& stream_;
   tsr_dtype dtype_;
-  uint64_t activation_bytes_ = 0;
+  uint64_t activation_bytes_ = 0;  // of one rank
   int32_t num_logit_rows_ = 0;
+  std::vector<int32_t> logits_permutation_;
+  CollectiveTiming timing_;
 
-  models::Activations act_;  // [max_num_tokens, …]
-  models::StepInputs inputs_;
-  // Sampling inputs and outputs.
+  models::Activations& act_;
+  models::StepInputs& inputs_;
+  // Sampling inputs and outputs (rank 0).
   runtime::Buffer temperature_, top_k_, top_p_, min_p_, repetition_, presence_, frequency_, seeds_,
       history_, history_offsets_, history_prompt_lens_, out_tokens_, out_logprobs_, top_ids_,
       top_values_;
   size_t history_capacity_ = 0;
 
-  std::vector<runtime::Buffer> kv_cache_;    // one per layer
-  std::vector<runtime::Buffer> swap_space_;  // one per layer, host pinned
   int64_t num_blocks_ = 0;
   int64_t num_swap_blocks_ = 0;
-  uint64_t block_bytes_ = 0;  // one layer
+  uint64_t block_bytes_ = 0;  // one layer of one rank
 
   std::unordered_map<std::string, RequestSampling> requests_;
   // Reused from step to step so that their vectors keep their capacity.

@@ -1,5 +1,6 @@
 #include "engine/model_weights.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -50,9 +51,25 @@ class FileWeightLoader final : public models::WeightLoader {
   tsr_dtype dtype() const override { return options_.activation_dtype; }
   bool has(const std::string& name) const override { return find(name) != nullptr; }
 
-  runtime::Buffer plain(const std::string& name, const std::vector<int64_t>& shape) override {
+  models::TensorShard shard() const override { return options_.shard; }
+
+  runtime::Buffer plain(const std::string& name, const std::vector<int64_t>& shape,
+                        models::TensorSlice slice, int64_t zero_rows) override {
     const auto& view = get(name, shape);
-    const auto bytes = model::f32_to_dtype(model::to_f32(view), dtype());
+    std::vector<float> values = model::to_f32(view);
+    if (slice.rows >= 0 || zero_rows > 0) {
+      // Rows of the first dimension, each `row` elements wide.
+      const int64_t rows = shape.empty() ? 1 : shape[0];
+      const auto row = static_cast<int64_t>(values.size()) / std::max<int64_t>(rows, 1);
+      const int64_t count = slice.rows >= 0 ? slice.rows : rows;
+      TSR_INVARIANT(slice.row_begin >= 0 && slice.row_begin + count <= rows,
+                    "{}: rows [{}, +{}) outside its {}", name, slice.row_begin, count, rows);
+      std::vector<float> part(values.begin() + slice.row_begin * row,
+                              values.begin() + (slice.row_begin + count) * row);
+      part.resize(part.size() + static_cast<size_t>(zero_rows * row), 0.0f);
+      values = std::move(part);
+    }
+    const auto bytes = model::f32_to_dtype(values, dtype());
     auto buffer = runtime::Buffer::allocate(device_, bytes.size());
     stream_.copy_to_device(buffer, 0, bytes.data(), bytes.size());
     stream_.synchronize();  // `bytes` dies at the end of this scope
@@ -62,15 +79,23 @@ class FileWeightLoader final : public models::WeightLoader {
     return buffer;
   }
 
-  runtime::Weight linear(const std::vector<std::string>& names, int64_t rows_each,
-                         int64_t cols) override {
+  runtime::Weight linear(const std::vector<std::string>& names, int64_t rows_each, int64_t cols,
+                         models::TensorSlice slice) override {
     TSR_CHECK(!names.empty(), "a linear weight needs at least one tensor");
     std::vector<const model::TensorView*> views;
+    const bool whole = slice.rows < 0 && slice.cols < 0;
     auto canonical = [&](const std::string& name) {
       const auto& view = get(name, {rows_each, cols});
       report(view);
       views.push_back(&view);
-      return model::CanonicalWeight::from_tensor(view, options_.quantization);
+      auto full = model::CanonicalWeight::from_tensor(view, options_.quantization);
+      if (whole) return full;
+      // Cut after quantizing, so that a shard holds whole groups of the same quantization
+      // the unsharded model has (slice() refuses a cut through a group).
+      return full.slice(slice.row_begin, slice.rows >= 0 ? slice.rows : rows_each, slice.col_begin,
+                        slice.cols >= 0 ? slice.cols : cols,
+                        fmt::format("weight '{}' on tensor-parallel rank {} of {}", name,
+                                    options_.shard.rank, options_.shard.size));
     };
     model::CanonicalWeight stacked = canonical(names[0]);
     for (size_t i = 1; i < names.size(); ++i) {
@@ -157,6 +182,9 @@ std::unique_ptr<ModelWeights> ModelWeights::load(const std::string& path,
             : dtype == TSR_DTYPE_F16 ? "f16"
                                      : "f32");
   const auto config = loader.config(path);
+  models::check_tensor_parallel(config, options.shard.size);
+  weights->shard_ = options.shard;
+  weights->layout_ = models::shard_layout(config, options.shard);
   weights->model_ = models::create_model(config);
   weights->model_->load(loader);
   TSR_LOG_DEBUG("loaded {} ({} layers) onto {}: {:.1f} MiB on the device", path, config.num_layers,

@@ -18,6 +18,8 @@ namespace tessera::engine {
 struct LoadOptions {
   tsr_dtype activation_dtype = TSR_DTYPE_F32;
   model::Quantization quantization = model::Quantization::kNone;
+  // The tensor-parallel rank to load (models/tensor_parallel.h): its slice of every weight.
+  models::TensorShard shard;
   // Called after each tensor with (bytes done, bytes total) of the source files.
   std::function<void(uint64_t, uint64_t)> progress;
 };
@@ -31,6 +33,9 @@ class ModelWeights {
 
   const models::Model& model() const { return *model_; }
   const model::ModelConfig& config() const { return model_->config(); }
+  models::TensorShard shard() const { return shard_; }
+  // This rank's heads, intermediate slice and vocabulary rows.
+  const models::ShardLayout& layout() const { return layout_; }
   tsr_dtype activation_dtype() const { return activation_dtype_; }
   bool is_gguf() const { return is_gguf_; }
   const std::string& path() const { return path_; }
@@ -43,6 +48,8 @@ class ModelWeights {
   friend class FileWeightLoader;
   std::unique_ptr<models::Model> model_;
   tsr_dtype activation_dtype_ = TSR_DTYPE_F32;
+  models::TensorShard shard_;
+  models::ShardLayout layout_;
   bool is_gguf_ = false;
   std::string path_;
   uint64_t device_bytes_ = 0;

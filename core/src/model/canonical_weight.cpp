@@ -244,6 +244,76 @@ CanonicalWeight CanonicalWeight::from_tensor(const TensorView& view, Quantizatio
   return w;
 }
 
+namespace {
+
+// Bytes of `elements` consecutive elements of one row (int4 packs two per byte).
+size_t row_span_bytes(tsr_weight_format format, int64_t elements) {
+  switch (format) {
+    case TSR_WEIGHT_FORMAT_F32:
+      return 4 * static_cast<size_t>(elements);
+    case TSR_WEIGHT_FORMAT_F16:
+    case TSR_WEIGHT_FORMAT_BF16:
+      return 2 * static_cast<size_t>(elements);
+    case TSR_WEIGHT_FORMAT_INT4_GROUP:
+    case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:
+      return static_cast<size_t>(elements) / 2;
+    default:
+      return static_cast<size_t>(elements);
+  }
+}
+
+}  // namespace
+
+CanonicalWeight CanonicalWeight::slice(int64_t row_begin, int64_t num_rows, int64_t col_begin,
+                                       int64_t num_cols, const std::string& what) const {
+  const tsr_weight_desc& d = desc_;
+  TSR_INVARIANT(row_begin >= 0 && num_rows > 0 && row_begin + num_rows <= d.rows &&
+                    col_begin >= 0 && num_cols > 0 && col_begin + num_cols <= d.cols,
+                "{}: slice rows [{}, +{}) cols [{}, +{}) outside [{}, {}]", what, row_begin,
+                num_rows, col_begin, num_cols, d.rows, d.cols);
+  const bool grouped = d.group_size > 0 && d.scales != nullptr;
+  if (grouped && (col_begin % d.group_size != 0 || num_cols % d.group_size != 0)) {
+    throw Error(fmt::format(
+        "{}: a tensor-parallel shard of {} columns starting at column {} would split its "
+        "quantization groups of {} ({} weights); choose a --tensor-parallel-size whose shards "
+        "hold whole groups, or load the model unquantized",
+        what, num_cols, col_begin, d.group_size, weight_format_name(d.format)));
+  }
+  const bool int4 =
+      d.format == TSR_WEIGHT_FORMAT_INT4_GROUP || d.format == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM;
+  TSR_CHECK(!int4 || (col_begin % 2 == 0 && num_cols % 2 == 0),
+            "{}: an int4 shard must start and end on an even column", what);
+  CanonicalWeight w;
+  w.desc_ = d;
+  w.desc_.rows = num_rows;
+  w.desc_.cols = num_cols;
+  const size_t row_bytes = row_span_bytes(d.format, d.cols);
+  const size_t offset = row_span_bytes(d.format, col_begin);
+  const size_t take = row_span_bytes(d.format, num_cols);
+  const auto* src = static_cast<const uint8_t*>(d.data);
+  w.data_.reserve(take * static_cast<size_t>(num_rows));
+  for (int64_t r = row_begin; r < row_begin + num_rows; ++r) {
+    const uint8_t* row = src + static_cast<size_t>(r) * row_bytes + offset;
+    w.data_.insert(w.data_.end(), row, row + take);
+  }
+  w.desc_.data = w.data_.data();
+  // Scales (and asymmetric mins) are [rows, groups per row], or one per row.
+  auto cut = [&](const float* values, std::vector<float>& out) -> const float* {
+    if (values == nullptr) return nullptr;
+    const int64_t per_row = grouped ? d.cols / d.group_size : 1;
+    const int64_t first = grouped ? col_begin / d.group_size : 0;
+    const int64_t count = grouped ? num_cols / d.group_size : 1;
+    for (int64_t r = row_begin; r < row_begin + num_rows; ++r) {
+      const float* row = values + r * per_row + first;
+      out.insert(out.end(), row, row + count);
+    }
+    return out.data();
+  };
+  w.desc_.scales = cut(d.scales, w.scales_);
+  w.desc_.mins = cut(d.mins, w.mins_);
+  return w;
+}
+
 CanonicalWeight::CanonicalWeight(const CanonicalWeight& other)
     : data_(other.data_), scales_(other.scales_), mins_(other.mins_), desc_(other.desc_) {
   repoint(other);

@@ -34,6 +34,12 @@ class CanonicalWeight {
   // format, cols and group size. The result owns a copy.
   static CanonicalWeight concat_rows(const CanonicalWeight& a, const CanonicalWeight& b);
 
+  // The block rows [row_begin, row_begin + num_rows) x cols [col_begin, col_begin + num_cols)
+  // (a tensor-parallel shard). Group-wise formats are cut only between whole groups: a
+  // column range that would split a group throws, naming `what`. The result owns a copy.
+  CanonicalWeight slice(int64_t row_begin, int64_t num_rows, int64_t col_begin, int64_t num_cols,
+                        const std::string& what) const;
+
   CanonicalWeight() = default;
   CanonicalWeight(const CanonicalWeight& other);
   CanonicalWeight& operator=(const CanonicalWeight& other);

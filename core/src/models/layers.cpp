@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <exception>
 
 #include "common/check.h"
 
@@ -36,8 +37,17 @@ tsr_rope_scaling rope_scaling_of(model::RopeScalingType type) {
   return TSR_ROPE_SCALING_NONE;
 }
 
+// With tensor parallelism a rank must not stop between collectives: its peers would wait for
+// it forever. So a failed op is recorded in ctx.failure and the rank carries on (its buffers
+// stay valid; their contents no longer matter), reaching every collective; the runner throws
+// the recorded error once every rank has finished the step.
 void check(const ForwardContext& ctx, tsr_error* error, const char* op) {
-  ctx.device.check(error, op);
+  try {
+    ctx.device.check(error, op);
+  } catch (...) {
+    if (ctx.failure == nullptr) throw;
+    if (!*ctx.failure) *ctx.failure = std::current_exception();
+  }
 }
 
 }  // namespace
@@ -83,18 +93,25 @@ AttentionWeights load_attention(WeightLoader& loader, const model::ModelConfig& 
                                 const AttentionNames& names, AttentionFeatures features) {
   const auto kind = loader.kind();
   auto name = [&](const TensorName& n) { return layer_tensor_name(n, layer, kind); };
+  const ShardLayout s = shard_layout(cfg, loader.shard());
   const int64_t h = cfg.hidden_size;
-  const int64_t q_dim = cfg.num_heads * cfg.head_dim;
-  const int64_t kv_dim = cfg.num_kv_heads * cfg.head_dim;
+  const int64_t d = cfg.head_dim;
+  const int64_t q_dim = cfg.num_heads * d;
+  const int64_t kv_dim = cfg.num_kv_heads * d;
+  // Column-parallel q/k/v: this rank's heads are whole rows of head_dim each.
+  const TensorSlice q_rows{s.q_head_begin * d, s.q_heads * d};
+  const TensorSlice kv_rows{s.kv_head_begin * d, s.kv_heads * d};
+  // Row-parallel o_proj: the input columns of this rank's query heads.
+  const TensorSlice o_cols{0, -1, s.q_head_begin * d, s.q_heads * d};
   AttentionWeights w;
-  w.q = loader.linear({name(names.q)}, q_dim, h);
-  w.k = loader.linear({name(names.k)}, kv_dim, h);
-  w.v = loader.linear({name(names.v)}, kv_dim, h);
-  w.o = loader.linear({name(names.o)}, h, q_dim);
+  w.q = loader.linear({name(names.q)}, q_dim, h, q_rows);
+  w.k = loader.linear({name(names.k)}, kv_dim, h, kv_rows);
+  w.v = loader.linear({name(names.v)}, kv_dim, h, kv_rows);
+  w.o = loader.linear({name(names.o)}, h, q_dim, o_cols);
   if (features.qkv_bias) {
-    w.q_bias = loader.plain(name(names.q_bias), {q_dim});
-    w.k_bias = loader.plain(name(names.k_bias), {kv_dim});
-    w.v_bias = loader.plain(name(names.v_bias), {kv_dim});
+    w.q_bias = loader.plain(name(names.q_bias), {q_dim}, q_rows);
+    w.k_bias = loader.plain(name(names.k_bias), {kv_dim}, kv_rows);
+    w.v_bias = loader.plain(name(names.v_bias), {kv_dim}, kv_rows);
   }
   if (features.qk_norm) {
     w.q_norm = loader.plain(name(names.q_norm), {cfg.head_dim});
@@ -106,19 +123,28 @@ AttentionWeights load_attention(WeightLoader& loader, const model::ModelConfig& 
 GatedMlpWeights load_gated_mlp(WeightLoader& loader, const model::ModelConfig& cfg, int layer,
                                const GatedMlpNames& names) {
   const auto kind = loader.kind();
+  const ShardLayout s = shard_layout(cfg, loader.shard());
   GatedMlpWeights w;
+  // gate and up are each cut to this rank's intermediate rows, then stacked, so silu_mul
+  // pairs this rank's gate rows with the same up rows.
   w.gate_up = loader.linear(
       {layer_tensor_name(names.gate, layer, kind), layer_tensor_name(names.up, layer, kind)},
-      cfg.intermediate_size, cfg.hidden_size);
+      cfg.intermediate_size, cfg.hidden_size, TensorSlice{s.intermediate_begin, s.intermediate});
   w.down = loader.linear({layer_tensor_name(names.down, layer, kind)}, cfg.hidden_size,
-                         cfg.intermediate_size);
+                         cfg.intermediate_size,
+                         TensorSlice{0, -1, s.intermediate_begin, s.intermediate});
   return w;
 }
 
 void load_embedding_table(WeightLoader& loader, const model::ModelConfig& cfg,
                           const EmbeddingNames& names, EmbeddingWeights& w) {
   const int64_t h = cfg.hidden_size;
-  w.table = loader.plain(global_tensor_name(names.embedding, loader.kind()), {cfg.vocab_size, h});
+  const ShardLayout s = shard_layout(cfg, loader.shard());
+  // Vocabulary-parallel: this rank's rows and one zero row for every other rank's ids.
+  w.table = s.vocab_parallel ? loader.plain(global_tensor_name(names.embedding, loader.kind()),
+                                            {cfg.vocab_size, h}, {s.vocab_begin, s.vocab}, 1)
+                             : loader.plain(global_tensor_name(names.embedding, loader.kind()),
+                                            {cfg.vocab_size, h});
   loader.add_bytes_per_token(static_cast<uint64_t>(h) * (loader.dtype() == TSR_DTYPE_F32 ? 4 : 2));
 }
 
@@ -129,26 +155,39 @@ void load_output(WeightLoader& loader, const model::ModelConfig& cfg, const Embe
   const std::string table = global_tensor_name(names.embedding, kind);
   w.final_norm = loader.plain(global_tensor_name(names.final_norm, kind), {h});
   const std::string head = global_tensor_name(names.lm_head, kind);
+  const ShardLayout s = shard_layout(cfg, loader.shard());
+  const TensorSlice rows{s.vocab_begin, s.vocab};
   if (loader.has(head)) {
-    w.lm_head = loader.linear({head}, cfg.vocab_size, h);
+    w.lm_head = loader.linear({head}, cfg.vocab_size, h, rows);
   } else {
     // GGUF files leave out output.weight when the embedding is tied.
     TSR_CHECK(cfg.tie_word_embeddings || kind == WeightFileKind::kGguf,
               "weight '{}' is missing and the config does not tie embeddings", head);
-    w.lm_head = loader.linear({table}, cfg.vocab_size, h);
+    w.lm_head = loader.linear({table}, cfg.vocab_size, h, rows);
   }
 }
 
 // --- forward ---
 
+void all_reduce(const ForwardContext& ctx, const runtime::Buffer& x, int64_t count) {
+  // A collective fails on every rank alike (the plugins check all ranks' arguments), so its
+  // error ends the step everywhere.
+  if (ctx.comm != nullptr) ctx.comm->all_reduce_sum(ctx.stream, x, ctx.dtype, count);
+}
+
 void embed(const ForwardContext& ctx, const model::ModelConfig& cfg, const runtime::Buffer& table) {
   const int64_t t = ctx.shape.tokens;
+  const bool split = ctx.layout.vocab_parallel;
   tsr_embedding_params p{};
   p.struct_size = sizeof(p);
   p.ids = tensor(ctx.inputs.ids, TSR_DTYPE_I32, {t});
-  p.table = tensor(table, ctx.dtype, {cfg.vocab_size, cfg.hidden_size});
+  // A split table has the zero row after this rank's rows (ids were mapped by the runner).
+  p.table =
+      tensor(table, ctx.dtype, {split ? ctx.layout.vocab + 1 : cfg.vocab_size, cfg.hidden_size});
   p.out = tensor(ctx.act.hidden, ctx.dtype, {t, cfg.hidden_size});
   check(ctx, ctx.device.ops().embedding(ctx.stream.handle(), &p), "embedding");
+  // Exactly one rank holds each id's row and the others add zeros: the sum is exact.
+  if (split) all_reduce(ctx, ctx.act.hidden, t * cfg.hidden_size);
 }
 
 void rms_norm(const ForwardContext& ctx, const runtime::Buffer& x, const runtime::Buffer* residual,
@@ -185,8 +224,8 @@ void attention_block(const ForwardContext& ctx, const model::ModelConfig& cfg, i
   const int64_t t = ctx.shape.tokens;
   const int64_t b = ctx.shape.seqs;
   const int64_t h = cfg.hidden_size;
-  const int64_t hq = cfg.num_heads;
-  const int64_t hkv = cfg.num_kv_heads;
+  const int64_t hq = ctx.layout.q_heads;  // this rank's heads
+  const int64_t hkv = ctx.layout.kv_heads;
   const int64_t d = cfg.head_dim;
   linear(ctx, a.normed, t, h, w.q, &w.q_bias, a.q, hq * d, dt);
   linear(ctx, a.normed, t, h, w.k, &w.k_bias, a.k, hkv * d, dt);
@@ -246,13 +285,14 @@ void attention_block(const ForwardContext& ctx, const model::ModelConfig& cfg, i
     check(ctx, ops.paged_attention(s, &p), "paged_attention");
   }
   linear(ctx, a.attn, t, hq * d, w.o, nullptr, a.o_out, h, dt);
+  all_reduce(ctx, a.o_out, t * h);  // row-parallel o_proj: sum the ranks' partial outputs
 }
 
 void swiglu_mlp(const ForwardContext& ctx, const model::ModelConfig& cfg,
                 const GatedMlpWeights& w) {
   Activations& a = ctx.act;
   const int64_t t = ctx.shape.tokens;
-  const int64_t inter = cfg.intermediate_size;
+  const int64_t inter = ctx.layout.intermediate;  // this rank's slice
   linear(ctx, a.normed, t, cfg.hidden_size, w.gate_up, nullptr, a.gate_up, 2 * inter, ctx.dtype);
   tsr_silu_mul_params p{};
   p.struct_size = sizeof(p);
@@ -260,6 +300,7 @@ void swiglu_mlp(const ForwardContext& ctx, const model::ModelConfig& cfg,
   p.out = tensor(a.act, ctx.dtype, {t, inter});
   check(ctx, ctx.device.ops().silu_mul(ctx.stream.handle(), &p), "silu_mul");
   linear(ctx, a.act, t, inter, w.down, nullptr, a.mlp_out, cfg.hidden_size, ctx.dtype);
+  all_reduce(ctx, a.mlp_out, t * cfg.hidden_size);  // row-parallel down_proj
 }
 
 void logits(const ForwardContext& ctx, const model::ModelConfig& cfg,
@@ -273,8 +314,25 @@ void logits(const ForwardContext& ctx, const model::ModelConfig& cfg,
   p.indices = tensor(ctx.inputs.logits_indices, TSR_DTYPE_I32, {rows});
   p.out = tensor(ctx.act.gathered, ctx.dtype, {rows, h});
   check(ctx, ctx.device.ops().gather_rows(ctx.stream.handle(), &p), "gather_rows");
-  linear(ctx, ctx.act.gathered, rows, h, lm_head, nullptr, ctx.act.logits, cfg.vocab_size,
+  if (!ctx.layout.vocab_parallel) {
+    linear(ctx, ctx.act.gathered, rows, h, lm_head, nullptr, ctx.act.logits, cfg.vocab_size,
+           TSR_DTYPE_F32);
+    return;
+  }
+  // This rank's vocabulary columns, every rank's gathered rank-major ([N, rows, V/N]), then
+  // permuted into [rows, V]: viewed as [rows * N, V/N], row r * N + q is rank q's row r.
+  const int64_t part = ctx.layout.vocab;
+  const int64_t n = ctx.comm->size();
+  linear(ctx, ctx.act.gathered, rows, h, lm_head, nullptr, ctx.act.logits_local, part,
          TSR_DTYPE_F32);
+  ctx.comm->all_gather(ctx.stream, ctx.act.logits_local, ctx.act.logits_ranks, TSR_DTYPE_F32,
+                       rows * part);
+  tsr_gather_rows_params g{};
+  g.struct_size = sizeof(g);
+  g.x = tensor(ctx.act.logits_ranks, TSR_DTYPE_F32, {n * rows, part});
+  g.indices = tensor(ctx.inputs.logits_permutation, TSR_DTYPE_I32, {n * rows});
+  g.out = tensor(ctx.act.logits, TSR_DTYPE_F32, {n * rows, part});
+  check(ctx, ctx.device.ops().gather_rows(ctx.stream.handle(), &g), "gather_rows");
 }
 
 }  // namespace tessera::models

@@ -81,7 +81,10 @@ void load_output(WeightLoader& loader, const model::ModelConfig& cfg, const Embe
 // A per-layer norm weight of `width` elements.
 runtime::Buffer load_norm(WeightLoader& loader, const TensorName& name, int layer, int64_t width);
 
-// --- forward blocks (enqueue only; shapes from ctx.shape) ---
+// --- forward blocks (enqueue only; shapes from ctx.shape, this rank's heads from ctx.layout) ---
+
+// Sums x[0, count) over the tensor-parallel ranks in place (nothing without a group).
+void all_reduce(const ForwardContext& ctx, const runtime::Buffer& x, int64_t count);
 
 // act.hidden = table[ids].
 void embed(const ForwardContext& ctx, const model::ModelConfig& cfg, const runtime::Buffer& table);

@@ -7,13 +7,16 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "model/model_config.h"
+#include "models/tensor_parallel.h"
 #include "runtime/buffer.h"
+#include "runtime/communicator.h"
 #include "runtime/stream.h"
 #include "runtime/weight.h"
 
@@ -21,8 +24,18 @@ namespace tessera::models {
 
 enum class WeightFileKind { kHuggingFace, kGguf };
 
+// A rank's part of a tensor (models/tensor_parallel.h): rows [row_begin, row_begin + rows)
+// and columns [col_begin, col_begin + cols) of the full tensor; a negative count means all.
+struct TensorSlice {
+  int64_t row_begin = 0;
+  int64_t rows = -1;
+  int64_t col_begin = 0;
+  int64_t cols = -1;
+};
+
 // Where a family's load() takes its weights from (a Hugging Face directory or a GGUF file).
-// Every call checks the tensor's shape against the one given and fails naming the tensor.
+// Every call checks the tensor's full shape against the one given and fails naming the
+// tensor; the slice (tensor parallelism) is cut after that check.
 class WeightLoader {
  public:
   virtual ~WeightLoader() = default;
@@ -30,12 +43,18 @@ class WeightLoader {
   // The activation dtype plain tensors are uploaded in.
   virtual tsr_dtype dtype() const = 0;
   virtual bool has(const std::string& name) const = 0;
-  // A plain tensor in the activation dtype (embedding table, norm weights, biases).
-  virtual runtime::Buffer plain(const std::string& name, const std::vector<int64_t>& shape) = 0;
+  // The rank this loader loads for (every slice below is this rank's).
+  virtual TensorShard shard() const = 0;
+  // A plain tensor in the activation dtype (embedding table, norm weights, biases): the rows
+  // of `slice` of its first dimension (columns are not cut), followed by `zero_rows` rows of
+  // zeros (the vocabulary-parallel embedding's row for ids of other ranks).
+  virtual runtime::Buffer plain(const std::string& name, const std::vector<int64_t>& shape,
+                                TensorSlice slice = {}, int64_t zero_rows = 0) = 0;
   // A linear weight [rows, cols] (rows = output features), prepacked by the plugin. Several
-  // names are stacked by rows, each [rows_each, cols] (gate and up fused into one GEMM).
+  // names are stacked by rows, each [rows_each, cols] and each cut by `slice` first (gate
+  // and up fused into one GEMM, each sharded on its own).
   virtual runtime::Weight linear(const std::vector<std::string>& names, int64_t rows_each,
-                                 int64_t cols) = 0;
+                                 int64_t cols, TensorSlice slice = {}) = 0;
   // Bytes a decoded token reads beyond the prepacked linear weights (one embedding row):
   // the numerator of the decode roofline.
   virtual void add_bytes_per_token(uint64_t bytes) = 0;
@@ -52,14 +71,20 @@ struct StepShape {
 
 // Activation buffers, sized by the runner for its largest step (engine/activation_sizes).
 // q_normed / k_normed exist only for families that normalize q and k per head.
+// Tensor parallelism adds logits_local (this rank's vocabulary columns) and logits_ranks (every
+// rank's, rank-major, before the permutation into act.logits).
 struct Activations {
   runtime::Buffer hidden, normed, q, k, v, q_normed, k_normed, attn, o_out, gate_up, act, mlp_out,
-      gathered, logits;
+      gathered, logits, logits_local, logits_ranks;
 };
 
 // The step inputs, uploaded by the runner (see engine/forward_batch.h for their meaning).
+// With a vocabulary-parallel embedding, `ids` holds this rank's local rows (ids of other ranks
+// mapped to the zero row); logits_permutation is the gather that turns rank-major logits into
+// [rows, vocab] (row r * N + q of the result is row q * rows + r of act.logits_ranks).
 struct StepInputs {
-  runtime::Buffer ids, positions, slots, query_start_loc, seq_lens, block_tables, logits_indices;
+  runtime::Buffer ids, positions, slots, query_start_loc, seq_lens, block_tables, logits_indices,
+      logits_permutation;
 };
 
 // Everything forward() may read or write, owned by the runner.
@@ -73,6 +98,12 @@ struct ForwardContext {
   const std::vector<runtime::Buffer>& kv_cache;  // one per layer
   tsr_kv_layout kv_layout;
   int64_t num_kv_blocks;
+  // This rank's part of the model, and its group (nullptr when the model is not sharded).
+  const ShardLayout& layout;
+  runtime::Communicator* comm;
+  // Tensor parallelism: where a failed op's error is kept so that the rank still reaches
+  // every collective of the step (nullptr: ops throw at once).
+  std::exception_ptr* failure = nullptr;
 };
 
 class Model {
@@ -83,7 +114,7 @@ class Model {
   Model& operator=(const Model&) = delete;
 
   const model::ModelConfig& config() const { return config_; }
-  // Loads and checks every weight of the family.
+  // Loads and checks every weight of the family (this rank's slices: loader.shard()).
   virtual void load(WeightLoader& loader) = 0;
   // The plugin ops forward() calls (ids of ops.def); the runner refuses a device without them.
   virtual std::span<const tsr_op_id> required_ops() const = 0;

@@ -3,6 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <charconv>
 
 #include "common/check.h"
@@ -10,6 +13,7 @@
 namespace tessera {
 
 std::string DeviceSpec::to_string() const {
+  if (indices.size() > 1) return fmt::format("{}:{}", plugin, fmt::join(indices, ","));
   return index ? fmt::format("{}:{}", plugin, *index) : plugin;
 }
 
@@ -23,17 +27,28 @@ DeviceSpec parse_device_spec(std::string_view text) {
             text);
   spec.plugin = std::string(name);
   if (colon == std::string_view::npos) return spec;
-  const std::string_view digits = text.substr(colon + 1);
-  int32_t index = -1;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
-  TSR_CHECK(
-      !digits.empty() && ec == std::errc() && end == digits.data() + digits.size() && index >= 0,
-      "invalid --device '{}': the device index after ':' must be a number >= 0", text);
   TSR_CHECK(!spec.is_auto(),
             "invalid --device '{}': auto picks the device itself; use "
             "<plugin>:N to choose an index",
             text);
-  spec.index = index;
+  std::string_view rest = text.substr(colon + 1);
+  for (;;) {
+    const auto comma = rest.find(',');
+    const std::string_view digits = rest.substr(0, comma);
+    int32_t index = -1;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
+    TSR_CHECK(
+        !digits.empty() && ec == std::errc() && end == digits.data() + digits.size() && index >= 0,
+        "invalid --device '{}': each device index after ':' must be a number >= 0 (a list is "
+        "comma-separated: cuda:2,3)",
+        text);
+    TSR_CHECK(std::find(spec.indices.begin(), spec.indices.end(), index) == spec.indices.end(),
+              "invalid --device '{}': device {} is named twice", text, index);
+    spec.indices.push_back(index);
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  spec.index = spec.indices.front();
   return spec;
 }
 
@@ -109,11 +124,56 @@ std::string why_cannot_run(const LoadedPlugin& plugin, int32_t index, const Mode
 
 DeviceChoice select_device(const PluginRegistry& registry, const DeviceSpec& spec,
                            const ModelNeeds* needs) {
+  TSR_CHECK_KIND(spec.indices.size() <= 1, ErrorKind::kInvalidArgument,
+                 "--device {} names {} devices: that takes --tensor-parallel-size {}",
+                 spec.to_string(), spec.indices.size(), spec.indices.size());
+  return select_first_device(registry, spec, needs, 1);
+}
+
+std::vector<DeviceChoice> select_devices(const PluginRegistry& registry, const DeviceSpec& spec,
+                                         int32_t count, const ModelNeeds* needs) {
+  TSR_CHECK_KIND(count >= 1, ErrorKind::kInvalidArgument,
+                 "--tensor-parallel-size must be >= 1, got {}", count);
+  if (spec.indices.size() > 1 || count > 1) {
+    TSR_CHECK_KIND(spec.indices.size() <= 1 || static_cast<int32_t>(spec.indices.size()) == count,
+                   ErrorKind::kInvalidArgument,
+                   "--device {} names {} devices but --tensor-parallel-size is {}: name one "
+                   "device per rank, or only the plugin (--device {})",
+                   spec.to_string(), spec.indices.size(), count, spec.plugin);
+  }
+  const DeviceChoice first = select_first_device(registry, spec, needs, count);
+  std::vector<DeviceChoice> choices;
+  const auto available = static_cast<int32_t>(first.plugin->devices().size());
+  for (int32_t rank = 0; rank < count; ++rank) {
+    const int32_t index =
+        spec.indices.size() > 1 ? spec.indices[static_cast<size_t>(rank)] : first.index + rank;
+    if (index >= available) {
+      throw Error(
+          fmt::format("--tensor-parallel-size {} needs {} devices of plugin '{}' from {}:{} on, "
+                      "but it has {} ({}:0 to {}:{}){}",
+                      count, count, first.plugin->name(), first.plugin->name(), first.index,
+                      available, first.plugin->name(), first.plugin->name(), available - 1,
+                      first.plugin->name() == "cpu"
+                          ? "; the cpu plugin makes N core-group devices with --plugin-option "
+                            "cpu.devices=N"
+                          : "; lower --tensor-parallel-size or name other devices"),
+          ErrorKind::kNotFound);
+    }
+    choices.push_back(DeviceChoice{first.plugin, index});
+  }
+  return choices;
+}
+
+DeviceChoice select_first_device(const PluginRegistry& registry, const DeviceSpec& spec,
+                                 const ModelNeeds* needs, int32_t ranks) {
   if (spec.is_auto()) {
     const LoadedPlugin* best = nullptr;
     std::string passed_over;
     for (const auto& plugin : registry.plugins()) {
-      if (plugin->devices().empty() || plugin->score() <= 0) continue;
+      // Tensor parallelism: a plugin with fewer devices than ranks is passed over.
+      if (static_cast<int32_t>(plugin->devices().size()) < ranks || plugin->score() <= 0) {
+        continue;
+      }
       if (needs != nullptr) {
         const std::string why = why_cannot_run(*plugin, 0, *needs);
         if (!why.empty()) {

@@ -5,6 +5,7 @@
 //                activation dtype in its properties; ties go to the plugin found first in
 //                the search order; its device 0.
 //   name[:N]  -> the plugin called `name`, device N (default 0).
+//   name:N,M  -> devices N and M of it (tensor parallelism: select_devices).
 // Every failure throws tessera::Error with one line that says what to do: an unknown name
 // lists the usable devices, an index out of range says how many there are, a refused
 // plugin says why it was refused, a plugin without devices repeats its status note.
@@ -45,6 +46,17 @@ std::string why_cannot_run(const LoadedPlugin& plugin, int32_t index, const Mode
 
 DeviceChoice select_device(const PluginRegistry& registry, const DeviceSpec& spec,
                            const ModelNeeds* needs = nullptr);
+
+// Tensor parallelism: `count` devices of one plugin, one per rank. `--device cuda` with
+// count 2 takes cuda:0 and cuda:1, `--device cuda:2` takes cuda:2 and cuda:3, `--device
+// cuda:2,3` names them (the list's length must be `count`); auto picks the best plugin with
+// at least `count` devices. Too few devices is one message naming the plugin's devices.
+std::vector<DeviceChoice> select_devices(const PluginRegistry& registry, const DeviceSpec& spec,
+                                         int32_t count, const ModelNeeds* needs = nullptr);
+
+// select_device's resolution of the first device, for a run of `count` devices.
+DeviceChoice select_first_device(const PluginRegistry& registry, const DeviceSpec& spec,
+                                 const ModelNeeds* needs, int32_t count);
 
 // "cpu:0, cuda:0, cuda:1" — every usable device, or "none" (for messages).
 std::string list_usable_devices(const PluginRegistry& registry);
