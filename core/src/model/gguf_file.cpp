@@ -230,13 +230,12 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
             "load (supported: F32, F16, BF16, Q8_0, Q5_0, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, Q6_K)",
             path, info.name, info.type, ggml_type_name(info.type)));
     }
-    const int64_t inner = view.shape.back();
-    const size_t row_bytes = file_dtype_bytes(view.dtype, inner);
-    TSR_CHECK(row_bytes > 0,
-              "{}: tensor '{}' ({}) has a row of {} elements, not a whole "
-              "number of blocks",
-              path, info.name, file_dtype_name(view.dtype), inner);
-    view.bytes = row_bytes * static_cast<size_t>(view.numel() / inner);
+    const std::optional<size_t> bytes = tensor_bytes(view.dtype, view.shape);
+    TSR_CHECK(bytes.has_value(),
+              "{}: tensor '{}' ({}) has a row of {} elements, not a whole number of blocks, or "
+              "more elements than 64 bits count",
+              path, info.name, file_dtype_name(view.dtype), view.shape.back());
+    view.bytes = *bytes;
     TSR_CHECK(info.offset % alignment == 0, "{}: tensor '{}' is misaligned", path, info.name);
     TSR_CHECK(info.offset <= data_size && view.bytes <= data_size - info.offset,
               "{}: tensor '{}' lies outside the file (bytes {}..{} of {}): truncated file?", path,
