@@ -172,7 +172,10 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
 
   uint64_t alignment = 32;
   if (metadata_.contains("general.alignment")) {
-    alignment = metadata_["general.alignment"].get<uint64_t>();
+    const auto& value = metadata_["general.alignment"];
+    TSR_CHECK(value.is_number_unsigned() || (value.is_number_integer() && value.get<int64_t>() > 0),
+              "{}: general.alignment must be a positive integer", path);
+    alignment = value.get<uint64_t>();
     TSR_CHECK(alignment > 0 && (alignment & (alignment - 1)) == 0 && alignment <= 4096,
               "{}: general.alignment {} is not a power of two", path, alignment);
   }
