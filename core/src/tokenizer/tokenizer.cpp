@@ -16,6 +16,14 @@ void TokenizerParts::finalize() {
   int32_t max_id = -1;
   for (const auto& [text, id] : model->vocab()) max_id = std::max(max_id, id);
   for (const auto& t : added_tokens) max_id = std::max(max_id, t.id);
+  // The tables below are indexed by id: one id far beyond the tokens a file defines would make
+  // a few bytes of tokenizer.json allocate gigabytes. Real vocabularies are dense, give or
+  // take padding.
+  const size_t defined = model->vocab().size() + added_tokens.size();
+  TSR_CHECK(max_id < 0 || static_cast<size_t>(max_id) < 2 * defined + 65536,
+            "tokenizer: token id {} is far beyond the {} tokens the file defines (ids must be "
+            "dense)",
+            max_id, defined);
   const auto n = static_cast<size_t>(max_id + 1);
   id_to_token.assign(n, {});
   id_flags.assign(n, 0);
