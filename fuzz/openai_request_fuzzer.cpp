@@ -6,7 +6,7 @@
 // Contract: a request is accepted, or refused with an ApiError below 500 (a 4xx naming the
 // problem); anything else would reach the client as a 500. Invariants on an accepted request:
 // it has prompts × n choices, every prompt id is in the vocabulary, and prompt + max_tokens
-// fits the context.
+// fits the context, and the stop token ids are the ones sent.
 #include <memory>
 #include <string>
 
@@ -44,7 +44,7 @@ struct Served {
   }();
 };
 
-void check_accepted(const GenerationRequest& request, const Served& served) {
+void check_accepted(const GenerationRequest& request, const json& body, const Served& served) {
   TSR_FUZZ_ASSERT(!request.choices.empty(), "accepted a request with no choices");
   TSR_FUZZ_ASSERT(request.choices.size() % request.num_prompts == 0, "choices != prompts x n");
   for (const auto& choice : request.choices) {
@@ -53,6 +53,13 @@ void check_accepted(const GenerationRequest& request, const Served& served) {
       TSR_FUZZ_ASSERT(id >= 0 && id < served.limits.vocab_size, "a prompt id outside the vocab");
     }
     TSR_FUZZ_ASSERT(choice.params.max_tokens >= 1, "max_tokens below 1");
+    if (body.contains("stop_token_ids") && body["stop_token_ids"].is_array()) {
+      const auto& given = body["stop_token_ids"];
+      TSR_FUZZ_ASSERT(given.size() == choice.params.stop_token_ids.size(), "stop ids lost");
+      for (size_t i = 0; i < given.size(); ++i) {
+        TSR_FUZZ_ASSERT(given[i] == choice.params.stop_token_ids[i], "a stop id changed value");
+      }
+    }
     TSR_FUZZ_ASSERT(static_cast<int64_t>(choice.prompt.size()) + choice.params.max_tokens <=
                         served.limits.max_model_len,
                     "prompt + max_tokens beyond the context");
@@ -72,7 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 1: {
         const bool chat = data[0] % 4 == 1;
         const auto request = parse_generation_request(body, chat, served.limits, served.prompts);
-        check_accepted(request, served);
+        check_accepted(request, body, served);
         (void)dump_json(json{{"id", request.id}});
         break;
       }
