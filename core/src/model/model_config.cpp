@@ -190,8 +190,10 @@ ModelConfig config_from_gguf(const GgufFile& gguf) {
   c.num_kv_heads = gguf.has(key("attention.head_count_kv"))
                        ? gguf.get_int(key("attention.head_count_kv"))
                        : c.num_heads;
+  // A head count of 0 is validate()'s to refuse, after this division is skipped.
   c.head_dim = gguf.has(key("attention.key_length")) ? gguf.get_int(key("attention.key_length"))
-                                                     : c.hidden_size / c.num_heads;
+               : c.num_heads > 0                     ? c.hidden_size / c.num_heads
+                                                     : 0;
   c.rms_norm_eps = gguf.get_float(key("attention.layer_norm_rms_epsilon"));
   c.rope_theta = gguf.has(key("rope.freq_base")) ? gguf.get_float(key("rope.freq_base")) : 10000.0;
   c.max_position_embeddings =
