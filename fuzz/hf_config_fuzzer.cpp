@@ -1,6 +1,6 @@
 // Hugging Face config.json (models/registry.h parse_hf_config: the generic reader plus the
 // family's own checks). Invariant beyond "no crash": a config that is accepted has positive
-// sizes the engine can divide by.
+// sizes the engine can divide by, and a parameter count that did not overflow.
 #include <string>
 
 #include "fuzz_support.h"
@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                     "accepted a config with a non-positive head count");
     TSR_FUZZ_ASSERT(config.num_heads % config.num_kv_heads == 0,
                     "accepted heads that are not a multiple of the KV heads");
-    (void)config.parameter_count();
+    TSR_FUZZ_ASSERT(config.parameter_count() > 0, "a parameter count that overflowed");
   } catch (const tessera::Error& e) {
     TSR_FUZZ_ASSERT(e.what()[0] != '\0', "an error without a message");
   }

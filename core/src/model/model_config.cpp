@@ -38,6 +38,16 @@ void validate(const ModelConfig& c, const std::string& source) {
             "{}, kv heads {}, head_dim {})",
             source, c.vocab_size, c.hidden_size, c.intermediate_size, c.num_layers, c.num_heads,
             c.num_kv_heads, c.head_dim);
+  // Far beyond any real model, and small enough that parameter and memory counts stay inside
+  // int64_t (a config of 2^62-wide layers made them overflow).
+  TSR_CHECK(c.vocab_size <= (1 << 24) && c.hidden_size <= (1 << 20) &&
+                c.intermediate_size <= (1 << 20) && c.num_layers <= 4096 && c.num_heads <= 4096 &&
+                c.num_kv_heads <= 4096 && c.max_position_embeddings <= (1 << 26),
+            "{}: sizes are beyond any supported model (vocab {} <= 2^24, hidden {} and "
+            "intermediate {} <= 2^20, layers {}, heads {} and kv heads {} <= 4096, "
+            "max_position_embeddings {} <= 2^26)",
+            source, c.vocab_size, c.hidden_size, c.intermediate_size, c.num_layers, c.num_heads,
+            c.num_kv_heads, c.max_position_embeddings);
   TSR_CHECK(c.num_heads % c.num_kv_heads == 0,
             "{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", source,
             c.num_heads, c.num_kv_heads);
