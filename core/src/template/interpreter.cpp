@@ -432,6 +432,8 @@ class Interpreter {
 
   Value repeat(const Value& seq, int64_t n) const {
     n = std::max<int64_t>(n, 0);
+    // "" * 10**18 is empty, and must not loop 10**18 times to find out.
+    if (seq.is_string() ? seq.as_string().empty() : seq.as_array().empty()) n = 0;
     if (seq.is_string()) {
       const std::string& s = seq.as_string();
       check_size(s.size() * static_cast<size_t>(std::min<int64_t>(n, INT32_MAX)));
