@@ -559,7 +559,7 @@ class Interpreter {
           }
           if (stride == 0) fail("ValueError: range() arg 3 must not be zero");
           Array out;
-          for (int64_t i = start; stride > 0 ? i < stop : i > stop; i += stride) {
+          for (int64_t i = start; stride > 0 ? i < stop : i > stop;) {
             // jinja2's sandbox refuses ranges over MAX_RANGE items.
             if (out.size() >= 100000) {
               fail(
@@ -567,6 +567,8 @@ class Interpreter {
                   "(100000).");
             }
             out.emplace_back(i);
+            // Past INT64_MAX the range has ended (it cannot reach a stop beyond it).
+            if (__builtin_add_overflow(i, stride, &i)) break;
           }
           return out;
         }));
