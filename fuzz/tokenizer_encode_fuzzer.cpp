@@ -92,7 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view rest = tessera::fuzz::as_text(data + 1, size - 1);
   if (mode & 2) {  // decode arbitrary ids, in or out of the vocabulary
     std::vector<int32_t> ids(rest.size() / 4);
-    std::memcpy(ids.data(), rest.data(), ids.size() * 4);
+    if (!ids.empty()) std::memcpy(ids.data(), rest.data(), ids.size() * 4);
     for (auto& id : ids) {
       if (mode & 4) id = static_cast<int32_t>(static_cast<uint32_t>(id) % 130000u);
     }
