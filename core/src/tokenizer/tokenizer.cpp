@@ -45,6 +45,15 @@ void TokenizerParts::finalize() {
       raw_patterns.push_back(t.content);
     }
   }
+  // The post-processor's ids come from another part of the file than the vocabulary: an id
+  // missing from it would be handed to the model as if it were a token.
+  for (const auto* added : {&prefix_ids, &suffix_ids}) {
+    for (int32_t id : *added) {
+      TSR_CHECK(id >= 0 && static_cast<size_t>(id) < n && id_flags[id] != 0,
+                "tokenizer: the post-processor adds token id {}, which is not in the vocabulary",
+                id);
+    }
+  }
   raw_matcher = AddedTokenMatcher(std::move(raw), raw_patterns);
   normalized_matcher = AddedTokenMatcher(std::move(normalized), normalized_patterns);
   pieces.resize(n);
