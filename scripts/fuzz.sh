@@ -30,8 +30,11 @@ CC=clang-14 CXX=clang++-14 cmake -S "$repo_root" -B "$build_dir" -G Ninja \
   -DTESSERA_SANITIZE=address,undefined -DCMAKE_CXX_FLAGS="-Wno-error -fno-sanitize-recover=all" \
   -DCMAKE_C_FLAGS="-fno-sanitize-recover=all" \
   -DPython3_EXECUTABLE="$repo_root/.venv/bin/python" >/dev/null
-cmake --build "$build_dir" -j "$jobs" --target fuzz_all
+cmake --build "$build_dir" -j "$jobs" --target "${targets[@]/#/fuzz_}"
 
+# libFuzzer's seed, printed so that a run can be repeated (-runs and -seed make it exact).
+seed="${FUZZ_SEED:-$((RANDOM * 32768 + RANDOM + 1))}"
+echo "fuzz seed $seed (FUZZ_SEED=$seed repeats it)"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 mkdir -p "$build_dir/artifacts"
@@ -44,7 +47,7 @@ for target in "${targets[@]}"; do
   echo "== fuzz_$target: ${seconds}s"
   # -timeout: one input taking 10 s is a hang; -rss_limit_mb: a parser must not balloon.
   if ! "$build_dir/bin/fuzz_$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-      -max_len=65536 -print_final_stats=1 \
+      -max_len=65536 -print_final_stats=1 -seed="$seed" \
       -artifact_prefix="$build_dir/artifacts/$target-" "${dict[@]}" \
       "$work" "$repo_root/fuzz/corpus/$target" 2>"$build_dir/fuzz_$target.log"; then
     failed+=("$target")

@@ -9,7 +9,8 @@
 #                                            collectives and thread pool, the server end to end
 #
 # Any report fails the run (halt_on_error / exitcode). BUILD_DIR overrides the build folder;
-# TESSERA_BUILD_JOBS and TESSERA_TEST_JOBS the parallelism. Suppressions, with the reason for
+# TESSERA_BUILD_JOBS and TESSERA_TEST_JOBS the parallelism; SANITIZE_TARGETS="a b" builds only
+# those targets (the tests of CTEST_REGEX must be among them), for a quicker partial run. Suppressions, with the reason for
 # each, live in scripts/sanitizers/.
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,7 +44,9 @@ export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$repo_root}" CCACHE_NOHASHDIR="${CCACHE
 cmake -S "$repo_root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTESSERA_SANITIZE="$sanitize" -DTESSERA_WITH_CUDA=OFF -DTESSERA_WITH_XPU=OFF \
   -DPython3_EXECUTABLE="$repo_root/.venv/bin/python" >/dev/null
-cmake --build "$build_dir" -j "$jobs"
+build_targets=()
+for target in ${SANITIZE_TARGETS:-}; do build_targets+=(--target "$target"); done
+cmake --build "$build_dir" -j "$jobs" "${build_targets[@]}"
 # One OpenMP thread per test: libgomp is not instrumented, so TSan cannot see its barriers
 # (threads inside one parallel region would look racy); the plugin's own pool still runs.
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
