@@ -44,6 +44,11 @@ struct Served {
   }();
 };
 
+const Served& served_model() {
+  static const Served kServed;
+  return kServed;
+}
+
 void check_accepted(const GenerationRequest& request, const json& body, const Served& served) {
   TSR_FUZZ_ASSERT(!request.choices.empty(), "accepted a request with no choices");
   TSR_FUZZ_ASSERT(request.choices.size() % request.num_prompts == 0, "choices != prompts x n");
@@ -68,9 +73,16 @@ void check_accepted(const GenerationRequest& request, const json& body, const Se
 
 }  // namespace
 
+// Loading the tokenizer takes seconds under ASan: done here, outside libFuzzer's per-input
+// timeout.
+extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
+  (void)served_model();
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  static const Served served;
+  const Served& served = served_model();
   const json body = json::parse(tessera::fuzz::as_text(data + 1, size - 1), nullptr, false);
   if (body.is_discarded()) return 0;  // the server answers 400 before any of this runs
   try {
