@@ -8,7 +8,7 @@
 #                                            with threads: engine, scheduler, the CPU plugin's
 #                                            collectives and thread pool, the server end to end
 #
-# Any report fails the run (halt_on_error / exitcode). BUILD_DIR overrides the build folder;
+# Any report fails the run (halt_on_error / exitcode). BUILD_DIR overrides the build folder (build-asan/ or build-tsan/);
 # TESSERA_BUILD_JOBS and TESSERA_TEST_JOBS the parallelism; SANITIZE_TARGETS="a b" builds only
 # those targets (the tests of CTEST_REGEX must be among them), for a quicker partial run. Suppressions, with the reason for
 # each, live in scripts/sanitizers/.
@@ -20,8 +20,7 @@ case "$mode" in
   asan)
     sanitize=address,undefined
     default_regex=""
-    # The --help and one-shot CLI paths exit through exit(); memory still referenced by
-    # statics is not a leak, and LSan ignores it. UBSan stops at the first report.
+    # Leaks are reported at exit (LeakSanitizer); UBSan stops at the first report.
     export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1}"
     export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
     export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$repo_root/scripts/sanitizers/lsan.supp}"
