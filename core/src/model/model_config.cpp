@@ -121,7 +121,10 @@ ModelConfig parse_hf_config(const std::string& json_text, const std::string& sou
   }
   if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) {
     const auto& rs = j["rope_scaling"];
-    const std::string type = rs.value("rope_type", rs.value("type", std::string("default")));
+    const char* type_key = rs.contains("rope_type") ? "rope_type" : "type";
+    TSR_CHECK(!rs.contains(type_key) || rs[type_key].is_string(),
+              "{}: rope_scaling '{}' must be a string", source, type_key);
+    const std::string type = rs.value(type_key, std::string("default"));
     if (type == "llama3") {
       c.rope_scaling.type = RopeScalingType::kLlama3;
       c.rope_scaling.factor = get_number(rs, "factor", 8.0, source);
