@@ -14,6 +14,7 @@ packages=(
   ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clang-14 llvm-spirv-14 spirv-tools
   clang-format-14
   libopenmpi-dev openmpi-bin
+  libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
   prometheus
   python3 python3-venv python3-pip
 )

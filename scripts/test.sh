@@ -11,3 +11,10 @@ build_dir="${BUILD_DIR:-$repo_root/build}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 ctest --test-dir "$build_dir" --output-on-failure -j "${TESSERA_TEST_JOBS:-$(nproc)}" \
   --timeout 600
+# The parsers of untrusted input under libFuzzer with ASan + UBSan (a separate clang build in
+# build-fuzz/, fuzz/README.md): each target TESSERA_CI_FUZZ_SECONDS long (0 skips). CTest
+# above already replayed their corpora, crashers found so far included, with GCC.
+fuzz_seconds="${TESSERA_CI_FUZZ_SECONDS:-30}"
+if [ "$fuzz_seconds" -gt 0 ]; then
+  FUZZ_SEED="${FUZZ_SEED:-1}" "$repo_root/scripts/fuzz.sh" "$fuzz_seconds"
+fi

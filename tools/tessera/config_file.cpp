@@ -88,7 +88,11 @@ std::vector<std::string> option_tokens(const std::string& name, const po::value_
     if (!name.ends_with("kwargs")) {
       throw UsageError(where + ": '" + name + "' takes a single value, not a mapping");
     }
-    return {flag + "=" + to_json(value).dump()};
+    try {
+      return {flag + "=" + to_json(value).dump()};
+    } catch (const nlohmann::json::exception&) {  // dump() refuses text that is not UTF-8
+      throw UsageError(where + ": '" + name + "' holds text that is not valid UTF-8");
+    }
   }
   if (value.IsSequence()) {
     if (!takes_list(semantic)) {

@@ -246,9 +246,11 @@ class EngineImpl final : public Engine {
     for (const auto& [id, disconnected] : aborts) {
       if (!scheduler_->abort(id)) continue;
       end(id, FinishReason::kAbort, "");
+      // A copy: clang 14 cannot capture a structured binding in a lambda.
+      const bool client_gone = disconnected;
       metrics_.update([&](engine::EngineMetrics& m) {
         ++m.requests_aborted;
-        if (disconnected) ++m.requests_aborted_disconnect;
+        if (client_gone) ++m.requests_aborted_disconnect;
       });
     }
     if (!scheduler_->has_unfinished()) {

@@ -21,6 +21,11 @@ std::optional<T> optional_value(const nlohmann::json& meta, const char* key) {
   }
 }
 
+template <class T>
+T required_value(const nlohmann::json& meta, const char* key) {
+  return *optional_value<T>(meta, key);  // the caller checked that the key is there
+}
+
 }  // namespace
 
 std::unique_ptr<tokenizer::Tokenizer> load_tokenizer(const std::string& model_path,
@@ -38,9 +43,9 @@ std::unique_ptr<tokenizer::Tokenizer> load_tokenizer(const std::string& model_pa
             "{}: the GGUF file has no tokenizer (tokenizer.ggml.*); pass --tokenizer DIR",
             model_path);
   tokenizer::GgufTokenizerMetadata m;
-  m.model = meta["tokenizer.ggml.model"].get<std::string>();
+  m.model = required_value<std::string>(meta, "tokenizer.ggml.model");
   m.pre = optional_value<std::string>(meta, "tokenizer.ggml.pre").value_or("default");
-  m.tokens = meta["tokenizer.ggml.tokens"].get<std::vector<std::string>>();
+  m.tokens = required_value<std::vector<std::string>>(meta, "tokenizer.ggml.tokens");
   m.scores = optional_value<std::vector<float>>(meta, "tokenizer.ggml.scores")
                  .value_or(std::vector<float>{});
   m.token_type = optional_value<std::vector<int32_t>>(meta, "tokenizer.ggml.token_type")

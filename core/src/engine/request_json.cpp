@@ -1,5 +1,8 @@
 #include "engine/request_json.h"
 
+#include <cmath>
+#include <limits>
+
 #include "common/check.h"
 
 namespace tessera::engine {
@@ -15,15 +18,28 @@ bool read(const json& j, const char* key, T& out) {
   if constexpr (std::is_same_v<T, bool>) {
     TSR_CHECK_INPUT(v.is_boolean(), key, "'{}' must be a boolean", key);
   } else if constexpr (std::is_integral_v<T>) {
-    TSR_CHECK_INPUT(
-        v.is_number_integer() ||
-            (v.is_number_float() &&
-             v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>()))),
-        key, "'{}' must be an integer", key);
-    const auto value = v.get<double>();
-    TSR_CHECK_INPUT(value >= static_cast<double>(std::numeric_limits<T>::min()) &&
-                        value <= static_cast<double>(std::numeric_limits<T>::max()),
-                    key, "'{}' is out of range", key);
+    static_assert(std::is_signed_v<T>);
+    // A whole float (1.0, what some clients send for 1) counts as an integer. The checks
+    // compare before converting: casting an out-of-range double to an integer is undefined.
+    const bool whole =
+        v.is_number_integer() || (v.is_number_float() && std::isfinite(v.get<double>()) &&
+                                  std::trunc(v.get<double>()) == v.get<double>());
+    TSR_CHECK_INPUT(whole, key, "'{}' must be an integer", key);
+    bool in_range = false;
+    if (v.is_number_unsigned()) {
+      in_range = v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max());
+    } else if (v.is_number_integer()) {
+      const auto value = v.get<int64_t>();
+      in_range = value >= std::numeric_limits<T>::min() && value <= std::numeric_limits<T>::max();
+    } else {
+      // max() + 1 is a power of two, exact in a double, unlike max() itself for int64_t.
+      const double value = v.get<double>();
+      in_range = value >= static_cast<double>(std::numeric_limits<T>::min()) &&
+                 value < static_cast<double>(std::numeric_limits<T>::max()) + 1.0;
+    }
+    TSR_CHECK_INPUT(in_range, key, "'{}' is out of range", key);
+    out = v.is_number_float() ? static_cast<T>(v.get<double>()) : v.get<T>();
+    return true;
   } else {
     TSR_CHECK_INPUT(v.is_number(), key, "'{}' must be a number", key);
   }
@@ -73,8 +89,9 @@ SamplingParams sampling_params_from_json(const json& request, int default_max_to
     TSR_CHECK_INPUT(request["stop_token_ids"].is_array(), "stop_token_ids",
                     "'stop_token_ids' must be a list of integers");
     for (const auto& id : request["stop_token_ids"]) {
-      TSR_CHECK_INPUT(id.is_number_integer(), "stop_token_ids",
-                      "'stop_token_ids' must be a list of integers");
+      TSR_CHECK_INPUT(id.is_number_integer() && id.get<int64_t>() >= 0 &&
+                          id.get<int64_t>() <= std::numeric_limits<int32_t>::max(),
+                      "stop_token_ids", "'stop_token_ids' must be a list of token ids");
       p.stop_token_ids.push_back(id.get<int32_t>());
     }
   }

@@ -172,7 +172,10 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
 
   uint64_t alignment = 32;
   if (metadata_.contains("general.alignment")) {
-    alignment = metadata_["general.alignment"].get<uint64_t>();
+    const auto& value = metadata_["general.alignment"];
+    TSR_CHECK(value.is_number_unsigned() || (value.is_number_integer() && value.get<int64_t>() > 0),
+              "{}: general.alignment must be a positive integer", path);
+    alignment = value.get<uint64_t>();
     TSR_CHECK(alignment > 0 && (alignment & (alignment - 1)) == 0 && alignment <= 4096,
               "{}: general.alignment {} is not a power of two", path, alignment);
   }
@@ -234,13 +237,12 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
             "IQ4_NL)",
             path, info.name, info.type, ggml_type_name(info.type)));
     }
-    const int64_t inner = view.shape.back();
-    const size_t row_bytes = file_dtype_bytes(view.dtype, inner);
-    TSR_CHECK(row_bytes > 0,
-              "{}: tensor '{}' ({}) has a row of {} elements, not a whole "
-              "number of blocks",
-              path, info.name, file_dtype_name(view.dtype), inner);
-    view.bytes = row_bytes * static_cast<size_t>(view.numel() / inner);
+    const std::optional<size_t> bytes = tensor_bytes(view.dtype, view.shape);
+    TSR_CHECK(bytes.has_value(),
+              "{}: tensor '{}' ({}) has a row of {} elements, not a whole number of blocks, or "
+              "more elements than 64 bits count",
+              path, info.name, file_dtype_name(view.dtype), view.shape.back());
+    view.bytes = *bytes;
     TSR_CHECK(info.offset % alignment == 0, "{}: tensor '{}' is misaligned", path, info.name);
     TSR_CHECK(info.offset <= data_size && view.bytes <= data_size - info.offset,
               "{}: tensor '{}' lies outside the file (bytes {}..{} of {}): truncated file?", path,

@@ -38,6 +38,16 @@ void validate(const ModelConfig& c, const std::string& source) {
             "{}, kv heads {}, head_dim {})",
             source, c.vocab_size, c.hidden_size, c.intermediate_size, c.num_layers, c.num_heads,
             c.num_kv_heads, c.head_dim);
+  // Far beyond any real model, and small enough that parameter and memory counts stay inside
+  // int64_t (a config of 2^62-wide layers made them overflow).
+  TSR_CHECK(c.vocab_size <= (1 << 24) && c.hidden_size <= (1 << 20) &&
+                c.intermediate_size <= (1 << 20) && c.num_layers <= 4096 && c.num_heads <= 4096 &&
+                c.num_kv_heads <= 4096 && c.max_position_embeddings <= (1 << 26),
+            "{}: sizes are beyond any supported model (vocab {} <= 2^24, hidden {} and "
+            "intermediate {} <= 2^20, layers {}, heads {} and kv heads {} <= 4096, "
+            "max_position_embeddings {} <= 2^26)",
+            source, c.vocab_size, c.hidden_size, c.intermediate_size, c.num_layers, c.num_heads,
+            c.num_kv_heads, c.max_position_embeddings);
   TSR_CHECK(c.num_heads % c.num_kv_heads == 0,
             "{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", source,
             c.num_heads, c.num_kv_heads);
@@ -111,7 +121,10 @@ ModelConfig parse_hf_config(const std::string& json_text, const std::string& sou
   }
   if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) {
     const auto& rs = j["rope_scaling"];
-    const std::string type = rs.value("rope_type", rs.value("type", std::string("default")));
+    const char* type_key = rs.contains("rope_type") ? "rope_type" : "type";
+    TSR_CHECK(!rs.contains(type_key) || rs[type_key].is_string(),
+              "{}: rope_scaling '{}' must be a string", source, type_key);
+    const std::string type = rs.value(type_key, std::string("default"));
     if (type == "llama3") {
       c.rope_scaling.type = RopeScalingType::kLlama3;
       c.rope_scaling.factor = get_number(rs, "factor", 8.0, source);
@@ -190,8 +203,10 @@ ModelConfig config_from_gguf(const GgufFile& gguf) {
   c.num_kv_heads = gguf.has(key("attention.head_count_kv"))
                        ? gguf.get_int(key("attention.head_count_kv"))
                        : c.num_heads;
+  // A head count of 0 is validate()'s to refuse, after this division is skipped.
   c.head_dim = gguf.has(key("attention.key_length")) ? gguf.get_int(key("attention.key_length"))
-                                                     : c.hidden_size / c.num_heads;
+               : c.num_heads > 0                     ? c.hidden_size / c.num_heads
+                                                     : 0;
   c.rms_norm_eps = gguf.get_float(key("attention.layer_norm_rms_epsilon"));
   c.rope_theta = gguf.has(key("rope.freq_base")) ? gguf.get_float(key("rope.freq_base")) : 10000.0;
   c.max_position_embeddings =

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -75,6 +76,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
     for (const auto& dim : entry["shape"]) {
       TSR_CHECK(dim.is_number_unsigned(), "{}: tensor '{}' has a negative or non-integer dim", path,
                 name);
+      TSR_CHECK(dim.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()),
+                "{}: tensor '{}' has a dimension of {}", path, name, dim.get<uint64_t>());
       view.shape.push_back(dim.get<int64_t>());
     }
     const auto begin = offsets[0].get<uint64_t>();
@@ -83,10 +86,12 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
               "{}: tensor '{}' lies outside the file (bytes {}..{} of {}): the file is "
               "truncated or its header is wrong",
               path, name, begin, end, data_size);
-    const size_t expected = file_dtype_bytes(view.dtype, view.numel());
-    TSR_CHECK(end - begin == expected,
+    const std::optional<size_t> expected = tensor_bytes(view.dtype, view.shape);
+    TSR_CHECK(expected.has_value(), "{}: tensor '{}' has more elements than 64 bits count", path,
+              name);
+    TSR_CHECK(end - begin == *expected,
               "{}: tensor '{}' has {} bytes but its shape and dtype need {}", path, name,
-              end - begin, expected);
+              end - begin, *expected);
     view.data = data_begin + begin;
     view.bytes = end - begin;
     ranges.emplace_back(begin, end);

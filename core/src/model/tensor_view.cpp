@@ -2,6 +2,8 @@
 
 #include "model/gguf_blocks.h"
 
+#include <limits>
+
 namespace tessera::model {
 
 const char* file_dtype_name(FileDType dtype) {
@@ -65,6 +67,29 @@ size_t file_dtype_bytes(FileDType dtype, int64_t count) {
     }
   }
   return 0;
+}
+
+std::optional<size_t> tensor_bytes(FileDType dtype, const std::vector<int64_t>& shape) {
+  uint64_t elements = 1;
+  for (int64_t dim : shape) {
+    // Every partial product must fit int64_t too: TensorView::numel() multiplies in it.
+    if (dim < 0 || __builtin_mul_overflow(elements, static_cast<uint64_t>(dim), &elements) ||
+        elements > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return std::nullopt;
+    }
+  }
+  const GgufBlockLayout block = gguf_block_layout(dtype);
+  if (block.elements > 0) {
+    const auto block_elements = static_cast<uint64_t>(block.elements);
+    const int64_t inner = shape.empty() ? 1 : shape.back();
+    if (static_cast<uint64_t>(inner) % block_elements != 0) return std::nullopt;
+    return elements / block_elements * static_cast<uint64_t>(block.bytes);
+  }
+  uint64_t bytes = 0;
+  if (__builtin_mul_overflow(elements, static_cast<uint64_t>(file_dtype_bytes(dtype, 1)), &bytes)) {
+    return std::nullopt;
+  }
+  return bytes;
 }
 
 }  // namespace tessera::model

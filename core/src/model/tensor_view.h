@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,11 @@ const char* file_dtype_name(FileDType dtype);
 // Bytes of `count` elements along the innermost dimension (block formats: count must be a
 // multiple of the block size; returns 0 otherwise).
 size_t file_dtype_bytes(FileDType dtype, int64_t count);
+// Bytes of a whole tensor of `shape` (outermost first; empty for a scalar), or nullopt when a
+// dimension is negative, the innermost is not a whole number of blocks, or the count does not
+// fit in 64 bits. File headers give shapes we did not write: a product that wraps around would
+// make a huge tensor look small enough to fit the file.
+std::optional<size_t> tensor_bytes(FileDType dtype, const std::vector<int64_t>& shape);
 
 struct TensorView {
   std::string name;

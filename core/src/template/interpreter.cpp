@@ -432,6 +432,8 @@ class Interpreter {
 
   Value repeat(const Value& seq, int64_t n) const {
     n = std::max<int64_t>(n, 0);
+    // "" * 10**18 is empty, and must not loop 10**18 times to find out.
+    if (seq.is_string() ? seq.as_string().empty() : seq.as_array().empty()) n = 0;
     if (seq.is_string()) {
       const std::string& s = seq.as_string();
       check_size(s.size() * static_cast<size_t>(std::min<int64_t>(n, INT32_MAX)));
@@ -557,7 +559,7 @@ class Interpreter {
           }
           if (stride == 0) fail("ValueError: range() arg 3 must not be zero");
           Array out;
-          for (int64_t i = start; stride > 0 ? i < stop : i > stop; i += stride) {
+          for (int64_t i = start; stride > 0 ? i < stop : i > stop;) {
             // jinja2's sandbox refuses ranges over MAX_RANGE items.
             if (out.size() >= 100000) {
               fail(
@@ -565,6 +567,8 @@ class Interpreter {
                   "(100000).");
             }
             out.emplace_back(i);
+            // Past INT64_MAX the range has ended (it cannot reach a stop beyond it).
+            if (__builtin_add_overflow(i, stride, &i)) break;
           }
           return out;
         }));

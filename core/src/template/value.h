@@ -30,8 +30,10 @@ class Object {
  public:
   const Value* find(std::string_view key) const;
   void set(const std::string& key, Value value);
-  size_t size() const { return items_.size(); }
-  bool empty() const { return items_.empty(); }
+  // Defined below Value: clang (unlike GCC) instantiates the vector here, where Value is
+  // still incomplete.
+  size_t size() const;
+  bool empty() const;
   const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
 
  private:
@@ -145,5 +147,12 @@ class Value {
       data_;
   bool tuple_ = false;
 };
+
+inline size_t Object::size() const {
+  return items_.size();
+}
+inline bool Object::empty() const {
+  return items_.empty();
+}
 
 }  // namespace tessera::tmpl

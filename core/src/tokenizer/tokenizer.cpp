@@ -16,6 +16,14 @@ void TokenizerParts::finalize() {
   int32_t max_id = -1;
   for (const auto& [text, id] : model->vocab()) max_id = std::max(max_id, id);
   for (const auto& t : added_tokens) max_id = std::max(max_id, t.id);
+  // The tables below are indexed by id: one id far beyond the tokens a file defines would make
+  // a few bytes of tokenizer.json allocate gigabytes. Real vocabularies are dense, give or
+  // take padding.
+  const size_t defined = model->vocab().size() + added_tokens.size();
+  TSR_CHECK(max_id < 0 || static_cast<size_t>(max_id) < 2 * defined + 65536,
+            "tokenizer: token id {} is far beyond the {} tokens the file defines (ids must be "
+            "dense)",
+            max_id, defined);
   const auto n = static_cast<size_t>(max_id + 1);
   id_to_token.assign(n, {});
   id_flags.assign(n, 0);
@@ -35,6 +43,15 @@ void TokenizerParts::finalize() {
     } else {
       raw.push_back(t);
       raw_patterns.push_back(t.content);
+    }
+  }
+  // The post-processor's ids come from another part of the file than the vocabulary: an id
+  // missing from it would be handed to the model as if it were a token.
+  for (const auto* added : {&prefix_ids, &suffix_ids}) {
+    for (int32_t id : *added) {
+      TSR_CHECK(id >= 0 && static_cast<size_t>(id) < n && id_flags[id] != 0,
+                "tokenizer: the post-processor adds token id {}, which is not in the vocabulary",
+                id);
     }
   }
   raw_matcher = AddedTokenMatcher(std::move(raw), raw_patterns);

@@ -100,6 +100,15 @@ class Loader {
     }
   }
 
+  // Strip's start/stop: a character count. Checked before converting, since a float beyond
+  // the integer's range is undefined behaviour to convert (a fuzzed file had 1.2e20).
+  size_t strip_count(const json& value) const {
+    if (!value.is_number_unsigned() && !(value.is_number_integer() && value.get<int64_t>() >= 0)) {
+      fail("Strip decoder 'start' and 'stop' must be non-negative integers");
+    }
+    return value.get<size_t>();
+  }
+
   void pre_tokenizer(const json& p, std::vector<PreTokenizerStep>& steps) const {
     if (p.is_null()) return;
     const std::string type = type_of(p, "pre_tokenizer");
@@ -332,8 +341,8 @@ class Loader {
       } else if (type == "Strip" && fused) {
         stripped = true;
         plan.strip_content = member(step, "content", "Strip decoder");
-        plan.strip_start = member(step, "start", "Strip decoder");
-        plan.strip_stop = member(step, "stop", "Strip decoder");
+        plan.strip_start = strip_count(member(step, "start", "Strip decoder"));
+        plan.strip_stop = strip_count(member(step, "stop", "Strip decoder"));
       } else if (type == "Replace" || type == "ByteFallback" || type == "Strip") {
         fail(fmt::format("decoder '{}' in this position of the Sequence is not supported", type));
       } else {
