@@ -44,9 +44,13 @@ for target in "${targets[@]}"; do
   mkdir -p "$work"
   dict=()
   [ -f "$repo_root/fuzz/dicts/$target.dict" ] && dict=(-dict="$repo_root/fuzz/dicts/$target.dict")
-  echo "== fuzz_$target: ${seconds}s"
+  # FUZZ_RUNS=N: stop after N inputs instead (SECONDS stays as a cap): with the same seed,
+  # tree and corpus the run is then the same on any machine, however fast (CI uses this).
+  limit=(-max_total_time="$seconds")
+  [ -n "${FUZZ_RUNS:-}" ] && limit+=(-runs="$FUZZ_RUNS")
+  echo "== fuzz_$target: ${FUZZ_RUNS:+$FUZZ_RUNS inputs, at most }${seconds}s"
   # -timeout: one input taking 10 s is a hang; -rss_limit_mb: a parser must not balloon.
-  if ! "$build_dir/bin/fuzz_$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  if ! "$build_dir/bin/fuzz_$target" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 \
       -max_len=65536 -print_final_stats=1 -seed="$seed" \
       -artifact_prefix="$build_dir/artifacts/$target-" "${dict[@]}" \
       "$work" "$repo_root/fuzz/corpus/$target" 2>"$build_dir/fuzz_$target.log"; then

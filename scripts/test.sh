@@ -12,9 +12,12 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" OMP_WAIT_POLICY="${OMP_WAIT_POLIC
 ctest --test-dir "$build_dir" --output-on-failure -j "${TESSERA_TEST_JOBS:-$(nproc)}" \
   --timeout 600
 # The parsers of untrusted input under libFuzzer with ASan + UBSan (a separate clang build in
-# build-fuzz/, fuzz/README.md): each target TESSERA_CI_FUZZ_SECONDS long (0 skips). CTest
-# above already replayed their corpora, crashers found so far included, with GCC.
-fuzz_seconds="${TESSERA_CI_FUZZ_SECONDS:-30}"
+# build-fuzz/, fuzz/README.md): each target for TESSERA_CI_FUZZ_RUNS inputs (a count, not a
+# time, with a fixed seed: the same tree gives the same result on any machine, so CI never
+# fails by chance), TESSERA_CI_FUZZ_SECONDS at most (0 skips). CTest above already replayed
+# their corpora, crashers found so far included, with GCC.
+fuzz_seconds="${TESSERA_CI_FUZZ_SECONDS:-300}"
 if [ "$fuzz_seconds" -gt 0 ]; then
-  FUZZ_SEED="${FUZZ_SEED:-1}" "$repo_root/scripts/fuzz.sh" "$fuzz_seconds"
+  FUZZ_SEED="${FUZZ_SEED:-1}" FUZZ_RUNS="${TESSERA_CI_FUZZ_RUNS:-30000}" \
+    "$repo_root/scripts/fuzz.sh" "$fuzz_seconds"
 fi

@@ -132,6 +132,9 @@ void store_config_file(const std::string& path, const po::options_description& o
     if (!item.first.IsScalar()) throw UsageError(where + ": an option name must be a plain key");
     std::string name = item.first.Scalar();
     std::replace(name.begin(), name.end(), '_', '-');
+    // An empty key (a YAML tag alone, `!:`) would make boost's lookup throw: every option
+    // name starts with "".
+    if (name.empty()) throw UsageError(where + ": an option name must not be empty");
     const po::option_description* option = options.find_nothrow(name, false, false, false);
     if (option == nullptr || name == "config" || name == "help") {
       throw UsageError(where + ": unknown option '" + item.first.Scalar() + "'" +

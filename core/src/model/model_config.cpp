@@ -31,6 +31,12 @@ double get_number(const json& j, const char* key, double fallback, const std::st
   return j[key].get<double>();
 }
 
+bool get_bool(const json& j, const char* key, bool fallback, const std::string& source) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  TSR_CHECK(j[key].is_boolean(), "{}: '{}' must be true or false", source, key);
+  return j[key].get<bool>();
+}
+
 void validate(const ModelConfig& c, const std::string& source) {
   TSR_CHECK(c.vocab_size > 0 && c.hidden_size > 0 && c.intermediate_size > 0 && c.num_layers > 0 &&
                 c.num_heads > 0 && c.num_kv_heads > 0 && c.head_dim > 0,
@@ -109,7 +115,7 @@ ModelConfig parse_hf_config(const std::string& json_text, const std::string& sou
   c.rms_norm_eps = get_number(j, "rms_norm_eps", 1e-6, source);
   c.rope_theta = get_number(j, "rope_theta", 10000.0, source);
   c.max_position_embeddings = get_int(j, "max_position_embeddings", source, 2048);
-  c.tie_word_embeddings = j.value("tie_word_embeddings", false);
+  c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", false, source);
   if (j.contains("attention_bias") && j["attention_bias"].is_boolean()) {
     c.attention_bias = j["attention_bias"].get<bool>();
   }
