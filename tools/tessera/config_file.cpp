@@ -149,6 +149,13 @@ void store_config_file(const std::string& path, const po::options_description& o
     try {
       // One store per key: repeated tokens of a list option land in one value.
       po::store(po::command_line_parser(tokens).options(options).run(), vm);
+    } catch (po::error_with_option_name& e) {
+      // what() substitutes placeholders such as %value% into its message until none is left,
+      // so a value that itself holds "%value%" never finished (a hang found by fuzzing): give
+      // boost neutral text for the user's tokens; `where` names the line.
+      e.set_substitute("value", "the value");
+      e.set_substitute("original_token", name);
+      throw UsageError(where + ": " + e.what());
     } catch (const po::error& e) {
       throw UsageError(where + ": " + e.what());
     }
