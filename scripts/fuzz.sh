@@ -64,4 +64,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzzing found problems in: ${failed[*]} (inputs in $build_dir/artifacts)" >&2
   exit 1
 fi
-echo "fuzzing: no crash, leak, hang or broken invariant in ${targets[*]} (${seconds}s each)"
+echo "fuzzing: no crash, leak, hang or broken invariant in ${targets[*]} (${FUZZ_RUNS:+$FUZZ_RUNS inputs or }${seconds}s each)"
