@@ -157,20 +157,27 @@ StreamedCalls stream_calls(ToolCallFormat format, const std::vector<std::string>
   ToolCallStream stream(format);
   StreamedCalls out;
   std::string seen;
-  for (const auto& piece : pieces) {
-    auto d = stream.feed(piece);
-    seen += piece;
+  // A call's first delta carries its id and name, the next ones pieces of its arguments.
+  const auto take = [&](ToolCallStream::Delta d) {
     out.content += d.content;
-    for (auto& call : d.calls) out.calls.push_back(std::move(call));
-    // A call is only emitted once its JSON is complete in the text seen so far.
-    EXPECT_LE(out.calls.size(), expected_calls);
-    if (!out.calls.empty()) {
-      EXPECT_NE(seen.find(out.calls.back().name), std::string::npos);
+    for (auto& call : d.calls) {
+      if (!call.id.empty()) {
+        ASSERT_EQ(call.index, out.calls.size()) << whole_text;
+        // Announced only once its name was read.
+        EXPECT_NE(seen.find('"' + call.name + '"'), std::string::npos) << seen;
+        out.calls.push_back({call.id, call.name, call.arguments});
+      } else {
+        ASSERT_EQ(call.index + 1, out.calls.size()) << whole_text;
+        out.calls.back().arguments += call.arguments;
+      }
     }
+  };
+  for (const auto& piece : pieces) {
+    seen += piece;
+    take(stream.feed(piece));
+    EXPECT_LE(out.calls.size(), expected_calls);
   }
-  auto d = stream.finish();
-  out.content += d.content;
-  for (auto& call : d.calls) out.calls.push_back(std::move(call));
+  take(stream.finish());
   EXPECT_EQ(stream.num_calls(), out.calls.size()) << whole_text;
   return out;
 }
@@ -225,6 +232,50 @@ TEST(ToolCallParser, HermesStreamsSplitInsideMarkersAndJson) {
   expect_calls_stream_matches_whole(
       ToolCallFormat::kHermes, "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": \"}\"}}", true);
   expect_calls_stream_matches_whole(ToolCallFormat::kHermes, "a < b <tool_ c", true);
+  // Arguments before the name, arguments as a JSON string, no arguments, a nested "name".
+  expect_calls_stream_matches_whole(
+      ToolCallFormat::kHermes,
+      "<tool_call>{\"arguments\": {\"x\": 1}, \"name\": \"f\"}</tool_call>", true);
+  expect_calls_stream_matches_whole(
+      ToolCallFormat::kHermes,
+      "<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": [1]}\"}</tool_call>", true);
+  expect_calls_stream_matches_whole(ToolCallFormat::kHermes,
+                                    "<tool_call>{\"name\": \"g\"}</tool_call>", true);
+  expect_calls_stream_matches_whole(
+      ToolCallFormat::kHermes,
+      "<tool_call>{\"arguments\": {\"name\": 3}, \"name\": \"h\", \"n\": null}</tool_call>", true);
+  expect_calls_stream_matches_whole(
+      ToolCallFormat::kHermes, "<tool_call>{\"name\": 7, \"arguments\": {}}</tool_call>", true);
+}
+
+TEST(ToolCallParser, ArgumentsStreamAsTheModelWritesThem) {
+  ToolCallStream stream(ToolCallFormat::kHermes);
+  auto d = stream.feed("Sure.<tool_call>\n{\"name\": \"ru");
+  EXPECT_EQ(d.content, "Sure.");
+  EXPECT_TRUE(d.calls.empty());  // the name is not read yet
+  d = stream.feed("n\", \"arguments\": {\"code\": \"print(");
+  ASSERT_EQ(d.calls.size(), 1u);
+  EXPECT_EQ(d.calls[0].index, 0u);
+  EXPECT_TRUE(d.calls[0].id.starts_with("chatcmpl-tool-"));
+  EXPECT_EQ(d.calls[0].name, "run");
+  EXPECT_EQ(d.calls[0].arguments, "{\"code\": \"print(");
+  d = stream.feed("1)\"}}\n</tool_");
+  ASSERT_EQ(d.calls.size(), 1u);
+  EXPECT_TRUE(d.calls[0].id.empty());
+  EXPECT_EQ(d.calls[0].arguments, "1)\"}");
+  d = stream.feed("call>");
+  EXPECT_TRUE(d.calls.empty());
+  EXPECT_EQ(d.content, "");
+  // Cut short after the announcement (max_tokens): the call stands with what was written,
+  // while the whole-output parse of the same text finds no call (the JSON is incomplete).
+  ToolCallStream cut(ToolCallFormat::kLlama3Json);
+  d = cut.feed("{\"name\": \"f\", \"parameters\": {\"a\": [1, ");
+  ASSERT_EQ(d.calls.size(), 1u);
+  EXPECT_EQ(d.calls[0].arguments, "{\"a\": [1, ");
+  d = cut.finish();
+  EXPECT_TRUE(d.calls.empty());
+  EXPECT_EQ(d.content, "");
+  EXPECT_EQ(cut.num_calls(), 1u);
 }
 
 TEST(ToolCallParser, Llama3JsonWholeOutputs) {
@@ -307,14 +358,27 @@ TEST(ChatOutput, ReasoningThenToolCallsWholeAndStreamed) {
       const json delta = stream.delta(pieces[i], i + 1 == pieces.size());
       reasoning += delta.value("reasoning_content", "");
       content += delta.value("content", "");
-      if (delta.contains("tool_calls")) {
-        for (const auto& call : delta["tool_calls"]) calls.push_back(call);
+      // As an OpenAI client: the first piece of a call has its id, type and name; the
+      // arguments of every piece are concatenated per index.
+      for (const auto& call : delta.value("tool_calls", json::array())) {
+        if (call.contains("id")) {
+          EXPECT_EQ(call["index"], calls.size());
+          EXPECT_EQ(call["type"], "function");
+          calls.push_back(call);
+        } else {
+          ASSERT_EQ(call["index"], calls.size() - 1);
+          EXPECT_FALSE(call["function"].contains("name"));
+          calls.back()["function"]["arguments"] =
+              calls.back()["function"]["arguments"].get<std::string>() +
+              call["function"]["arguments"].get<std::string>();
+        }
       }
     }
     EXPECT_EQ(reasoning, "need weather");
     EXPECT_EQ(content, "\n");
     ASSERT_EQ(calls.size(), 1u);
     EXPECT_EQ(calls[0]["index"], 0);
+    EXPECT_EQ(calls[0]["function"]["name"], "w");
     EXPECT_EQ(json::parse(calls[0]["function"]["arguments"].get<std::string>()),
               json::parse(R"({"c": "x"})"));
     EXPECT_TRUE(stream.called_tools());

@@ -14,6 +14,20 @@ json tool_call_json(const ToolCall& call) {
           {"function", {{"name", call.name}, {"arguments", call.arguments}}}};
 }
 
+// A streamed call's piece: its first carries the id, type and name (OpenAI's shape).
+json tool_call_delta_json(const ToolCallDelta& call) {
+  json out = {{"index", call.index}};
+  json function = json::object();
+  if (!call.id.empty()) {
+    out["id"] = call.id;
+    out["type"] = "function";
+    function["name"] = call.name;
+  }
+  function["arguments"] = call.arguments;
+  out["function"] = std::move(function);
+  return out;
+}
+
 }  // namespace
 
 ChatParsing chat_parsing_for(const json& body, const ChatParsing& server) {
@@ -90,21 +104,22 @@ json ChatOutputStream::delta(std::string_view text, bool finished) {
   }
   json delta = json::object();
   if (tools_) {
-    const size_t first_index = tools_->num_calls();
     auto part = tools_->feed(content);
     if (finished) {
       auto rest = tools_->finish();
       part.content += rest.content;
-      for (auto& call : rest.calls) part.calls.push_back(std::move(call));
+      for (auto& call : rest.calls) {
+        if (!part.calls.empty() && part.calls.back().index == call.index && call.id.empty()) {
+          part.calls.back().arguments += call.arguments;  // one entry per call in a chunk
+        } else {
+          part.calls.push_back(std::move(call));
+        }
+      }
     }
     content = std::move(part.content);
     if (!part.calls.empty()) {
       json calls = json::array();
-      for (size_t i = 0; i < part.calls.size(); ++i) {
-        json call = tool_call_json(part.calls[i]);
-        call["index"] = first_index + i;
-        calls.push_back(std::move(call));
-      }
+      for (const auto& call : part.calls) calls.push_back(tool_call_delta_json(call));
       delta["tool_calls"] = std::move(calls);
     }
   }

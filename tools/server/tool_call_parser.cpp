@@ -1,5 +1,7 @@
 #include "tool_call_parser.h"
 
+#include <algorithm>
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 #include "common/check.h"
@@ -131,6 +133,117 @@ size_t json_object_end(std::string_view text) {
   return 0;
 }
 
+size_t ToolCallScanner::feed(std::string_view text) {
+  size_t used = 0;
+  for (; used < text.size() && !complete_; ++used) {
+    const char c = text[used];
+    const size_t at = text_.size();
+    text_ += c;
+    const bool space = c == ' ' || c == '\t' || c == '\r' || c == '\n';
+    if (!started_) {
+      started_ = c == '{';
+      if (started_) depth_ = 1;
+      if (!started_ && !space) invalid_ = true;
+      continue;
+    }
+    if (in_string_) {
+      if (escaped_) {
+        escaped_ = false;
+      } else if (c == '\\') {
+        escaped_ = true;
+      } else if (c == '"') {
+        in_string_ = false;
+        if (depth_ == 1 && expect_ == Expect::kKey) {
+          key_ = text_.substr(string_begin_ + 1, at - string_begin_ - 1);
+          expect_ = Expect::kColon;
+        } else if (depth_ == 1 && value_.kind == '"' && value_.end == std::string::npos) {
+          end_value(at + 1);
+        }
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string_ = true;
+        string_begin_ = at;
+        if (depth_ == 1 && expect_ == Expect::kValue) begin_value(at, '"');
+        break;
+      case '{':
+      case '[':
+        if (depth_ == 1 && expect_ == Expect::kValue) begin_value(at, c);
+        ++depth_;
+        break;
+      case '}':
+      case ']':
+        if (depth_ == 1 && value_.kind == 's' && value_.end == std::string::npos) end_value(at);
+        --depth_;
+        if (depth_ == 1 && (value_.kind == '{' || value_.kind == '[') &&
+            value_.end == std::string::npos) {
+          end_value(at + 1);
+        }
+        complete_ = depth_ == 0;
+        break;
+      case ',':
+        if (depth_ != 1) break;
+        if (value_.kind == 's' && value_.end == std::string::npos) end_value(at);
+        expect_ = Expect::kKey;
+        break;
+      case ':':
+        if (depth_ == 1 && expect_ == Expect::kColon) expect_ = Expect::kValue;
+        break;
+      default:
+        if (depth_ == 1 && expect_ == Expect::kValue && !space) begin_value(at, 's');
+    }
+  }
+  return used;
+}
+
+void ToolCallScanner::begin_value(size_t at, char kind) {
+  value_ = Value{key_, at, std::string::npos, kind};
+  expect_ = Expect::kAfterValue;
+  if (key_ == "name" && kind != '"') invalid_ = true;  // to_call's rule: a string name
+  if ((key_ == "arguments" || key_ == "parameters") && arguments_.begin == std::string::npos) {
+    arguments_ = value_;
+  }
+}
+
+void ToolCallScanner::end_value(size_t end) {
+  while (value_.kind == 's' && end > value_.begin &&
+         std::isspace(static_cast<unsigned char>(text_[end - 1]))) {
+    --end;
+  }
+  value_.end = end;
+  if (value_.key == "name" && value_.kind == '"' && !name_) {
+    const auto parsed =
+        nlohmann::json::parse(text_.substr(value_.begin, end - value_.begin), nullptr, false);
+    if (parsed.is_string()) name_ = parsed.get<std::string>();
+  }
+  if (arguments_.begin == value_.begin) arguments_.end = end;
+}
+
+std::string ToolCallScanner::take_arguments() {
+  if (arguments_done_) return {};
+  if (arguments_.begin == std::string::npos) {
+    if (!complete_) return {};
+    arguments_done_ = true;
+    return "{}";
+  }
+  const bool ended = arguments_.end != std::string::npos;
+  if (arguments_.kind == '{' || arguments_.kind == '[') {  // JSON text: hand it out as it comes
+    const size_t from = std::max(arguments_taken_, arguments_.begin);
+    const size_t to = ended ? arguments_.end : text_.size();
+    arguments_taken_ = to;
+    arguments_done_ = ended;
+    return text_.substr(from, to - from);
+  }
+  if (!ended) return {};
+  arguments_done_ = true;
+  std::string raw = text_.substr(arguments_.begin, arguments_.end - arguments_.begin);
+  if (arguments_.kind != '"') return raw;
+  const auto parsed = nlohmann::json::parse(raw, nullptr, false);
+  return parsed.is_string() ? parsed.get<std::string>() : raw;
+}
+
 ToolCallSplit split_tool_calls(ToolCallFormat format, std::string_view text) {
   return format == ToolCallFormat::kHermes ? split_hermes(text) : split_llama3(text);
 }
@@ -151,12 +264,13 @@ ToolCallStream::Delta ToolCallStream::feed_hermes(bool at_end) {
   for (;;) {
     if (state_ == State::kCall) {
       const auto end = pending_.find(kHermesEnd);
-      if (end == std::string::npos && !at_end) return out;
-      const std::string body = pending_.substr(0, end);
-      if (auto call = to_call(body)) {
-        out.calls.push_back(std::move(*call));
-        ++num_calls_;
-      } else {  // not a call after all: pass it on as text
+      const std::string_view body = std::string_view(pending_).substr(0, end);
+      if (end == std::string::npos && !at_end) {
+        // A possible start of </tool_call> is held back: it may end the call.
+        stream_call(body.substr(0, body.size() - held_suffix(body, kHermesEnd)), out);
+        return out;
+      }
+      if (!end_call(body, out)) {  // not a call after all: pass it on as text
         out.content += std::string(kHermesStart) +
                        pending_.substr(0, end == std::string::npos ? end : end + kHermesEnd.size());
       }
@@ -213,23 +327,62 @@ ToolCallStream::Delta ToolCallStream::feed_llama3(bool at_end) {
           state_ = State::kContent;
           continue;
         }
-        const size_t end = json_object_end(std::string_view(pending_).substr(next));
-        if (end == 0) {
+        const std::string_view body = std::string_view(pending_).substr(next);
+        stream_call(body, out);
+        if (!scanner_.complete()) {
           if (!at_end) return out;
+          if (end_call(body, out)) {  // announced, then cut short: the call stands
+            pending_.clear();
+            return out;
+          }
           state_ = State::kContent;  // an unfinished object at the end: text
           continue;
         }
-        if (auto call = to_call(std::string_view(pending_).substr(next, end))) {
-          out.calls.push_back(std::move(*call));
-          ++num_calls_;
-        } else {
-          out.content += pending_.substr(0, next + end);
-        }
+        const size_t end = scanner_.text().size();
+        if (!end_call(body.substr(0, end), out)) out.content += pending_.substr(0, next + end);
         pending_.erase(0, next + end);
         continue;
       }
     }
   }
+}
+
+void ToolCallStream::stream_call(std::string_view body, Delta& out) {
+  if (scanned_ < body.size()) scanned_ += scanner_.feed(body.substr(scanned_));
+  if (!announced_ && scanner_.name() && !scanner_.invalid()) {
+    announced_ = true;
+    out.calls.push_back({num_calls_++, random_id("chatcmpl-tool-"), *scanner_.name(), ""});
+  }
+  if (announced_) append_arguments(scanner_.take_arguments(), out);
+}
+
+bool ToolCallStream::end_call(std::string_view body, Delta& out) {
+  if (announced_) {
+    stream_call(body, out);
+  } else if (auto call = to_call(body)) {
+    out.calls.push_back({num_calls_++, call->id, call->name, call->arguments});
+  } else {
+    reset_call();
+    return false;
+  }
+  reset_call();
+  return true;
+}
+
+void ToolCallStream::append_arguments(std::string text, Delta& out) {
+  if (text.empty()) return;
+  const size_t index = num_calls_ - 1;
+  if (!out.calls.empty() && out.calls.back().index == index) {
+    out.calls.back().arguments += text;
+  } else {
+    out.calls.push_back({index, "", "", std::move(text)});
+  }
+}
+
+void ToolCallStream::reset_call() {
+  scanner_ = ToolCallScanner();
+  scanned_ = 0;
+  announced_ = false;
 }
 
 }  // namespace tessera::server

@@ -12,9 +12,11 @@
 // (vLLM's rule) when parsing whole outputs.
 //
 // Streaming: content is passed on as it comes, except for a possible start of a call marker,
-// which is held back; each call is emitted whole (id, name and complete arguments in one
-// delta) as soon as its JSON is complete, which OpenAI clients accumulate like vLLM's
-// argument-by-argument deltas. In a stream, a call that fails to parse is passed on as text.
+// which is held back. A call is announced (index, id, name) as soon as its "name" is read, and
+// its arguments follow piece by piece as the model writes them: the deltas vLLM's parsers send,
+// which OpenAI clients concatenate. Until the name is read nothing of a call is sent, so a
+// block that is not a call after all is passed on as text. Once announced, a call stands even
+// if the model stops before its JSON is complete (as in vLLM): its arguments are then cut short.
 #pragma once
 
 #include <optional>
@@ -44,28 +46,89 @@ struct ToolCallSplit {
 // The whole-output parse (non-streaming responses).
 ToolCallSplit split_tool_calls(ToolCallFormat format, std::string_view text);
 
+// Reads one call's JSON object ({"name": …, "arguments"|"parameters": …}) as it arrives: knows
+// the name once its string is closed, and hands out the arguments' text as it grows. Only the
+// object's top level is interpreted; nested values are passed through as the model wrote them.
+class ToolCallScanner {
+ public:
+  // Reads `text`, the continuation of what was fed before; returns how many of its bytes
+  // belong to the object (all of them until the closing brace).
+  size_t feed(std::string_view text);
+  bool complete() const { return complete_; }
+  // Cannot be a call: text before the '{', or a "name" that is not a string.
+  bool invalid() const { return invalid_; }
+  const std::optional<std::string>& name() const { return name_; }
+  const std::string& text() const { return text_; }  // the object's text read so far
+  // The arguments' text read since the last call. An object or array value is handed out as
+  // it arrives; a string value (some models quote the arguments) decoded, once it is closed;
+  // once the object is complete, "{}" when it had no arguments.
+  std::string take_arguments();
+
+ private:
+  enum class Expect { kKey, kColon, kValue, kAfterValue };
+  struct Value {
+    std::string key;
+    size_t begin = std::string::npos;
+    size_t end = std::string::npos;  // npos while open
+    char kind = 0;                   // '{', '[', '"', or 's' (scalar)
+  };
+  void begin_value(size_t at, char kind);
+  void end_value(size_t end);
+
+  std::string text_;
+  bool started_ = false, complete_ = false, invalid_ = false;
+  bool in_string_ = false, escaped_ = false;
+  int depth_ = 0;
+  Expect expect_ = Expect::kKey;
+  size_t string_begin_ = 0;
+  std::string key_;
+  Value value_;      // the top-level value being read
+  Value arguments_;  // "arguments" (or "parameters", whichever comes first)
+  size_t arguments_taken_ = 0;
+  bool arguments_done_ = false;
+  std::optional<std::string> name_;
+};
+
+struct ToolCallDelta {
+  size_t index = 0;       // the call's position in the choice's tool_calls
+  std::string id;         // in the call's first delta only, with the name
+  std::string name;       // in the call's first delta only
+  std::string arguments;  // the next piece of the arguments' JSON text
+};
+
 class ToolCallStream {
  public:
   explicit ToolCallStream(ToolCallFormat format);
 
   struct Delta {
     std::string content;
-    std::vector<ToolCall> calls;
+    std::vector<ToolCallDelta> calls;
   };
   Delta feed(std::string_view text);
   Delta finish();
-  // Calls emitted so far (the index of the next one).
+  // Calls announced so far (the index of the next one).
   size_t num_calls() const { return num_calls_; }
 
  private:
   enum class State { kStart, kContent, kCall, kDropping };
   Delta feed_hermes(bool at_end);
   Delta feed_llama3(bool at_end);
+  // Feeds the scanner what it has not seen of `body` and sends what it allows: the
+  // announcement once the name is read, then the arguments so far.
+  void stream_call(std::string_view body, Delta& out);
+  // The call's end: when announced, its last arguments; otherwise the whole call when `body`
+  // is one (true), or nothing (false: the caller passes the block on as text).
+  bool end_call(std::string_view body, Delta& out);
+  void append_arguments(std::string text, Delta& out);
+  void reset_call();
 
   ToolCallFormat format_;
   State state_ = State::kStart;
   std::string pending_;
   size_t num_calls_ = 0;
+  ToolCallScanner scanner_;  // the call being read
+  size_t scanned_ = 0;       // bytes of the call's body fed to scanner_
+  bool announced_ = false;   // its id and name were sent
 };
 
 // The end of the JSON object that starts at text[0] ('{'): one past its closing brace, or 0
