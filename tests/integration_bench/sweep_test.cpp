@@ -213,6 +213,40 @@ TEST(TuneSearch, StopsWhenTheBudgetIsSpentAndIgnoresNoise) {
   EXPECT_TRUE(better(a, b, 0.05));  // tie on the knee, clearly more throughput
 }
 
+TEST(TuneSearch, OptInDimensionStartsFromTheCurrentValueAndRefusesBadItems) {
+  const auto accepts = [](const std::string& v) { return v != "int3"; };
+  const auto dim =
+      opt_in_dimension("tune-quantization", "quantization", "none", "int8,int4,int8,none", accepts);
+  EXPECT_EQ(dim.key, "quantization");
+  EXPECT_EQ(dim.values, (std::vector<std::string>{"none", "int8", "int4"}));
+  for (const char* bad : {"", "int8,", ",int8", "int8,,int4"}) {
+    EXPECT_THROW(opt_in_dimension("tune-quantization", "quantization", "none", bad, accepts),
+                 std::invalid_argument)
+        << "'" << bad << "'";
+  }
+  try {
+    opt_in_dimension("tune-quantization", "quantization", "none", "int8,int3", accepts);
+    FAIL() << "int3 was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'int3' is not a quantization value"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("--tune-quantization"), std::string::npos);
+  }
+  // The search tries the opted-in values like any other dimension.
+  const Settings start = {{"quantization", "none"}, {"max-num-seqs", "256"}};
+  const auto outcome = coordinate_descent(
+      start, {dim},
+      [](const Settings& s) {
+        Evaluation e;
+        e.settings = s;
+        e.ran = true;
+        e.knee = s.at("quantization") == "int4" ? 20 : s.at("quantization") == "int8" ? 15 : 10;
+        return e;
+      },
+      [] { return true; });
+  EXPECT_EQ(outcome.evaluations[outcome.best].settings.at("quantization"), "int4");
+}
+
 TEST(ServeSweep, RunLengthFollowsTheOfferedRate) {
   // 10 s at 4 req/s = 40 requests; never under the minimum or over what the dataset holds.
   EXPECT_EQ(requests_for_load(SweepBy::kRequestRate, 4, 10, 20, 400), 40u);

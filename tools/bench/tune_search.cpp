@@ -1,8 +1,35 @@
 #include "tune_search.h"
 
 #include <algorithm>
+#include <sstream>
+#include <stdexcept>
 
 namespace tessera::bench {
+
+TuneDimension opt_in_dimension(const std::string& flag, const std::string& key,
+                               const std::string& current, const std::string& list,
+                               const std::function<bool(const std::string&)>& accepts) {
+  TuneDimension dim{key, {current}};
+  std::stringstream items(list);
+  std::string item;
+  while (std::getline(items, item, ',')) {
+    if (item.empty()) {
+      throw std::invalid_argument("--" + flag + " '" + list +
+                                  "': an empty item (write values separated by single commas)");
+    }
+    if (!accepts(item)) {
+      throw std::invalid_argument("--" + flag + ": '" + item + "' is not a " + key + " value");
+    }
+    if (std::find(dim.values.begin(), dim.values.end(), item) == dim.values.end()) {
+      dim.values.push_back(item);
+    }
+  }
+  if (list.empty() || list.back() == ',') {
+    throw std::invalid_argument("--" + flag + " '" + list +
+                                "': an empty item (write values separated by single commas)");
+  }
+  return dim;
+}
 
 bool better(const Evaluation& a, const Evaluation& b, double min_gain) {
   if (!a.ran) return false;

@@ -41,6 +41,16 @@ struct TuneOutcome {
   int passes = 0;
 };
 
+// A dimension the user opted into with a comma-separated list, such as `tessera tune
+// --tune-quantization int8,int4`: `current` (the value the run starts from) first, then the
+// listed values in order, without repeats. Settings that change the model's numerics (dtype,
+// weight quantization) are tuned only this way, because a faster but less accurate model is
+// the user's trade to make, not the tuner's. Throws std::invalid_argument naming `flag` when
+// the list has an empty item or a value `accepts` refuses.
+TuneDimension opt_in_dimension(const std::string& flag, const std::string& key,
+                               const std::string& current, const std::string& list,
+                               const std::function<bool(const std::string&)>& accepts);
+
 // True when `a` beats `b` by more than `min_gain` (relative) on the knee, or ties on the
 // knee within it and beats it by more than `min_gain` on throughput.
 bool better(const Evaluation& a, const Evaluation& b, double min_gain);

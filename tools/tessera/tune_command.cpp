@@ -21,6 +21,7 @@
 #include "command.h"
 #include "common/check.h"
 #include "common_options.h"
+#include "model/canonical_weight.h"
 #include "engine_options.h"
 #include "runtime/device_selector.h"
 #include "runtime/host_services.h"
@@ -234,14 +235,65 @@ struct Tuner {
   }
 };
 
-std::vector<bench::TuneDimension> dimensions(const Tuner& t, bool cpu) {
-  std::vector<bench::TuneDimension> dims = {
+// The dimensions that change the model's numerics, only when the user lists values to try
+// (tune_search.h says why). The run starts from the user's own value, or the engine's default.
+std::vector<bench::TuneDimension> opt_in_dimensions(const po::variables_map& vm, Tuner& t) {
+  std::vector<bench::TuneDimension> dims;
+  try {
+    if (vm.count("tune-quantization")) {
+      std::string current = "none";  // weights as the file stores them
+      for (const char* key : {"quantization", "load-in-low-bit"}) {
+        if (auto it = t.fixed.find(key); it != t.fixed.end()) {
+          current = it->second;
+          t.fixed.erase(it);
+        }
+      }
+      dims.push_back(bench::opt_in_dimension("tune-quantization", "quantization", current,
+                                             vm["tune-quantization"].as<std::string>(),
+                                             [](const std::string& name) {
+                                               try {
+                                                 model::parse_quantization(name);
+                                                 return true;
+                                               } catch (const std::exception&) {
+                                                 return false;
+                                               }
+                                             }));
+    }
+    if (vm.count("tune-dtype")) {
+      std::string current = "auto";
+      if (auto it = t.fixed.find("dtype"); it != t.fixed.end()) {
+        current = it->second;
+        t.fixed.erase(it);
+      }
+      dims.push_back(bench::opt_in_dimension(
+          "tune-dtype", "dtype", current, vm["tune-dtype"].as<std::string>(),
+          [](const std::string& name) {
+            for (const char* known : {"auto", "float32", "bfloat16", "float16"}) {
+              if (name == known) return true;
+            }
+            return false;
+          }));
+    }
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  for (const auto& dim : dims) t.defaults[dim.key] = dim.values.front();
+  return dims;
+}
+
+std::vector<bench::TuneDimension> dimensions(const Tuner& t, bool cpu,
+                                             std::vector<bench::TuneDimension> opted_in) {
+  // The user's opt-in dimensions come first: they asked for them and, on a memory-bound
+  // device, weight bytes move the knee most.
+  std::vector<bench::TuneDimension> dims = std::move(opted_in);
+  std::vector<bench::TuneDimension> knobs = {
       {"max-num-seqs", {"16", "64", "256"}},
       {"max-num-batched-tokens", {"512", "2048", "8192"}},
       {"enable-chunked-prefill", {"true", "false"}},
       {"enable-prefix-caching", {"true", "false"}},
       {"block-size", {"16", "32"}},
   };
+  dims.insert(dims.end(), knobs.begin(), knobs.end());
   if (cpu) {
     if (auto it = t.fixed.find("kv-cache-memory"); it != t.fixed.end()) {
       const uint64_t base = parse_byte_size(it->second);
@@ -284,6 +336,12 @@ std::string report(const Tuner& t, const bench::TuneOutcome& outcome, const Eval
   md += fmt::format("| **knee (req/s)** | **{}** | **{}** |\n", knee(defaults), knee(tuned));
   md += fmt::format("| output tok/s at the knee | {:.1f} | {:.1f} |\n\n", defaults.throughput,
                     tuned.throughput);
+  if (t.defaults.count("quantization") || t.defaults.count("dtype")) {
+    md +=
+        "Weight quantization and dtype were tuned because you listed values for them: a "
+        "faster setting there also changes the model's outputs. Check its quality before "
+        "serving it, e.g. with `tessera bench perplexity` on your own text.\n\n";
+  }
   md += "Plots: [defaults](defaults.svg), [tuned](tuned.svg).\n\n![tuned](tuned.svg)\n\n";
   md += "Serve the tuned settings with `tessera serve --config tuned.yaml`.\n\n";
   md +=
@@ -326,7 +384,14 @@ int run_tune_command(int argc, char** argv) {
       "sweep-max", po::value<double>()->default_value(512.0), "highest request rate tried")(
       "sweep-tolerance", po::value<double>()->default_value(0.1), "knee bracket, relative")(
       "sweep-max-runs", po::value<int>()->default_value(8), "benchmark runs per candidate")(
-      "bench-seed", po::value<uint64_t>()->default_value(0), "seed of the benchmark dataset");
+      "bench-seed", po::value<uint64_t>()->default_value(0), "seed of the benchmark dataset")(
+      "tune-quantization", po::value<std::string>(),
+      "also try quantizing the weights at load, e.g. int8,int4,fp8 (changes the model's "
+      "outputs: tried only when listed; the run starts from --quantization or the file's "
+      "weights)")(
+      "tune-dtype", po::value<std::string>(),
+      "also try these activation dtypes, e.g. bfloat16,float32 (changes the numerics: tried "
+      "only when listed; the run starts from --dtype)");
   po::options_description engine = engine_options();
   po::options_description options;
   options.add(own).add(engine).add(loader_options());
@@ -367,6 +432,7 @@ int run_tune_command(int argc, char** argv) {
   for (auto& [key, value] : t.defaults) {
     if (auto it = t.fixed.find(key); it != t.fixed.end()) value = it->second;
   }
+  auto opted_in = opt_in_dimensions(vm, t);
   const auto registry = runtime::PluginRegistry::discover(loader_options_from(vm));
   const auto device = runtime::select_device(*registry, device_spec_from(vm));
   const bool cpu = device.info().properties.type == TSR_DEVICE_TYPE_CPU;
@@ -390,7 +456,8 @@ int run_tune_command(int argc, char** argv) {
                            device.to_string(), t.budget_s, t.out_dir.string());
 
   const auto outcome = bench::coordinate_descent(
-      t.defaults, dimensions(t, cpu), [&](const Settings& s) { return t.evaluate(s, "candidate"); },
+      t.defaults, dimensions(t, cpu, std::move(opted_in)),
+      [&](const Settings& s) { return t.evaluate(s, "candidate"); },
       [&] { return t.has_budget(); });
   // The final comparison: both settings measured again, back to back.
   const Settings best = outcome.evaluations[outcome.best].settings;
