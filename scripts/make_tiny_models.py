@@ -49,7 +49,35 @@ FAMILIES = {
         "rope_theta": 1000000.0, "tie_word_embeddings": True, "bos_token_id": 151643,
         "eos_token_id": 151645, "head_dim": 32,
     }),
+    # Gemma 3 with a stand-in tokenizer (Gemma's own has 262k entries). Six layers: the
+    # sliding_window_pattern llama.cpp fixes for GGUF files is 6, so layer 5 is the global
+    # one; a window shorter than the prompt, and linear rope scaling that only global layers
+    # use. query_pre_attn_scalar is head_dim, the value GGUF files imply.
+    "gemma3": ("Gemma3ForCausalLM", "spm-32k-llama2", {
+        "num_hidden_layers": 6, "head_dim": 32, "query_pre_attn_scalar": 32,
+        "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0,
+        "rope_scaling": {"rope_type": "linear", "factor": 8.0},
+        "sliding_window": 8, "sliding_window_pattern": 6,
+        "hidden_activation": "gelu_pytorch_tanh", "final_logit_softcapping": None,
+        "attn_logit_softcapping": None, "rms_norm_eps": 1e-6, "tie_word_embeddings": True,
+        "bos_token_id": 1, "eos_token_id": 2,
+    }),
+    # Phi-3 with fused qkv_proj and gate_up_proj and LongRoPE. Its own tokenizer is Llama 2's
+    # (plus added tokens). An original context of 16 tokens: the 16-token prompt rotates
+    # with the short factors, every greedy token after it with the long ones; the window is
+    # shorter than the prompt.
+    "phi3": ("Phi3ForCausalLM", "spm-32k-llama2", {
+        "rope_theta": 10000.0, "max_position_embeddings": 64,
+        "original_max_position_embeddings": 16, "sliding_window": 12, "hidden_act": "silu",
+        "bos_token_id": 1, "eos_token_id": 2,
+    }),
 }
+
+# Gemma's GGUF names for its four norms per layer (llama.cpp's tensor map).
+GEMMA3_NORM_NAMES = {"input_layernorm": "attn_norm",
+                     "post_attention_layernorm": "post_attention_norm",
+                     "pre_feedforward_layernorm": "ffn_norm",
+                     "post_feedforward_layernorm": "post_ffw_norm"}
 
 TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
         "num_attention_heads": 4, "num_key_value_heads": 2}
@@ -84,7 +112,20 @@ def make_config(family, shape):
            "vocab_size": vocab, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5,
            "torch_dtype": "float32", "tie_word_embeddings": False, **shape}
     cfg.update(extra)
-    if arch == "Qwen2ForCausalLM":
+    if arch == "Gemma3ForCausalLM":
+        cfg["model_type"] = "gemma3_text"
+        # The newer spelling of the pattern, as transformers writes it next to the old one.
+        pattern = cfg["sliding_window_pattern"]
+        cfg["layer_types"] = ["full_attention" if (i + 1) % pattern == 0 else "sliding_attention"
+                              for i in range(cfg["num_hidden_layers"])]
+    elif arch == "Phi3ForCausalLM":
+        cfg["model_type"] = "phi3"
+        # Distinct divisors per frequency, the long ones larger, as in Phi-3's configs.
+        half = cfg.get("head_dim", cfg["hidden_size"] // cfg["num_attention_heads"]) // 2
+        cfg["rope_scaling"] = {"type": "longrope",
+                               "short_factor": [1.0 + 0.05 * i for i in range(half)],
+                               "long_factor": [1.0 + 1.5 * i for i in range(half)]}
+    elif arch == "Qwen2ForCausalLM":
         cfg["model_type"] = "qwen2"
     elif arch == "Qwen3ForCausalLM":
         cfg["model_type"] = "qwen3"
@@ -107,10 +148,15 @@ def random_weights(cfg, seed, dtype=np.float32):
         return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(dtype)
 
     def norm(n):
-        return (1.0 + 0.1 * rng.standard_normal(n)).astype(dtype)
+        # Gemma's norms scale by (1 + w): its weights sit around 0, the others' around 1.
+        center = 0.0 if arch == "Gemma3ForCausalLM" else 1.0
+        return (center + 0.1 * rng.standard_normal(n)).astype(dtype)
 
+    # Gemma multiplies its embedding by sqrt(hidden): rows of norm 1 keep activations O(1)
+    # and its tied LM head's logits from saturating into one repeated greedy token.
+    embed_scale = 1 / np.sqrt(h) if arch == "Gemma3ForCausalLM" else 1.0
     w = {"model.embed_tokens.weight":
-         rng.standard_normal((cfg["vocab_size"], h)).astype(dtype)}
+         (embed_scale * rng.standard_normal((cfg["vocab_size"], h))).astype(dtype)}
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
         w[p + "input_layernorm.weight"] = norm(h)
@@ -121,13 +167,23 @@ def random_weights(cfg, seed, dtype=np.float32):
         if arch == "Qwen2ForCausalLM":
             for name, n in (("q", nh * hd), ("k", nkv * hd), ("v", nkv * hd)):
                 w[p + f"self_attn.{name}_proj.bias"] = (0.1 * rng.standard_normal(n)).astype(dtype)
-        if arch == "Qwen3ForCausalLM":
+        if arch in ("Qwen3ForCausalLM", "Gemma3ForCausalLM"):
             w[p + "self_attn.q_norm.weight"] = norm(hd)
             w[p + "self_attn.k_norm.weight"] = norm(hd)
         w[p + "post_attention_layernorm.weight"] = norm(h)
+        if arch == "Gemma3ForCausalLM":
+            w[p + "pre_feedforward_layernorm.weight"] = norm(h)
+            w[p + "post_feedforward_layernorm.weight"] = norm(h)
         w[p + "mlp.gate_proj.weight"] = mat(inter, h)
         w[p + "mlp.up_proj.weight"] = mat(inter, h)
         w[p + "mlp.down_proj.weight"] = mat(h, inter)
+    if arch == "Phi3ForCausalLM":  # Phi-3's checkpoints hold [q | k | v] and [gate | up]
+        for i in range(cfg["num_hidden_layers"]):
+            p = f"model.layers.{i}."
+            w[p + "self_attn.qkv_proj.weight"] = np.concatenate(
+                [w.pop(p + f"self_attn.{n}_proj.weight") for n in "qkv"])
+            w[p + "mlp.gate_up_proj.weight"] = np.concatenate(
+                [w.pop(p + f"mlp.{n}_proj.weight") for n in ("gate", "up")])
     w["model.norm.weight"] = norm(h)
     if not cfg.get("tie_word_embeddings", False):
         w["lm_head.weight"] = mat(cfg["vocab_size"], h)
@@ -222,7 +278,8 @@ def write_gguf(path, family, cfg, weights, qtype_name):
     import gguf
     arch_name, folder, _ = FAMILIES[family]
     arch = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama",
-            "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3"}[arch_name]
+            "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3",
+            "Gemma3ForCausalLM": "gemma3", "Phi3ForCausalLM": "phi3"}[arch_name]
     qtype = getattr(gguf.GGMLQuantizationType, qtype_name)
     writer = gguf.GGUFWriter(path, arch)
     nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
@@ -240,6 +297,24 @@ def write_gguf(path, family, cfg, weights, qtype_name):
     writer.add_rope_freq_base(cfg["rope_theta"])
     writer.add_vocab_size(cfg["vocab_size"])
     writer.add_file_type(qtype if qtype_name in ("Q8_0", "Q4_0") else 0)
+    if arch == "gemma3":
+        # What llama.cpp's converter writes; pattern, local rope base and attention scale
+        # are llama.cpp's fixed values, which the tiny config uses.
+        writer.add_sliding_window(cfg["sliding_window"])
+        rs = cfg.get("rope_scaling")
+        if rs:
+            writer.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+            writer.add_rope_scaling_factor(rs["factor"])
+    if arch == "phi3":
+        # llama.cpp's converter: original context, attention factor and sliding window as
+        # metadata, the factors as tensors (added below).
+        orig = cfg["original_max_position_embeddings"]
+        scale = cfg["max_position_embeddings"] / orig
+        attn_factor = np.sqrt(1 + np.log(scale) / np.log(orig)) if scale > 1 else 1.0
+        writer.add_rope_dimension_count(hd)
+        writer.add_rope_scaling_orig_ctx_len(orig)
+        writer.add_rope_scaling_attn_factors(float(attn_factor))
+        writer.add_sliding_window(cfg["sliding_window"])
     gguf_tokenizer(writer, folder, cfg)
 
     names = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q",
@@ -247,6 +322,9 @@ def write_gguf(path, family, cfg, weights, qtype_name):
              "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm",
              "self_attn.k_norm": "attn_k_norm", "post_attention_layernorm": "ffn_norm",
              "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    if arch == "gemma3":
+        names.update(GEMMA3_NORM_NAMES)
+    names.update({"self_attn.qkv_proj": "attn_qkv", "mlp.gate_up_proj": "ffn_up"})  # phi3
 
     def add(name, data, quantize):
         bf16_matrix = qtype_name == "BF16" and data.ndim == 2
@@ -261,6 +339,10 @@ def write_gguf(path, family, cfg, weights, qtype_name):
     add("token_embd.weight", weights["model.embed_tokens.weight"], True)
     if arch == "llama" and cfg.get("rope_scaling"):
         add("rope_freqs.weight", llama3_rope_freqs(cfg), False)
+    if arch == "phi3":
+        rs = cfg["rope_scaling"]
+        add("rope_factors_long.weight", np.array(rs["long_factor"], dtype=np.float32), False)
+        add("rope_factors_short.weight", np.array(rs["short_factor"], dtype=np.float32), False)
     for i in range(cfg["num_hidden_layers"]):
         for hf_suffix, gguf_suffix in names.items():
             for kind in ("weight", "bias"):
@@ -268,12 +350,15 @@ def write_gguf(path, family, cfg, weights, qtype_name):
                 if key not in weights:
                     continue
                 data = weights[key]
+                if arch == "gemma3" and key.endswith("norm.weight"):
+                    data = data + np.float32(1)  # llama.cpp stores Gemma's norms as 1 + w
                 if arch == "llama" and hf_suffix == "self_attn.q_proj":
                     data = permute_for_interleaved_rope(data, nh)
                 elif arch == "llama" and hf_suffix == "self_attn.k_proj":
                     data = permute_for_interleaved_rope(data, nkv)
                 add(f"blk.{i}.{gguf_suffix}.{kind}", data, data.ndim == 2)
-    add("output_norm.weight", weights["model.norm.weight"], False)
+    final_norm = weights["model.norm.weight"]
+    add("output_norm.weight", final_norm + np.float32(1) if arch == "gemma3" else final_norm, False)
     if "lm_head.weight" in weights:
         add("output.weight", weights["lm_head.weight"], True)
     writer.write_header_to_file()

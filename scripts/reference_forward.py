@@ -3,8 +3,12 @@
 
 Shares no code with the engine: it reads the Hugging Face directory with the `safetensors`
 package and implements the Llama / Mistral / Qwen2 / Qwen3 decoder from the papers' and
-Hugging Face's published definitions (RMSNorm, rotate-half RoPE with Llama 3.1 scaling,
-GQA causal attention, SwiGLU MLP, Qwen2 q/k/v bias, Qwen3 per-head q/k RMSNorm).
+Hugging Face's published definitions (RMSNorm, rotate-half RoPE with Llama 3.1 and linear
+scaling, GQA causal attention, SwiGLU MLP, Qwen2 q/k/v bias, Qwen3 per-head q/k RMSNorm,
+Phi-3's fused q/k/v and gate/up and LongRoPE),
+and Gemma 3 (Hugging Face's modeling_gemma3: sqrt(hidden)-scaled embedding, (1 + w)
+RMSNorms before and after attention and MLP, per-head q/k norms, query_pre_attn_scalar,
+GeGLU with tanh-approximated GELU, local sliding-window layers with their own rope base).
 
 For each model it writes <out>/<name>.reference.json (prompt ids, greedy continuation) and
 <out>/<name>.reference.bin (float32 logits, [prompt_len + steps, vocab], row-major: the
@@ -53,7 +57,31 @@ def inv_freq(cfg, head_dim):
         scaled = np.where(wavelen > low_wavelen, inv / rs["factor"], inv)
         mid = (wavelen <= low_wavelen) & (wavelen >= high_wavelen)
         inv = np.where(mid, (1 - smooth) * inv / rs["factor"] + smooth * inv, scaled)
+    elif rs and rs.get("rope_type", rs.get("type")) == "linear":
+        inv = inv / rs["factor"]
     return inv
+
+
+def longrope(cfg, x, positions, head_dim):
+    """Phi-3's LongRoPE over x [T, heads, D]: inv_freq divided by the long factors at
+    positions >= original_max_position_embeddings and the short ones before (Tessera's
+    per-token rule; HF switches a whole forward pass at once, which agrees whenever the
+    prompt fits the original context), cos and sin times sqrt(1 + ln(s) / ln(original))."""
+    rs = cfg["rope_scaling"]
+    orig = cfg["original_max_position_embeddings"]
+    scale = cfg["max_position_embeddings"] / orig
+    factor = np.sqrt(1 + np.log(scale) / np.log(orig)) if scale > 1 else 1.0
+    base = 1.0 / (cfg["rope_theta"] ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim))
+    out = np.empty_like(x)
+    for t, pos in enumerate(positions):
+        divisors = np.array(rs["long_factor" if pos >= orig else "short_factor"])
+        angles = pos * base / divisors
+        cos = (np.cos(angles) * factor)[None, :]
+        sin = (np.sin(angles) * factor)[None, :]
+        half = head_dim // 2
+        a, b = x[t, :, :half], x[t, :, half:]
+        out[t] = np.concatenate([a * cos - b * sin, b * cos + a * sin], axis=-1)
+    return out
 
 
 def rope(x, positions, inv):
@@ -66,9 +94,67 @@ def rope(x, positions, inv):
     return np.concatenate([a * cos - b * sin, b * cos + a * sin], axis=-1)
 
 
+def attention(q, k, v, mask, scale):
+    """GQA softmax attention: q [T, nh, hd], k/v [T, nkv, hd] -> [T, nh * hd]."""
+    t, nh, hd = q.shape
+    group = nh // k.shape[1]
+    out = np.zeros((t, nh, hd))
+    for head in range(nh):
+        kh, vh = k[:, head // group], v[:, head // group]
+        scores = q[:, head] @ kh.T * scale + mask
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        out[:, head] = (scores / scores.sum(axis=-1, keepdims=True)) @ vh
+    return out.reshape(t, nh * hd)
+
+
+def gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+def forward_gemma3(cfg, w, ids):
+    """Gemma 3's logits [T, vocab] for `ids`, from HF's Gemma3ForCausalLM definition."""
+    h = cfg["hidden_size"]
+    nh, nkv, hd = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
+    eps = cfg["rms_norm_eps"]
+    t = len(ids)
+    positions = np.arange(t, dtype=np.float64)
+
+    def norm(x, name):  # Gemma3RMSNorm: x * (1 + w)
+        return rms_norm(x, 1.0 + w[name], eps)
+
+    causal = np.triu(np.full((t, t), -np.inf), k=1)
+    local = causal + np.tril(np.full((t, t), -np.inf), k=-cfg["sliding_window"])
+    inv_global = inv_freq(cfg, hd)
+    inv_local = inv_freq({"rope_theta": cfg["rope_local_base_freq"]}, hd)
+    scale = cfg["query_pre_attn_scalar"] ** -0.5
+    x = w["model.embed_tokens.weight"][np.array(ids)] * np.sqrt(h)
+    for i, kind in enumerate(cfg["layer_types"]):
+        p = f"model.layers.{i}."
+        sliding = kind == "sliding_attention"
+        y = norm(x, p + "input_layernorm.weight")
+        q = (y @ w[p + "self_attn.q_proj.weight"].T).reshape(t, nh, hd)
+        k = (y @ w[p + "self_attn.k_proj.weight"].T).reshape(t, nkv, hd)
+        v = (y @ w[p + "self_attn.v_proj.weight"].T).reshape(t, nkv, hd)
+        inv = inv_local if sliding else inv_global
+        q = rope(norm(q, p + "self_attn.q_norm.weight"), positions, inv)
+        k = rope(norm(k, p + "self_attn.k_norm.weight"), positions, inv)
+        out = attention(q, k, v, local if sliding else causal, scale)
+        out = out @ w[p + "self_attn.o_proj.weight"].T
+        x = x + norm(out, p + "post_attention_layernorm.weight")
+        y = norm(x, p + "pre_feedforward_layernorm.weight")
+        gate = y @ w[p + "mlp.gate_proj.weight"].T
+        up = y @ w[p + "mlp.up_proj.weight"].T
+        mlp = (gelu_tanh(gate) * up) @ w[p + "mlp.down_proj.weight"].T
+        x = x + norm(mlp, p + "post_feedforward_layernorm.weight")
+    x = norm(x, "model.norm.weight")
+    return x @ w.get("lm_head.weight", w["model.embed_tokens.weight"]).T
+
+
 def forward(cfg, w, ids):
     """Logits [T, vocab] for the token sequence `ids` (positions 0..T-1)."""
     arch = cfg["architectures"][0]
+    if arch == "Gemma3ForCausalLM":
+        return forward_gemma3(cfg, w, ids)
     h = cfg["hidden_size"]
     nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     hd = cfg.get("head_dim") or h // nh
@@ -78,7 +164,20 @@ def forward(cfg, w, ids):
     inv = inv_freq(cfg, hd)
     x = w["model.embed_tokens.weight"][np.array(ids)]
     mask = np.triu(np.full((t, t), -np.inf), k=1)
-    window = cfg.get("sliding_window") if arch == "MistralForCausalLM" else None
+    window = cfg.get("sliding_window") if arch in ("MistralForCausalLM", "Phi3ForCausalLM") else None
+    phi3 = arch == "Phi3ForCausalLM"
+    if phi3:  # fused checkpoints: split them, as they are [q | k | v] and [gate | up]
+        w = dict(w)
+        for i in range(cfg["num_hidden_layers"]):
+            p = f"model.layers.{i}."
+            qkv = w[p + "self_attn.qkv_proj.weight"]
+            w[p + "self_attn.q_proj.weight"] = qkv[:nh * hd]
+            w[p + "self_attn.k_proj.weight"] = qkv[nh * hd:(nh + nkv) * hd]
+            w[p + "self_attn.v_proj.weight"] = qkv[(nh + nkv) * hd:]
+            gate_up = w[p + "mlp.gate_up_proj.weight"]
+            inter = gate_up.shape[0] // 2
+            w[p + "mlp.gate_proj.weight"] = gate_up[:inter]
+            w[p + "mlp.up_proj.weight"] = gate_up[inter:]
     if window:
         mask = mask + np.tril(np.full((t, t), -np.inf), k=-window)
     for i in range(cfg["num_hidden_layers"]):
@@ -96,8 +195,12 @@ def forward(cfg, w, ids):
         if arch == "Qwen3ForCausalLM":
             q = rms_norm(q, w[p + "self_attn.q_norm.weight"], eps)
             k = rms_norm(k, w[p + "self_attn.k_norm.weight"], eps)
-        q = rope(q, positions, inv)
-        k = rope(k, positions, inv)
+        if phi3:
+            q = longrope(cfg, q, positions, hd)
+            k = longrope(cfg, k, positions, hd)
+        else:
+            q = rope(q, positions, inv)
+            k = rope(k, positions, inv)
         group = nh // nkv
         out = np.zeros((t, nh, hd))
         for head in range(nh):
@@ -278,7 +381,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models_dir", nargs="?")
     parser.add_argument("out_dir")
-    parser.add_argument("--models", default="llama3,llama2,mistral,qwen2,qwen3")
+    parser.add_argument("--models", default="llama3,llama2,mistral,qwen2,qwen3,gemma3,phi3")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--gguf", help="a Llama GGUF file (see above)")
     args = parser.parse_args()
@@ -291,7 +394,8 @@ def main():
         cfg, w = load(model_dir)
         ids = prompt_for(model_dir)
         window = cfg.get("sliding_window")
-        if window and cfg["architectures"][0] == "MistralForCausalLM" and window >= len(ids):
+        windowed = ("MistralForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM")
+        if window and cfg["architectures"][0] in windowed and window >= len(ids):
             raise SystemExit(f"{name}: sliding window {window} must be shorter than the "
                              f"{len(ids)}-token prompt, or the window goes untested")
         logits = forward(cfg, w, ids)

@@ -89,6 +89,30 @@ RmsNormViews check_rms_norm(const tsr_rms_norm_params* p, const char* op) {
   return v;
 }
 
+namespace {
+
+// ABI 1.2: LongRoPE's fields must be inside the caller's struct and hold positive factors.
+void check_longrope(const tsr_rope_params& p, const char* op) {
+  TSR_PLUGIN_CHECK_ARG(TSR_STRUCT_HAS(&p, tsr_rope_params, attention_factor),
+                       "%s: scaling LONGROPE needs short_factors, long_factors and "
+                       "attention_factor (ABI 1.2), beyond struct_size %zu",
+                       op, p.struct_size);
+  TSR_PLUGIN_CHECK_ARG(p.short_factors != nullptr && p.long_factors != nullptr,
+                       "%s: short_factors and long_factors must not be NULL for LONGROPE", op);
+  for (int i = 0; i < p.rotary_dim / 2; ++i) {
+    TSR_PLUGIN_CHECK_ARG(std::isfinite(p.short_factors[i]) && p.short_factors[i] > 0.0f,
+                         "%s: short_factors[%d] must be positive", op, i);
+    TSR_PLUGIN_CHECK_ARG(std::isfinite(p.long_factors[i]) && p.long_factors[i] > 0.0f,
+                         "%s: long_factors[%d] must be positive", op, i);
+  }
+  TSR_PLUGIN_CHECK_ARG(std::isfinite(p.attention_factor) && p.attention_factor > 0.0f,
+                       "%s: attention_factor must be positive", op);
+  TSR_PLUGIN_CHECK_ARG(p.original_max_position > 0, "%s: original_max_position must be positive",
+                       op);
+}
+
+}  // namespace
+
 RopeViews check_rope(const tsr_rope_params* p, const char* op) {
   const auto& prm = params(p, op);
   RopeViews v;
@@ -116,9 +140,10 @@ RopeViews check_rope(const tsr_rope_params* p, const char* op) {
                        op);
   TSR_PLUGIN_CHECK_ARG(
       prm.scaling == TSR_ROPE_SCALING_NONE || prm.scaling == TSR_ROPE_SCALING_LINEAR ||
-          prm.scaling == TSR_ROPE_SCALING_LLAMA3,
+          prm.scaling == TSR_ROPE_SCALING_LLAMA3 || prm.scaling == TSR_ROPE_SCALING_LONGROPE,
       "%s: scaling %d is not a tsr_rope_scaling", op, static_cast<int>(prm.scaling));
-  if (prm.scaling != TSR_ROPE_SCALING_NONE) {
+  if (prm.scaling == TSR_ROPE_SCALING_LONGROPE) check_longrope(*p, op);
+  if (prm.scaling != TSR_ROPE_SCALING_NONE && prm.scaling != TSR_ROPE_SCALING_LONGROPE) {
     TSR_PLUGIN_CHECK_ARG(std::isfinite(prm.factor) && prm.factor > 0.0f,
                          "%s: factor must be positive for scaled rope", op);
   }
@@ -154,7 +179,12 @@ GatherRowsViews check_gather_rows(const tsr_gather_rows_params* p, const char* o
   return v;
 }
 
-SiluMulViews check_silu_mul(const tsr_silu_mul_params* p, const char* op) {
+namespace {
+
+// x: [rows, 2I] = [gate | up] and out: [rows, I] of one activation dtype (silu_mul and
+// gelu_tanh_mul share the contract).
+template <typename Params>
+SiluMulViews check_gated_activation(const Params* p, const char* op) {
   const auto& prm = params(p, op);
   SiluMulViews v{view(prm.x, op, "x"), view(prm.out, op, "out"), {}};
   require_activation(v.x, op, "x");
@@ -167,6 +197,16 @@ SiluMulViews check_silu_mul(const tsr_silu_mul_params* p, const char* op) {
   v.tensors.add(prm.x, v.x, "x");
   v.tensors.add(prm.out, v.out, "out");
   return v;
+}
+
+}  // namespace
+
+SiluMulViews check_silu_mul(const tsr_silu_mul_params* p, const char* op) {
+  return check_gated_activation(p, op);
+}
+
+SiluMulViews check_gelu_tanh_mul(const tsr_gelu_tanh_mul_params* p, const char* op) {
+  return check_gated_activation(p, op);
 }
 
 AddViews check_add(const tsr_add_params* p, const char* op) {

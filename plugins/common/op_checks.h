@@ -64,6 +64,8 @@ struct SiluMulViews {
   OpTensors tensors;
 };
 SiluMulViews check_silu_mul(const tsr_silu_mul_params* p, const char* op);
+// ABI 1.2: gelu_tanh_mul has silu_mul's shapes and dtypes.
+SiluMulViews check_gelu_tanh_mul(const tsr_gelu_tanh_mul_params* p, const char* op);
 
 // out may alias a or b exactly (an in-place residual add), never partially.
 struct AddViews {

@@ -49,7 +49,14 @@ struct Kernels {
   float (*exp_shifted_sum)(float* s, int64_t n, float shift);
   // acc[d] += sum_i p[i] * rows[i * dim + d]
   void (*weighted_rows)(const float* p, const float* rows, int64_t n, int64_t dim, float* acc);
+  // out[i] = gelu_tanh(gate[i]) * up[i] (GeGLU; the vector sets use the identity
+  // 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)), so they need only exp)
+  void (*gelu_tanh_mul)(const float* gate, const float* up, float* out, int64_t n);
 };
+
+// The constants of the tanh approximation of GELU: sqrt(2/pi) and the cubic coefficient.
+inline constexpr float kGeluTanhScale = 0.7978845608028654f;
+inline constexpr float kGeluTanhCubic = 0.044715f;
 
 // Activations for the integer tile kernels (quant_tiles.h): blocks of kQ8Block values, each scaled
 // by absmax / 127 and rounded to int8 (llama.cpp's Q8 activations). Generic code: it runs once per

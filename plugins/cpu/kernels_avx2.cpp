@@ -127,6 +127,23 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 
+// gelu_tanh(g) = g / (1 + exp(-2u)), u = sqrt(2/pi) (g + 0.044715 g^3); exp_ps clamps its
+// argument, so large |g| gives g or -0 rather than NaN.
+void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 minus_two_scale = _mm256_set1_ps(-2.0f * kGeluTanhScale);
+  const __m256 cubic = _mm256_set1_ps(kGeluTanhCubic);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 inner = _mm256_fmadd_ps(_mm256_mul_ps(cubic, g), _mm256_mul_ps(g, g), g);
+    const __m256 e = exp_ps(_mm256_mul_ps(minus_two_scale, inner));
+    const __m256 s = _mm256_div_ps(g, _mm256_add_ps(one, e));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(s, _mm256_loadu_ps(up + i)));
+  }
+  kernels_generic().gelu_tanh_mul(gate + i, up + i, out + i, n - i);
+}
+
 void add(const float* a, const float* b, float* out, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -393,9 +410,9 @@ void weighted_rows(const float* p, const float* rows, int64_t n, int64_t dim, fl
 namespace tsr::cpu {
 const Kernels* kernels_avx2() {
   static const Kernels table = {
-      "avx2", dot,         axpy,        scale,           sum_squares,  mul_scaled, silu_mul,
-      add,    bf16_to_f32, f32_to_bf16, f16_to_f32,      f32_to_f16,   dequant_i8, dequant_i4,
-      dot_i8, dot_i4,      scaled_dots, exp_shifted_sum, weighted_rows};
+      "avx2", dot,         axpy,        scale,           sum_squares,   mul_scaled,   silu_mul,
+      add,    bf16_to_f32, f32_to_bf16, f16_to_f32,      f32_to_f16,    dequant_i8,   dequant_i4,
+      dot_i8, dot_i4,      scaled_dots, exp_shifted_sum, weighted_rows, gelu_tanh_mul};
   return &table;
 }
 }  // namespace tsr::cpu

@@ -127,6 +127,22 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 
+// As the AVX2 kernel: g / (1 + exp(-2u)) with a clamping exp.
+void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 minus_two_scale = _mm512_set1_ps(-2.0f * kGeluTanhScale);
+  const __m512 cubic = _mm512_set1_ps(kGeluTanhCubic);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 g = _mm512_loadu_ps(gate + i);
+    const __m512 inner = _mm512_fmadd_ps(_mm512_mul_ps(cubic, g), _mm512_mul_ps(g, g), g);
+    const __m512 e = exp_ps(_mm512_mul_ps(minus_two_scale, inner));
+    const __m512 s = _mm512_div_ps(g, _mm512_add_ps(one, e));
+    _mm512_storeu_ps(out + i, _mm512_mul_ps(s, _mm512_loadu_ps(up + i)));
+  }
+  kernels_generic().gelu_tanh_mul(gate + i, up + i, out + i, n - i);
+}
+
 void add(const float* a, const float* b, float* out, int64_t n) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -309,13 +325,13 @@ const Kernels* kernels_avx512() {
   static const Kernels* avx2 = kernels_avx2();
   const Kernels& generic = kernels_generic();
   const Kernels& fallback = avx2 != nullptr ? *avx2 : generic;
-  static const Kernels table = {"avx512",        dot,         axpy,
-                                scale,           sum_squares, mul_scaled,
-                                silu_mul,        add,         bf16_to_f32,
-                                f32_to_bf16,     f16_to_f32,  f32_to_f16,
-                                dequant_i8,      dequant_i4,  fallback.dot_i8,
-                                fallback.dot_i4, scaled_dots, exp_shifted_sum,
-                                weighted_rows};
+  static const Kernels table = {"avx512",        dot,          axpy,
+                                scale,           sum_squares,  mul_scaled,
+                                silu_mul,        add,          bf16_to_f32,
+                                f32_to_bf16,     f16_to_f32,   f32_to_f16,
+                                dequant_i8,      dequant_i4,   fallback.dot_i8,
+                                fallback.dot_i4, scaled_dots,  exp_shifted_sum,
+                                weighted_rows,   gelu_tanh_mul};
   return &table;
 }
 }  // namespace tsr::cpu

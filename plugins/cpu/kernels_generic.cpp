@@ -42,6 +42,14 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 
+void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    const float u = kGeluTanhScale * (g + kGeluTanhCubic * g * g * g);
+    out[i] = 0.5f * g * (1.0f + std::tanh(u)) * up[i];
+  }
+}
+
 void add(const float* a, const float* b, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
@@ -119,9 +127,9 @@ void weighted_rows(const float* p, const float* rows, int64_t n, int64_t dim, fl
 }
 
 const Kernels kGeneric = {
-    "generic", dot,         axpy,        scale,           sum_squares,  mul_scaled, silu_mul,
-    add,       bf16_to_f32, f32_to_bf16, f16_to_f32,      f32_to_f16,   dequant_i8, dequant_i4,
-    dot_i8,    dot_i4,      scaled_dots, exp_shifted_sum, weighted_rows};
+    "generic", dot,         axpy,        scale,           sum_squares,   mul_scaled,   silu_mul,
+    add,       bf16_to_f32, f32_to_bf16, f16_to_f32,      f32_to_f16,    dequant_i8,   dequant_i4,
+    dot_i8,    dot_i4,      scaled_dots, exp_shifted_sum, weighted_rows, gelu_tanh_mul};
 
 std::atomic<const Kernels*> g_active{&kGeneric};
 

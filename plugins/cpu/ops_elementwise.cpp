@@ -1,5 +1,5 @@
-// Row-wise and elementwise ops: embedding, silu_mul, add, gather_rows. Index tensors are
-// checked completely before anything is written, so a bad id leaves the output untouched.
+// Row-wise and elementwise ops: embedding, silu_mul, gelu_tanh_mul, add, gather_rows. Index tensors
+// are checked completely before anything is written, so a bad id leaves the output untouched.
 #include <cstring>
 
 #include "convert.h"
@@ -60,12 +60,13 @@ void gather_rows(const tsr_gather_rows_params* p, bool execute) {
             static_cast<size_t>(out.numel / out.dim(0)) * x.elem, out.data);
 }
 
-void silu_mul(const tsr_silu_mul_params* p, bool execute) {
-  constexpr const char* op = "silu_mul";
-  const SiluMulViews v = check_silu_mul(p, op);
+namespace {
+
+// silu_mul and gelu_tanh_mul: out[r] = act(gate[r]) * up[r] for x's rows [gate | up].
+void gated_activation(const SiluMulViews& v,
+                      void (*kernel)(const float*, const float*, float*, int64_t)) {
   const View& x = v.x;
   const View& out = v.out;
-  if (!execute) return;
   const int64_t rows = x.rows();
   const int64_t inter = out.cols();
   const tsr_dtype dtype = x.dtype;
@@ -78,10 +79,22 @@ void silu_mul(const tsr_silu_mul_params* p, bool execute) {
         unsigned char* dst = out.data + static_cast<size_t>(r * inter) * out.elem;
         float* result = dtype == TSR_DTYPE_F32 ? reinterpret_cast<float*>(dst)
                                                : scratch_f32(2, static_cast<size_t>(inter));
-        kernels().silu_mul(gate, up, result, inter);
+        kernel(gate, up, result, inter);
         if (dtype != TSR_DTYPE_F32) store_f32(result, dtype, dst, inter);
       },
       x.numel > kParallelGrain);
+}
+
+}  // namespace
+
+void silu_mul(const tsr_silu_mul_params* p, bool execute) {
+  const SiluMulViews v = check_silu_mul(p, "silu_mul");
+  if (execute) gated_activation(v, kernels().silu_mul);
+}
+
+void gelu_tanh_mul(const tsr_gelu_tanh_mul_params* p, bool execute) {
+  const SiluMulViews v = check_gelu_tanh_mul(p, "gelu_tanh_mul");
+  if (execute) gated_activation(v, kernels().gelu_tanh_mul);
 }
 
 void add(const tsr_add_params* p, bool execute) {

@@ -1,6 +1,6 @@
 // Rotary position embedding in place on query and (optionally) key, with the plain,
-// linear and Llama 3.1 frequency scalings of plugin.h. Frequencies and angles are f32 as
-// the contract says; sin/cos of the f32 angle are evaluated in double.
+// linear, Llama 3.1 and LongRoPE (ABI 1.2) frequency scalings of plugin.h. Frequencies and angles
+// are f32 as the contract says; sin/cos of the f32 angle are evaluated in double.
 #include <cmath>
 #include <vector>
 
@@ -17,7 +17,7 @@ namespace {
 
 // In the calling thread's scratch (no allocation per call); read by the pool's threads.
 const float* inverse_frequencies(const tsr_rope_params& p) {
-  float* inv = scratch_f32(7, static_cast<size_t>(p.rotary_dim / 2));
+  float* inv = scratch_f32(7, static_cast<size_t>(rope_frequency_tables(p) * (p.rotary_dim / 2)));
   rope_inverse_frequencies(p, inv);
   return inv;
 }
@@ -55,16 +55,19 @@ void rope(const tsr_rope_params* p, bool execute) {
   const int64_t tokens = query.dim(0);
   const int32_t* pos = positions.as<int32_t>();
   const bool neox = prm.neox_style != 0;
+  const int32_t long_from = rope_long_from_position(prm);
+  const float attention_factor = rope_attention_factor(prm);
   const int64_t work = query.numel + (has_key ? key.numel : 0);
   parallel_for(
       tokens,
       [&](int64_t t) {
         float* cos_v = scratch_f32(3, static_cast<size_t>(half));
         float* sin_v = scratch_f32(4, static_cast<size_t>(half));
+        const float* table = pos[t] >= long_from ? inv + half : inv;
         for (int i = 0; i < half; ++i) {
-          const float angle = static_cast<float>(pos[t]) * inv[i];
-          cos_v[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-          sin_v[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+          const float angle = static_cast<float>(pos[t]) * table[i];
+          cos_v[i] = static_cast<float>(std::cos(static_cast<double>(angle))) * attention_factor;
+          sin_v[i] = static_cast<float>(std::sin(static_cast<double>(angle))) * attention_factor;
         }
         rotate_heads(query.data + static_cast<size_t>(t * query.dim(1) * dim) * query.elem,
                      query.dtype, query.elem, query.dim(1), dim, prm.rotary_dim, neox, cos_v,

@@ -1,5 +1,5 @@
 // Row-wise and elementwise kernels of the CUDA plugin: row gather (embedding, gather_rows),
-// rms_norm (optionally fused with the residual add), silu_mul and add.
+// rms_norm (optionally fused with the residual add), silu_mul, gelu_tanh_mul and add.
 //
 // Design: every kernel moves 16-byte packs when the widths and base addresses allow it and
 // falls back to narrower packs (gather) or single elements otherwise; the host-side launch
@@ -178,11 +178,21 @@ cudaError_t rms_norm_typed(const RmsNormArgs& a, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-// ---- silu_mul --------------------------------------------------------------------------
+// ---- silu_mul, gelu_tanh_mul -----------------------------------------------------------
 
-template <class T, int N>
-__global__ void silu_mul_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t rows,
-                                int64_t inter) {
+// The gate activations of the gated MLPs: SwiGLU's silu and GeGLU's tanh-approximated gelu.
+struct SiluActivation {
+  __device__ static float apply(float g) { return g / (1.0f + expf(-g)); }
+};
+struct GeluTanhActivation {
+  __device__ static float apply(float g) {
+    return 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g)));
+  }
+};
+
+template <class Act, class T, int N>
+__global__ void gated_activation_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t rows,
+                                        int64_t inter) {
   using P = Pack<T, N>;
   const int64_t packs = inter / N;
   for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -195,28 +205,27 @@ __global__ void silu_mul_kernel(const T* __restrict__ x, T* __restrict__ out, in
       P o;
 #pragma unroll
       for (int k = 0; k < N; ++k) {
-        const float gv = to_f32(g.v[k]);
-        o.v[k] = from_f32<T>(gv / (1.0f + expf(-gv)) * to_f32(u.v[k]));
+        o.v[k] = from_f32<T>(Act::apply(to_f32(g.v[k])) * to_f32(u.v[k]));
       }
       dst[i] = o;
     }
   }
 }
 
-template <class T>
-cudaError_t silu_mul_typed(const void* x, void* out, int64_t rows, int64_t inter,
-                           cudaStream_t stream) {
+template <class Act, class T>
+cudaError_t gated_activation_typed(const void* x, void* out, int64_t rows, int64_t inter,
+                                   cudaStream_t stream) {
   constexpr int kN = kPack<T>;
   const bool vector = inter % kN == 0 && aligned16(x) && aligned16(out);
   const int64_t packs = vector ? inter / kN : inter;
   const int threads = threads_for(packs, 256);
   const dim3 grid(grid_x(packs, threads), grid_y(rows));
   if (vector) {
-    tsr_cuda_launch(silu_mul_kernel<T, kN>, grid, threads, 0, stream, static_cast<const T*>(x),
-                    static_cast<T*>(out), rows, inter);
+    tsr_cuda_launch(gated_activation_kernel<Act, T, kN>, grid, threads, 0, stream,
+                    static_cast<const T*>(x), static_cast<T*>(out), rows, inter);
   } else {
-    tsr_cuda_launch(silu_mul_kernel<T, 1>, grid, threads, 0, stream, static_cast<const T*>(x),
-                    static_cast<T*>(out), rows, inter);
+    tsr_cuda_launch(gated_activation_kernel<Act, T, 1>, grid, threads, 0, stream,
+                    static_cast<const T*>(x), static_cast<T*>(out), rows, inter);
   }
   return cudaGetLastError();
 }
@@ -304,7 +313,17 @@ cudaError_t launch_silu_mul(tsr_dtype dtype, const void* x, void* out, int64_t r
                             cudaStream_t stream) {
   if (rows <= 0 || inter <= 0) return cudaSuccess;
   cudaError_t rc = cudaErrorInvalidValue;
-  TSR_CUDA_DISPATCH_ACTIVATION(dtype, rc = silu_mul_typed<scalar_t>(x, out, rows, inter, stream));
+  TSR_CUDA_DISPATCH_ACTIVATION(
+      dtype, rc = gated_activation_typed<SiluActivation, scalar_t>(x, out, rows, inter, stream));
+  return rc;
+}
+
+cudaError_t launch_gelu_tanh_mul(tsr_dtype dtype, const void* x, void* out, int64_t rows,
+                                 int64_t inter, cudaStream_t stream) {
+  if (rows <= 0 || inter <= 0) return cudaSuccess;
+  cudaError_t rc = cudaErrorInvalidValue;
+  TSR_CUDA_DISPATCH_ACTIVATION(dtype, rc = gated_activation_typed<GeluTanhActivation, scalar_t>(
+                                          x, out, rows, inter, stream));
   return rc;
 }
 

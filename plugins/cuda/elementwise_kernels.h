@@ -37,6 +37,9 @@ cudaError_t launch_rms_norm(const RmsNormArgs& args, cudaStream_t stream);
 // x: [rows, 2 * inter], out: [rows, inter].
 cudaError_t launch_silu_mul(tsr_dtype dtype, const void* x, void* out, int64_t rows, int64_t inter,
                             cudaStream_t stream);
+// ABI 1.2: the same shapes, gelu_tanh(gate) * up.
+cudaError_t launch_gelu_tanh_mul(tsr_dtype dtype, const void* x, void* out, int64_t rows,
+                                 int64_t inter, cudaStream_t stream);
 
 // n elements; out may be exactly a or b.
 cudaError_t launch_add(tsr_dtype dtype, const void* a, const void* b, void* out, int64_t n,
@@ -56,6 +59,11 @@ struct RopeArgs {
   int64_t head_dim;
   int32_t rotary_dim;  // even, in (0, head_dim], rotary_dim / 2 <= kRopeMaxPairs
   int32_t neox;        // nonzero: pairs (i, i + rotary_dim / 2); else (2i, 2i + 1)
+  // ABI 1.2 (LongRoPE): positions >= long_from rotate with inv_freq[half + i] (the long
+  // table; then rotary_dim <= kRopeMaxPairs), and cos/sin are multiplied by
+  // attention_factor. Without it: INT32_MAX and 1.
+  int32_t long_from;
+  float attention_factor;
   float inv_freq[kRopeMaxPairs];
 };
 cudaError_t launch_rope(tsr_dtype dtype, const RopeArgs& args, cudaStream_t stream);

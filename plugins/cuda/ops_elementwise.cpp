@@ -1,4 +1,5 @@
-// The CUDA plugin's row-wise ops: embedding, rms_norm, rope, silu_mul, add and gather_rows.
+// The CUDA plugin's row-wise ops: embedding, rms_norm, rope, silu_mul, gelu_tanh_mul, add and
+// gather_rows.
 // Host validation is plugins/common/op_checks.h's, shared with the other plugins, plus
 // require_on_device (residency and alignment) for every tensor. Index values (ids, indices,
 // positions) live in device memory and are never read here: the kernels give a zero row for
@@ -53,9 +54,11 @@ void rope(tsr_stream_s* stream, const tsr_rope_params* p, bool execute) {
   const RopeViews v = check_rope(p, op);
   const auto& prm = *p;
   require_on_device(stream, v.tensors, op);
-  TSR_PLUGIN_CHECK(prm.rotary_dim / 2 <= kRopeMaxPairs, TSR_ERROR_CODE_UNIMPLEMENTED,
+  // LongRoPE's two tables share the by-value array.
+  const int max_rotary_dim = 2 * kRopeMaxPairs / rope_frequency_tables(prm);
+  TSR_PLUGIN_CHECK(prm.rotary_dim <= max_rotary_dim, TSR_ERROR_CODE_UNIMPLEMENTED,
                    "%s: rotary_dim %d exceeds this plugin's maximum of %d", op, prm.rotary_dim,
-                   2 * kRopeMaxPairs);
+                   max_rotary_dim);
   if (!execute || v.query.dim(0) == 0) return;
   RopeArgs args{};
   args.query = v.query.data;
@@ -67,6 +70,8 @@ void rope(tsr_stream_s* stream, const tsr_rope_params* p, bool execute) {
   args.head_dim = v.query.dim(2);
   args.rotary_dim = prm.rotary_dim;
   args.neox = prm.neox_style != 0 ? 1 : 0;
+  args.long_from = rope_long_from_position(prm);
+  args.attention_factor = rope_attention_factor(prm);
   rope_inverse_frequencies(prm, args.inv_freq);
   check(launch_rope(v.query.dtype, args, stream->stream), "rope: kernel launch");
 }
@@ -78,6 +83,16 @@ void silu_mul(tsr_stream_s* stream, const tsr_silu_mul_params* p, bool execute) 
   if (!execute || v.out.numel == 0) return;
   check(launch_silu_mul(v.x.dtype, v.x.data, v.out.data, v.x.rows(), v.out.cols(), stream->stream),
         "silu_mul: kernel launch");
+}
+
+void gelu_tanh_mul(tsr_stream_s* stream, const tsr_gelu_tanh_mul_params* p, bool execute) {
+  constexpr const char* op = "gelu_tanh_mul";
+  const SiluMulViews v = check_gelu_tanh_mul(p, op);
+  require_on_device(stream, v.tensors, op);
+  if (!execute || v.out.numel == 0) return;
+  check(launch_gelu_tanh_mul(v.x.dtype, v.x.data, v.out.data, v.x.rows(), v.out.cols(),
+                             stream->stream),
+        "gelu_tanh_mul: kernel launch");
 }
 
 void add(tsr_stream_s* stream, const tsr_add_params* p, bool execute) {

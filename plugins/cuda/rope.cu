@@ -34,17 +34,19 @@ __global__ void rope_kernel(const __grid_constant__ RopeArgs args) {
   T* key = static_cast<T*>(args.key);
   for (int64_t t = blockIdx.y; t < args.tokens; t += gridDim.y) {
     const float position = static_cast<float>(args.positions[t]);
+    const float* inv_freq =
+        args.positions[t] >= args.long_from ? args.inv_freq + half : args.inv_freq;
     for (int64_t item = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; item < items;
          item += static_cast<int64_t>(gridDim.x) * blockDim.x) {
       const int i = static_cast<int>(item % half);
       const int64_t first = item / half * kHeadsPerThread;
       const int64_t last = first + kHeadsPerThread < heads ? first + kHeadsPerThread : heads;
-      const float angle = __fmul_rn(position, args.inv_freq[i]);
+      const float angle = __fmul_rn(position, inv_freq[i]);
       double s = 0.0;
       double c = 0.0;
       sincos(static_cast<double>(angle), &s, &c);
-      const float sin_v = static_cast<float>(s);
-      const float cos_v = static_cast<float>(c);
+      const float sin_v = __fmul_rn(static_cast<float>(s), args.attention_factor);
+      const float cos_v = __fmul_rn(static_cast<float>(c), args.attention_factor);
       const int64_t ia = args.neox ? i : 2 * i;
       const int64_t ib = args.neox ? i + half : 2 * i + 1;
       for (int64_t h = first; h < last; ++h) {

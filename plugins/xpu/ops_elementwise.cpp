@@ -1,6 +1,6 @@
-// The XPU plugin's row-wise ops: embedding, gather_rows, rms_norm, rope, silu_mul and add
-// (kernels/elementwise.cl). Host validation is plugins/common/op_checks.h's, shared with the
-// other plugins, plus require_on_device (residency and alignment) for every tensor. Index
+// The XPU plugin's row-wise ops: embedding, gather_rows, rms_norm, rope, silu_mul, gelu_tanh_mul
+// and add (kernels/elementwise.cl). Host validation is plugins/common/op_checks.h's, shared with
+// the other plugins, plus require_on_device (residency and alignment) for every tensor. Index
 // values (ids, indices, positions) live in device memory and are never read here: the
 // kernels give a zero row for an id out of range. Rope's
 // inverse frequencies are computed here exactly as the CPU plugin computes them
@@ -73,9 +73,11 @@ void rope(tsr_stream_s* stream, const tsr_rope_params* p, bool execute) {
   const auto [query, positions, key, has_key, tensors] = check_rope(p, op);
   const auto& prm = *p;
   require_on_device(stream, tensors, op);
-  TSR_PLUGIN_CHECK(prm.rotary_dim / 2 <= kRopeMaxPairs, TSR_ERROR_CODE_UNIMPLEMENTED,
+  // LongRoPE's two tables share the by-value array.
+  const int max_rotary_dim = 2 * kRopeMaxPairs / rope_frequency_tables(prm);
+  TSR_PLUGIN_CHECK(prm.rotary_dim <= max_rotary_dim, TSR_ERROR_CODE_UNIMPLEMENTED,
                    "%s: rotary_dim %d exceeds this plugin's maximum of %d", op, prm.rotary_dim,
-                   2 * kRopeMaxPairs);
+                   max_rotary_dim);
   if (!execute || query.dim(0) == 0) return;
   RopeFrequencies freq{};
   rope_inverse_frequencies(prm, freq.v);
@@ -85,16 +87,19 @@ void rope(tsr_stream_s* stream, const tsr_rope_params* p, bool execute) {
   const int32_t head_dim = static_cast<int32_t>(query.dim(2));
   const int32_t rotary_dim = prm.rotary_dim;
   const int32_t neox = prm.neox_style != 0 ? 1 : 0;
+  const int32_t long_from = rope_long_from_position(prm);
+  const float attention_factor = rope_attention_factor(prm);
   const int32_t dtype = query.dtype;
   const tsr_tensor none{};
   const size_t pairs = static_cast<size_t>(rotary_dim / 2);
   if (pairs == 0) return;
-  launch(stream, "xpu_rope",
-         {arg(prm.query), arg(has_key ? prm.key : none), arg(prm.positions),
-          KernelArg::scalar(tokens), KernelArg::scalar(q_heads), KernelArg::scalar(k_heads),
-          KernelArg::scalar(head_dim), KernelArg::scalar(rotary_dim), KernelArg::scalar(neox),
-          KernelArg::scalar(dtype), KernelArg::scalar(freq)},
-         {pairs, static_cast<size_t>(q_heads + k_heads), static_cast<size_t>(tokens)}, {1, 1, 1});
+  launch(
+      stream, "xpu_rope",
+      {arg(prm.query), arg(has_key ? prm.key : none), arg(prm.positions), KernelArg::scalar(tokens),
+       KernelArg::scalar(q_heads), KernelArg::scalar(k_heads), KernelArg::scalar(head_dim),
+       KernelArg::scalar(rotary_dim), KernelArg::scalar(neox), KernelArg::scalar(long_from),
+       KernelArg::scalar(attention_factor), KernelArg::scalar(dtype), KernelArg::scalar(freq)},
+      {pairs, static_cast<size_t>(q_heads + k_heads), static_cast<size_t>(tokens)}, {1, 1, 1});
 }
 
 void silu_mul(tsr_stream_s* stream, const tsr_silu_mul_params* p, bool execute) {
@@ -107,6 +112,21 @@ void silu_mul(tsr_stream_s* stream, const tsr_silu_mul_params* p, bool execute) 
   const int64_t inner = out.cols();
   const int32_t dtype = x.dtype;
   launch(stream, "xpu_silu_mul",
+         {arg(prm.x), arg(prm.out), KernelArg::scalar(rows), KernelArg::scalar(inner),
+          KernelArg::scalar(dtype)},
+         {groups_for(inner, 64), static_cast<size_t>(rows), 1}, {64, 1, 1});
+}
+
+void gelu_tanh_mul(tsr_stream_s* stream, const tsr_gelu_tanh_mul_params* p, bool execute) {
+  constexpr const char* op = "gelu_tanh_mul";
+  const auto [x, out, tensors] = check_gelu_tanh_mul(p, op);
+  const auto& prm = *p;
+  require_on_device(stream, tensors, op);
+  if (!execute || out.numel == 0) return;
+  const int64_t rows = x.rows();
+  const int64_t inner = out.cols();
+  const int32_t dtype = x.dtype;
+  launch(stream, "xpu_gelu_tanh_mul",
          {arg(prm.x), arg(prm.out), KernelArg::scalar(rows), KernelArg::scalar(inner),
           KernelArg::scalar(dtype)},
          {groups_for(inner, 64), static_cast<size_t>(rows), 1}, {64, 1, 1});

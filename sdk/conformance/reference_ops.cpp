@@ -91,7 +91,7 @@ Vec dequantize(tsr_weight_format format, int64_t rows, int64_t cols, int64_t gro
   return w;
 }
 
-Vec rope_inv_freq(const RopeConfig& cfg) {
+Vec rope_inv_freq(const RopeConfig& cfg, bool long_table) {
   const int32_t half = cfg.rotary_dim / 2;
   Vec inv(half);
   for (int32_t i = 0; i < half; ++i) {
@@ -109,6 +109,8 @@ Vec rope_inv_freq(const RopeConfig& cfg) {
                          (cfg.high_freq_factor - cfg.low_freq_factor);
         f = (1 - s) * f / cfg.factor + s * f;
       }
+    } else if (cfg.scaling == TSR_ROPE_SCALING_LONGROPE) {
+      f /= long_table ? cfg.long_factors[i] : cfg.short_factors[i];
     }
     inv[i] = static_cast<float>(f);
   }
@@ -117,15 +119,19 @@ Vec rope_inv_freq(const RopeConfig& cfg) {
 
 void rope(Vec& x, const std::vector<int32_t>& positions, int64_t heads, int64_t head_dim,
           const RopeConfig& cfg) {
-  const Vec inv = rope_inv_freq(cfg);
+  const Vec short_inv = rope_inv_freq(cfg);
+  const Vec long_inv = rope_inv_freq(cfg, true);
+  const bool longrope = cfg.scaling == TSR_ROPE_SCALING_LONGROPE;
+  const double factor = longrope ? cfg.attention_factor : 1.0;
   const int32_t half = cfg.rotary_dim / 2;
   for (size_t t = 0; t < positions.size(); ++t) {
+    const Vec& inv = longrope && positions[t] >= cfg.original_max_position ? long_inv : short_inv;
     for (int64_t h = 0; h < heads; ++h) {
       double* row = x.data() + (t * heads + h) * head_dim;
       for (int32_t i = 0; i < half; ++i) {
         const float angle = static_cast<float>(positions[t]) * static_cast<float>(inv[i]);
-        const double c = std::cos(static_cast<double>(angle));
-        const double s = std::sin(static_cast<double>(angle));
+        const double c = std::cos(static_cast<double>(angle)) * factor;
+        const double s = std::sin(static_cast<double>(angle)) * factor;
         const int64_t ia = cfg.neox ? i : 2 * i;
         const int64_t ib = cfg.neox ? i + half : 2 * i + 1;
         const double a = row[ia], b = row[ib];
@@ -171,6 +177,20 @@ Vec paged_attention(const Vec& query, const AttentionBatch& batch) {
           for (int64_t c = 0; c < d; ++c) o[c] += scores[n] / denom * v[c];
         }
       }
+    }
+  }
+  return out;
+}
+
+Vec gelu_tanh_mul(const Vec& x, int64_t rows, int64_t inner) {
+  Vec out(rows * inner);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < inner; ++i) {
+      const double g = x[r * 2 * inner + i];
+      const double u = x[r * 2 * inner + inner + i];
+      const double gelu =
+          0.5 * g * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (g + 0.044715 * g * g * g)));
+      out[r * inner + i] = gelu * u;
     }
   }
   return out;

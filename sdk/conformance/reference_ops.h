@@ -36,10 +36,14 @@ struct RopeConfig {
   double low_freq_factor = 1.0;
   double high_freq_factor = 4.0;
   int32_t original_max_position = 8192;
+  // LONGROPE (ABI 1.2): rotary_dim / 2 divisors each, and the cos/sin multiplier.
+  std::vector<float> short_factors, long_factors;
+  double attention_factor = 1.0;
 };
 
-// The per-pair inverse frequencies after scaling, as the f32 values the contract names.
-Vec rope_inv_freq(const RopeConfig& cfg);
+// The per-pair inverse frequencies after scaling, as the f32 values the contract names
+// (LONGROPE: those of positions below original_max_position, or from it on when `long_table`).
+Vec rope_inv_freq(const RopeConfig& cfg, bool long_table = false);
 // Rotates x [T, heads, D] in place.
 void rope(Vec& x, const std::vector<int32_t>& positions, int64_t heads, int64_t head_dim,
           const RopeConfig& cfg);
@@ -61,6 +65,8 @@ struct AttentionBatch {
 Vec paged_attention(const Vec& query, const AttentionBatch& batch);
 
 Vec silu_mul(const Vec& x, int64_t rows, int64_t inner);
+// ABI 1.2: gelu_tanh(gate) * up, the tanh approximation of GELU.
+Vec gelu_tanh_mul(const Vec& x, int64_t rows, int64_t inner);
 Vec add(const Vec& a, const Vec& b);
 
 // ---- sampling ----------------------------------------------------------------------------

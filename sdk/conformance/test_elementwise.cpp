@@ -1,5 +1,5 @@
-// Row-wise and elementwise ops: add, silu_mul, rms_norm (plain and fused with the residual
-// add), embedding and gather_rows, over every activation dtype and awkward shapes, with
+// Row-wise and elementwise ops: add, silu_mul, gelu_tanh_mul, rms_norm (plain and fused with the
+// residual add), embedding and gather_rows, over every activation dtype and awkward shapes, with
 // guard bytes and NaN/Inf propagation.
 #include <cmath>
 #include <limits>
@@ -12,6 +12,7 @@ namespace {
 
 TSR_CONFORMANCE_COVERS(add);
 TSR_CONFORMANCE_COVERS(silu_mul);
+TSR_CONFORMANCE_COVERS(gelu_tanh_mul);
 TSR_CONFORMANCE_COVERS(rms_norm);
 TSR_CONFORMANCE_COVERS(embedding);
 TSR_CONFORMANCE_COVERS(gather_rows);
@@ -92,6 +93,40 @@ TEST_F(Elementwise, SiluMul) {
       TSR_ASSERT_OK(api().ops->silu_mul(s.get(), &p));
       s.sync();
       EXPECT_TRUE(close(out.values(), ref::silu_mul(xv, rows, inner), tolerance(dt)));
+      x.check_guards();
+      out.check_guards();
+    }
+  }
+  TSR_FINISH_CASES(skips);
+}
+
+// ABI 1.2 (GeGLU). Gates past |g| = 10 reach the saturated tails (gelu(g) -> g and -> -0),
+// where a kernel computing tanh through exp must not overflow into NaN.
+TEST_F(Elementwise, GeluTanhMul) {
+  TSR_REQUIRE_OP(TSR_OP_GELU_TANH_MUL);
+  CaseSkips skips(TSR_OP_GELU_TANH_MUL);
+  for (tsr_dtype dt : activation_dtypes()) {
+    for (auto [rows, inner] : kShapes) {
+      SCOPED_TRACE(case_name(dt, rows, inner));
+      Stream s;
+      Tensor x(s, dt, {rows, 2 * inner}, "x"), out(s, dt, {rows, inner}, "out");
+      tsr_gelu_tanh_mul_params p{sizeof(tsr_gelu_tanh_mul_params), x.view(), out.view()};
+      std::vector<double> xv = rounded(dt, random_normal(rows * 2 * inner, 3.0));
+      if (inner >= 8) {
+        xv[1] = 12.0;          // gate, saturated high
+        xv[4] = -30.0;         // gate, saturated low (g^3 is large)
+        xv[2] = kNaN;          // gate
+        xv[inner + 3] = kNaN;  // up
+      }
+      x.upload(xv);
+      if (!op_supported_for(TSR_OP_GELU_TANH_MUL, &p)) {
+        skips.declined(case_name(dt, rows, inner));
+        continue;
+      }
+      skips.ran();
+      TSR_ASSERT_OK(api().ops->gelu_tanh_mul(s.get(), &p));
+      s.sync();
+      EXPECT_TRUE(close(out.values(), ref::gelu_tanh_mul(xv, rows, inner), tolerance(dt)));
       x.check_guards();
       out.check_guards();
     }

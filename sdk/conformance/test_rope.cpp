@@ -1,5 +1,7 @@
-// rope: neox and GPT-J pairing, full and partial rotary dims, no/linear/Llama 3 scaling, GQA
-// head counts, key present or absent, in place, against the formulas of plugin.h.
+// rope: neox and GPT-J pairing, full and partial rotary dims, no/linear/Llama 3/LongRoPE scaling,
+// GQA head counts, key present or absent, in place, against the formulas of plugin.h.
+#include <cstddef>
+
 #include "harness.h"
 #include "reference_ops.h"
 
@@ -22,7 +24,8 @@ struct RopeCase {
 std::string describe(const RopeCase& c) {
   const char* scaling = c.scaling == TSR_ROPE_SCALING_NONE     ? "none"
                         : c.scaling == TSR_ROPE_SCALING_LINEAR ? "linear"
-                                                               : "llama3";
+                        : c.scaling == TSR_ROPE_SCALING_LLAMA3 ? "llama3"
+                                                               : "longrope";
   return "T=" + std::to_string(c.tokens) + " Hq=" + std::to_string(c.hq) +
          " Hk=" + std::to_string(c.hk) + " D=" + std::to_string(c.dim) +
          " rotary=" + std::to_string(c.rotary_dim) + (c.neox ? " neox" : " gptj") +
@@ -49,6 +52,10 @@ TEST_F(Rope, MatchesReference) {
       {17, 8, 1, 128, 128, true, TSR_ROPE_SCALING_LLAMA3, 500000, true},
       {3, 6, 2, 64, 64, false, TSR_ROPE_SCALING_LLAMA3, 500000, true},
       {4, 4, 1, 64, 64, true, TSR_ROPE_SCALING_NONE, 10000, false},
+      // ABI 1.2. Positions are drawn from [0, 2047] and the original context is 1024, so
+      // both tables rotate tokens of one call.
+      {19, 4, 2, 96, 96, true, TSR_ROPE_SCALING_LONGROPE, 10000, true},
+      {6, 2, 1, 64, 32, false, TSR_ROPE_SCALING_LONGROPE, 10000, true},
   };
   for (tsr_dtype dt : activation_dtypes()) {
     for (const RopeCase& c : cases) {
@@ -62,7 +69,16 @@ TEST_F(Rope, MatchesReference) {
       cfg.factor = c.scaling == TSR_ROPE_SCALING_LLAMA3 ? 8.0 : 4.0;
       cfg.low_freq_factor = 1.0;
       cfg.high_freq_factor = 4.0;
-      cfg.original_max_position = 8192;
+      cfg.original_max_position = c.scaling == TSR_ROPE_SCALING_LONGROPE ? 1024 : 8192;
+      if (c.scaling == TSR_ROPE_SCALING_LONGROPE) {  // drawn only here: other cases keep their data
+        for (double f : random_uniform(static_cast<size_t>(c.rotary_dim / 2), 1.0, 2.0)) {
+          cfg.short_factors.push_back(static_cast<float>(f));
+        }
+        for (double f : random_uniform(static_cast<size_t>(c.rotary_dim / 2), 1.0, 40.0)) {
+          cfg.long_factors.push_back(static_cast<float>(f));
+        }
+      }
+      cfg.attention_factor = 1.19;
       Stream s;
       Tensor q(s, dt, {c.tokens, c.hq, c.dim}, "query"), k(s, dt, {c.tokens, c.hk, c.dim}, "key"),
           pos(s, TSR_DTYPE_I32, {c.tokens}, "positions");
@@ -79,6 +95,9 @@ TEST_F(Rope, MatchesReference) {
       p.low_freq_factor = static_cast<float>(cfg.low_freq_factor);
       p.high_freq_factor = static_cast<float>(cfg.high_freq_factor);
       p.original_max_position = cfg.original_max_position;
+      p.short_factors = cfg.short_factors.empty() ? nullptr : cfg.short_factors.data();
+      p.long_factors = cfg.long_factors.empty() ? nullptr : cfg.long_factors.data();
+      p.attention_factor = static_cast<float>(cfg.attention_factor);
       std::vector<int32_t> positions(c.tokens);
       std::vector<double> pos_values(c.tokens);
       for (int64_t t = 0; t < c.tokens; ++t) {
@@ -110,6 +129,47 @@ TEST_F(Rope, MatchesReference) {
     }
   }
   TSR_FINISH_CASES(skips);
+}
+
+// ABI 1.2: LONGROPE from a caller whose struct ends before the factors is refused, as are
+// missing or non-positive factors.
+TEST_F(Rope, LongRopeNeedsItsFields) {
+  TSR_REQUIRE_OP(TSR_OP_ROPE);
+  Stream s;
+  Tensor q(s, TSR_DTYPE_F32, {2, 1, 8}, "query"), pos(s, TSR_DTYPE_I32, {2}, "positions");
+  q.upload(random_normal(q.numel()));
+  pos.upload({0.0, 5.0});
+  const std::vector<float> ones(4, 1.0f);
+  const std::vector<float> bad = {1.0f, 0.0f, 1.0f, 1.0f};
+  tsr_rope_params p{};
+  p.struct_size = sizeof p;
+  p.query = q.view();
+  p.key = absent_tensor();
+  p.positions = pos.view();
+  p.rotary_dim = 8;
+  p.neox_style = 1;
+  p.theta = 10000.0f;
+  p.scaling = TSR_ROPE_SCALING_LONGROPE;
+  p.original_max_position = 4;
+  p.short_factors = ones.data();
+  p.long_factors = ones.data();
+  p.attention_factor = 1.0f;
+  if (!op_supported_for(TSR_OP_ROPE, &p)) GTEST_SKIP() << "the plugin declines LONGROPE";
+  TSR_ASSERT_OK(api().ops->rope(s.get(), &p));
+  s.sync();
+  tsr_rope_params old = p;
+  old.struct_size = offsetof(tsr_rope_params, short_factors);
+  tsr_rope_params no_long = p;
+  no_long.long_factors = nullptr;
+  tsr_rope_params zero_factor = p;
+  zero_factor.short_factors = bad.data();
+  tsr_rope_params no_factor = p;
+  no_factor.attention_factor = 0.0f;
+  for (const tsr_rope_params* wrong : {&old, &no_long, &zero_factor, &no_factor}) {
+    const Status st = take(api().ops->rope(s.get(), wrong));
+    EXPECT_EQ(st.code, TSR_ERROR_CODE_INVALID_ARGUMENT) << st.message;
+  }
+  q.check_guards();
 }
 
 }  // namespace

@@ -60,6 +60,14 @@ Outputs run_kernels(Plugin& p) {
     expect_ok(p.ops().silu_mul(p.stream(), &sm));
     out["silu_mul." + tag] = read(p, sm.out);
 
+    // Gates past |g| = 10 saturate (the vector sets' exp clamps there).
+    tsr_gelu_tanh_mul_params gm{};
+    gm.struct_size = sizeof gm;
+    gm.x = upload_as(p, random_floats(rows * 2 * h, 11, -12.0f, 12.0f), dt, {rows, 2 * h});
+    gm.out = p.empty(dt, {rows, h});
+    expect_ok(p.ops().gelu_tanh_mul(p.stream(), &gm));
+    out["gelu_tanh_mul." + tag] = read(p, gm.out);
+
     tsr_add_params ad{};
     ad.struct_size = sizeof ad;
     ad.a = upload_as(p, random_floats(rows * h, 5), dt, {rows, h});

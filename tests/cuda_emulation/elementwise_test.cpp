@@ -68,7 +68,7 @@ TEST(EmulatedElementwise, RmsNorm) {
   }
 }
 
-TEST(EmulatedElementwise, SiluMulAndAdd) {
+TEST(EmulatedElementwise, SiluMulGeluTanhMulAndAdd) {
   std::mt19937 rng(2);
   for (tsr_dtype t : kActs) {
     for (int64_t inter : {40, 13}) {
@@ -84,6 +84,33 @@ TEST(EmulatedElementwise, SiluMulAndAdd) {
           const float u = x.get(static_cast<size_t>(r * 2 * inter + inter + i));
           const float want = round_to(t, g / (1.0f + std::exp(-g)) * u);
           ASSERT_TRUE(near(t, out.get(static_cast<size_t>(r * inter + i)), want)) << r << "," << i;
+        }
+      }
+    }
+    // gelu_tanh_mul (ABI 1.2): the same paths; gates over [-6, 6] reach both tails of tanh.
+    for (int64_t inter : {40, 13}) {
+      SCOPED_TRACE(::testing::Message() << dtype_name(t) << " gelu inter " << inter);
+      const int64_t rows = 3;
+      const Buffer x = random_buffer(t, static_cast<size_t>(rows * 2 * inter), rng, 6.0f);
+      Buffer out(t, static_cast<size_t>(rows * inter));
+      ASSERT_EQ(cuda::launch_gelu_tanh_mul(t, x.data(), out.data(), rows, inter, nullptr),
+                cudaSuccess);
+      expect_clean_emulation();
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t i = 0; i < inter; ++i) {
+          const double g = x.get(static_cast<size_t>(r * 2 * inter + i));
+          const double u = x.get(static_cast<size_t>(r * 2 * inter + inter + i));
+          const double gelu =
+              0.5 * g * (1.0 + std::tanh(0.7978845608028654 * (g + 0.044715 * g * g * g)));
+          // Bound: the dtype's rounding (near) plus tanhf's error of a few f32 ulps of 1,
+          // which 1 + tanh keeps as an absolute error of 2.4e-7 (cancellation for g << 0),
+          // scaled by 0.5 |g u|.
+          const double want = round_to(t, static_cast<float>(gelu * u));
+          const double got = out.get(static_cast<size_t>(r * inter + i));
+          const double ulp = t == TSR_DTYPE_F32 ? 1.2e-7 : (t == TSR_DTYPE_F16 ? 9.8e-4 : 7.9e-3);
+          ASSERT_LE(std::fabs(got - want),
+                    2.0 * ulp * std::fabs(want) + 2.4e-7 * 0.5 * std::fabs(g * u) + 1e-6)
+              << r << "," << i << ": g " << g;
         }
       }
     }
@@ -210,9 +237,10 @@ TEST(EmulatedElementwise, RopeMatchesCpuPluginBitForBit) {
   std::mt19937 rng(5);
   for (tsr_dtype t : kActs) {
     for (int neox : {1, 0}) {
-      for (bool llama3 : {false, true}) {
+      for (tsr_rope_scaling scaling :
+           {TSR_ROPE_SCALING_NONE, TSR_ROPE_SCALING_LLAMA3, TSR_ROPE_SCALING_LONGROPE}) {
         SCOPED_TRACE(::testing::Message()
-                     << dtype_name(t) << " neox " << neox << " llama3 " << llama3);
+                     << dtype_name(t) << " neox " << neox << " scaling " << scaling);
         const int64_t tokens = 3, hq = 4, hk = 2, dim = 64;
         const int32_t rotary = neox ? 48 : 64;  // partial rotary for neox
         const Buffer q = random_buffer(t, static_cast<size_t>(tokens * hq * dim), rng);
@@ -226,11 +254,20 @@ TEST(EmulatedElementwise, RopeMatchesCpuPluginBitForBit) {
         p.rotary_dim = rotary;
         p.neox_style = neox;
         p.theta = 500000.0f;
-        p.scaling = llama3 ? TSR_ROPE_SCALING_LLAMA3 : TSR_ROPE_SCALING_NONE;
+        p.scaling = scaling;
         p.factor = 8.0f;
         p.low_freq_factor = 1.0f;
         p.high_freq_factor = 4.0f;
         p.original_max_position = 8192;
+        // LongRoPE (ABI 1.2): positions 0 and 17 take the short table, 9000 the long one.
+        std::vector<float> short_factors, long_factors;
+        for (int32_t i = 0; i < rotary / 2; ++i) {
+          short_factors.push_back(1.0f + 0.03f * static_cast<float>(i));
+          long_factors.push_back(1.0f + 0.9f * static_cast<float>(i));
+        }
+        p.short_factors = short_factors.data();
+        p.long_factors = long_factors.data();
+        p.attention_factor = 1.19f;
         const Status st = take(cpu.ops().rope(cpu.stream(), &p));
         ASSERT_TRUE(st.ok()) << st.message;
         const auto cq = cpu.download<uint16_t>(p.query, q.size() * dtype_size(t) / 2);
@@ -247,6 +284,8 @@ TEST(EmulatedElementwise, RopeMatchesCpuPluginBitForBit) {
         a.head_dim = dim;
         a.rotary_dim = rotary;
         a.neox = neox;
+        a.long_from = tsr::plugin::rope_long_from_position(p);
+        a.attention_factor = tsr::plugin::rope_attention_factor(p);
         tsr::plugin::rope_inverse_frequencies(p, a.inv_freq);
         ASSERT_EQ(cuda::launch_rope(t, a, nullptr), cudaSuccess);
         expect_clean_emulation();

@@ -2,6 +2,7 @@
 // rejecting broken ones with one clear error.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -212,5 +213,121 @@ TEST(ModelFiles, GgufUnknownTensorTypeAndTruncationAreRejected) {
     write_file(dir.file("cut.gguf"), original.substr(0, keep));
     const auto m = error_of([&] { tessera::model::GgufFile g(dir.file("cut.gguf")); });
     EXPECT_FALSE(m.empty()) << "kept " << keep;
+  }
+}
+
+// Gemma 3: the HF directory and the GGUF file of the same tiny model describe the same local
+// and global layers, scale and rope bases (GGUF through llama.cpp's fixed values).
+TEST(ModelFiles, Gemma3ConfigsAgreeAcrossFormats) {
+  const auto hf = tessera::models::load_hf_config(kModels + "/gemma3");
+  const auto gguf = tessera::models::load_config(kModels + "/gemma3-f32.gguf");
+  for (const auto* c : {&hf, &gguf}) {
+    EXPECT_EQ(c->architecture_name, "Gemma3ForCausalLM");
+    ASSERT_EQ(c->sliding_layers.size(), 6u);
+    for (size_t i = 0; i < 6; ++i) EXPECT_EQ(c->sliding_layers[i], i != 5) << "layer " << i;
+    EXPECT_EQ(c->sliding_window, 8);
+    EXPECT_DOUBLE_EQ(c->query_pre_attn_scalar.value_or(0), 32.0);
+    EXPECT_DOUBLE_EQ(c->rope_local_theta.value_or(0), 10000.0);
+    EXPECT_DOUBLE_EQ(c->rope_theta, 1000000.0);
+    EXPECT_EQ(c->rope_scaling.type, tessera::model::RopeScalingType::kLinear);
+    EXPECT_DOUBLE_EQ(c->rope_scaling.factor, 8.0);
+    EXPECT_TRUE(c->qk_norm);
+    EXPECT_TRUE(c->tie_word_embeddings);
+    EXPECT_EQ(c->head_dim, 32);
+  }
+}
+
+// A Gemma 3 config with one key changed: the error names the key.
+TEST(ModelFiles, Gemma3BadConfigKeysAreNamed) {
+  const std::string base =
+      R"({"architectures":["Gemma3ForCausalLM"],"vocab_size":10,"hidden_size":64,)"
+      R"("intermediate_size":64,"num_hidden_layers":3,"num_attention_heads":4,)"
+      R"("num_key_value_heads":2,"head_dim":16)";
+  // `extra` follows a valid window unless it brings its own.
+  auto error = [&](const std::string& extra) {
+    const std::string window =
+        extra.find("sliding_window\"") == std::string::npos ? R"(,"sliding_window":4)" : "";
+    return error_of(
+        [&] { tessera::models::parse_hf_config(base + window + extra + "}", "config.json"); });
+  };
+  EXPECT_EQ(error(""), "");
+  EXPECT_EQ(error(R"(,"sliding_window_pattern":2)"), "");
+  const std::pair<const char*, const char*> cases[] = {
+      {R"(,"layer_types":["sliding_attention","full_attention"])", "layer_types"},
+      {R"(,"layer_types":["sliding_attention","full_attention","chunked"])", "layer_types"},
+      {R"(,"layer_types":"sliding_attention")", "layer_types"},
+      {R"(,"sliding_window_pattern":0)", "sliding_window_pattern"},
+      {R"(,"sliding_window_pattern":"6")", "sliding_window_pattern"},
+      {R"(,"query_pre_attn_scalar":"256")", "query_pre_attn_scalar"},
+      {R"(,"query_pre_attn_scalar":-1)", "query_pre_attn_scalar"},
+      {R"(,"rope_local_base_freq":[1])", "rope_local_base_freq"},
+      {R"(,"hidden_activation":"silu")", "hidden_activation"},
+      {R"(,"hidden_activation":3)", "hidden_activation"},
+      {R"(,"final_logit_softcapping":30.0)", "final_logit_softcapping"},
+      {R"(,"sliding_window":null,"sliding_window_pattern":2)", "sliding_window"},
+      {R"(,"sliding_window":0)", "sliding_window"},
+  };
+  for (const auto& [extra, key] : cases) {
+    EXPECT_NE(error(extra).find(key), std::string::npos) << extra << ": " << error(extra);
+  }
+}
+
+// Phi-3: LongRoPE from config.json (original context at the top level, attention factor
+// computed) and from GGUF (factor tensors and metadata) agree.
+TEST(ModelFiles, Phi3LongRopeAgreesAcrossFormats) {
+  const auto hf = tessera::models::load_hf_config(kModels + "/phi3");
+  const auto gguf = tessera::models::load_config(kModels + "/phi3-f32.gguf");
+  // max 64 over an original 16: sqrt(1 + ln 4 / ln 16) = sqrt(1.5).
+  const double factor = std::sqrt(1.5);
+  for (const auto* c : {&hf, &gguf}) {
+    EXPECT_EQ(c->architecture_name, "Phi3ForCausalLM");
+    const auto& rs = c->rope_scaling;
+    EXPECT_EQ(rs.type, tessera::model::RopeScalingType::kLongRope);
+    EXPECT_EQ(rs.original_max_position, 16);
+    EXPECT_NEAR(rs.attention_factor, factor, 1e-6);
+    ASSERT_EQ(rs.short_factor.size(), 8u);
+    ASSERT_EQ(rs.long_factor.size(), 8u);
+    EXPECT_FLOAT_EQ(rs.short_factor[3], 1.15f);
+    EXPECT_FLOAT_EQ(rs.long_factor[7], 11.5f);
+    EXPECT_EQ(c->sliding_window, 12);
+  }
+}
+
+TEST(ModelFiles, Phi3BadLongRopeKeysAreNamed) {
+  const std::string base =
+      R"({"architectures":["Phi3ForCausalLM"],"vocab_size":10,"hidden_size":64,)"
+      R"("intermediate_size":64,"num_hidden_layers":1,"num_attention_heads":4,)"
+      R"("num_key_value_heads":4,"max_position_embeddings":64)";
+  const std::string good_factors =
+      R"("short_factor":[1,1,1,1,1,1,1,1],"long_factor":[2,2,2,2,2,2,2,2])";
+  auto error = [&](const std::string& extra) {
+    return error_of([&] { tessera::models::parse_hf_config(base + extra + "}", "config.json"); });
+  };
+  EXPECT_EQ(error(R"(,"original_max_position_embeddings":16,"rope_scaling":{"type":"su",)" +
+                  good_factors + "}"),
+            "");
+  const std::pair<std::string, const char*> cases[] = {
+      {R"(,"rope_scaling":{"type":"longrope",)" + good_factors + "}",
+       "original_max_position_embeddings"},
+      {R"(,"original_max_position_embeddings":16,"rope_scaling":{"type":"longrope",)"
+       R"("short_factor":[1,1],"long_factor":[2,2,2,2,2,2,2,2]})",
+       "short_factor"},
+      {R"(,"original_max_position_embeddings":16,"rope_scaling":{"type":"longrope",)"
+       R"("short_factor":[1,1,1,1,1,1,1,1],"long_factor":[2,2,2,2,2,2,2,0]})",
+       "long_factor"},
+      {R"(,"original_max_position_embeddings":16,"rope_scaling":{"type":"longrope",)"
+       R"("short_factor":[1,1,1,1,1,1,1,1]})",
+       "long_factor"},
+      {R"(,"original_max_position_embeddings":16,"partial_rotary_factor":0.75,)"
+       R"("rope_scaling":{"type":"longrope",)" +
+           good_factors + "}",
+       "partial_rotary_factor"},
+      {R"(,"original_max_position_embeddings":16,"hidden_act":"gelu","rope_scaling":)"
+       R"({"type":"longrope",)" +
+           good_factors + "}",
+       "hidden_act"},
+  };
+  for (const auto& [extra, key] : cases) {
+    EXPECT_NE(error(extra).find(key), std::string::npos) << extra << ": " << error(extra);
   }
 }

@@ -54,9 +54,13 @@ class FileWeightLoader final : public models::WeightLoader {
   models::TensorShard shard() const override { return options_.shard; }
 
   runtime::Buffer plain(const std::string& name, const std::vector<int64_t>& shape,
-                        models::TensorSlice slice, int64_t zero_rows) override {
+                        models::TensorSlice slice, int64_t zero_rows,
+                        models::ValueMap map) override {
     const auto& view = get(name, shape);
     std::vector<float> values = model::to_f32(view);
+    if (!map.identity()) {
+      for (float& v : values) v = v * map.scale + map.offset;
+    }
     if (slice.rows >= 0 || zero_rows > 0) {
       // Rows of the first dimension, each `row` elements wide.
       const int64_t rows = shape.empty() ? 1 : shape[0];

@@ -31,6 +31,80 @@ double get_number(const json& j, const char* key, double fallback, const std::st
   return j[key].get<double>();
 }
 
+std::optional<double> get_optional_number(const json& j, const char* key,
+                                          const std::string& source) {
+  if (!j.contains(key) || j[key].is_null()) return std::nullopt;
+  TSR_CHECK(j[key].is_number(), "{}: '{}' must be a number or null", source, key);
+  return j[key].get<double>();
+}
+
+// The keys of Gemma-style configs (local/global layers, softcapping, the activation).
+void parse_layer_pattern_keys(const json& j, ModelConfig& c, const std::string& source) {
+  c.query_pre_attn_scalar = get_optional_number(j, "query_pre_attn_scalar", source);
+  c.rope_local_theta = get_optional_number(j, "rope_local_base_freq", source);
+  c.final_logit_softcapping = get_optional_number(j, "final_logit_softcapping", source).value_or(0);
+  c.attn_logit_softcapping = get_optional_number(j, "attn_logit_softcapping", source).value_or(0);
+  c.partial_rotary_factor = get_optional_number(j, "partial_rotary_factor", source).value_or(1.0);
+  if (j.contains("sliding_window_pattern") && !j["sliding_window_pattern"].is_null()) {
+    c.sliding_window_pattern = get_int(j, "sliding_window_pattern", source);
+  }
+  if (j.contains("layer_types") && !j["layer_types"].is_null()) {
+    const auto& types = j["layer_types"];
+    TSR_CHECK(types.is_array(), "{}: 'layer_types' must be a list of strings", source);
+    for (const auto& t : types) {
+      TSR_CHECK(t.is_string(), "{}: 'layer_types' must be a list of strings", source);
+      c.layer_types.push_back(t.get<std::string>());
+    }
+  }
+  for (const char* key : {"hidden_activation", "hidden_act"}) {
+    if (!c.hidden_activation.empty() || !j.contains(key) || j[key].is_null()) continue;
+    TSR_CHECK(j[key].is_string(), "{}: '{}' must be a string", source, key);
+    c.hidden_activation = j[key].get<std::string>();
+  }
+}
+
+// LongRoPE's attention factor as HF computes it when the config gives none:
+// sqrt(1 + ln(s) / ln(original)) with s = max_position / original, 1 when s <= 1.
+double longrope_attention_factor(int64_t max_position, int64_t original) {
+  const double s = static_cast<double>(max_position) / static_cast<double>(original);
+  if (s <= 1.0) return 1.0;
+  return std::sqrt(1.0 + std::log(s) / std::log(static_cast<double>(original)));
+}
+
+std::vector<float> get_factors(const json& rs, const char* key, int64_t count,
+                               const std::string& source) {
+  TSR_CHECK(rs.contains(key) && rs[key].is_array(),
+            "{}: rope_scaling '{}' must be a list of numbers (longrope)", source, key);
+  TSR_CHECK(static_cast<int64_t>(rs[key].size()) == count,
+            "{}: rope_scaling '{}' has {} entries, expected head_dim/2 = {}", source, key,
+            rs[key].size(), count);
+  std::vector<float> out;
+  for (const auto& v : rs[key]) {
+    TSR_CHECK(v.is_number() && v.get<double>() > 0,
+              "{}: rope_scaling '{}' must hold positive numbers", source, key);
+    out.push_back(v.get<float>());
+  }
+  return out;
+}
+
+// Phi-3's LongRoPE ("longrope", older "su"); the original context may sit in rope_scaling
+// or at the top level (Phi-3's own configs).
+void parse_longrope(const json& j, const json& rs, ModelConfig& c, const std::string& source) {
+  RopeScaling& r = c.rope_scaling;
+  r.type = RopeScalingType::kLongRope;
+  r.short_factor = get_factors(rs, "short_factor", c.head_dim / 2, source);
+  r.long_factor = get_factors(rs, "long_factor", c.head_dim / 2, source);
+  r.original_max_position = rs.contains("original_max_position_embeddings")
+                                ? get_int(rs, "original_max_position_embeddings", source)
+                                : get_int(j, "original_max_position_embeddings", source);
+  TSR_CHECK(r.original_max_position > 1,
+            "{}: 'original_max_position_embeddings' must be > 1 for longrope", source);
+  const auto given = get_optional_number(rs, "attention_factor", source);
+  r.attention_factor =
+      given.value_or(longrope_attention_factor(c.max_position_embeddings, r.original_max_position));
+  TSR_CHECK(r.attention_factor > 0, "{}: rope_scaling 'attention_factor' must be > 0", source);
+}
+
 bool get_bool(const json& j, const char* key, bool fallback, const std::string& source) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
   TSR_CHECK(j[key].is_boolean(), "{}: '{}' must be true or false", source, key);
@@ -122,6 +196,7 @@ ModelConfig parse_hf_config(const std::string& json_text, const std::string& sou
   if (j.contains("sliding_window") && j["sliding_window"].is_number_integer()) {
     c.sliding_window = j["sliding_window"].get<int64_t>();
   }
+  parse_layer_pattern_keys(j, c, source);
   if (j.contains("torch_dtype") && j["torch_dtype"].is_string()) {
     c.torch_dtype = j["torch_dtype"].get<std::string>();
   }
@@ -143,9 +218,11 @@ ModelConfig parse_hf_config(const std::string& json_text, const std::string& sou
     } else if (type == "linear") {
       c.rope_scaling.type = RopeScalingType::kLinear;
       c.rope_scaling.factor = get_number(rs, "factor", 1.0, source);
+    } else if (type == "longrope" || type == "su") {
+      parse_longrope(j, rs, c, source);
     } else if (type != "default") {
-      throw Error(fmt::format("{}: rope_scaling type '{}' is not supported (llama3, linear)",
-                              source, type));
+      throw Error(fmt::format(
+          "{}: rope_scaling type '{}' is not supported (llama3, linear, longrope)", source, type));
     }
   }
   if (j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) {
@@ -222,12 +299,55 @@ ModelConfig config_from_gguf(const GgufFile& gguf) {
   }
   if (gguf.has(key("vocab_size"))) c.vocab_size = gguf.get_int(key("vocab_size"));
   c.tie_word_embeddings = gguf.find("output.weight") == nullptr;
+  if (gguf.has(key("attention.sliding_window"))) {
+    c.sliding_window = gguf.get_int(key("attention.sliding_window"));
+  }
+  // Newer llama.cpp writes the pattern for some families; gemma3 files usually lack it.
+  if (gguf.has(key("attention.sliding_window_pattern")) &&
+      gguf.metadata()[key("attention.sliding_window_pattern")].is_number_integer()) {
+    c.sliding_window_pattern = gguf.get_int(key("attention.sliding_window_pattern"));
+  }
+  if (gguf.has(key("final_logit_softcapping"))) {
+    c.final_logit_softcapping = gguf.get_float(key("final_logit_softcapping"));
+  }
+  if (gguf.has(key("attn_logit_softcapping"))) {
+    c.attn_logit_softcapping = gguf.get_float(key("attn_logit_softcapping"));
+  }
   if (gguf.has(key("rope.scaling.type"))) {
     const std::string type = gguf.get_string(key("rope.scaling.type"));
     if (type == "linear") {
       c.rope_scaling.type = RopeScalingType::kLinear;
       c.rope_scaling.factor = gguf.get_float(key("rope.scaling.factor"));
     }
+  }
+  const TensorView* short_factors = gguf.find("rope_factors_short.weight");
+  const TensorView* long_factors = gguf.find("rope_factors_long.weight");
+  if (short_factors != nullptr || long_factors != nullptr) {
+    // llama.cpp's LongRoPE (phi3): both factor tensors, the original context and the
+    // attention factor as metadata.
+    TSR_CHECK(short_factors != nullptr && long_factors != nullptr,
+              "{}: rope_factors_short and rope_factors_long must come together", source);
+    RopeScaling& r = c.rope_scaling;
+    r.type = RopeScalingType::kLongRope;
+    r.short_factor = to_f32(*short_factors);
+    r.long_factor = to_f32(*long_factors);
+    for (const auto* factors : {&r.short_factor, &r.long_factor}) {
+      TSR_CHECK(static_cast<int64_t>(factors->size()) == c.head_dim / 2,
+                "{}: rope_factors_short/long have {} entries, expected head_dim/2 = {}", source,
+                factors->size(), c.head_dim / 2);
+      for (float f : *factors) {
+        TSR_CHECK(std::isfinite(f) && f > 0, "{}: rope_factors must be positive", source);
+      }
+    }
+    r.original_max_position = gguf.get_int(key("rope.scaling.original_context_length"));
+    TSR_CHECK(r.original_max_position > 1, "{}: {} must be > 1", source,
+              key("rope.scaling.original_context_length"));
+    r.attention_factor =
+        gguf.has(key("rope.scaling.attn_factor"))
+            ? gguf.get_float(key("rope.scaling.attn_factor"))
+            : longrope_attention_factor(c.max_position_embeddings, r.original_max_position);
+    TSR_CHECK(r.attention_factor > 0, "{}: {} must be > 0", source,
+              key("rope.scaling.attn_factor"));
   }
   if (const TensorView* freqs = gguf.find("rope_freqs.weight")) {
     // llama.cpp stores Llama 3.1 rope scaling as per-frequency divisors rather than as

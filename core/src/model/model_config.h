@@ -15,7 +15,7 @@ namespace tessera::model {
 
 class GgufFile;
 
-enum class RopeScalingType { kNone, kLinear, kLlama3 };
+enum class RopeScalingType { kNone, kLinear, kLlama3, kLongRope };
 
 struct RopeScaling {
   RopeScalingType type = RopeScalingType::kNone;
@@ -23,6 +23,10 @@ struct RopeScaling {
   double low_freq_factor = 1.0;
   double high_freq_factor = 4.0;
   int64_t original_max_position = 8192;
+  // LongRoPE (Phi-3 "longrope", formerly "su"): per-frequency divisors for positions below
+  // original_max_position and from it on, head_dim / 2 each, and the cos/sin multiplier.
+  std::vector<float> short_factor, long_factor;
+  double attention_factor = 1.0;
 };
 
 struct GenerationDefaults {
@@ -50,6 +54,19 @@ struct ModelConfig {
   bool attention_bias = false;  // bias on q/k/v projections (Qwen2)
   bool qk_norm = false;         // RMSNorm on q and k per head (Qwen3)
   int64_t sliding_window = 0;   // 0: full attention (families without one reset it)
+  // Gemma 3's keys, read from any file that has them; the family applies defaults and
+  // checks (models/gemma3.cpp). Empty / 0: absent.
+  std::optional<double> query_pre_attn_scalar;    // attention scale = its ** -0.5
+  std::optional<double> rope_local_theta;         // rope_local_base_freq (sliding layers)
+  std::optional<int64_t> sliding_window_pattern;  // every Nth layer global
+  std::vector<std::string> layer_types;           // "sliding_attention" / "full_attention"
+  std::string hidden_activation;                  // hidden_activation (or hidden_act)
+  double final_logit_softcapping = 0.0;
+  double attn_logit_softcapping = 0.0;
+  double partial_rotary_factor = 1.0;  // the rotated share of head_dim (Phi-3 checks it is 1)
+  // Per layer, set by families with local and global layers: true where the layer attends
+  // within sliding_window (empty: every layer alike).
+  std::vector<bool> sliding_layers;
   // GGUF llama-family files store q/k rows permuted for interleaved rotary pairs.
   bool rope_neox_style = true;
   std::string torch_dtype = "float32";

@@ -31,6 +31,8 @@ tsr_rope_scaling rope_scaling_of(model::RopeScalingType type) {
       return TSR_ROPE_SCALING_LINEAR;
     case model::RopeScalingType::kLlama3:
       return TSR_ROPE_SCALING_LLAMA3;
+    case model::RopeScalingType::kLongRope:
+      return TSR_ROPE_SCALING_LONGROPE;
     case model::RopeScalingType::kNone:
       break;
   }
@@ -55,6 +57,10 @@ void check(const ForwardContext& ctx, tsr_error* error, const char* op) {
 const tsr_op_id kDecoderOps[8] = {TSR_OP_EMBEDDING, TSR_OP_RMS_NORM,       TSR_OP_LINEAR,
                                   TSR_OP_ROPE,      TSR_OP_KV_CACHE_WRITE, TSR_OP_PAGED_ATTENTION,
                                   TSR_OP_SILU_MUL,  TSR_OP_GATHER_ROWS};
+
+const tsr_op_id kGegluDecoderOps[8] = {
+    TSR_OP_EMBEDDING,      TSR_OP_RMS_NORM,        TSR_OP_LINEAR,        TSR_OP_ROPE,
+    TSR_OP_KV_CACHE_WRITE, TSR_OP_PAGED_ATTENTION, TSR_OP_GELU_TANH_MUL, TSR_OP_GATHER_ROWS};
 
 const AttentionNames kLlamaAttentionNames{{"self_attn.q_proj.weight", "attn_q.weight"},
                                           {"self_attn.k_proj.weight", "attn_k.weight"},
@@ -85,8 +91,9 @@ std::string global_tensor_name(const TensorName& name, WeightFileKind kind) {
 
 // --- loading ---
 
-runtime::Buffer load_norm(WeightLoader& loader, const TensorName& name, int layer, int64_t width) {
-  return loader.plain(layer_tensor_name(name, layer, loader.kind()), {width});
+runtime::Buffer load_norm(WeightLoader& loader, const TensorName& name, int layer, int64_t width,
+                          ValueMap map) {
+  return loader.plain(layer_tensor_name(name, layer, loader.kind()), {width}, {}, 0, map);
 }
 
 AttentionWeights load_attention(WeightLoader& loader, const model::ModelConfig& cfg, int layer,
@@ -114,9 +121,38 @@ AttentionWeights load_attention(WeightLoader& loader, const model::ModelConfig& 
     w.v_bias = loader.plain(name(names.v_bias), {kv_dim}, kv_rows);
   }
   if (features.qk_norm) {
-    w.q_norm = loader.plain(name(names.q_norm), {cfg.head_dim});
-    w.k_norm = loader.plain(name(names.k_norm), {cfg.head_dim});
+    const ValueMap shift{1.0f, features.qk_norm_offset};
+    w.q_norm = loader.plain(name(names.q_norm), {cfg.head_dim}, {}, 0, shift);
+    w.k_norm = loader.plain(name(names.k_norm), {cfg.head_dim}, {}, 0, shift);
   }
+  return w;
+}
+
+AttentionWeights load_fused_qkv_attention(WeightLoader& loader, const model::ModelConfig& cfg,
+                                          int layer, const TensorName& qkv, const TensorName& o) {
+  TSR_CHECK(loader.shard().size == 1,
+            "{}: tensor parallelism is not supported for its fused q/k/v and gate/up weights",
+            cfg.architecture_name);
+  const std::string name = layer_tensor_name(qkv, layer, loader.kind());
+  const int64_t h = cfg.hidden_size;
+  const int64_t q_dim = cfg.num_heads * cfg.head_dim;
+  const int64_t kv_dim = cfg.num_kv_heads * cfg.head_dim;
+  const int64_t rows = q_dim + 2 * kv_dim;
+  AttentionWeights w;
+  w.q = loader.linear({name}, rows, h, TensorSlice{0, q_dim});
+  w.k = loader.linear({name}, rows, h, TensorSlice{q_dim, kv_dim});
+  w.v = loader.linear({name}, rows, h, TensorSlice{q_dim + kv_dim, kv_dim});
+  w.o = loader.linear({layer_tensor_name(o, layer, loader.kind())}, h, q_dim);
+  return w;
+}
+
+GatedMlpWeights load_fused_gated_mlp(WeightLoader& loader, const model::ModelConfig& cfg, int layer,
+                                     const TensorName& gate_up, const TensorName& down) {
+  GatedMlpWeights w;
+  w.gate_up = loader.linear({layer_tensor_name(gate_up, layer, loader.kind())},
+                            2 * cfg.intermediate_size, cfg.hidden_size);
+  w.down = loader.linear({layer_tensor_name(down, layer, loader.kind())}, cfg.hidden_size,
+                         cfg.intermediate_size);
   return w;
 }
 
@@ -137,23 +173,24 @@ GatedMlpWeights load_gated_mlp(WeightLoader& loader, const model::ModelConfig& c
 }
 
 void load_embedding_table(WeightLoader& loader, const model::ModelConfig& cfg,
-                          const EmbeddingNames& names, EmbeddingWeights& w) {
+                          const EmbeddingNames& names, EmbeddingWeights& w, ValueMap table_map) {
   const int64_t h = cfg.hidden_size;
   const ShardLayout s = shard_layout(cfg, loader.shard());
   // Vocabulary-parallel: this rank's rows and one zero row for every other rank's ids.
-  w.table = s.vocab_parallel ? loader.plain(global_tensor_name(names.embedding, loader.kind()),
-                                            {cfg.vocab_size, h}, {s.vocab_begin, s.vocab}, 1)
-                             : loader.plain(global_tensor_name(names.embedding, loader.kind()),
-                                            {cfg.vocab_size, h});
+  const std::string name = global_tensor_name(names.embedding, loader.kind());
+  w.table = s.vocab_parallel
+                ? loader.plain(name, {cfg.vocab_size, h}, {s.vocab_begin, s.vocab}, 1, table_map)
+                : loader.plain(name, {cfg.vocab_size, h}, {}, 0, table_map);
   loader.add_bytes_per_token(static_cast<uint64_t>(h) * (loader.dtype() == TSR_DTYPE_F32 ? 4 : 2));
 }
 
 void load_output(WeightLoader& loader, const model::ModelConfig& cfg, const EmbeddingNames& names,
-                 EmbeddingWeights& w) {
+                 EmbeddingWeights& w, ValueMap final_norm_map) {
   const auto kind = loader.kind();
   const int64_t h = cfg.hidden_size;
   const std::string table = global_tensor_name(names.embedding, kind);
-  w.final_norm = loader.plain(global_tensor_name(names.final_norm, kind), {h});
+  w.final_norm =
+      loader.plain(global_tensor_name(names.final_norm, kind), {h}, {}, 0, final_norm_map);
   const std::string head = global_tensor_name(names.lm_head, kind);
   const ShardLayout s = shard_layout(cfg, loader.shard());
   const TensorSlice rows{s.vocab_begin, s.vocab};
@@ -215,8 +252,22 @@ void linear(const ForwardContext& ctx, const runtime::Buffer& x, int64_t m, int6
   check(ctx, ctx.device.ops().linear(ctx.stream.handle(), &p), "linear");
 }
 
+AttentionLayerParams default_attention_params(const model::ModelConfig& cfg) {
+  AttentionLayerParams p;
+  p.scale = 1.0 / std::sqrt(static_cast<double>(cfg.head_dim));
+  p.sliding_window = cfg.sliding_window;
+  p.rope_theta = cfg.rope_theta;
+  p.rope_scaling = &cfg.rope_scaling;
+  return p;
+}
+
 void attention_block(const ForwardContext& ctx, const model::ModelConfig& cfg, int layer,
                      const AttentionWeights& w) {
+  attention_block(ctx, cfg, layer, w, default_attention_params(cfg));
+}
+
+void attention_block(const ForwardContext& ctx, const model::ModelConfig& cfg, int layer,
+                     const AttentionWeights& w, const AttentionLayerParams& params) {
   const auto& ops = ctx.device.ops();
   const tsr_stream_t s = ctx.stream.handle();
   const tsr_dtype dt = ctx.dtype;
@@ -246,12 +297,18 @@ void attention_block(const ForwardContext& ctx, const model::ModelConfig& cfg, i
     p.positions = tensor(ctx.inputs.positions, TSR_DTYPE_I32, {t});
     p.rotary_dim = static_cast<int32_t>(d);
     p.neox_style = cfg.rope_neox_style ? 1 : 0;
-    p.theta = static_cast<float>(cfg.rope_theta);
-    p.scaling = rope_scaling_of(cfg.rope_scaling.type);
-    p.factor = static_cast<float>(cfg.rope_scaling.factor);
-    p.low_freq_factor = static_cast<float>(cfg.rope_scaling.low_freq_factor);
-    p.high_freq_factor = static_cast<float>(cfg.rope_scaling.high_freq_factor);
-    p.original_max_position = static_cast<int32_t>(cfg.rope_scaling.original_max_position);
+    static const model::RopeScaling kNoScaling;
+    const model::RopeScaling& rs = params.rope_scaling ? *params.rope_scaling : kNoScaling;
+    p.theta = static_cast<float>(params.rope_theta);
+    p.scaling = rope_scaling_of(rs.type);
+    p.factor = static_cast<float>(rs.factor);
+    p.low_freq_factor = static_cast<float>(rs.low_freq_factor);
+    p.high_freq_factor = static_cast<float>(rs.high_freq_factor);
+    p.original_max_position = static_cast<int32_t>(rs.original_max_position);
+    // ABI 1.2: host arrays the op reads while it is called (the config outlives the step).
+    p.short_factors = rs.short_factor.empty() ? nullptr : rs.short_factor.data();
+    p.long_factors = rs.long_factor.empty() ? nullptr : rs.long_factor.data();
+    p.attention_factor = static_cast<float>(rs.attention_factor);
     check(ctx, ops.rope(s, &p), "rope");
   }
   const auto& cache = ctx.kv_cache[static_cast<size_t>(layer)];
@@ -279,9 +336,9 @@ void attention_block(const ForwardContext& ctx, const model::ModelConfig& cfg, i
     p.block_tables = tensor(ctx.inputs.block_tables, TSR_DTYPE_I32, {b, ctx.shape.table_width});
     p.num_query_heads = static_cast<int32_t>(hq);
     p.max_seq_len = ctx.shape.max_seq_len;
-    p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
-    p.sliding_window = static_cast<int32_t>(cfg.sliding_window);
-    p.logit_softcap = 0.0f;
+    p.scale = static_cast<float>(params.scale);
+    p.sliding_window = static_cast<int32_t>(params.sliding_window);
+    p.logit_softcap = static_cast<float>(params.logit_softcap);
     check(ctx, ops.paged_attention(s, &p), "paged_attention");
   }
   linear(ctx, a.attn, t, hq * d, w.o, nullptr, a.o_out, h, dt);
@@ -290,15 +347,24 @@ void attention_block(const ForwardContext& ctx, const model::ModelConfig& cfg, i
 
 void swiglu_mlp(const ForwardContext& ctx, const model::ModelConfig& cfg,
                 const GatedMlpWeights& w) {
+  gated_mlp(ctx, cfg, w, GateActivation::kSilu);
+}
+
+void gated_mlp(const ForwardContext& ctx, const model::ModelConfig& cfg, const GatedMlpWeights& w,
+               GateActivation activation) {
   Activations& a = ctx.act;
   const int64_t t = ctx.shape.tokens;
   const int64_t inter = ctx.layout.intermediate;  // this rank's slice
   linear(ctx, a.normed, t, cfg.hidden_size, w.gate_up, nullptr, a.gate_up, 2 * inter, ctx.dtype);
-  tsr_silu_mul_params p{};
-  p.struct_size = sizeof(p);
-  p.x = tensor(a.gate_up, ctx.dtype, {t, 2 * inter});
-  p.out = tensor(a.act, ctx.dtype, {t, inter});
-  check(ctx, ctx.device.ops().silu_mul(ctx.stream.handle(), &p), "silu_mul");
+  const tsr_tensor x = tensor(a.gate_up, ctx.dtype, {t, 2 * inter});
+  const tsr_tensor out = tensor(a.act, ctx.dtype, {t, inter});
+  if (activation == GateActivation::kSilu) {
+    const tsr_silu_mul_params p{sizeof(tsr_silu_mul_params), x, out};
+    check(ctx, ctx.device.ops().silu_mul(ctx.stream.handle(), &p), "silu_mul");
+  } else {
+    const tsr_gelu_tanh_mul_params p{sizeof(tsr_gelu_tanh_mul_params), x, out};
+    check(ctx, ctx.device.ops().gelu_tanh_mul(ctx.stream.handle(), &p), "gelu_tanh_mul");
+  }
   linear(ctx, a.act, t, inter, w.down, nullptr, a.mlp_out, cfg.hidden_size, ctx.dtype);
   all_reduce(ctx, a.mlp_out, t * cfg.hidden_size);  // row-parallel down_proj
 }

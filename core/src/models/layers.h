@@ -2,7 +2,8 @@
 // blocks, and the blocks' forward passes as plugin ops on the context's stream.
 //   attention_block: q/k/v projections (+ bias), optional per-head q/k RMSNorm, RoPE,
 //                    KV-cache write, paged attention over the mixed batch, o-projection
-//   swiglu_mlp:      gate and up in one GEMM, silu(gate) * up, down-projection
+//   gated_mlp:       gate and up in one GEMM, act(gate) * up (SwiGLU: silu, GeGLU: gelu_tanh),
+//                    down-projection
 //   rms_norm:        optionally fused with the residual add
 //   embed / logits:  token embedding; final rows gathered, LM head to f32 logits
 // A family file picks its blocks and names; nothing here branches on the family.
@@ -39,6 +40,8 @@ struct EmbeddingNames {
 
 // The ops of the blocks below: embed, rms_norm, attention_block, swiglu_mlp, logits.
 extern const tsr_op_id kDecoderOps[8];
+// The same with GeGLU's gelu_tanh_mul (ABI 1.2) in place of silu_mul.
+extern const tsr_op_id kGegluDecoderOps[8];
 
 // The Llama layout, which llama.cpp's GGUF names follow for every family it converts.
 extern const AttentionNames kLlamaAttentionNames;
@@ -55,6 +58,8 @@ struct AttentionWeights {
 struct AttentionFeatures {
   bool qkv_bias = false;
   bool qk_norm = false;
+  // Added to the q/k norm weights at load (Gemma's x * (1 + w) norms).
+  float qk_norm_offset = 0.0f;
 };
 AttentionWeights load_attention(WeightLoader& loader, const model::ModelConfig& cfg, int layer,
                                 const AttentionNames& names, AttentionFeatures features);
@@ -73,13 +78,25 @@ struct EmbeddingWeights {
 };
 // The table first and the output side (final norm, LM head) after the layers, so that
 // weights load in file order.
+// `table_map` applies to the embedding table only, never to a tied LM head.
 void load_embedding_table(WeightLoader& loader, const model::ModelConfig& cfg,
-                          const EmbeddingNames& names, EmbeddingWeights& w);
+                          const EmbeddingNames& names, EmbeddingWeights& w,
+                          ValueMap table_map = {});
 void load_output(WeightLoader& loader, const model::ModelConfig& cfg, const EmbeddingNames& names,
-                 EmbeddingWeights& w);
+                 EmbeddingWeights& w, ValueMap final_norm_map = {});
+
+// Fused checkpoints (Phi-3): q, k and v as row ranges of one [q | k | v] tensor, each loaded
+// as its own weight (the ops take dense q, k and v); gate and up as one [gate | up] tensor,
+// which is the layout gated_mlp's single GEMM wants. Unsharded only: a rank's gate and up
+// rows would be two ranges of the fused tensor.
+AttentionWeights load_fused_qkv_attention(WeightLoader& loader, const model::ModelConfig& cfg,
+                                          int layer, const TensorName& qkv, const TensorName& o);
+GatedMlpWeights load_fused_gated_mlp(WeightLoader& loader, const model::ModelConfig& cfg, int layer,
+                                     const TensorName& gate_up, const TensorName& down);
 
 // A per-layer norm weight of `width` elements.
-runtime::Buffer load_norm(WeightLoader& loader, const TensorName& name, int layer, int64_t width);
+runtime::Buffer load_norm(WeightLoader& loader, const TensorName& name, int layer, int64_t width,
+                          ValueMap map = {});
 
 // --- forward blocks (enqueue only; shapes from ctx.shape, this rank's heads from ctx.layout) ---
 
@@ -97,10 +114,32 @@ void rms_norm(const ForwardContext& ctx, const runtime::Buffer& x, const runtime
 void linear(const ForwardContext& ctx, const runtime::Buffer& x, int64_t m, int64_t k,
             const runtime::Weight& w, const runtime::Buffer* bias, const runtime::Buffer& out,
             int64_t n, tsr_dtype out_dtype);
+// What one layer's attention may set apart from the config's defaults (Gemma 3's local
+// layers: their own window and rope base; its scale from query_pre_attn_scalar).
+struct AttentionLayerParams {
+  double scale = 0.0;          // softmax scale of q·k
+  int64_t sliding_window = 0;  // 0: full attention
+  double rope_theta = 10000.0;
+  // Points into the model's config, which outlives every step (LongRoPE's factors are host
+  // arrays the rope op reads); nullptr: no scaling.
+  const model::RopeScaling* rope_scaling = nullptr;
+  double logit_softcap = 0.0;  // 0: none
+};
+// The config's: 1/sqrt(head_dim), its window, rope_theta and rope_scaling (`cfg` must
+// outlive the result).
+AttentionLayerParams default_attention_params(const model::ModelConfig& cfg);
+
 // Self-attention of one layer over act.normed; the o-projection lands in act.o_out.
 void attention_block(const ForwardContext& ctx, const model::ModelConfig& cfg, int layer,
                      const AttentionWeights& w);
-// SwiGLU MLP over act.normed; the result lands in act.mlp_out.
+void attention_block(const ForwardContext& ctx, const model::ModelConfig& cfg, int layer,
+                     const AttentionWeights& w, const AttentionLayerParams& params);
+
+enum class GateActivation { kSilu, kGeluTanh };
+// Gated MLP over act.normed; the result lands in act.mlp_out.
+void gated_mlp(const ForwardContext& ctx, const model::ModelConfig& cfg, const GatedMlpWeights& w,
+               GateActivation activation);
+// SwiGLU: gated_mlp with silu.
 void swiglu_mlp(const ForwardContext& ctx, const model::ModelConfig& cfg, const GatedMlpWeights& w);
 // The logits of the wanted rows of act.normed (already final-normed) into act.logits.
 void logits(const ForwardContext& ctx, const model::ModelConfig& cfg,

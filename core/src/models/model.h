@@ -33,6 +33,15 @@ struct TensorSlice {
   int64_t cols = -1;
 };
 
+// A map a plain tensor's values go through in f32 before they are converted to the
+// activation dtype and uploaded: v * scale + offset. Families fold constants of their
+// definition into weights with it (Gemma's (1 + w) norms, its sqrt(hidden)-scaled embedding).
+struct ValueMap {
+  float scale = 1.0f;
+  float offset = 0.0f;
+  bool identity() const { return scale == 1.0f && offset == 0.0f; }
+};
+
 // Where a family's load() takes its weights from (a Hugging Face directory or a GGUF file).
 // Every call checks the tensor's full shape against the one given and fails naming the
 // tensor; the slice (tensor parallelism) is cut after that check.
@@ -47,9 +56,11 @@ class WeightLoader {
   virtual TensorShard shard() const = 0;
   // A plain tensor in the activation dtype (embedding table, norm weights, biases): the rows
   // of `slice` of its first dimension (columns are not cut), followed by `zero_rows` rows of
-  // zeros (the vocabulary-parallel embedding's row for ids of other ranks).
+  // zeros (the vocabulary-parallel embedding's row for ids of other ranks). The file's values
+  // pass through `map` first (zero rows stay zero).
   virtual runtime::Buffer plain(const std::string& name, const std::vector<int64_t>& shape,
-                                TensorSlice slice = {}, int64_t zero_rows = 0) = 0;
+                                TensorSlice slice = {}, int64_t zero_rows = 0,
+                                ValueMap map = {}) = 0;
   // A linear weight [rows, cols] (rows = output features), prepacked by the plugin. Several
   // names are stacked by rows, each [rows_each, cols] and each cut by `slice` first (gate
   // and up fused into one GEMM, each sharded on its own).

@@ -9,7 +9,8 @@
 
 namespace tessera::models {
 
-// Each family file defines its pair (llama.cpp, mistral.cpp, qwen2.cpp, qwen3.cpp).
+// Each family file defines its pair (llama.cpp, mistral.cpp, qwen2.cpp, qwen3.cpp, gemma3.cpp,
+// phi3.cpp).
 void configure_llama(model::ModelConfig&, WeightFileKind);
 std::unique_ptr<Model> create_llama(const model::ModelConfig&);
 void configure_mistral(model::ModelConfig&, WeightFileKind);
@@ -18,6 +19,10 @@ void configure_qwen2(model::ModelConfig&, WeightFileKind);
 std::unique_ptr<Model> create_qwen2(const model::ModelConfig&);
 void configure_qwen3(model::ModelConfig&, WeightFileKind);
 std::unique_ptr<Model> create_qwen3(const model::ModelConfig&);
+void configure_gemma3(model::ModelConfig&, WeightFileKind);
+std::unique_ptr<Model> create_gemma3(const model::ModelConfig&);
+void configure_phi3(model::ModelConfig&, WeightFileKind);
+std::unique_ptr<Model> create_phi3(const model::ModelConfig&);
 
 namespace {
 
@@ -26,6 +31,8 @@ const Family kFamilies[] = {
     {"MistralForCausalLM", nullptr, configure_mistral, create_mistral},
     {"Qwen2ForCausalLM", "qwen2", configure_qwen2, create_qwen2},
     {"Qwen3ForCausalLM", "qwen3", configure_qwen3, create_qwen3},
+    {"Gemma3ForCausalLM", "gemma3", configure_gemma3, create_gemma3},
+    {"Phi3ForCausalLM", "phi3", configure_phi3, create_phi3},
 };
 
 const Family* find_hf(const std::string& name) {

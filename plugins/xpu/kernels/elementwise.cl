@@ -1,4 +1,4 @@
-// Row-wise ops: gather rows (embedding and gather_rows), add, silu_mul, rms_norm (with the
+// Row-wise ops: gather rows (embedding and gather_rows), add, silu_mul, gelu_tanh_mul, rms_norm (with the
 // fused residual add) and rope. Index values live in device memory and cannot be checked on
 // the host: an index out of range gives a zero row, never a read outside the table.
 
@@ -31,6 +31,19 @@ __kernel void xpu_silu_mul(XPU_ARG(x), XPU_ARG(out), long rows, long inner, int 
   const float g = load_value(xp, r * 2 * inner + j, dtype);
   const float u = load_value(xp, r * 2 * inner + inner + j, dtype);
   store_value(XPU_PTR(uchar, out), r * inner + j, dtype, g / (1.0f + exp(-g)) * u);
+}
+
+// ABI 1.2, GeGLU: the same layout, gelu_tanh(gate) * up with
+// gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))).
+__kernel void xpu_gelu_tanh_mul(XPU_ARG(x), XPU_ARG(out), long rows, long inner, int dtype) {
+  const long j = get_global_id(0);
+  const long r = get_global_id(1);
+  if (j >= inner || r >= rows) return;
+  const __global uchar* xp = XPU_PTR(const uchar, x);
+  const float g = load_value(xp, r * 2 * inner + j, dtype);
+  const float u = load_value(xp, r * 2 * inner + inner + j, dtype);
+  const float gelu = 0.5f * g * (1.0f + tanh(0.7978845608028654f * (g + 0.044715f * g * g * g)));
+  store_value(XPU_PTR(uchar, out), r * inner + j, dtype, gelu * u);
 }
 
 #define XPU_NORM_THREADS 256
@@ -81,7 +94,8 @@ typedef struct {
 // the query's, [q_heads, q_heads + k_heads) the key's. Angles are f32 as the contract says.
 __kernel void xpu_rope(XPU_ARG(query), XPU_ARG(key), XPU_ARG(positions), long tokens,
                        int q_heads, int k_heads, int head_dim, int rotary_dim, int neox,
-                       int dtype, RopeFrequencies freq) {
+                       int long_from, float attention_factor, int dtype,
+                       RopeFrequencies freq) {
   const int i = (int)get_global_id(0);
   const int h = (int)get_global_id(1);
   const long t = get_global_id(2);
@@ -96,9 +110,12 @@ __kernel void xpu_rope(XPU_ARG(query), XPU_ARG(key), XPU_ARG(positions), long to
     base = XPU_PTR(uchar, key);
     row = (t * k_heads + (h - q_heads)) * head_dim;
   }
-  const float angle = (float)XPU_PTR(const int, positions)[t] * freq.v[i];
-  const float c = cos(angle);
-  const float s = sin(angle);
+  // ABI 1.2, LongRoPE: positions >= long_from take the long table, freq.v[half_dim + i]
+  // (long_from is INT_MAX without it), and cos/sin scale by attention_factor (else 1).
+  const int position = XPU_PTR(const int, positions)[t];
+  const float angle = (float)position * freq.v[i + (position >= long_from ? half_dim : 0)];
+  const float c = cos(angle) * attention_factor;
+  const float s = sin(angle) * attention_factor;
   const long ia = row + (neox ? i : 2 * i);
   const long ib = row + (neox ? i + half_dim : 2 * i + 1);
   const float a = load_value(base, ia, dtype);

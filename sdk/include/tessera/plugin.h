@@ -303,8 +303,9 @@ typedef struct tsr_linear_params {
 
 typedef enum tsr_rope_scaling {
   TSR_ROPE_SCALING_NONE = 0,
-  TSR_ROPE_SCALING_LINEAR = 1, /* position / factor */
-  TSR_ROPE_SCALING_LLAMA3 = 2  /* Llama 3.1 frequency-dependent scaling */
+  TSR_ROPE_SCALING_LINEAR = 1,  /* position / factor */
+  TSR_ROPE_SCALING_LLAMA3 = 2,  /* Llama 3.1 frequency-dependent scaling */
+  TSR_ROPE_SCALING_LONGROPE = 3 /* ABI 1.2: Phi-3 LongRoPE ("longrope", formerly "su") */
 } tsr_rope_scaling;
 
 /* Rotary embedding, in place on query [T, Hq, D] and key [T, Hk, D] (key may be absent:
@@ -318,6 +319,10 @@ typedef enum tsr_rope_scaling {
  *                      (high_freq_factor - low_freq_factor),
  *                  inv_freq = (1 - s) * inv_freq / factor + s * inv_freq
  *   angle = position * inv_freq[i]; computed in f32.
+ *     LONGROPE (ABI 1.2): inv_freq[i] /= factors[i], where factors is long_factors for a
+ *             token at position >= original_max_position and short_factors otherwise
+ *             (decided per token, so a token's rotation never depends on the batch it
+ *             runs in); then cos and sin are multiplied by attention_factor.
  * neox_style != 0: dims (i, i + rotary_dim/2) are a pair (Llama, Qwen: rotate_half);
  * neox_style == 0: dims (2i, 2i + 1) are a pair (GPT-J, GGUF-permuted weights).
  *   (a, b) -> (a cos - b sin, b cos + a sin). */
@@ -334,6 +339,13 @@ typedef struct tsr_rope_params {
   float low_freq_factor;
   float high_freq_factor;
   int32_t original_max_position;
+  /* ABI 1.2, read only when scaling == LONGROPE (which requires them: a struct_size that
+   * ends before them is INVALID_ARGUMENT): host arrays of rotary_dim/2 positive floats each,
+   * read during the call only (like copy_blocks' ids: the frequencies are fixed per model
+   * and small), and the cos/sin multiplier (> 0). */
+  const float* short_factors;
+  const float* long_factors;
+  float attention_factor;
 } tsr_rope_params;
 
 /* Writes key/value [T, Hkv, D] into one layer's cache at slots slot_mapping (I64 [T]); a
@@ -394,6 +406,15 @@ typedef struct tsr_silu_mul_params {
   tsr_tensor x;
   tsr_tensor out;
 } tsr_silu_mul_params;
+
+/* ABI 1.2. GeGLU (Gemma): x: [T, 2I] = [gate | up]; out: [T, I] = gelu_tanh(gate) * up,
+ * computed in f32, with the tanh approximation of GELU (PyTorch's approximate="tanh"):
+ *   gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))). */
+typedef struct tsr_gelu_tanh_mul_params {
+  size_t struct_size;
+  tsr_tensor x;
+  tsr_tensor out;
+} tsr_gelu_tanh_mul_params;
 
 /* out = a + b, elementwise, same shape and dtype. out may alias a or b. */
 typedef struct tsr_add_params {
