@@ -56,10 +56,11 @@ PerplexityResult run_perplexity(Engine& engine, const std::vector<int32_t>& ids,
   const auto& model = engine.model();
   result.model = model.path;
   result.dtype = model.dtype;
-  result.quantization =
-      model.linear_formats.empty()
-          ? model.quantization
-          : fmt::format("{}; linear weights {}", model.quantization, model.linear_formats);
+  // "none" in the summary is Quantization::kNone: no --quantization, weights as in the file.
+  const std::string asked = model.quantization == "none" ? "as in the file" : model.quantization;
+  result.quantization = model.linear_formats.empty()
+                            ? asked
+                            : fmt::format("{}; linear weights {}", asked, model.linear_formats);
   result.device = engine.memory_plan().device;
   result.dataset = options.dataset;
   result.dataset_tokens = static_cast<int64_t>(ids.size());
@@ -124,7 +125,7 @@ nlohmann::json to_json(const PerplexityResult& r) {
 
 void print_report(const PerplexityResult& r, std::ostream& out) {
   out << fmt::format("Model:              {} ({})\n", r.model, r.dtype);
-  out << fmt::format("Weights:            quantization {}\n", r.quantization);
+  out << fmt::format("Weights:            {}\n", r.quantization);
   out << fmt::format("Device:             {}\n", r.device);
   out << fmt::format("Dataset:            {} ({} tokens)\n", r.dataset, r.dataset_tokens);
   out << fmt::format("Windows:            {} of {} tokens, stride {}\n", r.windows, r.context,
