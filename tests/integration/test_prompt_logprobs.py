@@ -141,6 +141,39 @@ def test_echo_prompt_only_as_lm_eval_sends_it(server, reference):
     assert data["usage"]["prompt_tokens"] == len(ids)
 
 
+def test_loglikelihood_request_of_lm_eval_harness(server, reference):
+    # lm-evaluation-harness's local-completions loglikelihood payload: token-id prompts in a
+    # batch, echo, logprobs 1, max_tokens 1, temperature 0; it sums token_logprobs[ctxlen:-1]
+    # (the -1 drops the generated token) and calls the continuation greedy when each of those
+    # equals the maximum of its top_logprobs.
+    first = random_prompt(reference.vocab, 11, salt=5)
+    # The second prompt ends with the reference's greedy token, so lm-eval's greedy test has
+    # a case that must pass (unless the top two are closer than the error bound).
+    stem = random_prompt(reference.vocab, 7, salt=6)
+    stem_scores, stem_bound = reference(stem)
+    top_two = np.sort(stem_scores[-1])[-2:]
+    decisive = top_two[1] - top_two[0] > 2 * stem_bound[-1]
+    prompts = [first, stem + [int(np.argmax(stem_scores[-1]))]]
+    data = completion(server, prompt=prompts, max_tokens=1, echo=True, logprobs=1, seed=1234)
+    choices = sorted(data["choices"], key=lambda c: c["index"])
+    assert len(choices) == 2
+    for ids, choice in zip(prompts, choices):
+        lp = choice["logprobs"]
+        assert len(lp["token_logprobs"]) == len(ids) + 1  # the prompt, then one generated
+        logsoftmax, bound = reference(ids)
+        ctxlen = 3
+        continuation = lp["token_logprobs"][ctxlen:-1]
+        want = sum(logsoftmax[i - 1][ids[i]] for i in range(ctxlen, len(ids)))
+        assert abs(sum(continuation) - want) <= sum(bound[ctxlen - 1:len(ids) - 1]) + 1e-5
+        for i, (value, top) in enumerate(zip(continuation, lp["top_logprobs"][ctxlen:-1])):
+            greedy_ref = int(np.argmax(logsoftmax[ctxlen + i - 1])) == ids[ctxlen + i]
+            if greedy_ref:  # the prompt token is the argmax: reported as its own top-1
+                assert value == max(top.values())
+    if decisive:
+        last = choices[1]["logprobs"]
+        assert last["token_logprobs"][-2] == max(last["top_logprobs"][-2].values())
+
+
 @pytest.fixture(scope="module")
 def client(server):
     return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
