@@ -103,6 +103,23 @@ size_t append_legacy_logprob(const tokenizer::Tokenizer& tokenizer, const TokenL
   return token.size();
 }
 
+// Sets r.echo and r.prompt_only; returns the body the sampling fields are read from.
+// lm-evaluation-harness scores a text with echo, logprobs and max_tokens 0: the engine
+// generates one token anyway (max_tokens >= 1 there), and the response leaves it out, so a
+// prompt-only body is read as max_tokens 1 (a copy in `storage`).
+const json& echo_fields(const json& body, bool chat, GenerationRequest& r, json& storage) {
+  r.echo = optional_bool(body, "echo", false);
+  if (r.echo && chat) throw bad_request("'echo' is only supported by /v1/completions", "echo");
+  if (!r.echo || !body.contains("max_tokens") || !body["max_tokens"].is_number() ||
+      body["max_tokens"].get<double>() != 0.0) {
+    return body;
+  }
+  r.prompt_only = true;
+  storage = body;
+  storage["max_tokens"] = 1;
+  return storage;
+}
+
 }  // namespace
 
 std::string dump_json(const json& value) {
@@ -156,19 +173,8 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Ap
   if (body.contains("user") && !body["user"].is_null() && !body["user"].is_string()) {
     throw bad_request("'user' must be a string", "user");
   }
-  r.echo = optional_bool(body, "echo", false);
-  if (r.echo && chat) throw bad_request("'echo' is only supported by /v1/completions", "echo");
-  // lm-evaluation-harness scores a text with echo, logprobs and max_tokens 0: the engine
-  // generates one token anyway (max_tokens >= 1 there), and the response leaves it out.
-  const json* fields = &body;
   json prompt_only_body;
-  if (r.echo && body.contains("max_tokens") && body["max_tokens"].is_number() &&
-      body["max_tokens"].get<double>() == 0.0) {
-    r.prompt_only = true;
-    prompt_only_body = body;
-    prompt_only_body["max_tokens"] = 1;
-    fields = &prompt_only_body;
-  }
+  const json& fields = echo_fields(body, chat, r, prompt_only_body);
   if (body.contains("suffix") && !body["suffix"].is_null()) {
     throw bad_request("'suffix' is not supported", "suffix");
   }
@@ -190,7 +196,7 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Ap
 
   SamplingParams base;
   try {
-    base = engine::sampling_params_from_json(*fields, 0, chat);
+    base = engine::sampling_params_from_json(fields, 0, chat);
     if (base.max_tokens == 0) base.max_tokens = 1;  // placeholder, replaced per prompt below
     r.want_prompt_logprobs = base.prompt_logprobs.has_value();
     // vLLM's echo: the prompt's logprobs come with the same number of alternatives.
