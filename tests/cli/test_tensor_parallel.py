@@ -135,3 +135,17 @@ def test_mpirun_with_the_wrong_process_count_is_one_error():
                     "--prompt", "Hello", "--tensor-parallel-size", "4", timeout=120)
     assert result.returncode != 0
     assert "mpirun started 2 processes but --tensor-parallel-size is 4" in result.stderr
+
+
+def test_prompt_logprobs_under_tp_is_one_error(tmp_path):
+    # The extra LM-head pass over prompt rows runs on rank 0 only (docs/tensor-parallel.md).
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text(json.dumps({"prompt": "Hello there", "max_tokens": 2,
+                                 "prompt_logprobs": 1}) + "\n")
+    result = run("generate", "--model", f"{MODELS}/qwen3", "--device", "cpu", *COMMON,
+                 "--tensor-parallel-size", "2", "--input", str(batch),
+                 "--output", str(tmp_path / "out.jsonl"))
+    assert result.returncode != 0
+    lines = error_lines(result)
+    assert len(lines) == 1, result.stderr
+    assert "prompt_logprobs" in lines[0] and "tensor-parallel-size" in lines[0]

@@ -71,6 +71,25 @@ TEST(ValidateRequest, NamesEachSamplingField) {
   EXPECT_EQ(field_of([](SamplingParams& p) { p.logprobs = 6; }), "logprobs");
   EXPECT_EQ(field_of([](SamplingParams& p) { p.stop.assign(17, "x"); }), "stop");
   EXPECT_EQ(field_of([](SamplingParams& p) { p.logprobs = 5; }), "");
+  EXPECT_EQ(field_of([](SamplingParams& p) { p.prompt_logprobs = 6; }), "prompt_logprobs");
+  EXPECT_EQ(field_of([](SamplingParams& p) { p.prompt_logprobs = -1; }), "prompt_logprobs");
+  EXPECT_EQ(field_of([](SamplingParams& p) { p.prompt_logprobs = 5; }), "");
+}
+
+// Under tensor parallelism the engine says so (RequestLimits::prompt_logprobs_supported).
+TEST(ValidateRequest, PromptLogprobsRefusedWhereUnsupported) {
+  RequestLimits l = limits();
+  l.prompt_logprobs_supported = false;
+  SamplingParams p = with_max_tokens(4);
+  EXPECT_NO_THROW(validate_request(std::vector<int32_t>{1, 2}, p, l));
+  p.prompt_logprobs = 0;
+  try {
+    validate_request(std::vector<int32_t>{1, 2}, p, l);
+    ADD_FAILURE() << "accepted prompt_logprobs without support";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.field(), "prompt_logprobs");
+    EXPECT_NE(std::string(e.what()).find("tensor-parallel"), std::string::npos) << e.what();
+  }
 }
 
 TEST(CheckMacros, InputErrorsNameTheFieldAndInvariantsAreInternal) {

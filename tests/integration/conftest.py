@@ -28,13 +28,14 @@ READY = re.compile(r"ready: model '([^']*)' at (http://\S+) ")
 
 
 class Server:
-    def __init__(self, *extra_args, startup_timeout=120):
+    def __init__(self, *extra_args, startup_timeout=120, max_num_batched_tokens=512):
         args = [TESSERA_BIN, "serve", "--model", MODEL_DIR, "--device", "cpu", "--port", "0",
                 "--served-model-name", MODEL_NAME, "--kv-cache-memory", "64MiB",
                 "--max-model-len", "2048", "--shutdown-grace", "2",
                 # Few sequences and a small token budget: requests queue and long prompts
                 # prefill over several steps, so disconnects hit every phase.
-                "--max-num-seqs", "16", "--max-num-batched-tokens", "512", *extra_args]
+                "--max-num-seqs", "16", "--max-num-batched-tokens", str(max_num_batched_tokens),
+                *extra_args]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, bufsize=1)
         self.log = []

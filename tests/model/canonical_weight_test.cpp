@@ -147,6 +147,33 @@ TEST(CanonicalWeight, GgufBlocksKeepTheirValues) {
   }
 }
 
+// An explicit --quantization on GGUF blocks: `none` gives gguf's dequantized values as f32
+// (owned: the dequantized copy dies inside from_tensor); int8 requantizes those values, so it
+// is within int8's rounding (half a step of max|w| / 127 per group) of them.
+TEST(CanonicalWeight, GgufBlocksDequantizeWhenAsked) {
+  tessera::model::GgufFile gguf(kModels + "/llama2-q4_0.gguf");
+  const auto& view = gguf.get("blk.0.ffn_gate.weight");
+  const auto blocks = tessera::model::to_f32(view);
+  const auto dense = CanonicalWeight::from_tensor(view, Quantization::kDequantize);
+  EXPECT_EQ(dense.desc().format, TSR_WEIGHT_FORMAT_F32);
+  EXPECT_EQ(dequantize(dense.desc()), blocks);
+  const CanonicalWeight copy = dense;  // still its own bytes after a copy
+  EXPECT_EQ(dequantize(copy.desc()), blocks);
+  const auto int8 = CanonicalWeight::from_tensor(view, Quantization::kInt8);
+  EXPECT_EQ(int8.desc().format, TSR_WEIGHT_FORMAT_INT8_GROUP);
+  const auto requantized = dequantize(int8.desc());
+  const int64_t cols = view.shape[1];
+  const int64_t group = int8.desc().group_size;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const auto row = static_cast<int64_t>(i) / cols;
+    const auto col = static_cast<int64_t>(i) % cols;
+    const float scale = int8.desc().scales[row * (cols / group) + col / group];
+    EXPECT_LE(std::fabs(requantized[i] - blocks[i]), 0.5f * scale * (1 + 1e-5f)) << i;
+  }
+  EXPECT_EQ(tessera::model::parse_quantization("none"), Quantization::kDequantize);
+  EXPECT_EQ(tessera::model::parse_quantization(""), Quantization::kNone);
+}
+
 TEST(CanonicalWeight, BadNamesAndShapes) {
   EXPECT_THROW(tessera::model::parse_quantization("int3"), tessera::Error);
   EXPECT_EQ(tessera::model::parse_quantization("sym_int4"), Quantization::kInt4);

@@ -25,9 +25,11 @@ bool optional_bool(const json& body, const char* key, bool fallback) {
   return body[key].get<bool>();
 }
 
-// prompt: a string, a list of token ids, or a list of either.
-std::vector<std::vector<int32_t>> completion_prompts(const json& body,
-                                                     const PromptBuilder& prompts) {
+// prompt: a string, a list of token ids, or a list of either. texts[i]: prompt i as given,
+// when it was a string.
+std::vector<std::vector<int32_t>> completion_prompts(
+    const json& body, const PromptBuilder& prompts,
+    std::vector<std::optional<std::string>>& texts) {
   if (!body.contains("prompt") || body["prompt"].is_null()) {
     throw bad_request("'prompt' is required", "prompt");
   }
@@ -53,14 +55,18 @@ std::vector<std::vector<int32_t>> completion_prompts(const json& body,
   std::vector<std::vector<int32_t>> out;
   if (prompt.is_string()) {
     out.push_back(prompts.encode_text(prompt.get<std::string>(), add_special));
+    texts.emplace_back(prompt.get<std::string>());
   } else if (prompt.is_array() && !prompt.empty() && prompt[0].is_number()) {
     out.push_back(token_list(prompt));
+    texts.emplace_back();
   } else if (prompt.is_array() && !prompt.empty()) {
     for (const auto& item : prompt) {
       if (item.is_string()) {
         out.push_back(prompts.encode_text(item.get<std::string>(), add_special));
+        texts.emplace_back(item.get<std::string>());
       } else if (item.is_array()) {
         out.push_back(token_list(item));
+        texts.emplace_back();
       } else {
         throw bad_request("'prompt' must be a string, a list of token ids, or a list of either",
                           "prompt");
@@ -81,6 +87,37 @@ json token_bytes(const std::string& text) {
   json bytes = json::array();
   for (unsigned char c : text) bytes.push_back(static_cast<int>(c));
   return bytes;
+}
+
+// Appends one token to the legacy completions logprobs lists; returns its text's length.
+size_t append_legacy_logprob(const tokenizer::Tokenizer& tokenizer, const TokenLogprob& lp,
+                             json& tokens, json& token_logprobs, json& top_logprobs) {
+  const auto token = tokenizer.decode(std::vector<int32_t>{lp.token});
+  tokens.push_back(token);
+  token_logprobs.push_back(clamp_logprob(lp.logprob));
+  json top = json::object();
+  for (const auto& [id, value] : lp.top) {
+    top[tokenizer.decode(std::vector<int32_t>{id})] = clamp_logprob(value);
+  }
+  top_logprobs.push_back(std::move(top));
+  return token.size();
+}
+
+// Sets r.echo and r.prompt_only; returns the body the sampling fields are read from.
+// lm-evaluation-harness scores a text with echo, logprobs and max_tokens 0: the engine
+// generates one token anyway (max_tokens >= 1 there), and the response leaves it out, so a
+// prompt-only body is read as max_tokens 1 (a copy in `storage`).
+const json& echo_fields(const json& body, bool chat, GenerationRequest& r, json& storage) {
+  r.echo = optional_bool(body, "echo", false);
+  if (r.echo && chat) throw bad_request("'echo' is only supported by /v1/completions", "echo");
+  if (!r.echo || !body.contains("max_tokens") || !body["max_tokens"].is_number() ||
+      body["max_tokens"].get<double>() != 0.0) {
+    return body;
+  }
+  r.prompt_only = true;
+  storage = body;
+  storage["max_tokens"] = 1;
+  return storage;
 }
 
 }  // namespace
@@ -136,9 +173,8 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Ap
   if (body.contains("user") && !body["user"].is_null() && !body["user"].is_string()) {
     throw bad_request("'user' must be a string", "user");
   }
-  if (optional_bool(body, "echo", false)) {
-    throw bad_request("'echo' is not supported", "echo");
-  }
+  json prompt_only_body;
+  const json& fields = echo_fields(body, chat, r, prompt_only_body);
   if (body.contains("suffix") && !body["suffix"].is_null()) {
     throw bad_request("'suffix' is not supported", "suffix");
   }
@@ -160,8 +196,11 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Ap
 
   SamplingParams base;
   try {
-    base = engine::sampling_params_from_json(body, 0, chat);
+    base = engine::sampling_params_from_json(fields, 0, chat);
     if (base.max_tokens == 0) base.max_tokens = 1;  // placeholder, replaced per prompt below
+    r.want_prompt_logprobs = base.prompt_logprobs.has_value();
+    // vLLM's echo: the prompt's logprobs come with the same number of alternatives.
+    if (r.echo && base.logprobs && !base.prompt_logprobs) base.prompt_logprobs = base.logprobs;
     base.validate(limits.max_logprobs);
   } catch (const Error& e) {
     throw api_error_of(e);
@@ -172,10 +211,12 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Ap
   r.want_logprobs = base.logprobs.has_value();
 
   std::vector<std::vector<int32_t>> prompt_ids;
+  std::vector<std::optional<std::string>> prompt_texts;
   if (chat) {
     prompt_ids.push_back(prompts.encode_chat(body).ids);
+    prompt_texts.emplace_back();
   } else {
-    prompt_ids = completion_prompts(body, prompts);
+    prompt_ids = completion_prompts(body, prompts, prompt_texts);
   }
   r.num_prompts = prompt_ids.size();
   if (static_cast<int64_t>(prompt_ids.size()) * n > limits.max_choices) {
@@ -188,8 +229,10 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Ap
   request_limits.kv_tokens = limits.kv_tokens;
   request_limits.vocab_size = limits.vocab_size;
   request_limits.max_logprobs = limits.max_logprobs;
+  request_limits.prompt_logprobs_supported = limits.prompt_logprobs_supported;
   const int64_t context = request_limits.context();
-  for (auto& ids : prompt_ids) {
+  for (size_t prompt = 0; prompt < prompt_ids.size(); ++prompt) {
+    const auto& ids = prompt_ids[prompt];
     const auto len = static_cast<int64_t>(ids.size());
     SamplingParams params = base;
     if (!max_tokens_given) {
@@ -210,6 +253,7 @@ GenerationRequest parse_generation_request(const json& body, bool chat, const Ap
     for (int i = 0; i < n; ++i) {
       ChoiceRequest choice;
       choice.prompt = ids;
+      choice.prompt_text = prompt_texts[prompt];
       choice.params = params;
       if (params.seed) choice.params.seed = *params.seed + static_cast<uint64_t>(i);
       r.choices.push_back(std::move(choice));
@@ -272,19 +316,75 @@ json ResponseFormatter::logprobs_json(const std::vector<TokenLogprob>& logprobs,
   json token_logprobs = json::array();
   json top_logprobs = json::array();
   for (const auto& lp : logprobs) {
-    const auto token = tokenizer_.decode(std::vector<int32_t>{lp.token});
-    tokens.push_back(token);
-    token_logprobs.push_back(clamp_logprob(lp.logprob));
-    json top = json::object();
-    for (const auto& [id, value] : lp.top) {
-      top[tokenizer_.decode(std::vector<int32_t>{id})] = clamp_logprob(value);
-    }
-    top_logprobs.push_back(std::move(top));
+    append_legacy_logprob(tokenizer_, lp, tokens, token_logprobs, top_logprobs);
   }
   return {{"text_offset", offsets},
           {"token_logprobs", token_logprobs},
           {"tokens", tokens},
           {"top_logprobs", top_logprobs}};
+}
+
+std::string ResponseFormatter::echo_text(size_t index) const {
+  const ChoiceRequest& choice = request_.choices.at(index);
+  return choice.prompt_text ? *choice.prompt_text : tokenizer_.decode(choice.prompt);
+}
+
+json ResponseFormatter::echo_logprobs_json(size_t index, const std::vector<TokenLogprob>& generated,
+                                           const std::vector<size_t>& offsets) const {
+  const auto& prompt = request_.choices.at(index).prompt;
+  const auto& scored = choices_.at(index).prompt_logprobs;  // prompt[i + 1] at i
+  json tokens = json::array();
+  json token_logprobs = json::array();
+  json top_logprobs = json::array();
+  json text_offset = json::array();
+  size_t offset = 0;
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    text_offset.push_back(offset);
+    if (i == 0 || i > scored.size()) {  // the first token has no logprob (OpenAI: null)
+      const auto token = tokenizer_.decode(std::vector<int32_t>{prompt[i]});
+      offset += token.size();
+      tokens.push_back(token);
+      token_logprobs.push_back(nullptr);
+      top_logprobs.push_back(nullptr);
+      continue;
+    }
+    offset +=
+        append_legacy_logprob(tokenizer_, scored[i - 1], tokens, token_logprobs, top_logprobs);
+  }
+  for (size_t k = 0; k < generated.size(); ++k) {
+    text_offset.push_back(offsets.at(k));
+    append_legacy_logprob(tokenizer_, generated[k], tokens, token_logprobs, top_logprobs);
+  }
+  return {{"text_offset", text_offset},
+          {"token_logprobs", token_logprobs},
+          {"tokens", tokens},
+          {"top_logprobs", top_logprobs}};
+}
+
+// vLLM's shape: null for the first prompt token, then {"<id>": {"logprob", "decoded_token"}}
+// holding the prompt token and its top alternatives.
+json ResponseFormatter::prompt_logprobs_json(size_t index) const {
+  json list = json::array({nullptr});
+  for (const auto& lp : choices_.at(index).prompt_logprobs) {
+    json entry = json::object();
+    auto add = [&](int32_t id, float value) {
+      entry[std::to_string(id)] = {{"logprob", clamp_logprob(value)},
+                                   {"decoded_token", tokenizer_.decode(std::vector<int32_t>{id})}};
+    };
+    add(lp.token, lp.logprob);
+    for (const auto& [id, value] : lp.top) add(id, value);
+    list.push_back(std::move(entry));
+  }
+  return list;
+}
+
+RequestOutput ResponseFormatter::visible(const RequestOutput& output) const {
+  RequestOutput out = output;
+  out.text.clear();
+  out.token_ids.clear();
+  out.logprobs.clear();
+  out.completion_tokens = 0;
+  return out;
 }
 
 void ResponseFormatter::record(size_t index, const RequestOutput& output) {
@@ -316,10 +416,21 @@ std::string ResponseFormatter::stream_start() const {
   return events;
 }
 
-std::string ResponseFormatter::stream_output(size_t index, const RequestOutput& output) {
+std::string ResponseFormatter::stream_output(size_t index, const RequestOutput& engine_output) {
+  RequestOutput hidden;
+  if (request_.prompt_only) hidden = visible(engine_output);
+  const RequestOutput& output = request_.prompt_only ? hidden : engine_output;
   Choice& c = choices_.at(index);
   record(index, output);
-  if (output.text.empty() && output.logprobs.empty() && !output.finished) return "";
+  if (!output.prompt_logprobs.empty()) c.prompt_logprobs = output.prompt_logprobs;
+  // Echo: the prompt goes out in the choice's first chunk.
+  const bool echo_now = request_.echo && !c.echoed && output.finish_reason != FinishReason::kError;
+  const bool send_prompt_logprobs =
+      request_.want_prompt_logprobs && !output.prompt_logprobs.empty();
+  if (output.text.empty() && output.logprobs.empty() && !output.finished && !echo_now &&
+      !send_prompt_logprobs) {
+    return "";
+  }
   if (output.finish_reason == FinishReason::kError) {
     return sse_event(
         {{"error",
@@ -333,10 +444,17 @@ std::string ResponseFormatter::stream_output(size_t index, const RequestOutput& 
     choice["delta"] =
         output.text.empty() && output.finished ? json::object() : json{{"content", output.text}};
   } else {
-    choice["text"] = output.text;
+    choice["text"] = echo_now ? echo_text(index) + output.text : output.text;
   }
-  choice["logprobs"] =
-      logprobs_json(output.logprobs, std::vector<size_t>(output.logprobs.size(), c.text.size()));
+  if (echo_now) {
+    c.echoed = true;
+    c.text = echo_text(index);
+  }
+  const std::vector<size_t> offsets(output.logprobs.size(), c.text.size());
+  choice["logprobs"] = echo_now && request_.want_logprobs
+                           ? echo_logprobs_json(index, output.logprobs, offsets)
+                           : logprobs_json(output.logprobs, offsets);
+  if (send_prompt_logprobs) choice["prompt_logprobs"] = prompt_logprobs_json(index);
   c.text += output.text;
   // As vLLM: a choice that called tools and stopped on its own ends with "tool_calls".
   const bool tool_stop =
@@ -362,8 +480,12 @@ std::string ResponseFormatter::stream_end() const {
   return events;
 }
 
-void ResponseFormatter::add_output(size_t index, const RequestOutput& output) {
+void ResponseFormatter::add_output(size_t index, const RequestOutput& engine_output) {
+  RequestOutput hidden;
+  if (request_.prompt_only) hidden = visible(engine_output);
+  const RequestOutput& output = request_.prompt_only ? hidden : engine_output;
   Choice& c = choices_.at(index);
+  if (!output.prompt_logprobs.empty()) c.prompt_logprobs = output.prompt_logprobs;
   c.offsets.insert(c.offsets.end(), output.logprobs.size(), c.text.size());
   c.text += output.text;
   c.logprobs.insert(c.logprobs.end(), output.logprobs.begin(), output.logprobs.end());
@@ -381,9 +503,17 @@ json ResponseFormatter::body() const {
     } else if (request_.chat) {
       choice["message"] = {{"role", "assistant"}, {"content", c.text}};
     } else {
-      choice["text"] = c.text;
+      choice["text"] = request_.echo ? echo_text(i) + c.text : c.text;
     }
-    choice["logprobs"] = logprobs_json(c.logprobs, c.offsets);
+    if (request_.echo && request_.want_logprobs) {
+      const size_t shift = echo_text(i).size();
+      std::vector<size_t> offsets = c.offsets;
+      for (auto& offset : offsets) offset += shift;
+      choice["logprobs"] = echo_logprobs_json(i, c.logprobs, offsets);
+    } else {
+      choice["logprobs"] = logprobs_json(c.logprobs, c.offsets);
+    }
+    if (request_.want_prompt_logprobs) choice["prompt_logprobs"] = prompt_logprobs_json(i);
     choice["finish_reason"] = called_tools && c.finish_reason == FinishReason::kStop
                                   ? std::string("tool_calls")
                                   : std::string(to_string(c.finish_reason));

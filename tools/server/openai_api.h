@@ -26,15 +26,17 @@ struct ApiLimits {
   int max_model_len = 0;
   int64_t kv_tokens = 0;  // a request's prompt + max_tokens must fit here too
   int max_logprobs = 20;
-  int max_n = 128;             // largest n
-  int max_choices = 1024;      // prompts × n per HTTP request
-  int default_max_tokens = 0;  // cap on the vLLM default (0: none)
+  bool prompt_logprobs_supported = true;  // false under tensor parallelism
+  int max_n = 128;                        // largest n
+  int max_choices = 1024;                 // prompts × n per HTTP request
+  int default_max_tokens = 0;             // cap on the vLLM default (0: none)
   int32_t vocab_size = 0;
   ChatParsing chat_parsing;  // --reasoning-parser, --tool-call-parser (chat_output.h)
 };
 
 struct ChoiceRequest {
   std::vector<int32_t> prompt;
+  std::optional<std::string> prompt_text;  // the prompt as given, when it was a string (echo)
   SamplingParams params;
 };
 
@@ -43,6 +45,14 @@ struct GenerationRequest {
   bool stream = false;
   bool include_usage = false;
   bool want_logprobs = false;
+  // Completions' echo: the prompt comes before the completion, and with logprobs its tokens
+  // come first in the logprobs object (the first with a null logprob), as lm-evaluation-
+  // harness reads them. prompt_only: max_tokens 0 with echo; the engine still generates one
+  // token (it always does), which is left out of the response.
+  bool echo = false;
+  bool prompt_only = false;
+  // vLLM's prompt_logprobs field asked for directly: a "prompt_logprobs" list per choice.
+  bool want_prompt_logprobs = false;
   std::string id;       // "cmpl-…" / "chatcmpl-…"
   int64_t created = 0;  // unix seconds
   std::string model;
@@ -80,6 +90,8 @@ class ResponseFormatter {
   struct Choice {
     std::string text;
     std::vector<TokenLogprob> logprobs;
+    std::vector<TokenLogprob> prompt_logprobs;  // prompt[i + 1] at i
+    bool echoed = false;                        // streaming: the prompt went out
     FinishReason finish_reason = FinishReason::kNone;
     int prompt_tokens = 0;
     int completion_tokens = 0;
@@ -90,6 +102,14 @@ class ResponseFormatter {
   void record(size_t choice, const RequestOutput& output);
   nlohmann::json logprobs_json(const std::vector<TokenLogprob>& logprobs,
                                const std::vector<size_t>& offsets) const;
+  // Completions with echo: the prompt's tokens (the first with null logprobs), then
+  // `generated` with `offsets` shifted past the prompt text.
+  nlohmann::json echo_logprobs_json(size_t choice, const std::vector<TokenLogprob>& generated,
+                                    const std::vector<size_t>& offsets) const;
+  nlohmann::json prompt_logprobs_json(size_t choice) const;  // vLLM's "prompt_logprobs"
+  std::string echo_text(size_t choice) const;  // the prompt as the response repeats it
+  // Drops the token a prompt-only (max_tokens 0) request generated anyway.
+  RequestOutput visible(const RequestOutput& output) const;
   nlohmann::json chunk_base() const;
   nlohmann::json usage() const;
 

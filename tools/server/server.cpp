@@ -121,6 +121,7 @@ Server::Server(Engine& engine, ServerOptions options)
   st.limits.kv_tokens =
       engine.memory_plan().kv_tokens > 0 ? engine.memory_plan().kv_tokens : engine.max_model_len();
   st.limits.max_logprobs = engine.config().max_logprobs;
+  st.limits.prompt_logprobs_supported = engine.request_limits().prompt_logprobs_supported;
   st.limits.max_n = st.options.max_n;
   st.limits.default_max_tokens = st.options.default_max_tokens;
   st.limits.chat_parsing = st.options.chat_parsing;

@@ -2,6 +2,7 @@
 //   tessera bench latency     prefill and decode speed of one batch, beside the bandwidth roofline
 //   tessera bench throughput  many requests through the in-process engine
 //   tessera bench serve       requests against a running `tessera serve`
+//   tessera bench perplexity  perplexity over a text file (bench_perplexity_command.cpp)
 // The measuring code lives in tools/bench; this file only parses flags and prints.
 #include <fmt/format.h>
 
@@ -34,7 +35,9 @@ constexpr const char* kBenchUsage =
     "  latency     prefill and decode tokens/s of one batch, beside the memory-bandwidth\n"
     "              roofline (weights read per token / measured bandwidth)\n"
     "  throughput  requests/s and tokens/s of many requests through the in-process engine\n"
-    "  serve       the same against a running `tessera serve` (HTTP, streaming)\n";
+    "  serve       the same against a running `tessera serve` (HTTP, streaming)\n"
+    "  perplexity  perplexity of the model over a text file (sliding windows, prompt\n"
+    "              logprobs): compare weight formats\n";
 
 EngineConfig config_from(const po::variables_map& vm) {
   bool is_default = false;
@@ -227,8 +230,9 @@ int run_bench_command(int argc, char** argv) {
   if (which == "latency") return run_latency_command(argc - 1, argv + 1);
   if (which == "throughput") return run_throughput_command(argc - 1, argv + 1);
   if (which == "serve") return run_bench_serve(argc - 1, argv + 1);
+  if (which == "perplexity") return run_bench_perplexity(argc - 1, argv + 1);
   throw UsageError("unknown benchmark '" + std::string(which) +
-                   "' (latency, throughput or serve; see `tessera bench --help`)");
+                   "' (latency, throughput, serve or perplexity; see `tessera bench --help`)");
 }
 
 }  // namespace tessera::cli

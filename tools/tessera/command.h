@@ -22,5 +22,6 @@ int run_bench_command(int argc, char** argv);
 int run_tune_command(int argc, char** argv);
 // `tessera bench serve` (bench_serve_command.cpp); run_bench_command routes to it.
 int run_bench_serve(int argc, char** argv);
+int run_bench_perplexity(int argc, char** argv);
 
 }  // namespace tessera::cli

@@ -26,7 +26,8 @@ po::options_description engine_options() {
       "kv-cache-dtype", po::value<std::string>()->default_value("auto"),
       "KV cache dtype: auto (the activation dtype; the only value accepted)")(
       "quantization", po::value<std::string>(),
-      "quantize weights at load: int8, int4 (group-wise), fp8 (e4m3, per channel)")(
+      "quantize weights at load: int8, int4 (group-wise), fp8 (e4m3, per channel); GGUF blocks "
+      "are dequantized first; none: dequantize GGUF blocks to f32")(
       "load-in-low-bit", po::value<std::string>(), "IPEX-LLM spelling: sym_int8, sym_int4")(
       "block-size", po::value<int>()->default_value(16), "tokens per KV block")(
       "max-num-seqs", po::value<int>()->default_value(256), "running requests at most")(

@@ -47,6 +47,7 @@ struct ModelSummary {
   std::string architecture;
   std::string dtype;
   std::string quantization;
+  std::string linear_formats;  // the linear weights' formats as loaded, e.g. "int8_group x211"
   int64_t vocab_size = 0;
   uint64_t weight_bytes_per_token = 0;  // decode roofline numerator (of one rank)
   int tensor_parallel_size = 1;

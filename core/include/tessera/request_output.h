@@ -47,6 +47,9 @@ struct RequestOutput {
   std::string text;                    // new text since the previous output
   std::vector<int32_t> token_ids;      // new tokens since the previous output
   std::vector<TokenLogprob> logprobs;  // one per new token, when asked
+  // SamplingParams::prompt_logprobs: one per prompt token after the first (prompt[i + 1] at
+  // index i), all in the request's first output; empty in the others.
+  std::vector<TokenLogprob> prompt_logprobs;
   bool finished = false;
   FinishReason finish_reason = FinishReason::kNone;  // set on the final output
   std::string error;                                 // when finish_reason is kError

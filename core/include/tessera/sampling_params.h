@@ -24,6 +24,10 @@ struct SamplingParams {
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
   std::optional<int> logprobs;  // chosen token's logprob plus this many top alternatives
+  // vLLM's prompt_logprobs: every prompt token after the first gets its logprob given the
+  // tokens before it, plus this many top alternatives. A request that asks computes its whole
+  // prompt (no prefix-cache hits) and is refused under tensor parallelism.
+  std::optional<int> prompt_logprobs;
   bool skip_special_tokens = true;
   int priority = 0;  // --scheduling-policy priority: lower first
 

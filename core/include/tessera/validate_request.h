@@ -19,6 +19,8 @@ struct RequestLimits {
   int64_t kv_tokens = 0;  // KV cache capacity in tokens
   int64_t vocab_size = 0;
   int max_logprobs = 20;
+  // False under tensor parallelism: the LM head over prompt rows is not wired across ranks.
+  bool prompt_logprobs_supported = true;
 
   int64_t context() const;  // min(max_model_len, kv_tokens)
 };

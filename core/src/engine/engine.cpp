@@ -172,6 +172,7 @@ class EngineImpl final : public Engine {
     summary_.architecture = model_config.architecture_name;
     summary_.dtype = dtype_label(load.activation_dtype);
     summary_.quantization = model::quantization_name(load.quantization);
+    summary_.linear_formats = weights_.front()->linear_formats();
     summary_.vocab_size = model_config.vocab_size;
     summary_.weight_bytes_per_token = weights_.front()->bytes_per_token();
     summary_.tensor_parallel_size = config.tensor_parallel_size;
@@ -301,6 +302,7 @@ class EngineImpl final : public Engine {
     limits.kv_tokens = plan_.kv_tokens;
     limits.vocab_size = weights_.front()->config().vocab_size;
     limits.max_logprobs = config_.max_logprobs;
+    limits.prompt_logprobs_supported = config_.tensor_parallel_size == 1;
     return limits;
   }
   int64_t blocks_in_use() const override { return blocks_in_use_.load(); }
@@ -489,6 +491,9 @@ class EngineImpl final : public Engine {
     request.eos_token_ids = eos_ids_;
     request.stop_token_ids = state->params.stop_token_ids;
     request.priority = state->params.priority;
+    // Prompt logprobs need the logits of every prompt position, so nothing may come from the
+    // prefix cache (vLLM does the same).
+    request.skip_prefix_cache = state->params.prompt_logprobs.has_value();
     const auto prompt_tokens = state->prompt.size();
     const SamplingParams params = state->params;
     const uint64_t seed = state->seed;

@@ -60,6 +60,9 @@ void SamplingParams::validate(int max_logprobs) const {
       "frequency_penalty", "frequency_penalty must be in [-2, 2], got {}", frequency_penalty);
   TSR_CHECK_INPUT(!logprobs || (*logprobs >= 0 && *logprobs <= max_logprobs), "logprobs",
                   "logprobs must be between 0 and {}, got {}", max_logprobs, logprobs.value_or(0));
+  TSR_CHECK_INPUT(!prompt_logprobs || (*prompt_logprobs >= 0 && *prompt_logprobs <= max_logprobs),
+                  "prompt_logprobs", "prompt_logprobs must be between 0 and {}, got {}",
+                  max_logprobs, prompt_logprobs.value_or(0));
   TSR_CHECK_INPUT(stop.size() <= 16, "stop", "at most 16 stop strings, got {}", stop.size());
   for (const auto& s : stop) {
     TSR_CHECK_INPUT(s.size() <= 256, "stop", "stop strings are limited to 256 bytes");

@@ -17,6 +17,7 @@ tsr_weight_format linear_format(const PlanInput& in) {
   if (in.quantization == model::Quantization::kInt8) return TSR_WEIGHT_FORMAT_INT8_GROUP;
   if (in.quantization == model::Quantization::kInt4) return TSR_WEIGHT_FORMAT_INT4_GROUP;
   if (in.quantization == model::Quantization::kFp8) return TSR_WEIGHT_FORMAT_FP8_E4M3;
+  if (in.quantization == model::Quantization::kDequantize) return TSR_WEIGHT_FORMAT_F32;
   if (in.file_format) return *in.file_format;
   return in.dtype == TSR_DTYPE_F32 ? TSR_WEIGHT_FORMAT_F32 : TSR_WEIGHT_FORMAT_BF16;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 
 #include "common/check.h"
 #include "common/log.h"
@@ -205,6 +206,7 @@ void ModelRunner::init_rank(Rank& rank, bool lead) {
       activation_sizes(local, dtype_, t, seqs, static_cast<size_t>(options_.max_blocks_per_seq),
                        static_cast<size_t>(options_.max_logprobs), cfg.qk_norm);
   const size_t rows = sizes.logit_rows;
+  if (lead) logit_row_capacity_ = static_cast<int32_t>(rows);
   const auto n = static_cast<size_t>(ranks_.size());
   auto alloc = [&](size_t bytes) {
     if (lead) activation_bytes_ += bytes;
@@ -347,6 +349,13 @@ void ModelRunner::add_request(const std::string& id, const SamplingParams& param
   r.num_outputs = 0;
   r.history.clear();
   if (penalized(params)) r.history = prompt;
+  r.prompt.clear();
+  r.prompt_scored = 0;
+  if (params.prompt_logprobs) {
+    TSR_CHECK_INPUT(tp_size_ == 1, "prompt_logprobs",
+                    "prompt_logprobs is not supported with --tensor-parallel-size > 1");
+    r.prompt = prompt;
+  }
 }
 
 const StepOutput& ModelRunner::execute(const sched::SchedulerOutput& plan) {
@@ -355,12 +364,15 @@ const StepOutput& ModelRunner::execute(const sched::SchedulerOutput& plan) {
   StepOutput& out = step_output_;
   out.sampled.clear();
   out.sample.tokens.clear();
+  out.prompt_logprobs.clear();
+  prompt_rows_.clear();
   if (plan.scheduled.empty()) return out;
   std::vector<RequestSampling*>& rows = sampled_rows_;
   rows.clear();
   prepare_inputs(plan, rows);
   forward(batch_);
   sample_into(sampling_, out.sample);
+  score_prompt_rows();
   size_t row = 0;
   for (const auto& sr : plan.scheduled) {
     if (!sr.needs_logits) continue;
@@ -400,6 +412,9 @@ void ModelRunner::prepare_inputs(const sched::SchedulerOutput& plan,
   sampling.clear();
   sampling.history_offsets.push_back(0);
   for (const auto& sr : plan.scheduled) {
+    auto found = requests_.find(sr.id);
+    RequestSampling* r = found == requests_.end() ? nullptr : &found->second;
+    if (r != nullptr && r->params.prompt_logprobs) add_prompt_rows(sr, *r, batch.num_tokens());
     for (int j = 0; j < sr.num_tokens; ++j) {
       const int pos = sr.start_position + j;
       batch.input_ids.push_back(sr.token_ids[static_cast<size_t>(j)]);
@@ -414,8 +429,6 @@ void ModelRunner::prepare_inputs(const sched::SchedulerOutput& plan,
     batch.block_tables.resize(batch.block_tables.size() + (width - sr.block_table.size()), 0);
     if (!sr.needs_logits) continue;
     batch.logits_indices.push_back(batch.num_tokens() - 1);
-    auto found = requests_.find(sr.id);
-    RequestSampling* r = found == requests_.end() ? nullptr : &found->second;
     rows.push_back(r);
     const SamplingParams& p = r != nullptr ? r->params : SamplingParams{};
     sampling.temperature.push_back(p.temperature);
@@ -442,6 +455,92 @@ void ModelRunner::prepare_inputs(const sched::SchedulerOutput& plan,
       sampling.want_logprobs = true;
       sampling.num_top_logprobs = std::max(sampling.num_top_logprobs, *p.logprobs);
     }
+  }
+}
+
+void ModelRunner::add_prompt_rows(const sched::ScheduledRequest& sr, RequestSampling& r,
+                                  int32_t first_row) {
+  // Position p's logits score prompt[p + 1]; the last prompt position predicts the first
+  // generated token (sampled, not scored), and a recomputed position (after a preemption)
+  // was scored already.
+  const int32_t begin = std::max(sr.start_position, r.prompt_scored);
+  const int32_t end = std::min(sr.start_position + sr.num_tokens, r.num_prompt - 1);
+  if (begin >= end) return;
+  PromptLogprobs& out = step_output_.prompt_logprobs.emplace_back();
+  out.id = sr.id;
+  out.first_token = begin + 1;
+  for (int32_t p = begin; p < end; ++p) {
+    prompt_rows_.push_back(
+        {&r, first_row + (p - sr.start_position), p, step_output_.prompt_logprobs.size() - 1});
+  }
+  r.prompt_scored = end;
+}
+
+namespace {
+
+// log_softmax(logits)[token] in float64, and the top_n largest entries (ties: lower id
+// first), as vLLM reports prompt logprobs: the raw model distribution, no sampling transforms.
+TokenLogprob score_row(const float* logits, int64_t vocab, int32_t token, int32_t top_n,
+                       std::vector<int32_t>& order) {
+  double max = -std::numeric_limits<double>::infinity();
+  for (int64_t v = 0; v < vocab; ++v) max = std::max(max, static_cast<double>(logits[v]));
+  double sum = 0.0;
+  for (int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(logits[v]) - max);
+  const double log_z = max + std::log(sum);
+  TokenLogprob lp;
+  lp.token = token;
+  lp.logprob = static_cast<float>(static_cast<double>(logits[token]) - log_z);
+  if (top_n <= 0) return lp;
+  order.resize(static_cast<size_t>(vocab));
+  for (int64_t v = 0; v < vocab; ++v) order[static_cast<size_t>(v)] = static_cast<int32_t>(v);
+  const auto n = std::min<int64_t>(top_n, vocab);
+  std::partial_sort(order.begin(), order.begin() + n, order.end(), [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  });
+  for (int64_t k = 0; k < n; ++k) {
+    const int32_t id = order[static_cast<size_t>(k)];
+    lp.top.emplace_back(id, static_cast<float>(static_cast<double>(logits[id]) - log_z));
+  }
+  return lp;
+}
+
+}  // namespace
+
+void ModelRunner::score_prompt_rows() {
+  if (prompt_rows_.empty()) return;
+  TSR_CHECK(tp_size_ == 1, "prompt_logprobs is not supported with --tensor-parallel-size > 1");
+  Rank& rank = lead();
+  const int64_t vocab = weights_.config().vocab_size;
+  std::vector<int32_t> order;
+  for (size_t done = 0; done < prompt_rows_.size();) {
+    const size_t slice =
+        std::min(prompt_rows_.size() - done, static_cast<size_t>(logit_row_capacity_));
+    prompt_row_indices_.resize(slice);
+    for (size_t i = 0; i < slice; ++i) prompt_row_indices_[i] = prompt_rows_[done + i].row;
+    upload(rank.stream, rank.inputs.logits_indices, prompt_row_indices_);
+    StepShape shape;
+    shape.tokens = batch_.num_tokens();
+    shape.seqs = batch_.num_seqs();
+    shape.logit_rows = static_cast<int64_t>(slice);
+    shape.table_width = batch_.max_blocks_per_seq;
+    shape.max_seq_len = *std::max_element(batch_.seq_lens.begin(), batch_.seq_lens.end());
+    const models::ForwardContext ctx{
+        *rank.device, rank.stream,   dtype_,      shape,       rank.inputs,
+        rank.act,     rank.kv_cache, kv_layout(), num_blocks_, rank.weights->layout(),
+        nullptr,      nullptr};
+    TSR_CHECK(rank.weights->model().lm_head_rows(ctx),
+              "this model family cannot compute prompt logprobs (prompt_logprobs)");
+    prompt_logits_.resize(slice * static_cast<size_t>(vocab));
+    stream_.copy_to_host(prompt_logits_.data(), act_.logits, 0, prompt_logits_.size() * 4);
+    stream_.synchronize();
+    for (size_t i = 0; i < slice; ++i) {
+      const PromptRow& row = prompt_rows_[done + i];
+      const int32_t top_n = row.request->params.prompt_logprobs.value_or(0);
+      const int32_t token = row.request->prompt[static_cast<size_t>(row.position) + 1];
+      step_output_.prompt_logprobs[row.output].entries.push_back(
+          score_row(&prompt_logits_[i * static_cast<size_t>(vocab)], vocab, token, top_n, order));
+    }
+    done += slice;
   }
 }
 

@@ -48,6 +48,7 @@
 #include "runtime/graph.h"
 #include "runtime/stream.h"
 #include "scheduler/scheduler_output.h"
+#include "tessera/request_output.h"
 #include "tessera/sampling_params.h"
 
 namespace tessera::engine {
@@ -66,11 +67,21 @@ struct RunnerOptions {
   std::vector<int32_t> graph_batch_sizes;
 };
 
+// Prompt logprobs a step computed for one request: prompt[first_token + i] at entries[i]
+// (first_token >= 1; each prompt token is scored once, in order, across chunks).
+struct PromptLogprobs {
+  std::string id;
+  int32_t first_token = 0;
+  std::vector<TokenLogprob> entries;
+};
+
 // What one executed plan produced: one sampled token per scheduled request that needed
-// logits, in plan order, and the sample op's full result for those rows (same order).
+// logits, in plan order, and the sample op's full result for those rows (same order); and
+// the prompt logprobs of the requests that asked, for the prompt positions of this step.
 struct StepOutput {
   std::vector<sched::SampledToken> sampled;
   SampleResult sample;
+  std::vector<PromptLogprobs> prompt_logprobs;
 };
 
 // Where a tensor-parallel run spends its forward passes, summed since the last reset: wall
@@ -156,7 +167,22 @@ class ModelRunner {
     int32_t num_prompt = 0;
     int32_t num_outputs = 0;       // tokens sampled so far
     std::vector<int32_t> history;  // prompt + outputs, kept only when a penalty is on
+    std::vector<int32_t> prompt;   // kept only for prompt logprobs
+    int32_t prompt_scored = 0;     // prompt positions whose next token is scored already
   };
+  // One batch row whose logits score a prompt token: row `row` of the flat batch predicts
+  // request->prompt[position + 1].
+  struct PromptRow {
+    RequestSampling* request = nullptr;
+    int32_t row = 0;
+    int32_t position = 0;
+    size_t output = 0;  // index into step_output_.prompt_logprobs
+  };
+  // Queues the rows of `sr` (a request with prompt logprobs) that score prompt tokens.
+  void add_prompt_rows(const sched::ScheduledRequest& sr, RequestSampling& r, int32_t first_row);
+  // Runs the LM head over the queued prompt rows (in slices the logits buffer holds) and
+  // log-softmaxes them on the host in float64. After sampling: it reuses act.logits.
+  void score_prompt_rows();
   // Fills batch_ and sampling_ from the plan; the rows that need logits go to `rows`.
   void prepare_inputs(const sched::SchedulerOutput& plan, std::vector<RequestSampling*>& rows);
   void apply_kv_moves(const sched::SchedulerOutput& plan);
@@ -219,6 +245,10 @@ class ModelRunner {
   tsr_dtype dtype_;
   uint64_t activation_bytes_ = 0;  // of one rank
   int32_t num_logit_rows_ = 0;
+  int32_t logit_row_capacity_ = 0;  // rows act.gathered and act.logits hold
+  std::vector<PromptRow> prompt_rows_;
+  std::vector<int32_t> prompt_row_indices_;
+  std::vector<float> prompt_logits_;  // host copy of one slice's logits
   std::vector<int32_t> logits_permutation_;
   CollectiveTiming timing_;
 

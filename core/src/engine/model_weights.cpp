@@ -109,6 +109,7 @@ class FileWeightLoader final : public models::WeightLoader {
     require_weight_format(desc.format);
     desc.compute_dtype = dtype();
     auto weight = runtime::Weight::prepack(device_, desc);
+    ++weights_.linear_format_counts_[desc.format];
     weights_.device_bytes_ += weight.bytes();
     weights_.bytes_per_token_ += weight.bytes();
     // The plugin holds its copy: the file pages can leave memory.
@@ -194,6 +195,19 @@ std::unique_ptr<ModelWeights> ModelWeights::load(const std::string& path,
   TSR_LOG_DEBUG("loaded {} ({} layers) onto {}: {:.1f} MiB on the device", path, config.num_layers,
                 device->label(), static_cast<double>(weights->device_bytes_) / (1 << 20));
   return weights;
+}
+
+std::string ModelWeights::linear_formats() const {
+  std::vector<std::pair<int, tsr_weight_format>> by_count;
+  for (const auto& [format, count] : linear_format_counts_) by_count.emplace_back(count, format);
+  std::sort(by_count.begin(), by_count.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::string out;
+  for (const auto& [count, format] : by_count) {
+    if (!out.empty()) out += ", ";
+    out += fmt::format("{} x{}", model::weight_format_name(format), count);
+  }
+  return out;
 }
 
 }  // namespace tessera::engine

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -43,6 +44,9 @@ class ModelWeights {
   // Bytes read from weights per decoded token (all linear weights + one embedding row):
   // the numerator of the decode roofline.
   uint64_t bytes_per_token() const { return bytes_per_token_; }
+  // The canonical formats of the linear weights as prepacked, with counts, most frequent
+  // first: "int4_group_asym x210, int8_group x1" (reports, bench perplexity).
+  std::string linear_formats() const;
 
  private:
   friend class FileWeightLoader;
@@ -54,6 +58,7 @@ class ModelWeights {
   std::string path_;
   uint64_t device_bytes_ = 0;
   uint64_t bytes_per_token_ = 0;
+  std::map<tsr_weight_format, int> linear_format_counts_;
 };
 
 // Reads only the config of a model path (HF directory or GGUF) without touching weights.

@@ -67,6 +67,12 @@ OutputProcessor::Processed OutputProcessor::process(
     const std::vector<sched::RequestUpdate>& updates, const StepOutput& output) {
   const auto now = Clock::now();
   const auto& rows = output.sampled;
+  for (const auto& scored : output.prompt_logprobs) {
+    auto it = requests_.find(scored.id);
+    if (it == requests_.end()) continue;
+    auto& gathered = it->second->prompt_logprobs;
+    gathered.insert(gathered.end(), scored.entries.begin(), scored.entries.end());
+  }
   Processed processed;
   size_t row = 0;
   for (const auto& update : updates) {
@@ -95,6 +101,7 @@ RequestOutput OutputProcessor::output_of(OutputRequest& r, const sched::RequestU
   RequestOutput out;
   out.request_id = r.id;
   out.token_ids.push_back(update.token);
+  if (first) out.prompt_logprobs = std::move(r.prompt_logprobs);
   if (r.params.logprobs && row < rows && !sampled.logprobs.empty()) {
     TokenLogprob lp;
     lp.token = update.token;

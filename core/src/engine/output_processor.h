@@ -60,6 +60,7 @@ struct OutputRequest {
   std::unique_ptr<tokenizer::StreamingDecoder> decoder;
   StopStrings stops;
   std::vector<int32_t> prompt;
+  std::vector<TokenLogprob> prompt_logprobs;  // gathered over prefill chunks until the first output
   uint64_t seed = 0;
   int completion_tokens = 0;
   int cached_tokens = 0;

@@ -107,6 +107,8 @@ SamplingParams sampling_params_from_json(const json& request, int default_max_to
     int logprobs = 0;
     if (read(request, "logprobs", logprobs)) p.logprobs = logprobs;
   }
+  int prompt_logprobs = 0;
+  if (read(request, "prompt_logprobs", prompt_logprobs)) p.prompt_logprobs = prompt_logprobs;
   return p;
 }
 

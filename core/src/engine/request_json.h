@@ -11,7 +11,7 @@ namespace tessera::engine {
 
 // Reads max_tokens (or max_completion_tokens), temperature, top_p, top_k, min_p, seed, stop
 // (string or list), stop_token_ids, ignore_eos, presence/frequency/repetition penalties,
-// logprobs (int for completions; with top_logprobs for chat), min_tokens,
+// logprobs (int for completions; with top_logprobs for chat), prompt_logprobs, min_tokens,
 // skip_special_tokens, priority. Unknown fields are ignored, as OpenAI-compatible servers do.
 // `default_max_tokens` applies when neither max_tokens field is present.
 SamplingParams sampling_params_from_json(const nlohmann::json& request, int default_max_tokens,

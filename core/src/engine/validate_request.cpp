@@ -13,6 +13,8 @@ int64_t RequestLimits::context() const {
 void validate_request(std::span<const int32_t> prompt, const SamplingParams& params,
                       const RequestLimits& limits) {
   params.validate(limits.max_logprobs);
+  TSR_CHECK_INPUT(!params.prompt_logprobs || limits.prompt_logprobs_supported, "prompt_logprobs",
+                  "prompt_logprobs is not supported with --tensor-parallel-size > 1");
   TSR_CHECK_INPUT(!prompt.empty(), "prompt", "the prompt is empty");
   for (int32_t token : prompt) {
     TSR_CHECK_INPUT(token >= 0 && token < limits.vocab_size, "prompt",

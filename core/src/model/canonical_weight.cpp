@@ -158,7 +158,8 @@ void quantize_rows_fp8(const TensorView& view, int64_t rows, int64_t cols,
 }  // namespace
 
 Quantization parse_quantization(const std::string& name) {
-  if (name.empty() || name == "none") return Quantization::kNone;
+  if (name.empty()) return Quantization::kNone;
+  if (name == "none") return Quantization::kDequantize;
   if (name == "int8" || name == "sym_int8") return Quantization::kInt8;
   if (name == "int4" || name == "sym_int4") return Quantization::kInt4;
   if (name == "fp8") return Quantization::kFp8;
@@ -176,8 +177,27 @@ const char* quantization_name(Quantization q) {
       return "int4";
     case Quantization::kFp8:
       return "fp8";
+    case Quantization::kDequantize:
+      return "none (dequantized to f32)";
   }
   return "?";
+}
+
+// An explicit --quantization on a GGUF block tensor: its f32 values (gguf's dequantization,
+// to_f32), then the full-precision path; a plain f32 result owns the values.
+CanonicalWeight CanonicalWeight::from_dequantized(const TensorView& view, Quantization quantization,
+                                                  int64_t group_size) {
+  const std::vector<float> values = to_f32(view);
+  TensorView dense = view;
+  dense.dtype = FileDType::kF32;
+  dense.data = reinterpret_cast<const uint8_t*>(values.data());
+  dense.bytes = values.size() * sizeof(float);
+  CanonicalWeight w = from_tensor(dense, quantization, group_size);
+  if (w.desc_.format == TSR_WEIGHT_FORMAT_F32) {
+    w.data_.assign(dense.data, dense.data + dense.bytes);
+    w.desc_.data = w.data_.data();
+  }
+  return w;
 }
 
 CanonicalWeight CanonicalWeight::from_tensor(const TensorView& view, Quantization quantization,
@@ -215,7 +235,7 @@ CanonicalWeight CanonicalWeight::from_tensor(const TensorView& view, Quantizatio
         w.desc_.group_size = 0;
         break;
       }
-      TSR_CHECK(quantization == Quantization::kNone,
+      TSR_CHECK(quantization == Quantization::kNone || quantization == Quantization::kDequantize,
                 "quantization '{}' at load is not supported (int8, int4, fp8)",
                 quantization_name(quantization));
       w.desc_.format = view.dtype == FileDType::kF32   ? TSR_WEIGHT_FORMAT_F32
@@ -230,8 +250,9 @@ CanonicalWeight CanonicalWeight::from_tensor(const TensorView& view, Quantizatio
                 "weight '{}' has type {}, which cannot be used as a linear "
                 "weight",
                 view.name, file_dtype_name(view.dtype));
-      // No requantizing: GGUF blocks keep their values (the --quantization request applies to
-      // full-precision weights only).
+      if (quantization != Quantization::kNone)
+        return from_dequantized(view, quantization, group_size);
+      // No requantizing: GGUF blocks keep their values.
       blocks_to_canonical(view, rows, cols, layout, w.data_, w.scales_, w.mins_);
       w.desc_.format = layout.canonical;
       w.desc_.group_size = layout.group;

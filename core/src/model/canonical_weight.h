@@ -17,16 +17,20 @@
 
 namespace tessera::model {
 
-enum class Quantization { kNone, kInt8, kInt4, kFp8 };
+// kNone: weights as in the file. kDequantize (`--quantization none`): GGUF blocks are
+// dequantized to f32 at load (full-precision tensors pass through as with kNone). kInt8 /
+// kInt4 / kFp8 quantize full-precision weights, and GGUF blocks after dequantizing them.
+enum class Quantization { kNone, kInt8, kInt4, kFp8, kDequantize };
 
-// Parses "int8", "sym_int8", "int4", "sym_int4", "fp8", "none"/"" ; throws on others.
+// Parses "int8", "sym_int8", "int4", "sym_int4", "fp8", "none" (kDequantize), "" (kNone);
+// throws on others.
 Quantization parse_quantization(const std::string& name);
 const char* quantization_name(Quantization q);
 
 class CanonicalWeight {
  public:
-  // A 2-D weight [rows, cols] (rows = output features). `quantization` applies only to
-  // full-precision inputs; already-quantized GGUF blocks keep their format.
+  // A 2-D weight [rows, cols] (rows = output features). With kNone, GGUF blocks keep their
+  // format; any other `quantization` dequantizes them first and then applies as to f32.
   static CanonicalWeight from_tensor(const TensorView& view, Quantization quantization,
                                      int64_t group_size = 32);
 
@@ -51,6 +55,8 @@ class CanonicalWeight {
 
  private:
   void repoint(const CanonicalWeight& other);
+  static CanonicalWeight from_dequantized(const TensorView& view, Quantization quantization,
+                                          int64_t group_size);
 
   std::vector<uint8_t> data_;
   std::vector<float> scales_;

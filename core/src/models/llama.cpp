@@ -44,6 +44,11 @@ void LlamaModel::forward(const ForwardContext& ctx) const {
   logits(ctx, cfg, embeddings_.lm_head);
 }
 
+bool LlamaModel::lm_head_rows(const ForwardContext& ctx) const {
+  logits(ctx, config_, embeddings_.lm_head);
+  return true;
+}
+
 void configure_llama(model::ModelConfig& config, WeightFileKind kind) {
   config.sliding_window = 0;
   if (kind == WeightFileKind::kGguf) config.rope_neox_style = false;

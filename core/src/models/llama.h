@@ -17,6 +17,7 @@ class LlamaModel : public Model {
 
   void load(WeightLoader& loader) override;
   void forward(const ForwardContext& ctx) const override;
+  bool lm_head_rows(const ForwardContext& ctx) const override;
   std::span<const tsr_op_id> required_ops() const override { return kDecoderOps; }
 
  private:

@@ -133,6 +133,14 @@ class Model {
   // inputs.logits_indices) end in act.logits as f32 [rows, vocab]. Must not allocate or
   // synchronize: decode steps are captured as device graphs.
   virtual void forward(const ForwardContext& ctx) const = 0;
+  // Prompt logprobs: after forward(), act.normed holds every token's final-normed hidden
+  // state; this runs the LM head again over the ctx.shape.logit_rows rows of
+  // inputs.logits_indices (into act.logits, as forward() ends). False: the family cannot (its
+  // forward does not leave act.normed so), and prompt logprobs are refused for it.
+  virtual bool lm_head_rows(const ForwardContext& ctx) const {
+    static_cast<void>(ctx);
+    return false;
+  }
 
  protected:
   model::ModelConfig config_;

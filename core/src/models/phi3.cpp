@@ -29,6 +29,11 @@ class Phi3Model : public Model {
 
   void load(WeightLoader& loader) override;
   void forward(const ForwardContext& ctx) const override;
+  // forward() leaves every token's final-normed state in act.normed (prompt logprobs).
+  bool lm_head_rows(const ForwardContext& ctx) const override {
+    logits(ctx, config_, embeddings_.lm_head);
+    return true;
+  }
   std::span<const tsr_op_id> required_ops() const override { return kDecoderOps; }
 
  private:

@@ -29,7 +29,8 @@ struct NewRequest {
   bool ignore_eos = false;
   std::vector<TokenId> eos_token_ids;
   std::vector<TokenId> stop_token_ids;
-  int priority = 0;  // priority policy: lower value first, then arrival
+  int priority = 0;                // priority policy: lower value first, then arrival
+  bool skip_prefix_cache = false;  // computes its whole prompt (prompt logprobs)
 };
 
 enum class RequestStatus { kWaiting, kRunning, kSwapped, kFinished };

@@ -180,7 +180,8 @@ void Scheduler::preempt(Request& victim, kv::KvPlan& plan, SchedulerOutput& out)
 
 bool Scheduler::try_admit(Request& r, int budget, kv::KvPlan& plan, SchedulerOutput& out) {
   const int num_tokens = r.num_tokens();
-  std::vector<BlockId> hits = kv_.match_prefix(r.token_ids);
+  std::vector<BlockId> hits;
+  if (!r.spec.skip_prefix_cache) hits = kv_.match_prefix(r.token_ids);
   // At least the last token is computed, so that its logits exist.
   const int hit_tokens = std::min(static_cast<int>(hits.size()) * kv_.block_size(), num_tokens - 1);
   hits.resize(static_cast<std::size_t>(kv_.blocks_for(hit_tokens)));
