@@ -63,36 +63,67 @@ inline __m256i block_dot_uint8(__m256i low7, __m256i top, const int8_t* x) {
   return _mm256_add_epi32(lo, hi);
 }
 
+// One block b into the accumulators of kRows activation rows.
+template <bool kFiveBit, int kRows>
+__attribute__((always_inline)) inline void block_into(const int8_t* xq, const float* xs,
+                                                      const uint8_t* q, const float* scales,
+                                                      int64_t group, int64_t k, int64_t b,
+                                                      __m256* acc) {
+  const int64_t blocks = k / 32;
+  const float scale = scales[b * 32 / group];
+  __m256i u;
+  __m256i top = _mm256_setzero_si256();
+  if constexpr (kFiveBit) {
+    u = unpack_5bit(q, k, b);
+  } else {
+    const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + b * 32));
+    u = _mm256_and_si256(raw, _mm256_set1_epi8(0x7f));
+    top = _mm256_and_si256(_mm256_srli_epi16(raw, 7), _mm256_set1_epi8(1));
+  }
+  for (int i = 0; i < kRows; ++i) {
+    const int8_t* x = xq + i * k + b * 32;
+    __m256i sums;
+    if constexpr (kFiveBit) {
+      sums = block_dot_small(u, x);
+    } else {
+      sums = block_dot_uint8(u, top, x);
+    }
+    acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(scale * xs[i * blocks + b]), _mm256_cvtepi32_ps(sums),
+                             acc[i]);
+  }
+}
+
+// kRows is a compile-time count so that the accumulators stay in registers; two sets of them
+// (even and odd blocks) keep two FMA chains in flight per row.
+template <bool kFiveBit, int kRows>
+void dot_fixed_rows(const int8_t* xq, const float* xs, const uint8_t* q, const float* scales,
+                    int64_t group, int64_t k, float* out) {
+  const int64_t blocks = k / 32;
+  __m256 even[kRows], odd[kRows];
+  for (int i = 0; i < kRows; ++i) even[i] = odd[i] = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 2 <= blocks; b += 2) {
+    block_into<kFiveBit, kRows>(xq, xs, q, scales, group, k, b, even);
+    block_into<kFiveBit, kRows>(xq, xs, q, scales, group, k, b + 1, odd);
+  }
+  if (b < blocks) block_into<kFiveBit, kRows>(xq, xs, q, scales, group, k, b, even);
+  for (int i = 0; i < kRows; ++i) out[i] = hsum(_mm256_add_ps(even[i], odd[i]));
+}
+
 template <bool kFiveBit>
 void dot_rows(const int8_t* xq, const float* xs, int64_t rows, const uint8_t* q,
               const float* scales, int64_t group, int64_t k, float* out) {
-  const int64_t blocks = k / 32;
-  __m256 acc[kAsym8MaxRows];
-  for (auto& a : acc) a = _mm256_setzero_ps();
-  for (int64_t b = 0; b < blocks; ++b) {
-    const float scale = scales[b * 32 / group];
-    __m256i u;
-    __m256i top = _mm256_setzero_si256();
-    if constexpr (kFiveBit) {
-      u = unpack_5bit(q, k, b);
-    } else {
-      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + b * 32));
-      u = _mm256_and_si256(raw, _mm256_set1_epi8(0x7f));
-      top = _mm256_and_si256(_mm256_srli_epi16(raw, 7), _mm256_set1_epi8(1));
-    }
-    for (int64_t i = 0; i < rows; ++i) {
-      const int8_t* x = xq + i * k + b * 32;
-      __m256i sums;
-      if constexpr (kFiveBit) {
-        sums = block_dot_small(u, x);
-      } else {
-        sums = block_dot_uint8(u, top, x);
-      }
-      acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(scale * xs[i * blocks + b]), _mm256_cvtepi32_ps(sums),
-                               acc[i]);
-    }
+  static_assert(kAsym8MaxRows == 4, "dot_rows dispatches 1..4 rows");
+  switch (rows) {
+    case 1:
+      return dot_fixed_rows<kFiveBit, 1>(xq, xs, q, scales, group, k, out);
+    case 2:
+      return dot_fixed_rows<kFiveBit, 2>(xq, xs, q, scales, group, k, out);
+    case 3:
+      return dot_fixed_rows<kFiveBit, 3>(xq, xs, q, scales, group, k, out);
+    default:
+      return dot_fixed_rows<kFiveBit, 4>(xq, xs, q, scales, group, k, out);
   }
-  for (int64_t i = 0; i < rows; ++i) out[i] = hsum(acc[i]);
 }
 
 }  // namespace

@@ -59,37 +59,70 @@ inline float hsum256(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-template <bool kFiveBit>
-void dot_rows(const int8_t* xq, const float* xs, int64_t rows, const uint8_t* q,
-              const float* scales, int64_t group, int64_t k, float* out) {
+// Blocks b and b + 1 into the accumulators of kRows activation rows.
+template <bool kFiveBit, int kRows>
+__attribute__((always_inline)) inline void pair_into(const int8_t* xq, const float* xs,
+                                                     const uint8_t* q, const float* scales,
+                                                     int64_t group, int64_t k, int64_t b,
+                                                     __m512* acc) {
   const int64_t blocks = k / 32;
-  __m512 acc[kAsym8MaxRows];
-  for (auto& a : acc) a = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + 2 <= blocks; b += 2) {
-    const __m512i u = kFiveBit ? unpack_5bit_pair(q, k, b)
-                               : _mm512_loadu_si512(reinterpret_cast<const __m512i*>(q + b * 32));
-    const float s0 = scales[b * 32 / group];
-    const float s1 = scales[(b + 1) * 32 / group];
-    for (int64_t i = 0; i < rows; ++i) {
-      const float* xsi = xs + i * blocks;
-      const __m512i x = _mm512_loadu_si512(xq + i * k + b * 32);
-      const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, x);
-      const __m512 s =
-          _mm512_insertf32x8(_mm512_set1_ps(s0 * xsi[b]), _mm256_set1_ps(s1 * xsi[b + 1]), 1);
-      acc[i] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(sums), acc[i]);
-    }
+  const __m512i u = kFiveBit ? unpack_5bit_pair(q, k, b)
+                             : _mm512_loadu_si512(reinterpret_cast<const __m512i*>(q + b * 32));
+  const float s0 = scales[b * 32 / group];
+  const float s1 = scales[(b + 1) * 32 / group];
+  for (int i = 0; i < kRows; ++i) {
+    const float* xsi = xs + i * blocks;
+    const __m512i x = _mm512_loadu_si512(xq + i * k + b * 32);
+    const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, x);
+    const __m512 s =
+        _mm512_insertf32x8(_mm512_set1_ps(s0 * xsi[b]), _mm256_set1_ps(s1 * xsi[b + 1]), 1);
+    acc[i] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(sums), acc[i]);
   }
-  for (int64_t i = 0; i < rows; ++i) out[i] = _mm512_reduce_add_ps(acc[i]);
-  if (b < blocks) {
+}
+
+// kRows is a compile-time count so that the accumulators stay in registers; two sets of them
+// (alternate block pairs) keep two FMA chains in flight per row.
+template <bool kFiveBit, int kRows>
+void dot_fixed_rows(const int8_t* xq, const float* xs, const uint8_t* q, const float* scales,
+                    int64_t group, int64_t k, float* out) {
+  const int64_t blocks = k / 32;
+  __m512 even[kRows], odd[kRows];
+  for (int i = 0; i < kRows; ++i) even[i] = odd[i] = _mm512_setzero_ps();
+  int64_t b = 0;
+  for (; b + 4 <= blocks; b += 4) {
+    pair_into<kFiveBit, kRows>(xq, xs, q, scales, group, k, b, even);
+    pair_into<kFiveBit, kRows>(xq, xs, q, scales, group, k, b + 2, odd);
+  }
+  if (b + 2 <= blocks) {
+    pair_into<kFiveBit, kRows>(xq, xs, q, scales, group, k, b, even);
+    b += 2;
+  }
+  for (int i = 0; i < kRows; ++i) out[i] = _mm512_reduce_add_ps(_mm512_add_ps(even[i], odd[i]));
+  if (b < blocks) {  // the odd last block
     const __m256i u = kFiveBit ? unpack_5bit_block(q, k, b)
                                : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + b * 32));
     const float s = scales[b * 32 / group];
-    for (int64_t i = 0; i < rows; ++i) {
+    for (int i = 0; i < kRows; ++i) {
       const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + i * k + b * 32));
       const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x);
       out[i] += s * xs[i * blocks + b] * hsum256(_mm256_cvtepi32_ps(sums));
     }
+  }
+}
+
+template <bool kFiveBit>
+void dot_rows(const int8_t* xq, const float* xs, int64_t rows, const uint8_t* q,
+              const float* scales, int64_t group, int64_t k, float* out) {
+  static_assert(kAsym8MaxRows == 4, "dot_rows dispatches 1..4 rows");
+  switch (rows) {
+    case 1:
+      return dot_fixed_rows<kFiveBit, 1>(xq, xs, q, scales, group, k, out);
+    case 2:
+      return dot_fixed_rows<kFiveBit, 2>(xq, xs, q, scales, group, k, out);
+    case 3:
+      return dot_fixed_rows<kFiveBit, 3>(xq, xs, q, scales, group, k, out);
+    default:
+      return dot_fixed_rows<kFiveBit, 4>(xq, xs, q, scales, group, k, out);
   }
 }
 
