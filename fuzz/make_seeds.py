@@ -43,7 +43,9 @@ def byte_level_vocab():
 def gguf_seed(path, arch, tokenizer_model, qtype):
     import gguf
     writer = gguf.GGUFWriter(path, arch)
-    hidden, heads, layers = (8 if qtype == "F32" else 32), 2, 1
+    # A K-quant row is whole blocks of 256.
+    hidden = 8 if qtype == "F32" else 256 if qtype.endswith("_K") else 32
+    heads, layers = 2, 1
     writer.add_context_length(64)
     writer.add_embedding_length(hidden)
     writer.add_feed_forward_length(64)
@@ -77,10 +79,18 @@ def gguf_seed(path, arch, tokenizer_model, qtype):
 
     def add(name, shape, quantize=True):
         data = rng.standard_normal(shape).astype(np.float32)
-        if quantize and qtype != "F32":
-            q = gguf.quants.quantize(data, getattr(gguf.GGMLQuantizationType, qtype))
-            writer.add_tensor(name, q, raw_shape=q.shape,
-                              raw_dtype=getattr(gguf.GGMLQuantizationType, qtype))
+        ggml_type = getattr(gguf.GGMLQuantizationType, qtype)
+        if quantize and qtype == "Q5_K":
+            # gguf cannot quantize to Q5_K: random blocks with finite float16 d and dmin.
+            block, type_size = gguf.GGML_QUANT_SIZES[ggml_type]
+            q = rng.integers(0, 256, size=(shape[0], shape[1] // block, type_size), dtype=np.uint8)
+            d = rng.uniform(1e-3, 0.1, size=(shape[0], shape[1] // block, 2)).astype(np.float16)
+            q[:, :, 0:4] = d.view(np.uint8)
+            q = q.reshape(shape[0], -1)
+            writer.add_tensor(name, q, raw_shape=q.shape, raw_dtype=ggml_type)
+        elif quantize and qtype != "F32":
+            q = gguf.quants.quantize(data, ggml_type)
+            writer.add_tensor(name, q, raw_shape=q.shape, raw_dtype=ggml_type)
         else:
             writer.add_tensor(name, data)
 
@@ -99,7 +109,8 @@ def gguf_seeds():
     os.makedirs(CORPUS, exist_ok=True)
     tmp = os.path.join(CORPUS, ".tmp.gguf")
     for arch, model, qtype in [("llama", "gpt2", "F32"), ("llama", "llama", "Q8_0"),
-                               ("qwen2", "gpt2", "Q4_0")]:
+                               ("qwen2", "gpt2", "Q4_0"), ("llama", "gpt2", "Q5_1"),
+                               ("qwen2", "gpt2", "Q5_K")]:
         gguf_seed(tmp, arch, model, qtype)
         with open(tmp, "rb") as f:
             out("gguf", f"{arch}-{model}-{qtype}.gguf", f.read())

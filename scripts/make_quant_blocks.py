@@ -20,12 +20,14 @@ import numpy as np
 SEED = 20251206
 # Types Tessera loads natively, and the shape of each test tensor ([rows, cols]; cols a
 # multiple of the type's block).
-TYPES = {"Q8_0": (6, 96), "Q4_0": (6, 96), "Q4_1": (6, 96), "Q5_0": (6, 96), "Q2_K": (3, 512),
-         "Q3_K": (3, 512), "Q4_K": (3, 512), "Q6_K": (3, 512), "IQ4_NL": (6, 96)}
+TYPES = {"Q8_0": (6, 96), "Q4_0": (6, 96), "Q4_1": (6, 96), "Q5_0": (6, 96), "Q5_1": (6, 96),
+         "Q2_K": (3, 512), "Q3_K": (3, 512), "Q4_K": (3, 512), "Q5_K": (3, 512), "Q6_K": (3, 512),
+         "IQ4_NL": (6, 96)}
 # Byte offsets of the float16 fields (d, dmin) inside a block of the types written as raw
 # random blocks (ggml-common.h's block_q*_K and block_iq4_nl structs; gguf cannot quantize
 # to these).
-F16_FIELDS = {"Q2_K": (80, 82), "Q3_K": (108,), "Q4_K": (0, 2), "Q6_K": (208,), "IQ4_NL": (0,)}
+F16_FIELDS = {"Q2_K": (80, 82), "Q3_K": (108,), "Q4_K": (0, 2), "Q5_K": (0, 2), "Q6_K": (208,),
+              "IQ4_NL": (0,)}
 SMOLLM2_TENSORS = ["blk.0.attn_k.weight", "blk.0.ffn_down.weight", "blk.29.attn_q.weight"]
 
 

@@ -93,7 +93,15 @@ SIZE_125M = {"hidden_size": 768, "intermediate_size": 2048, "num_hidden_layers":
              "num_attention_heads": 12, "num_key_value_heads": 4}
 SIZE_853M = {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 16,
              "num_attention_heads": 32, "num_key_value_heads": 8}
-SHAPES = {"tiny": TINY, "1b": LARGE, "8b": SIZE_8B, "125m": SIZE_125M, "853m": SIZE_853M}
+# Tiny, but every matrix a whole number of the K-quants' 256-element blocks (Q5_K tests).
+TINY_256 = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2}
+SHAPES = {"tiny": TINY, "tiny256": TINY_256, "1b": LARGE, "8b": SIZE_8B, "125m": SIZE_125M,
+          "853m": SIZE_853M}
+# GGUF types written block-quantized: gguf's own quantizer, or quantize_k_quant below.
+QUANTIZED_TYPES = ("Q8_0", "Q4_0", "Q5_1", "Q4_K", "Q5_K", "Q5_K_M")
+# general.file_type (llama.cpp's LLAMA_FTYPE_MOSTLY_*) of the types above.
+FILE_TYPES = {"Q8_0": 7, "Q4_0": 2, "Q5_1": 9, "Q4_K": 14, "Q5_K": 16, "Q5_K_M": 17}
 
 
 def tokenizer_size(folder):
@@ -274,13 +282,59 @@ def gguf_tokenizer(writer, folder, cfg):
         writer.add_chat_template(tok_cfg["chat_template"])
 
 
+def quantize_k_quant(data, bits):
+    """Q5_K (bits 5) or Q4_K (bits 4) blocks of a [rows, cols] f32 matrix, cols a multiple of
+    256 (ggml-common.h's block_q5_K: f16 d, f16 dmin, 12 bytes of 6-bit sub-block scales and
+    mins, 32 bytes of high bits, 128 bytes of nibbles; block_q4_K the same without the high
+    bits). The gguf package reads these types but cannot write them, so this is written by
+    hand, with a plain min/max fit per sub-block of 32 (not ggml's iterative search):
+    x ~ d*sc * q - dmin*m, q in 0..2^bits - 1, sc and m in 0..63."""
+    qmax = (1 << bits) - 1
+    rows, cols = data.shape
+    x = data.astype(np.float32).reshape(rows, cols // 256, 8, 32)
+    lo = np.minimum(x.min(axis=-1), 0.0)
+    hi = x.max(axis=-1)
+    scale, offset = (hi - lo) / qmax, -lo  # per sub-block, before 6-bit quantization
+    d = (scale.max(axis=-1) / 63.0).astype(np.float16)
+    dmin = (offset.max(axis=-1) / 63.0).astype(np.float16)
+    d32, dmin32 = d.astype(np.float32)[..., None], dmin.astype(np.float32)[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sc = np.where(d32 > 0, np.clip(np.rint(scale / d32), 0, 63), 0).astype(np.uint8)
+        m = np.where(dmin32 > 0, np.clip(np.rint(offset / dmin32), 0, 63), 0).astype(np.uint8)
+        step = (d32 * sc)[..., None]
+        q = np.where(step > 0, np.rint((x + (dmin32 * m)[..., None]) / step), 0)
+    q = np.clip(q, 0, qmax).astype(np.uint8)  # [rows, blocks, 8 sub-blocks, 32]
+    packed = np.zeros((rows, cols // 256, 12), dtype=np.uint8)  # inverse of get_scale_min_k4
+    packed[..., 0:4] = sc[..., 0:4] | ((sc[..., 4:8] >> 4) << 6)
+    packed[..., 4:8] = m[..., 0:4] | ((m[..., 4:8] >> 4) << 6)
+    packed[..., 8:12] = (sc[..., 4:8] & 0x0f) | ((m[..., 4:8] & 0x0f) << 4)
+    pairs = q.reshape(rows, cols // 256, 4, 2, 32)  # chunks of 64: sub-blocks 2c, 2c + 1
+    qs = (pairs[:, :, :, 0] & 0x0f) | ((pairs[:, :, :, 1] & 0x0f) << 4)
+    high_bits = (q >> 4).astype(np.uint8) << np.arange(8, dtype=np.uint8)[:, None]
+    qh = np.bitwise_or.reduce(high_bits, axis=2)
+    high = [qh] if bits == 5 else []
+    blocks = np.concatenate([d[..., None].view(np.uint8), dmin[..., None].view(np.uint8), packed,
+                             *high, qs.reshape(rows, cols // 256, 128)], axis=-1)
+    return blocks.reshape(rows, -1)
+
+
+def gguf_tensor_type(qtype_name, name):
+    """The type of tensor `name` in a file of `qtype_name`. Q5_K_M is mixed, as llama.cpp's
+    Q5_K_M files are (they give some tensors another type): Q5_K matrices, the embedding, the
+    output and attn_v in Q5_1."""
+    if qtype_name != "Q5_K_M":
+        return qtype_name
+    if name in ("token_embd.weight", "output.weight") or ".attn_v." in name:
+        return "Q5_1"
+    return "Q5_K"
+
+
 def write_gguf(path, family, cfg, weights, qtype_name):
     import gguf
     arch_name, folder, _ = FAMILIES[family]
     arch = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama",
             "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3",
             "Gemma3ForCausalLM": "gemma3", "Phi3ForCausalLM": "phi3"}[arch_name]
-    qtype = getattr(gguf.GGMLQuantizationType, qtype_name)
     writer = gguf.GGUFWriter(path, arch)
     nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     hd = cfg.get("head_dim", cfg["hidden_size"] // nh)
@@ -296,7 +350,8 @@ def write_gguf(path, family, cfg, weights, qtype_name):
     writer.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     writer.add_rope_freq_base(cfg["rope_theta"])
     writer.add_vocab_size(cfg["vocab_size"])
-    writer.add_file_type(qtype if qtype_name in ("Q8_0", "Q4_0") else 0)
+    # (Q8_0 and Q4_0 files have always carried the ggml type id here: kept, so their bytes stay.)
+    writer.add_file_type({"Q8_0": 8, "Q4_0": 2}.get(qtype_name, FILE_TYPES.get(qtype_name, 0)))
     if arch == "gemma3":
         # What llama.cpp's converter writes; pattern, local rope base and attention scale
         # are llama.cpp's fixed values, which the tiny config uses.
@@ -328,8 +383,13 @@ def write_gguf(path, family, cfg, weights, qtype_name):
 
     def add(name, data, quantize):
         bf16_matrix = qtype_name == "BF16" and data.ndim == 2
-        if (quantize and qtype_name in ("Q8_0", "Q4_0")) or bf16_matrix:
-            q = gguf.quants.quantize(data, qtype)
+        if (quantize and qtype_name in QUANTIZED_TYPES) or bf16_matrix:
+            type_name = gguf_tensor_type(qtype_name, name)
+            qtype = getattr(gguf.GGMLQuantizationType, type_name)
+            if type_name in ("Q4_K", "Q5_K"):
+                q = quantize_k_quant(data, int(type_name[1]))
+            else:
+                q = gguf.quants.quantize(data, qtype)
             writer.add_tensor(name, q, raw_shape=q.shape, raw_dtype=qtype)
         elif qtype_name == "F16" and data.ndim == 2:
             writer.add_tensor(name, data.astype(np.float16))
@@ -372,9 +432,11 @@ def main():
     parser.add_argument("out_dir")
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--gguf-types", default="F32",
-                        help="comma-separated GGUF tensor types to write: F32,F16,BF16,Q8_0,Q4_0")
+                        help="comma-separated GGUF tensor types to write: F32,F16,BF16,Q8_0,Q4_0,"
+                        "Q5_1,Q4_K,Q5_K (cols multiples of 256: not --size tiny), Q5_K_M (mixed)")
     parser.add_argument("--size", choices=sorted(SHAPES), default="tiny",
-                        help="tiny (tests), 1b (Llama 3.2 1B shape), 8b (Llama 3.1 8B shape), "
+                        help="tiny (tests), tiny256 (tests of 256-blocks), 1b (Llama 3.2 1B "
+                        "shape), 8b (Llama 3.1 8B shape), "
                         "125m or 853m (CPU benchmark shapes)")
     parser.add_argument("--large", action="store_true", help="the same as --size 1b")
     parser.add_argument("--hf-dtype", choices=("float32", "float16"), default="float32",

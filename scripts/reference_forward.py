@@ -15,6 +15,12 @@ For each model it writes <out>/<name>.reference.json (prompt ids, greedy continu
 logits after every prompt position and after every greedy token).
 
 Usage: reference_forward.py MODELS_DIR OUT_DIR [--models llama3,qwen3] [--steps 8]
+                            [--dequantized llama2:llama2-q5_1.gguf,...]
+
+With --dequantized MODEL:FILE it also writes the reference of MODEL's config and prompt with
+the weights of the quantized tiny GGUF FILE (in MODELS_DIR) as gguf.quants.dequantize gives
+them, named after FILE without .gguf: a quantized model's logits are then compared with
+exact arithmetic on its own weights, and its greedy text must match.
 
 With --gguf FILE it instead reads a Llama-architecture GGUF (SmolLM2-135M-Instruct, the default
 model) through the official `gguf` package: every tensor dequantized by gguf.quants.dequantize
@@ -38,6 +44,40 @@ def load(model_dir):
         cfg = json.load(f)
     weights = {k: v.astype(np.float64) for k, v in
                load_file(os.path.join(model_dir, "model.safetensors")).items()}
+    return cfg, weights
+
+
+# GGUF tensor name parts of make_tiny_models.py's files -> Hugging Face names.
+GGUF_TO_HF = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj",
+              "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+              "attn_output": "self_attn.o_proj", "attn_q_norm": "self_attn.q_norm",
+              "attn_k_norm": "self_attn.k_norm", "ffn_norm": "post_attention_layernorm",
+              "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
+
+
+def load_dequantized(model_dir, gguf_path):
+    """MODEL's config, and the weights of a tiny GGUF written from it, dequantized by the gguf
+    package and renamed to Hugging Face names; llama q/k rows are taken back from the
+    interleaved-rope order (llama.cpp's permutation) to rotate-half order."""
+    import gguf
+    cfg, _ = load(model_dir)
+    llama = cfg["architectures"][0] in ("LlamaForCausalLM", "MistralForCausalLM")
+    heads = {"attn_q": cfg["num_attention_heads"], "attn_k": cfg["num_key_value_heads"]}
+    weights = {}
+    for t in gguf.GGUFReader(gguf_path).tensors:
+        w = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float64)
+        parts = t.name.split(".")
+        if t.name == "token_embd.weight":
+            weights["model.embed_tokens.weight"] = w
+        elif t.name == "output.weight":
+            weights["lm_head.weight"] = w
+        elif t.name == "output_norm.weight":
+            weights["model.norm.weight"] = w
+        elif parts[0] == "blk":
+            if llama and parts[2] in heads:
+                n, rows = heads[parts[2]], w.shape[0]
+                w = w.reshape(n, rows // n // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+            weights[f"model.layers.{parts[1]}.{GGUF_TO_HF[parts[2]]}.{parts[3]}"] = w
     return cfg, weights
 
 
@@ -384,14 +424,20 @@ def main():
     parser.add_argument("--models", default="llama3,llama2,mistral,qwen2,qwen3,gemma3,phi3")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--gguf", help="a Llama GGUF file (see above)")
+    parser.add_argument("--dequantized", default="",
+                        help="comma-separated MODEL:FILE.gguf (see above)")
     args = parser.parse_args()
     if args.gguf:
         gguf_main(args.gguf, args.out_dir, args.steps)
         return
     os.makedirs(args.out_dir, exist_ok=True)
-    for name in args.models.split(","):
-        model_dir = os.path.join(args.models_dir, name)
-        cfg, w = load(model_dir)
+    jobs = [(name, name, None) for name in args.models.split(",")]
+    for pair in filter(None, args.dequantized.split(",")):
+        model, file = pair.split(":")
+        jobs.append((file.removesuffix(".gguf"), model, os.path.join(args.models_dir, file)))
+    for name, model, gguf_path in jobs:
+        model_dir = os.path.join(args.models_dir, model)
+        cfg, w = load_dequantized(model_dir, gguf_path) if gguf_path else load(model_dir)
         ids = prompt_for(model_dir)
         window = cfg.get("sliding_window")
         windowed = ("MistralForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM")

@@ -88,7 +88,7 @@ tsr_error* device_get_properties(int32_t index, tsr_device_properties* props) {
         TSR_DTYPE_BIT(TSR_DTYPE_F32) | TSR_DTYPE_BIT(TSR_DTYPE_BF16) | TSR_DTYPE_BIT(TSR_DTYPE_F16);
     full.kv_cache_dtypes = full.activation_dtypes;
     full.weight_formats = 0;
-    for (int f = TSR_WEIGHT_FORMAT_F32; f <= TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM; ++f) {
+    for (int f = TSR_WEIGHT_FORMAT_F32; f <= TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM; ++f) {
       full.weight_formats |= TSR_WEIGHT_FORMAT_BIT(f);
     }
     full.memory_bandwidth = 0;

@@ -24,11 +24,6 @@ constexpr int64_t kBlock = 32;  // activation quantization block = prepacked nib
 // tests/cpu_plugin/linear_asym_test.cpp mirrors this value.
 constexpr int64_t kAsymGemmMinRows = 32;
 
-bool q8_activations() {
-  const char* value = host().option("cpu.q8_activations");
-  return value == nullptr || std::string(value) != "0";
-}
-
 AsymDotQ8 active_dot_q8() {
   AsymDotQ8 dot = nullptr;
   if (active_isa() == Isa::kAvx512) dot = asym_dot_q8_avx512();
@@ -36,10 +31,15 @@ AsymDotQ8 active_dot_q8() {
   return dot != nullptr ? dot : &asym_dot_q8_generic;
 }
 
-// One activation row into int8 blocks of 32 (scale absmax / 127, round to nearest) and its
-// f32 sums per weight group. False when the row has a NaN or Inf.
-bool quantize_row(const float* x, int64_t k, int64_t group, int8_t* xq, float* xs,
-                  float* group_sums) {
+}  // namespace
+
+bool q8_activations_enabled() {
+  const char* value = host().option("cpu.q8_activations");
+  return value == nullptr || std::string(value) != "0";
+}
+
+bool quantize_q8_row(const float* x, int64_t k, int64_t group, int8_t* xq, float* xs,
+                     float* group_sums) {
   for (int64_t b = 0; b < k / kBlock; ++b) {
     const float* v = x + b * kBlock;
     float absmax = 0.0f;
@@ -60,8 +60,6 @@ bool quantize_row(const float* x, int64_t k, int64_t group, int8_t* xq, float* x
   }
   return true;
 }
-
-}  // namespace
 
 float asym_dot_q8_generic(const int8_t* xq, const float* xs, const uint8_t* q, const float* scales,
                           int64_t group, int64_t k) {
@@ -134,7 +132,7 @@ void AsymInt4Weight::run(const float* x, int64_t m, float* out) const {
   const int64_t k = k_;
   const int64_t groups = k / group_;
   if (m < kAsymGemmMinRows) {
-    bool integer = split_nibbles_ && group_ % kBlock == 0 && q8_activations();
+    bool integer = split_nibbles_ && group_ % kBlock == 0 && q8_activations_enabled();
     const int64_t blocks = k / kBlock;
     thread_local std::vector<int8_t> xq;
     thread_local std::vector<float> xs;
@@ -144,8 +142,8 @@ void AsymInt4Weight::run(const float* x, int64_t m, float* out) const {
       xs.resize(static_cast<size_t>(m * blocks));
       group_sums.resize(static_cast<size_t>(m * groups));
       for (int64_t i = 0; i < m && integer; ++i) {
-        integer = quantize_row(x + i * k, k, group_, xq.data() + i * k, xs.data() + i * blocks,
-                               group_sums.data() + i * groups);
+        integer = quantize_q8_row(x + i * k, k, group_, xq.data() + i * k, xs.data() + i * blocks,
+                                  group_sums.data() + i * groups);
       }
     }
     const AsymDotQ8 dot_q8 = active_dot_q8();

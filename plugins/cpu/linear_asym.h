@@ -41,6 +41,14 @@ float asym_dot_q8_generic(const int8_t* xq, const float* xs, const uint8_t* q, c
 AsymDotQ8 asym_dot_q8_avx2();
 AsymDotQ8 asym_dot_q8_avx512();
 
+// The host option cpu.q8_activations (default on): whether decode quantizes activations to int8.
+bool q8_activations_enabled();
+// One activation row into int8 blocks of 32 (scale xs[b] = absmax / 127, round to nearest) and
+// its f32 sums per weight group (k and group multiples of 32). False when the row has a NaN or
+// Inf. Shared by the asymmetric formats' GEMVs.
+bool quantize_q8_row(const float* x, int64_t k, int64_t group, int8_t* xq, float* xs,
+                     float* group_sums);
+
 class AsymInt4Weight {
  public:
   // desc has been validated (format, shapes, pointers incl. mins, group size).

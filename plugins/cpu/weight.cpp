@@ -36,7 +36,7 @@ void check_desc(const tsr_weight_desc* d) {
   // A host of ABI 1.0 passes the descriptor without `mins`.
   check_params_size(d, d != nullptr ? d->struct_size : 0, offsetof(tsr_weight_desc, mins), op);
   TSR_PLUGIN_CHECK_ARG(
-      d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM,
+      d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM,
       "%s: format %d is not a tsr_weight_format", op, static_cast<int>(d->format));
   TSR_PLUGIN_CHECK_ARG(d->rows > 0 && d->rows < (int64_t{1} << 31), "%s: rows %lld out of range",
                        op, static_cast<long long>(d->rows));
@@ -55,6 +55,16 @@ void check_desc(const tsr_weight_desc* d) {
                          "(%lld) that divides it",
                          op, static_cast<long long>(d->cols),
                          static_cast<long long>(d->group_size));
+    return;
+  }
+  if (d->format == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM) {
+    TSR_PLUGIN_CHECK_ARG(TSR_STRUCT_HAS(d, tsr_weight_desc, mins) && d->mins != nullptr,
+                         "%s: INT8_GROUP_ASYM needs scales and mins (ABI 1.2)", op);
+    TSR_PLUGIN_CHECK_ARG(d->scales != nullptr, "%s: scales is NULL for a quantized format", op);
+    TSR_PLUGIN_CHECK_ARG(d->group_size > 0 && d->cols % d->group_size == 0,
+                         "%s: INT8_GROUP_ASYM needs a group_size (%lld) that divides cols (%lld)",
+                         op, static_cast<long long>(d->group_size),
+                         static_cast<long long>(d->cols));
     return;
   }
   if (!is_quantized(d->format)) return;
@@ -90,6 +100,10 @@ tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_
     w->k = desc->cols;
     if (desc->format == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM) {
       w->asym = AsymInt4Weight::create(*desc);
+    } else if (desc->format == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM) {
+      w->asym8 = AsymInt8Weight::create(*desc);
+      host().debug("weight " + std::to_string(desc->rows) + "x" + std::to_string(desc->cols) +
+                   ": int8_group_asym, " + (w->asym8->five_bit() ? "5-bit" : "uint8") + " layout");
     } else if (is_quantized(desc->format)) {
       w->quant = QuantWeight::create(*desc);
     } else if (desc->format == TSR_WEIGHT_FORMAT_F16 || desc->format == TSR_WEIGHT_FORMAT_BF16) {
@@ -127,10 +141,11 @@ tsr_error* weight_bytes(tsr_weight_t weight, uint64_t* bytes) {
   return tsr::sdk::guard([&] {
     tsr_weight_s* w = check_weight(weight, "weight_bytes");
     TSR_PLUGIN_CHECK_ARG(bytes != nullptr, "weight_bytes: bytes is NULL");
-    *bytes = w->gemm   ? w->gemm->bytes()
-             : w->half ? w->half->bytes()
-             : w->asym ? w->asym->bytes()
-                       : w->quant->bytes();
+    *bytes = w->gemm    ? w->gemm->bytes()
+             : w->half  ? w->half->bytes()
+             : w->asym  ? w->asym->bytes()
+             : w->asym8 ? w->asym8->bytes()
+                        : w->quant->bytes();
   });
 }
 
@@ -216,6 +231,8 @@ void linear(const tsr_linear_params* p, bool execute) {
     w->half->run(static_cast<const float*>(src), m, dst);
   } else if (w->asym) {
     w->asym->run(static_cast<const float*>(src), m, dst);
+  } else if (w->asym8) {
+    w->asym8->run(static_cast<const float*>(src), m, dst);
   } else {
     w->quant->run(static_cast<const float*>(src), m, dst);
   }

@@ -8,6 +8,7 @@
 
 #include "cpu_internal.h"
 #include "linear_asym.h"
+#include "linear_asym8.h"
 #include "linear_half.h"
 #include "linear_onednn.h"
 #include "linear_quant.h"
@@ -18,10 +19,11 @@ struct tsr_weight_s {
   tsr_weight_format format = TSR_WEIGHT_FORMAT_F32;
   int64_t n = 0;
   int64_t k = 0;
-  std::unique_ptr<tsr::cpu::OnednnGemm> gemm;      // F32
-  std::unique_ptr<tsr::cpu::HalfWeight> half;      // F16, BF16 (kept 16-bit)
-  std::unique_ptr<tsr::cpu::QuantWeight> quant;    // quantized formats
-  std::unique_ptr<tsr::cpu::AsymInt4Weight> asym;  // INT4_GROUP_ASYM
+  std::unique_ptr<tsr::cpu::OnednnGemm> gemm;       // F32
+  std::unique_ptr<tsr::cpu::HalfWeight> half;       // F16, BF16 (kept 16-bit)
+  std::unique_ptr<tsr::cpu::QuantWeight> quant;     // quantized formats
+  std::unique_ptr<tsr::cpu::AsymInt4Weight> asym;   // INT4_GROUP_ASYM
+  std::unique_ptr<tsr::cpu::AsymInt8Weight> asym8;  // INT8_GROUP_ASYM
 };
 
 namespace tsr::cpu {

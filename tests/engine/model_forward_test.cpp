@@ -7,12 +7,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "engine/model_runner.h"
 #include "runtime/device_selector.h"
+#include "runtime/host_services.h"
 
 namespace {
 
@@ -166,6 +169,9 @@ struct Case {
   model::Quantization quantization;
   double tolerance;  // relative logits error, per row
   bool exact_greedy;
+  // cpu.q8_activations=0 for this case: the CPU's quantized GEMVs keep f32 activations.
+  bool f32_activations = false;
+  int needs_format = -1;  // a tsr_weight_format the device must declare, or the case skips
 };
 
 void PrintTo(const Case& c, std::ostream* os) {
@@ -174,8 +180,31 @@ void PrintTo(const Case& c, std::ostream* os) {
 
 class ModelForward : public OnDevice, public ::testing::WithParamInterface<Case> {};
 
+// Sets a process-wide plugin option for one scope. CTest runs every case in its own process
+// (gtest_discover_tests), so the option is in place before the case's first linear call; the
+// CPU plugin's asymmetric kernels, the only quantized ones in the Q5 files, also read it at
+// every call, so the cases hold in a single process too.
+class ScopedPluginOption {
+ public:
+  ScopedPluginOption(std::string key, const std::string& value) : key_(std::move(key)) {
+    const char* old = runtime::HostServices::instance().get_option(key_);
+    old_ = old != nullptr ? old : "";
+    runtime::HostServices::instance().set_option(key_, value);
+  }
+  ~ScopedPluginOption() { runtime::HostServices::instance().set_option(key_, old_); }
+
+ private:
+  std::string key_, old_;
+};
+
 TEST_P(ModelForward, MatchesTheFloat64Reference) {
   const Case& c = GetParam();
+  if (c.needs_format >= 0 &&
+      !(device_->info().properties.weight_formats & TSR_WEIGHT_FORMAT_BIT(c.needs_format))) {
+    GTEST_SKIP() << test_device() << " does not take weight format " << c.needs_format;
+  }
+  std::optional<ScopedPluginOption> f32_activations;
+  if (c.f32_activations) f32_activations.emplace("cpu.q8_activations", "0");
   const Reference ref = load_reference(c.reference);
   engine::LoadOptions load;
   load.activation_dtype = c.dtype;
@@ -190,6 +219,8 @@ TEST_P(ModelForward, MatchesTheFloat64Reference) {
     worst = std::max(worst, relative_error(rows[i].data(), ref.row(i), ref.vocab));
   }
   EXPECT_LT(worst, c.tolerance) << c.path;
+  std::printf("  %s: worst prompt-row relative error %.3g (tolerance %.3g)\n", c.path.c_str(),
+              worst, c.tolerance);
   if (c.exact_greedy) {
     EXPECT_EQ(generated, ref.greedy) << c.path;
     for (size_t i = ref.prompt.size(); i < rows.size() && i < ref.prompt.size() + ref.greedy.size();
@@ -204,6 +235,7 @@ TEST_P(ModelForward, MatchesTheFloat64Reference) {
 }
 
 const auto kNone = model::Quantization::kNone;
+constexpr int kQ5 = TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM;  // GGUF Q5_1 and Q5_K load as it
 
 INSTANTIATE_TEST_SUITE_P(
     TinyModels, ModelForward,
@@ -226,6 +258,25 @@ INSTANTIATE_TEST_SUITE_P(
         // weights lose about a quarter of the logits' norm).
         Case{"llama2", "llama2-q8_0.gguf", TSR_DTYPE_F32, kNone, 3e-2, false},
         Case{"llama2", "llama2-q4_0.gguf", TSR_DTYPE_F32, kNone, 3.5e-1, false},
+        // GGUF Q5_1, Q5_K and a mixed Q5_K_M file (INT8_GROUP_ASYM weights, Q5_1 and Q5_K
+        // tensors in the mixed one) against the float64 reference of the file's own
+        // dequantized weights, so the weights are exact. With f32 activations only f32
+        // arithmetic remains: the f32 cases' tolerance and the greedy text token for token.
+        Case{"llama2-q5_1", "llama2-q5_1.gguf", TSR_DTYPE_F32, kNone, 1e-4, true, true, kQ5},
+        Case{"llama2-k-q5_k", "llama2-k-q5_k.gguf", TSR_DTYPE_F32, kNone, 1e-4, true, true, kQ5},
+        Case{"llama2-k-q5_k_m", "llama2-k-q5_k_m.gguf", TSR_DTYPE_F32, kNone, 1e-4, true, true,
+             kQ5},
+        // With the default int8 activations (blocks of 32, bound in linear_asym8.h) the
+        // rounding acts on u * scale, which for these asymmetric codes reaches about twice
+        // |w| (the min offsets it): twice the Q8_0 case's 3e-2 (measured about 4e-2).
+        Case{"llama2-q5_1", "llama2-q5_1.gguf", TSR_DTYPE_F32, kNone, 6e-2, false, false, kQ5},
+        Case{"llama2-k-q5_k", "llama2-k-q5_k.gguf", TSR_DTYPE_F32, kNone, 6e-2, false, false, kQ5},
+        Case{"llama2-k-q5_k_m", "llama2-k-q5_k_m.gguf", TSR_DTYPE_F32, kNone, 6e-2, false, false,
+             kQ5},
+        // The same files against the unquantized weights: 5-bit weights, between the Q8_0
+        // and Q4_0 cases.
+        Case{"llama2", "llama2-q5_1.gguf", TSR_DTYPE_F32, kNone, 2e-1, false, false, kQ5},
+        Case{"llama2-k", "llama2-k-q5_k.gguf", TSR_DTYPE_F32, kNone, 2e-1, false, false, kQ5},
         Case{"llama2", "llama2", TSR_DTYPE_F32, model::Quantization::kInt8, 3e-2, false},
         Case{"llama2", "llama2", TSR_DTYPE_F32, model::Quantization::kInt4, 3.5e-1, false},
         Case{"qwen3", "qwen3", TSR_DTYPE_F32, model::Quantization::kFp8, 1e-1, false},

@@ -32,11 +32,10 @@ DATASET = os.path.join(ROOT, "tests", "data", "text", "us-founding-documents.txt
 LOGITS_RELATIVE_TOLERANCE = 1e-4  # model_forward_test's f32 bound on these models
 
 
-@pytest.fixture(scope="module")
-def reference():
-    if not os.path.exists(os.path.join(MODEL_DIR, "config.json")):
-        pytest.skip(f"no tiny model at {MODEL_DIR}")
-    cfg, weights = reference_forward.load(MODEL_DIR)
+def reference_for(model_dir):
+    if not os.path.exists(os.path.join(model_dir, "config.json")):
+        pytest.skip(f"no tiny model at {model_dir}")
+    cfg, weights = reference_forward.load(model_dir)
     print(f"prompt seed {SEED} (TESSERA_TEST_SEED replays it)")
 
     def scores(ids):
@@ -49,6 +48,11 @@ def reference():
 
     scores.vocab = cfg["vocab_size"]
     return scores
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return reference_for(MODEL_DIR)
 
 
 def random_prompt(vocab, length, salt):
@@ -250,19 +254,23 @@ def reference_perplexity(reference, ids, context, stride):
     return nll / count, count, bounds / count
 
 
-def test_bench_perplexity_matches_reference(reference, tmp_path):
+# Every family: the LM head over prompt rows (Model::lm_head_rows) is each family's own.
+@pytest.mark.parametrize("family", ["qwen3", "llama3", "mistral", "gemma3", "phi3"])
+def test_bench_perplexity_matches_reference(family, tmp_path):
     from tokenizers import Tokenizer
+    model_dir = os.path.join(os.path.dirname(MODEL_DIR), family)
+    reference = reference_for(model_dir)
     with open(DATASET, encoding="utf-8") as f:
         text = f.read()[:700]
     dataset = tmp_path / "excerpt.txt"
     dataset.write_text(text, encoding="utf-8")
     out = tmp_path / "ppl.json"
-    result = bench("--model", MODEL_DIR, "--device", "cpu", "--kv-cache-memory", "64MiB",
+    result = bench("--model", model_dir, "--device", "cpu", "--kv-cache-memory", "64MiB",
                    "--dataset", str(dataset), "--context", "48", "--stride", "20",
                    "--output-json", str(out))
     assert result.returncode == 0, result.stderr
     got = json.loads(out.read_text())
-    tokenizer = Tokenizer.from_file(os.path.join(MODEL_DIR, "tokenizer.json"))
+    tokenizer = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
     ids = tokenizer.encode(text, add_special_tokens=True).ids
     mean_nll, count, bound = reference_perplexity(reference, ids, 48, 20)
     assert got["dataset_tokens"] == len(ids) and got["tokens_scored"] == count

@@ -42,6 +42,12 @@ std::vector<float> dequantize(const tsr_weight_desc& d) {
         case TSR_WEIGHT_FORMAT_FP8_E4M3:
           out[i] = tsr::sdk::fp8_e4m3_to_f32(bytes[i]) * d.scales[r];
           break;
+        case TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM: {
+          const int64_t g = r * (d.cols / d.group_size) + c / d.group_size;
+          const float product = static_cast<float>(bytes[i]) * d.scales[g];
+          out[i] = product + d.mins[g];
+          break;
+        }
         default:
           ADD_FAILURE() << "unexpected format";
           break;
@@ -219,4 +225,34 @@ TEST(CanonicalWeight, SliceIsTheSubBlockOfTheWhole) {
   // Full precision and per-row formats can be cut anywhere.
   const auto f32 = CanonicalWeight::from_tensor(view, Quantization::kNone);
   EXPECT_EQ(f32.slice(0, 64, 16, 32, "down_proj").desc().cols, 32);
+}
+
+// GGUF Q5_1 and Q5_K (INT8_GROUP_ASYM): the canonical weight dequantizes to exactly what the
+// block decoding gives; tensor-parallel shards (scales and mins cut alike) and the fused
+// gate/up concatenation keep every value.
+TEST(CanonicalWeight, Q5ShardsAndConcatenationKeepTheirValues) {
+  for (const char* file : {"/llama2-q5_1.gguf", "/llama2-k-q5_k.gguf"}) {
+    SCOPED_TRACE(file);
+    tessera::model::GgufFile gguf(kModels + file);
+    const auto& view = gguf.get("blk.1.ffn_down.weight");  // [64, 128] and [256, 512]
+    const auto whole = CanonicalWeight::from_tensor(view, Quantization::kNone);
+    ASSERT_EQ(whole.format(), TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM);
+    const auto full = dequantize(whole.desc());
+    EXPECT_EQ(full, tessera::model::to_f32(view));
+    const int64_t rows = whole.desc().rows, cols = whole.desc().cols;
+    const auto part = whole.slice(16, 32, 64, 64, "down_proj");
+    ASSERT_EQ(part.format(), TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM);
+    ASSERT_NE(part.desc().mins, nullptr);
+    const auto got = dequantize(part.desc());
+    for (int64_t r = 0; r < 32; ++r) {
+      for (int64_t c = 0; c < 64; ++c) {
+        ASSERT_EQ(got[r * 64 + c], full[(r + 16) * cols + c + 64]) << "row " << r << " col " << c;
+      }
+    }
+    const auto twice = CanonicalWeight::concat_rows(whole, whole);
+    ASSERT_EQ(twice.desc().rows, 2 * rows);
+    auto expected = full;
+    expected.insert(expected.end(), full.begin(), full.end());
+    EXPECT_EQ(dequantize(twice.desc()), expected);
+  }
 }

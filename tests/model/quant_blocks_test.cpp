@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 
 #include "common/check.h"
 #include "model/canonical_weight.h"
@@ -45,6 +46,11 @@ std::vector<float> canonical_values(const tsr_weight_desc& d) {
           break;
         case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM: {
           const float product = d.scales[g] * static_cast<float>(u);
+          out[i] = product + d.mins[g];
+          break;
+        }
+        case TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM: {
+          const float product = d.scales[g] * static_cast<float>(bytes[i]);
           out[i] = product + d.mins[g];
           break;
         }
@@ -89,7 +95,7 @@ void check_file(const std::string& path, size_t expected_tensors) {
 }
 
 TEST(QuantBlocks, EveryTypeMatchesGgufDequantize) {
-  check_file(kDir + "/blocks.gguf", 9);
+  check_file(kDir + "/blocks.gguf", 11);
 }
 
 TEST(QuantBlocks, SmolLM2Q4_1TensorsMatchGgufDequantize) {
@@ -106,7 +112,9 @@ std::string read_file(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-std::string error_of(const std::string& bytes, bool convert) {
+// Loads `bytes` as a GGUF file and, when `convert`, converts tensor `name` both ways; returns
+// the error message ("" when none).
+std::string error_of(const std::string& bytes, const std::string& name, bool convert) {
   const fs::path path =
       fs::temp_directory_path() / ("tessera-quant-blocks-" + std::to_string(::getpid()) + ".gguf");
   {
@@ -117,7 +125,7 @@ std::string error_of(const std::string& bytes, bool convert) {
   try {
     GgufFile file(path.string());
     if (convert) {
-      const auto& view = file.get("Q4_1");
+      const auto& view = file.get(name);
       (void)tessera::model::to_f32(view);
       (void)CanonicalWeight::from_tensor(view, Quantization::kNone);
     }
@@ -128,48 +136,68 @@ std::string error_of(const std::string& bytes, bool convert) {
   return message;
 }
 
-// The tensor info of "Q4_1": name length (u64), name, n_dims (u32), dims (u64 each), type (u32).
-size_t info_of(const std::string& bytes) {
-  const std::string needle = std::string("\x04\0\0\0\0\0\0\0", 8) + "Q4_1";
+// The tensor info of `name`: name length (u64), name, n_dims (u32), dims (u64 each), type (u32).
+size_t info_of(const std::string& bytes, const std::string& name) {
+  std::string needle(8, '\0');
+  const uint64_t length = name.size();
+  std::memcpy(needle.data(), &length, 8);
+  needle += name;
   const size_t at = bytes.find(needle + std::string("\x02\0\0\0", 4));
-  EXPECT_NE(at, std::string::npos);
+  EXPECT_NE(at, std::string::npos) << name;
   return at + needle.size() + 4;  // the first dimension (ne0 = columns)
 }
 
-TEST(QuantBlocks, BadBlocksAreOneErrorNamingTheTensor) {
+// A block type's bad inputs, each one error naming the tensor: a NaN or infinite float16 field
+// (byte offsets `f16_fields` of a block) in the first block, a row of `ragged_cols` elements
+// (not whole blocks), an unknown type id, and the file cut short inside the tensor's data.
+void expect_bad_blocks_rejected(const std::string& name, size_t block_bytes,
+                                std::initializer_list<size_t> f16_fields, uint64_t ragged_cols) {
+  SCOPED_TRACE(name);
   const std::string original = read_file(kDir + "/blocks.gguf");
   GgufFile good(kDir + "/blocks.gguf");
-  const auto& q41 = good.get("Q4_1");
-  const auto expected = tessera::model::to_f32(good.get("Q4_1.expected"));
-  // The first block's bytes are unique in the file; its scale d is the first float16.
-  const std::string first_block(reinterpret_cast<const char*>(q41.data), 20);
+  const auto& tensor = good.get(name);
+  // The first block's bytes are unique in the file (random data).
+  const std::string first_block(reinterpret_cast<const char*>(tensor.data), block_bytes);
   const size_t block_at = original.find(first_block);
   ASSERT_NE(block_at, std::string::npos);
+  ASSERT_EQ(original.find(first_block, block_at + 1), std::string::npos);
+  const std::string quoted = "'" + name + "'";
   for (const uint16_t bad : {uint16_t{0x7e00}, uint16_t{0x7c00}}) {  // NaN, +Inf
-    for (const size_t field : {size_t{0}, size_t{2}}) {              // d, m
+    for (const size_t field : f16_fields) {
       std::string bytes = original;
       std::memcpy(bytes.data() + block_at + field, &bad, 2);
-      const std::string message = error_of(bytes, true);
-      EXPECT_NE(message.find("'Q4_1'"), std::string::npos) << message;
+      const std::string message = error_of(bytes, name, true);
+      EXPECT_NE(message.find(quoted), std::string::npos) << message;
       EXPECT_NE(message.find("non-finite"), std::string::npos) << message;
     }
   }
   std::string bytes = original;
-  const uint64_t ragged = 80;  // not a multiple of the 32-element block
-  std::memcpy(bytes.data() + info_of(bytes), &ragged, 8);
-  std::string message = error_of(bytes, false);
-  EXPECT_NE(message.find("'Q4_1'"), std::string::npos) << message;
+  std::memcpy(bytes.data() + info_of(bytes, name), &ragged_cols, 8);
+  std::string message = error_of(bytes, name, false);
+  EXPECT_NE(message.find(quoted), std::string::npos) << message;
   EXPECT_NE(message.find("whole number of blocks"), std::string::npos) << message;
 
   bytes = original;
   const uint32_t unknown = 77;
-  std::memcpy(bytes.data() + info_of(bytes) + 16, &unknown, 4);
-  message = error_of(bytes, false);
-  EXPECT_NE(message.find("'Q4_1' has GGUF type 77 (unknown)"), std::string::npos) << message;
+  std::memcpy(bytes.data() + info_of(bytes, name) + 16, &unknown, 4);
+  message = error_of(bytes, name, false);
+  EXPECT_NE(message.find(quoted + " has GGUF type 77 (unknown)"), std::string::npos) << message;
 
-  message = error_of(original.substr(0, original.size() - 1000), false);
+  // Cut inside this tensor's first block: the tensor (or one after it) lies outside the file.
+  message = error_of(original.substr(0, block_at + block_bytes / 2), name, false);
   EXPECT_NE(message.find("truncated"), std::string::npos) << message;
-  EXPECT_FALSE(expected.empty());
+}
+
+TEST(QuantBlocks, BadBlocksAreOneErrorNamingTheTensor) {
+  expect_bad_blocks_rejected("Q4_1", 20, {0, 2}, 80);  // d, m; 80 = 2.5 blocks of 32
+}
+
+TEST(QuantBlocks, BadQ5_1BlocksAreOneErrorNamingTheTensor) {
+  expect_bad_blocks_rejected("Q5_1", 24, {0, 2}, 80);  // d, m
+}
+
+TEST(QuantBlocks, BadQ5_KBlocksAreOneErrorNamingTheTensor) {
+  expect_bad_blocks_rejected("Q5_K", 176, {0, 2}, 384);  // d, dmin; 384 = 1.5 blocks of 256
 }
 
 }  // namespace

@@ -25,8 +25,10 @@ float read_f16(const uint8_t* p) {
 void blocks_to_canonical(const TensorView& view, int64_t rows, int64_t cols,
                          const GgufBlockLayout& layout, std::vector<uint8_t>& data,
                          std::vector<float>& scales, std::vector<float>& mins) {
-  const bool int8 = layout.canonical == TSR_WEIGHT_FORMAT_INT8_GROUP;
-  const bool asym = layout.canonical == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM;
+  const bool int8 = layout.canonical == TSR_WEIGHT_FORMAT_INT8_GROUP ||
+                    layout.canonical == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM;
+  const bool asym = layout.canonical == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM ||
+                    layout.canonical == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM;
   const int64_t groups_per_block = layout.elements / layout.group;
   const int64_t blocks = rows * cols / layout.elements;
   data.assign(static_cast<size_t>(int8 ? rows * cols : rows * cols / 2), 0);
@@ -445,7 +447,8 @@ std::vector<float> to_f32(const TensorView& view) {
           case TSR_WEIGHT_FORMAT_INT4_GROUP:
             y[e] = scale * static_cast<float>(codes[e] - 8);
             break;
-          case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM: {
+          case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:
+          case TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM: {
             const float product = scale * static_cast<float>(codes[e]);
             y[e] = product + mins[static_cast<size_t>(e / layout.group)];
             break;
@@ -480,6 +483,8 @@ const char* weight_format_name(tsr_weight_format format) {
       return "fp8_e4m3";
     case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:
       return "int4_group_asym";
+    case TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM:
+      return "int8_group_asym";
   }
   return "unknown";
 }
@@ -501,6 +506,8 @@ double canonical_bytes_per_element(tsr_weight_format format, int64_t group_size)
       return 0.5 + scale_bytes;
     case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:
       return 0.5 + 2 * scale_bytes;  // scales and mins
+    case TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM:
+      return 1.0 + 2 * scale_bytes;
   }
   return 4.0;
 }

@@ -2,8 +2,9 @@
 // (tsr_weight_desc), quantizing full-precision weights at load when asked
 // (`--quantization int8|int4`, IPEX-LLM's sym_int8 / sym_int4).
 //   F32/F16/BF16 tensors pass through as views of the mapped file (no copy).
-//   GGUF blocks (Q8_0, Q5_0, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, Q6_K) -> INT8_GROUP, INT4_GROUP or
-//     INT4_GROUP_ASYM without requantizing: only the layout changes (table in gguf_blocks.h).
+//   GGUF blocks (Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL) ->
+//     INT8_GROUP, INT4_GROUP, INT4_GROUP_ASYM or INT8_GROUP_ASYM without requantizing: only
+//     the layout changes (table in gguf_blocks.h).
 //   int8: symmetric per group, scale = max|w| / 127.  int4: scale = max|w| / 7, u = q + 8.
 // The result owns any bytes it had to make; `desc()` points into it or into the file.
 #pragma once
@@ -60,7 +61,7 @@ class CanonicalWeight {
 
   std::vector<uint8_t> data_;
   std::vector<float> scales_;
-  std::vector<float> mins_;  // INT4_GROUP_ASYM
+  std::vector<float> mins_;  // the *_ASYM formats
   tsr_weight_desc desc_{};
 };
 

@@ -109,6 +109,31 @@ void decode_q4_k(const TensorView& view, int64_t b, const uint8_t* p, int8_t* co
   }
 }
 
+// Q5_K: Q4_K's scales and nibbles plus one high bit per element; sub-block 2c takes bit 2c of
+// qh[l] for its element l, sub-block 2c + 1 bit 2c + 1 (ggml's u1/u2 masks).
+void decode_q5_k(const TensorView& view, int64_t b, const uint8_t* p, int8_t* codes, float* scales,
+                 float* mins) {
+  const float d = scale_at(view, p, b);
+  const float dmin = scale_at(view, p + 2, b);
+  const uint8_t* packed = p + 4;
+  const uint8_t* qh = p + 16;
+  const uint8_t* q = p + 48;
+  for (int chunk = 0; chunk < 4; ++chunk, q += 32) {
+    for (int part = 0; part < 2; ++part) {
+      const int sub = 2 * chunk + part;
+      int sc, m;
+      scale_min_k4(sub, packed, &sc, &m);
+      scales[sub] = d * static_cast<float>(sc);
+      mins[sub] = -(dmin * static_cast<float>(m));
+      for (int l = 0; l < 32; ++l) {
+        const int low = part == 0 ? q[l] & 0x0f : q[l] >> 4;
+        const int high = (qh[l] >> sub) & 1;
+        codes[sub * 32 + l] = static_cast<int8_t>(low | (high << 4));
+      }
+    }
+  }
+}
+
 void decode_q6_k(const TensorView& view, int64_t b, const uint8_t* p, int8_t* codes,
                  float* scales) {
   const uint8_t* ql = p;
@@ -144,12 +169,16 @@ GgufBlockLayout gguf_block_layout(FileDType dtype) {
       return {32, 18, TSR_WEIGHT_FORMAT_INT4_GROUP, 32};
     case FileDType::kQ4_1:
       return {32, 20, TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 32};
+    case FileDType::kQ5_1:
+      return {32, 24, TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM, 32};
     case FileDType::kQ2_K:
       return {256, 84, TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 16};
     case FileDType::kQ3_K:
       return {256, 110, TSR_WEIGHT_FORMAT_INT4_GROUP, 16};
     case FileDType::kQ4_K:
       return {256, 144, TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 32};
+    case FileDType::kQ5_K:
+      return {256, 176, TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM, 32};
     case FileDType::kQ6_K:
       return {256, 210, TSR_WEIGHT_FORMAT_INT8_GROUP, 16};
     case FileDType::kIQ4_NL:
@@ -170,16 +199,21 @@ void decode_gguf_block(const TensorView& view, int64_t block_index, int8_t* code
       scales[0] = scale_at(view, p, block_index);
       std::memcpy(codes, p + 2, 32);
       return;
-    case FileDType::kQ5_0: {
+    case FileDType::kQ5_0:
+    case FileDType::kQ5_1: {
+      // Q5_0 is symmetric (codes q5 - 16 into INT8_GROUP), Q5_1 keeps q5 with the min m.
+      const bool asym = view.dtype == FileDType::kQ5_1;
+      const int offset = asym ? 0 : 16;
       scales[0] = scale_at(view, p, block_index);
+      if (asym) mins[0] = scale_at(view, p + 2, block_index);
       uint32_t high;
-      std::memcpy(&high, p + 2, 4);
-      const uint8_t* qs = p + 6;
+      std::memcpy(&high, p + (asym ? 4 : 2), 4);
+      const uint8_t* qs = p + (asym ? 8 : 6);
       for (int j = 0; j < 16; ++j) {
         const int h0 = static_cast<int>((high >> j) << 4) & 0x10;
         const int h1 = static_cast<int>(high >> (j + 12)) & 0x10;
-        codes[j] = static_cast<int8_t>(((qs[j] & 0x0f) | h0) - 16);
-        codes[j + 16] = static_cast<int8_t>(((qs[j] >> 4) | h1) - 16);
+        codes[j] = static_cast<int8_t>(((qs[j] & 0x0f) | h0) - offset);
+        codes[j + 16] = static_cast<int8_t>(((qs[j] >> 4) | h1) - offset);
       }
       return;
     }
@@ -212,6 +246,9 @@ void decode_gguf_block(const TensorView& view, int64_t block_index, int8_t* code
       return;
     case FileDType::kQ4_K:
       decode_q4_k(view, block_index, p, codes, scales, mins);
+      return;
+    case FileDType::kQ5_K:
+      decode_q5_k(view, block_index, p, codes, scales, mins);
       return;
     case FileDType::kQ6_K:
       decode_q6_k(view, block_index, p, codes, scales);

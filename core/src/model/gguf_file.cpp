@@ -203,6 +203,9 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
       case 6:
         view.dtype = FileDType::kQ5_0;
         break;
+      case 7:
+        view.dtype = FileDType::kQ5_1;
+        break;
       case 8:
         view.dtype = FileDType::kQ8_0;
         break;
@@ -214,6 +217,9 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
         break;
       case 12:
         view.dtype = FileDType::kQ4_K;
+        break;
+      case 13:
+        view.dtype = FileDType::kQ5_K;
         break;
       case 14:
         view.dtype = FileDType::kQ6_K;
@@ -233,8 +239,8 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
       default:
         throw Error(fmt::format(
             "{}: tensor '{}' has GGUF type {} ({}), which Tessera cannot "
-            "load (supported: F32, F16, BF16, Q8_0, Q5_0, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, Q6_K, "
-            "IQ4_NL)",
+            "load (supported: F32, F16, BF16, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, "
+            "Q5_K, Q6_K, IQ4_NL)",
             path, info.name, info.type, ggml_type_name(info.type)));
     }
     const std::optional<size_t> bytes = tensor_bytes(view.dtype, view.shape);

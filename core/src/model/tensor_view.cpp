@@ -30,12 +30,16 @@ const char* file_dtype_name(FileDType dtype) {
       return "Q4_1";
     case FileDType::kQ5_0:
       return "Q5_0";
+    case FileDType::kQ5_1:
+      return "Q5_1";
     case FileDType::kQ2_K:
       return "Q2_K";
     case FileDType::kQ3_K:
       return "Q3_K";
     case FileDType::kQ4_K:
       return "Q4_K";
+    case FileDType::kQ5_K:
+      return "Q5_K";
     case FileDType::kQ6_K:
       return "Q6_K";
     case FileDType::kIQ4_NL:

@@ -24,9 +24,11 @@ enum class FileDType {
   kQ4_0,
   kQ4_1,
   kQ5_0,
+  kQ5_1,
   kQ2_K,
   kQ3_K,
   kQ4_K,
+  kQ5_K,
   kQ6_K,
   kIQ4_NL,
 };
