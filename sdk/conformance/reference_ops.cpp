@@ -84,6 +84,11 @@ Vec dequantize(tsr_weight_format format, int64_t rows, int64_t cols, int64_t gro
           v = u * static_cast<double>(scales[g]) + static_cast<double>(mins.at(g));
           break;
         }
+        case TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM: {
+          const int64_t g = n * (cols / group_size) + k / group_size;
+          v = data[i] * static_cast<double>(scales[g]) + static_cast<double>(mins.at(g));
+          break;
+        }
       }
       w[i] = v;
     }

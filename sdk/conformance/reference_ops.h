@@ -22,7 +22,7 @@ Vec rms_norm(const Vec& x, const Vec& weight, int64_t hidden, double eps);
 Vec linear(const Vec& x, const Vec& w, const Vec& bias, int64_t m, int64_t n, int64_t k);
 
 // The float64 weight [N][K] a canonical weight describes (see tsr_weight_format).
-// `mins` is INT4_GROUP_ASYM's (laid out as scales) and empty for the other formats.
+// `mins` is the *_ASYM formats' (laid out as scales) and empty for the other formats.
 Vec dequantize(tsr_weight_format format, int64_t rows, int64_t cols, int64_t group_size,
                const std::vector<uint8_t>& data, const std::vector<float>& scales,
                const std::vector<float>& mins = {});

@@ -31,6 +31,8 @@ const char* format_label(tsr_weight_format f) {
       return "fp8_e4m3";
     case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:  // test_linear_asym.cpp
       return "int4_group_asym";
+    case TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM:  // test_linear_asym.cpp
+      return "int8_group_asym";
   }
   return "?";
 }
@@ -230,6 +232,10 @@ CanonicalWeight make_weight(tsr_weight_format f, int64_t n, int64_t k, int64_t g
     case TSR_WEIGHT_FORMAT_INT4_GROUP:
     case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:
       w.data.resize(n * k / 2);
+      for (uint8_t& b : w.data) b = static_cast<uint8_t>(random_int(0, 255));
+      break;
+    case TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM:  // not in this file's loop: test_linear_asym.cpp
+      w.data.resize(n * k);
       for (uint8_t& b : w.data) b = static_cast<uint8_t>(random_int(0, 255));
       break;
     case TSR_WEIGHT_FORMAT_FP8_E4M3:

@@ -46,6 +46,7 @@ CanonicalWeight make_weight(tsr_weight_format format, int64_t n, int64_t k, int6
     }
     case TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL:
     case TSR_WEIGHT_FORMAT_INT8_GROUP:
+    case TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM:  // mins: linear_asym_test.cpp
     case TSR_WEIGHT_FORMAT_FP8_E4M3:
       w.data.resize(static_cast<size_t>(n * k));
       for (auto& b : w.data) {

@@ -106,6 +106,7 @@ std::vector<double> dequantize(tsr_weight_format format, int64_t n, int64_t k, i
           v = fp8_value(bytes[i]) * static_cast<double>(scales[r]);
           break;
         case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:  // needs mins: linear_asym_test.cpp
+        case TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM:
           v = std::nan("");
           break;
       }

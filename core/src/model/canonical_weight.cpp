@@ -459,6 +459,8 @@ const char* weight_format_name(tsr_weight_format format) {
       return "fp8_e4m3";
     case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:
       return "int4_group_asym";
+    case TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM:
+      return "int8_group_asym";
   }
   return "unknown";
 }
@@ -480,6 +482,8 @@ double canonical_bytes_per_element(tsr_weight_format format, int64_t group_size)
       return 0.5 + scale_bytes;
     case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:
       return 0.5 + 2 * scale_bytes;  // scales and mins
+    case TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM:
+      return 1.0 + 2 * scale_bytes;
   }
   return 4.0;
 }

@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 #define TSR_ABI_VERSION_MAJOR 1
-#define TSR_ABI_VERSION_MINOR 1
+#define TSR_ABI_VERSION_MINOR 2
 
 #if defined(_WIN32)
 #define TSR_PLUGIN_EXPORT __declspec(dllexport)
@@ -148,6 +148,9 @@ typedef enum tsr_device_type {
  *   FP8_E4M3           data: e4m3fn bytes [N][K]; scales f32 [N]; w = fp8(q) * scale[n].
  *   INT4_GROUP_ASYM    (ABI 1.1) data as INT4_GROUP; scales and mins f32 [N][K/group_size];
  *                      w = u * scale + min          (GGUF Q4_1 maps here, group 32).
+ *   INT8_GROUP_ASYM    (ABI 1.2) data: uint8 [N][K], code u in 0..255; scales and mins f32
+ *                      [N][K/group_size]; w = u * scale + min
+ *                      (GGUF Q5_1 and Q5_K map here, group 32, codes 0..31).
  * A plugin lists the formats it takes in tsr_device_properties.weight_formats; the core
  * never hands it another. */
 typedef enum tsr_weight_format {
@@ -158,7 +161,8 @@ typedef enum tsr_weight_format {
   TSR_WEIGHT_FORMAT_INT8_GROUP = 4,
   TSR_WEIGHT_FORMAT_INT4_GROUP = 5,
   TSR_WEIGHT_FORMAT_FP8_E4M3 = 6,
-  TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM = 7
+  TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM = 7,
+  TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM = 8
 } tsr_weight_format;
 #define TSR_WEIGHT_FORMAT_BIT(f) (1u << (f))
 
@@ -231,7 +235,7 @@ typedef struct tsr_weight_desc {
   const void* data;
   const float* scales;     /* NULL for F32/F16/BF16 */
   tsr_dtype compute_dtype; /* activation dtype linear will be called with (F32 or BF16/F16) */
-  /* ABI 1.1: INT4_GROUP_ASYM's per-group offsets, laid out as scales; NULL otherwise. */
+  /* ABI 1.1: the *_ASYM formats' per-group offsets, laid out as scales; NULL otherwise. */
   const float* mins;
 } tsr_weight_desc;
 
