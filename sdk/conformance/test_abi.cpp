@@ -203,14 +203,16 @@ TEST_F(Abi, WeightPrepackEveryDeclaredFormat) {
   ASSERT_NE(api().weight_prepack, nullptr)
       << "weight_formats is non-empty but weight_prepack is NULL";
   const int64_t n = 48, k = 128, group = 32;
-  for (int fi = 0; fi <= TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM; ++fi) {
+  for (int fi = 0; fi <= TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM; ++fi) {
     const auto f = static_cast<tsr_weight_format>(fi);
     if (!(formats & TSR_WEIGHT_FORMAT_BIT(f))) continue;
     for (tsr_dtype compute : activation_dtypes()) {
       SCOPED_TRACE("format " + std::to_string(fi) + ", compute " + dtype_label(compute));
       const std::vector<uint8_t> data = weight_data(f, n, k);
-      const bool grouped = f == TSR_WEIGHT_FORMAT_INT8_GROUP || f == TSR_WEIGHT_FORMAT_INT4_GROUP ||
-                           f == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM;
+      const bool asym =
+          f == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM || f == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM;
+      const bool grouped =
+          f == TSR_WEIGHT_FORMAT_INT8_GROUP || f == TSR_WEIGHT_FORMAT_INT4_GROUP || asym;
       std::vector<float> scales(grouped ? n * k / group : n, 0.01f);
       tsr_weight_desc desc{};
       desc.struct_size = sizeof desc;
@@ -221,7 +223,7 @@ TEST_F(Abi, WeightPrepackEveryDeclaredFormat) {
       desc.data = data.data();
       desc.scales = quantized(f) ? scales.data() : nullptr;
       desc.compute_dtype = compute;
-      desc.mins = f == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM ? scales.data() : nullptr;
+      desc.mins = asym ? scales.data() : nullptr;
       tsr_weight_t w = nullptr;
       const Status st = take(api().weight_prepack(device(), &desc, &w));
       if (!st.ok && st.code == TSR_ERROR_CODE_UNIMPLEMENTED) {
