@@ -14,6 +14,7 @@
 //   FP8_E4M3   N rows of K e4m3 bytes padded with zeros to ld = round_up(K, 16).
 //   INT4_GROUP_ASYM  as INT4_GROUP, padded with code 0 (there is no zero code: u = 0 is the
 //              group's min).
+//   INT8_GROUP_ASYM  N rows of K uint8 codes padded with code 0 to ld = round_up(K, 16).
 //   scales     f32 [N][groups] at a 256-byte aligned offset after the data; groups =
 //              K / group_size for the group formats, 1 for INT8_PER_CHANNEL and FP8_E4M3
 //              (group = K).

@@ -47,6 +47,8 @@ WeightKind kind_of(tsr_weight_format f, tsr_dtype dense) {
       return WeightKind::kFp8;
     case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:
       return WeightKind::kInt4Asym;
+    case TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM:
+      return WeightKind::kInt8Asym;
     default:
       return dense == TSR_DTYPE_F32   ? WeightKind::kF32
              : dense == TSR_DTYPE_F16 ? WeightKind::kF16
@@ -57,11 +59,11 @@ WeightKind kind_of(tsr_weight_format f, tsr_dtype dense) {
 }  // namespace
 
 bool is_known_format(tsr_weight_format f) {
-  return f >= TSR_WEIGHT_FORMAT_F32 && f <= TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM;
+  return f >= TSR_WEIGHT_FORMAT_F32 && f <= TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM;
 }
 
 bool is_asym(tsr_weight_format f) {
-  return f == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM;
+  return f == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM || f == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM;
 }
 
 bool is_quantized(tsr_weight_format f) {

@@ -57,7 +57,7 @@ struct CanonicalAsym {
 };
 
 bool is_int4(tsr_weight_format f) {
-  return f == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM;
+  return f == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM;  // else INT8_GROUP_ASYM
 }
 
 CanonicalAsym make_canonical(tsr_weight_format format, int64_t n, int64_t k, int64_t group,
@@ -218,6 +218,10 @@ TEST(EmulatedLinearAsym, Int4GroupAsymGemvAndTiledMatchFloat64) {
   run_format(TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 1000);
 }
 
+TEST(EmulatedLinearAsym, Int8GroupAsymGemvAndTiledMatchFloat64) {
+  run_format(TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM, 2000);
+}
+
 TEST(EmulatedLinearAsym, PrepackLayoutPadsRowsAndPlacesMins) {
   std::mt19937 rng(7);
   const CanonicalAsym w = make_canonical(TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 3, 40, 8, rng);
@@ -238,6 +242,18 @@ TEST(EmulatedLinearAsym, PrepackLayoutPadsRowsAndPlacesMins) {
     EXPECT_EQ(p.view.mins[g], w.mins[g]);
     EXPECT_EQ(p.view.scales[g], w.scales[g]);
   }
+  // uint8 codes: 40 bytes a row, padded with code 0 to 48.
+  const CanonicalAsym w8 = make_canonical(TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM, 2, 40, 20, rng);
+  const Packed p8 = pack(w8, TSR_DTYPE_BF16);
+  EXPECT_EQ(p8.view.ld, 48);
+  EXPECT_EQ(p8.view.groups, 2);
+  for (int64_t r = 0; r < 2; ++r) {
+    for (int64_t b = 0; b < 48; ++b) {
+      const unsigned char want = b < 40 ? w8.data[static_cast<size_t>(r * 40 + b)] : 0;
+      ASSERT_EQ(p8.view.data[r * 48 + b], want) << "int8 row " << r << " byte " << b;
+    }
+  }
+  for (size_t g = 0; g < w8.mins.size(); ++g) EXPECT_EQ(p8.view.mins[g], w8.mins[g]);
 }
 
 // One descriptor check: the message must name what is wrong.
@@ -252,20 +268,29 @@ void expect_rejected(const tsr_weight_desc& d, const std::string& needle) {
 
 TEST(EmulatedLinearAsym, PrepackRejectsBadAsymDescriptors) {
   std::mt19937 rng(8);
-  const CanonicalAsym w = make_canonical(TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 2, 32, 16, rng);
-  tsr_weight_desc d = w.desc(TSR_DTYPE_F32);
-  d.mins = nullptr;
-  expect_rejected(d, "mins");
-  d = w.desc(TSR_DTYPE_F32);
-  d.struct_size = offsetof(tsr_weight_desc, mins);  // ABI 1.0: no room for mins
-  expect_rejected(d, "mins");
-  d = w.desc(TSR_DTYPE_F32);
-  d.scales = nullptr;
-  expect_rejected(d, "scales");
-  d = w.desc(TSR_DTYPE_F32);
-  d.group_size = 12;
-  expect_rejected(d, "group_size");
-  d = w.desc(TSR_DTYPE_F32);
+  for (tsr_weight_format f :
+       {TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM}) {
+    SCOPED_TRACE(::testing::Message() << "format " << f);
+    const CanonicalAsym w = make_canonical(f, 2, 32, 16, rng);
+    tsr_weight_desc d = w.desc(TSR_DTYPE_F32);
+    d.mins = nullptr;
+    expect_rejected(d, "mins");
+    d = w.desc(TSR_DTYPE_F32);
+    d.struct_size = offsetof(tsr_weight_desc, mins);  // ABI 1.0: no room for mins
+    expect_rejected(d, "mins");
+    d = w.desc(TSR_DTYPE_F32);
+    d.scales = nullptr;
+    expect_rejected(d, "scales");
+    d = w.desc(TSR_DTYPE_F32);
+    d.group_size = 12;
+    expect_rejected(d, "group_size");
+    d = w.desc(TSR_DTYPE_F32);
+    d.format = static_cast<tsr_weight_format>(TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM + 1);
+    expect_rejected(d, "format");
+  }
+  // 4-bit codes come in pairs.
+  const CanonicalAsym w4 = make_canonical(TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 2, 32, 16, rng);
+  tsr_weight_desc d = w4.desc(TSR_DTYPE_F32);
   d.cols = 31;
   d.group_size = 31;
   expect_rejected(d, "cols");
