@@ -115,7 +115,7 @@ tsr_error* device_get_properties(int32_t index, tsr_device_properties* props) {
     // kernels (a build without the SPIR-V tools).
     const bool has_kernels =
         std::string(runtime().name()) != "level_zero" || kernel_program().spirv != nullptr;
-    full.weight_formats = has_kernels ? (1u << (TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM + 1)) - 1 : 0;
+    full.weight_formats = has_kernels ? (1u << (TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM + 1)) - 1 : 0;
     full.memory_bandwidth = 0;  // Level Zero's clock and bus width do not give it reliably
     const size_t fits = std::min(props->struct_size, sizeof full);
     std::memcpy(reinterpret_cast<char*>(props) + sizeof(size_t),

@@ -14,7 +14,7 @@ constexpr uint32_t kWeightMagic = 0x58505557u;  // "XPUW"
 constexpr const char* kOp = "weight_prepack";
 
 bool is_asym(tsr_weight_format f) {
-  return f == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM;
+  return f == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM || f == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM;
 }
 
 bool is_int4(tsr_weight_format f) {
@@ -35,7 +35,7 @@ void check_desc(const tsr_weight_desc* d) {
   TSR_PLUGIN_CHECK_ARG(d != nullptr && d->struct_size >= offsetof(tsr_weight_desc, mins),
                        "%s: desc is NULL or its struct_size is too small", kOp);
   TSR_PLUGIN_CHECK_ARG(
-      d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM,
+      d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM,
       "%s: format %d is not a tsr_weight_format", kOp, static_cast<int>(d->format));
   TSR_PLUGIN_CHECK_ARG(d->rows > 0 && d->rows < (int64_t{1} << 31), "%s: rows %lld out of range",
                        kOp, static_cast<long long>(d->rows));
