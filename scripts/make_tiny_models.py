@@ -66,6 +66,9 @@ SIZE_125M = {"hidden_size": 768, "intermediate_size": 2048, "num_hidden_layers":
 SIZE_853M = {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 16,
              "num_attention_heads": 32, "num_key_value_heads": 8}
 SHAPES = {"tiny": TINY, "1b": LARGE, "8b": SIZE_8B, "125m": SIZE_125M, "853m": SIZE_853M}
+# GGUF block types whose matrices are written quantized by the gguf package's own quantizers
+# (norms and biases stay f32).
+QUANTIZED_TYPES = ("Q8_0", "Q4_0", "Q4_1")
 
 
 def tokenizer_size(folder):
@@ -239,7 +242,7 @@ def write_gguf(path, family, cfg, weights, qtype_name):
     writer.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     writer.add_rope_freq_base(cfg["rope_theta"])
     writer.add_vocab_size(cfg["vocab_size"])
-    writer.add_file_type(qtype if qtype_name in ("Q8_0", "Q4_0") else 0)
+    writer.add_file_type(qtype if qtype_name in QUANTIZED_TYPES else 0)
     gguf_tokenizer(writer, folder, cfg)
 
     names = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q",
@@ -250,7 +253,7 @@ def write_gguf(path, family, cfg, weights, qtype_name):
 
     def add(name, data, quantize):
         bf16_matrix = qtype_name == "BF16" and data.ndim == 2
-        if (quantize and qtype_name in ("Q8_0", "Q4_0")) or bf16_matrix:
+        if (quantize and qtype_name in QUANTIZED_TYPES) or bf16_matrix:
             q = gguf.quants.quantize(data, qtype)
             writer.add_tensor(name, q, raw_shape=q.shape, raw_dtype=qtype)
         elif qtype_name == "F16" and data.ndim == 2:
@@ -287,7 +290,8 @@ def main():
     parser.add_argument("out_dir")
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--gguf-types", default="F32",
-                        help="comma-separated GGUF tensor types to write: F32,F16,BF16,Q8_0,Q4_0")
+                        help="comma-separated GGUF tensor types to write: F32,F16,BF16,"
+                        + ",".join(QUANTIZED_TYPES))
     parser.add_argument("--size", choices=sorted(SHAPES), default="tiny",
                         help="tiny (tests), 1b (Llama 3.2 1B shape), 8b (Llama 3.1 8B shape), "
                         "125m or 853m (CPU benchmark shapes)")

@@ -229,7 +229,9 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"llama2", "llama2", TSR_DTYPE_F32, model::Quantization::kInt8, 3e-2, false},
         Case{"llama2", "llama2", TSR_DTYPE_F32, model::Quantization::kInt4, 3.5e-1, false},
         Case{"qwen3", "qwen3", TSR_DTYPE_F32, model::Quantization::kFp8, 1e-1, false},
-        Case{"llama3", "llama3", TSR_DTYPE_BF16, model::Quantization::kFp8, 1e-1, false}));
+        Case{"llama3", "llama3", TSR_DTYPE_BF16, model::Quantization::kFp8, 1e-1, false},
+        // Asymmetric 4-bit (Q4_1 -> INT4_GROUP_ASYM): the same format-bounded error as Q4_0.
+        Case{"llama2", "llama2-q4_1.gguf", TSR_DTYPE_F32, kNone, 3.5e-1, false}));
 
 TEST_F(OnDevice, ChunkedPrefillGivesTheSameLogits) {
   const Reference ref = load_reference("qwen3");
