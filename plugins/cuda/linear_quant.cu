@@ -236,19 +236,24 @@ __global__ void __launch_bounds__(kGemvThreads)
 #pragma unroll
           for (int e = 0; e < E; ++e) wf[e] = fmaf(wf[e], sc[r][s], mn[r][s]);
         } else if (kAsym) {
-          // As below, with the min: padding past K clamps to the last group, whose min meets
-          // zero activations.
-          const int64_t row_at = row * w.groups;
+          // As below, with the min, and the pair reloaded only where a group starts (GGUF
+          // Q2_K's groups of 16 give two per int4 load). Padding past K clamps to the last
+          // group, whose min meets zero activations.
+          const float* row_scales = w.scales + row * w.groups;
+          const float* row_mins = w.mins + row * w.groups;
           uint32_t g = k0 / group;
           uint32_t next = (g + 1) * group;
+          float scale = __ldg(row_scales + min(g, last_group));
+          float lowest = __ldg(row_mins + min(g, last_group));
 #pragma unroll
           for (int e = 0; e < E; ++e) {
             if (k0 + e >= next) {
               ++g;
               next += group;
+              scale = __ldg(row_scales + min(g, last_group));
+              lowest = __ldg(row_mins + min(g, last_group));
             }
-            const uint32_t gc = min(g, last_group);
-            wf[e] = fmaf(wf[e], __ldg(w.scales + row_at + gc), __ldg(w.mins + row_at + gc));
+            wf[e] = fmaf(wf[e], scale, lowest);
           }
         } else if (!per_row && !aligned) {
           // Groups smaller than (or straddling) a load: a scale per element, walking the
