@@ -138,7 +138,7 @@ check() {
   fi
   if [[ ! -f "$TESSERA_TINY_MODELS_DIR/.stamp" ]]; then
     "$python" "$repo_root/scripts/make_tiny_models.py" "$TESSERA_TINY_MODELS_DIR" \
-      --gguf-types F32,Q8_0,Q4_0
+      --gguf-types F32,Q8_0,Q4_0,Q4_1
     "$python" "$repo_root/scripts/reference_forward.py" "$TESSERA_TINY_MODELS_DIR" \
       "$TESSERA_TINY_MODELS_DIR"
     touch "$TESSERA_TINY_MODELS_DIR/.stamp"

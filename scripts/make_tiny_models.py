@@ -99,9 +99,9 @@ TINY_256 = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2
 SHAPES = {"tiny": TINY, "tiny256": TINY_256, "1b": LARGE, "8b": SIZE_8B, "125m": SIZE_125M,
           "853m": SIZE_853M}
 # GGUF types written block-quantized: gguf's own quantizer, or quantize_k_quant below.
-QUANTIZED_TYPES = ("Q8_0", "Q4_0", "Q5_1", "Q4_K", "Q5_K", "Q5_K_M")
+QUANTIZED_TYPES = ("Q8_0", "Q4_0", "Q4_1", "Q5_1", "Q4_K", "Q5_K", "Q5_K_M")
 # general.file_type (llama.cpp's LLAMA_FTYPE_MOSTLY_*) of the types above.
-FILE_TYPES = {"Q8_0": 7, "Q4_0": 2, "Q5_1": 9, "Q4_K": 14, "Q5_K": 16, "Q5_K_M": 17}
+FILE_TYPES = {"Q8_0": 7, "Q4_0": 2, "Q4_1": 3, "Q5_1": 9, "Q4_K": 14, "Q5_K": 16, "Q5_K_M": 17}
 
 
 def tokenizer_size(folder):
@@ -433,7 +433,7 @@ def main():
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--gguf-types", default="F32",
                         help="comma-separated GGUF tensor types to write: F32,F16,BF16,Q8_0,Q4_0,"
-                        "Q5_1,Q4_K,Q5_K (cols multiples of 256: not --size tiny), Q5_K_M (mixed)")
+                        "Q4_1,Q5_1,Q4_K,Q5_K (cols multiples of 256: not --size tiny), Q5_K_M (mixed)")
     parser.add_argument("--size", choices=sorted(SHAPES), default="tiny",
                         help="tiny (tests), tiny256 (tests of 256-blocks), 1b (Llama 3.2 1B "
                         "shape), 8b (Llama 3.1 8B shape), "

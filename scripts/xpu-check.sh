@@ -8,7 +8,8 @@
 # It builds when no build exists (scripts/build.sh, CUDA off), then runs on the GPU through
 # Level Zero: diagnose (driver, kernel, clocks, Resizable BAR), the plugin list, the whole
 # conformance suite, the tiny-model logits and greedy tests against the float64 reference,
-# and the batched greedy comparison with the CPU plugin. XPU_CHECK_RUNTIME=opencl runs the
+# the batched greedy comparison with the CPU plugin and the default model (SmolLM2 Q4_1)
+# against its float64 reference. XPU_CHECK_RUNTIME=opencl runs the
 # same through Intel's OpenCL driver instead. Exit status: the number of failed steps.
 # Nothing here runs in CI; docs/xpu-plugin.md says what the steps verify.
 set -uo pipefail
@@ -55,6 +56,13 @@ conformance() {
   return "$rc"
 }
 
+# The default model (SmolLM2-135M Q4_1: INT4_GROUP_ASYM weights) through the whole engine,
+# greedy and logprobs against the float64 reference (the CTest fixture writes it first).
+default_model() {
+  ctest --test-dir "$build_dir" -R '^engine\.smollm2_reference$' --output-on-failure &&
+    "$bin/smollm2_test" --gtest_filter='*f32'
+}
+
 step "diagnose" "$bin/tessera" diagnose
 step "an XPU device through $runtime" has_xpu_device
 step "conformance (every op vs float64)" conformance
@@ -62,6 +70,7 @@ step "tiny-model logits and greedy continuations" "$bin/model_forward_test" \
   --gtest_filter='TinyModels/*:OnDevice.ChunkedPrefillGivesTheSameLogits'
 step "batched greedy outputs equal the CPU plugin's" "$bin/engine_consistency_test" \
   --gtest_filter=EngineBehaviour.GreedyOutputsMatchTheCpuPlugin
+step "the default model (SmolLM2 Q4_1) against its float64 reference" default_model
 echo
 echo "xpu-check: $failed step(s) failed (runtime $runtime)"
 exit "$failed"

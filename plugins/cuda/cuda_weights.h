@@ -1,7 +1,7 @@
 // The prepacked weight behind tsr_weight_t on the CUDA plugin.
 //
-// Device layouts (one cudaMalloc per weight: row data, then f32 scales at a 256-byte
-// aligned offset), rows = output features N, row-major like the canonical formats, because
+// Device layouts (one cudaMalloc per weight: row data, then f32 scales and mins at 256-byte
+// aligned offsets), rows = output features N, row-major like the canonical formats, because
 // both the GEMV (one warp streams whole rows) and cuBLASLt's "TN" matmul read W row by row:
 //   dense      N rows of K elements of `dense_dtype` (ld = K * elem, no padding, so cuBLASLt
 //              sees a plain matrix). dense_dtype is the compute dtype the weight was
@@ -12,10 +12,16 @@
 //   INT4_GROUP N rows of K/2 bytes (canonical nibble order), padded with 0x88 (two zero
 //              nibbles, u - 8 = 0) to ld = round_up(K/2, 16) bytes.
 //   FP8_E4M3   N rows of K e4m3 bytes padded with zeros to ld = round_up(K, 16).
-//   scales     f32 [N][groups]; groups = K / group_size for the group formats, 1 for
-//              INT8_PER_CHANNEL and FP8_E4M3 (group = K).
+//   INT4_GROUP_ASYM  as INT4_GROUP, padded with code 0 (there is no zero code: u = 0 is the
+//              group's min).
+//   INT8_GROUP_ASYM  N rows of K uint8 codes padded with code 0 to ld = round_up(K, 16).
+//   scales     f32 [N][groups] at a 256-byte aligned offset after the data; groups =
+//              K / group_size for the group formats, 1 for INT8_PER_CHANNEL and FP8_E4M3
+//              (group = K).
+//   mins       asym formats only: f32 [N][groups] at a 256-byte aligned offset after the
+//              scales.
 // The padding lets every row start 16-byte aligned for the GEMV's 16-byte loads; padded
-// elements decode to 0 and meet zero activations.
+// elements decode to 0 (asym: to the last group's min) and meet zero activations.
 //
 // Immutable after prepack, so any stream of its device may use it concurrently.
 #pragma once
@@ -24,6 +30,7 @@
 
 #include "cuda_internal.h"
 #include "linear_kernels.h"
+#include "weight_layout.h"
 
 struct tsr_weight_s {
   uint64_t magic = 0;
@@ -41,10 +48,5 @@ inline constexpr uint64_t kWeightMagic = 0x7473722d77676874ull;  // "tsr-wght"
 
 // Throws INVALID_ARGUMENT naming `what` unless `weight` is a live CUDA weight handle.
 const tsr_weight_s* check_weight(tsr_weight_t weight, const char* what);
-
-inline bool is_quantized(tsr_weight_format f) {
-  return f == TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL || f == TSR_WEIGHT_FORMAT_INT8_GROUP ||
-         f == TSR_WEIGHT_FORMAT_INT4_GROUP || f == TSR_WEIGHT_FORMAT_FP8_E4M3;
-}
 
 }  // namespace tsr::cuda

@@ -16,12 +16,33 @@
 namespace tsr::cuda {
 
 // How the weight bytes are encoded on the device (see cuda_weights.h for the layouts).
-enum class WeightKind : int { kF32 = 0, kF16 = 1, kBF16 = 2, kInt8 = 3, kInt4 = 4, kFp8 = 5 };
+// kInt4Asym / kInt8Asym: unsigned codes u with per-group scale and min, w = u * scale + min
+// (INT4_GROUP_ASYM / INT8_GROUP_ASYM).
+enum class WeightKind : int {
+  kF32 = 0,
+  kF16 = 1,
+  kBF16 = 2,
+  kInt8 = 3,
+  kInt4 = 4,
+  kFp8 = 5,
+  kInt4Asym = 6,
+  kInt8Asym = 7
+};
+
+inline constexpr bool is_quantized_kind(WeightKind k) {
+  return k == WeightKind::kInt8 || k == WeightKind::kInt4 || k == WeightKind::kFp8 ||
+         k == WeightKind::kInt4Asym || k == WeightKind::kInt8Asym;
+}
+
+inline constexpr bool is_asym_kind(WeightKind k) {
+  return k == WeightKind::kInt4Asym || k == WeightKind::kInt8Asym;
+}
 
 // A prepacked weight as the kernels see it.
 struct WeightView {
   const unsigned char* data = nullptr;  // n rows of `ld` bytes, 256-byte aligned base
   const float* scales = nullptr;        // [n][groups] f32 for the quantized kinds
+  const float* mins = nullptr;          // [n][groups] f32 for the asym kinds, else nullptr
   int64_t n = 0;
   int64_t k = 0;
   int64_t ld = 0;      // bytes per row; a multiple of 16 for the quantized kinds
@@ -43,7 +64,7 @@ struct LinearIo {
 // Rows of x up to which launch_quant_gemv serves (decode batches).
 inline constexpr int64_t kGemvMaxRows = 8;
 
-// Memory-bound GEMV for the quantized kinds (kInt8, kInt4, kFp8), 1 <= io.m <= kGemvMaxRows:
+// Memory-bound GEMV for the quantized kinds (is_quantized_kind), 1 <= io.m <= kGemvMaxRows:
 // each weight byte is read once per call and dequantized in registers.
 cudaError_t launch_quant_gemv(const WeightView& w, const LinearIo& io, cudaStream_t stream);
 

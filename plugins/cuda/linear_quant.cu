@@ -14,13 +14,18 @@
 // each row; lane 0 applies the per-row scale and bias and stores. Rows are padded to 16
 // bytes at prepack with zero-valued codes and activations beyond K are staged as zeros, so
 // no lane needs a tail loop.
+// The asymmetric kinds (INT4/INT8_GROUP_ASYM, w = u * scale + min) dequantize each element
+// with one fma before the dot products instead of scaling a load's partial sum: the min
+// would otherwise need a second, per-row sum of x for every group. Their padding codes are
+// 0 and decode to the last group's min, which meets the zero activations staged past K.
 //
 // tiled_gemm_kernel (prefill, and dense weights when cuBLASLt is missing): a plain 64x64x32
 // shared-memory tiled SIMT GEMM with 4x4 register blocking; W tiles are dequantized to f32
 // while staged. Correctness first: tensor-core prefill of quantized weights is future work.
 //
 // Numerics: integer codes and e4m3 values convert to f32 exactly; every product and sum is
-// f32, so results equal dequantize-then-matmul in f32 up to summation order.
+// f32, so results equal dequantize-then-matmul in f32 up to summation order (the asym kinds
+// round u * scale + min once, in the fma, as an f32 dequantization would).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
@@ -89,10 +94,16 @@ __device__ __forceinline__ float fp8_to_f32(unsigned char code) {
   return v[0];
 }
 
+template <WeightKind KIND>
+inline constexpr bool kIsInt4 = KIND == WeightKind::kInt4 || KIND == WeightKind::kInt4Asym;
+// (linear_kernels.h's is_asym_kind is a host function to nvcc.)
+template <WeightKind KIND>
+inline constexpr bool kIsAsym = KIND == WeightKind::kInt4Asym || KIND == WeightKind::kInt8Asym;
+
 // Elements per 16-byte load.
 template <WeightKind KIND>
 struct Elems {
-  static constexpr int kValue = KIND == WeightKind::kInt4 ? 32 : 16;
+  static constexpr int kValue = kIsInt4<KIND> ? 32 : 16;
 };
 
 // The E unscaled values (codes as f32) in one 16-byte load of a quantized row.
@@ -110,20 +121,31 @@ __device__ __forceinline__ void decode16(const uint4& v, float* w) {
       w[4 * i + 2] = __int_as_float(__byte_perm(u, 0x4b000000u, 0x7442u)) - 8388736.0f;
       w[4 * i + 3] = __int_as_float(__byte_perm(u, 0x4b000000u, 0x7443u)) - 8388736.0f;
     }
-  } else if constexpr (KIND == WeightKind::kInt4) {
-    // Byte b holds element 2b in its low nibble and 2b + 1 in its high nibble.
+  } else if constexpr (KIND == WeightKind::kInt8Asym) {
+    // Unsigned codes: 2^23 + u, exactly.
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      w[4 * i + 0] = __int_as_float(__byte_perm(words[i], 0x4b000000u, 0x7440u)) - 8388608.0f;
+      w[4 * i + 1] = __int_as_float(__byte_perm(words[i], 0x4b000000u, 0x7441u)) - 8388608.0f;
+      w[4 * i + 2] = __int_as_float(__byte_perm(words[i], 0x4b000000u, 0x7442u)) - 8388608.0f;
+      w[4 * i + 3] = __int_as_float(__byte_perm(words[i], 0x4b000000u, 0x7443u)) - 8388608.0f;
+    }
+  } else if constexpr (kIsInt4<KIND>) {
+    // Byte b holds element 2b in its low nibble and 2b + 1 in its high nibble. Symmetric
+    // codes are u - 8 (subtract 2^23 + 8), asymmetric ones u (subtract 2^23).
+    constexpr float kBias = KIND == WeightKind::kInt4 ? 8388616.0f : 8388608.0f;
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const uint32_t lo = words[i] & 0x0f0f0f0fu;
       const uint32_t hi = (words[i] >> 4) & 0x0f0f0f0fu;
-      w[8 * i + 0] = __int_as_float(__byte_perm(lo, 0x4b000000u, 0x7440u)) - 8388616.0f;
-      w[8 * i + 1] = __int_as_float(__byte_perm(hi, 0x4b000000u, 0x7440u)) - 8388616.0f;
-      w[8 * i + 2] = __int_as_float(__byte_perm(lo, 0x4b000000u, 0x7441u)) - 8388616.0f;
-      w[8 * i + 3] = __int_as_float(__byte_perm(hi, 0x4b000000u, 0x7441u)) - 8388616.0f;
-      w[8 * i + 4] = __int_as_float(__byte_perm(lo, 0x4b000000u, 0x7442u)) - 8388616.0f;
-      w[8 * i + 5] = __int_as_float(__byte_perm(hi, 0x4b000000u, 0x7442u)) - 8388616.0f;
-      w[8 * i + 6] = __int_as_float(__byte_perm(lo, 0x4b000000u, 0x7443u)) - 8388616.0f;
-      w[8 * i + 7] = __int_as_float(__byte_perm(hi, 0x4b000000u, 0x7443u)) - 8388616.0f;
+      w[8 * i + 0] = __int_as_float(__byte_perm(lo, 0x4b000000u, 0x7440u)) - kBias;
+      w[8 * i + 1] = __int_as_float(__byte_perm(hi, 0x4b000000u, 0x7440u)) - kBias;
+      w[8 * i + 2] = __int_as_float(__byte_perm(lo, 0x4b000000u, 0x7441u)) - kBias;
+      w[8 * i + 3] = __int_as_float(__byte_perm(hi, 0x4b000000u, 0x7441u)) - kBias;
+      w[8 * i + 4] = __int_as_float(__byte_perm(lo, 0x4b000000u, 0x7442u)) - kBias;
+      w[8 * i + 5] = __int_as_float(__byte_perm(hi, 0x4b000000u, 0x7442u)) - kBias;
+      w[8 * i + 6] = __int_as_float(__byte_perm(lo, 0x4b000000u, 0x7443u)) - kBias;
+      w[8 * i + 7] = __int_as_float(__byte_perm(hi, 0x4b000000u, 0x7443u)) - kBias;
     }
   } else {
 #pragma unroll
@@ -136,7 +158,11 @@ template <WeightKind KIND, int MT>
 __global__ void __launch_bounds__(kGemvThreads)
     quant_gemv_kernel(const WeightView w, const LinearIo io) {
   constexpr int E = Elems<KIND>::kValue;
-  constexpr int kPerByte = KIND == WeightKind::kInt4 ? 2 : 1;
+  constexpr int kPerByte = kIsInt4<KIND> ? 2 : 1;
+  // Asymmetric codes are dequantized per element (w = u * scale + min) before the dot
+  // products, so their scale never multiplies a partial sum and groups of one row (group
+  // == K) take the same path as any other group.
+  constexpr bool kAsym = kIsAsym<KIND>;
   constexpr int S = kGemvChunk / (32 * E);  // loads per lane per row per chunk
   constexpr int R = kGemvRowsPerWarp;
   constexpr int kVec = E / 4;  // float4 reads of activations per load
@@ -152,7 +178,7 @@ __global__ void __launch_bounds__(kGemvThreads)
   const uint32_t k = static_cast<uint32_t>(w.k);
   const uint32_t group = static_cast<uint32_t>(w.group);
   const uint32_t last_group = static_cast<uint32_t>(w.groups - 1);
-  const bool per_row = w.groups == 1;
+  const bool per_row = !kAsym && w.groups == 1;
   const bool aligned = !per_row && group % E == 0;  // one scale per 16-byte load
 
   float acc[MT][R];
@@ -167,6 +193,7 @@ __global__ void __launch_bounds__(kGemvThreads)
     // the barrier and the staging below.
     uint4 wv[R][S];
     float sc[R][S];
+    float mn[R][S];  // asym only
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       const int64_t row = row0 + r;
@@ -175,8 +202,9 @@ __global__ void __launch_bounds__(kGemvThreads)
         const uint32_t k0 = c0 + s * 32 * E + lane * E;
         const bool live = row < w.n && k0 < kp;
         wv[r][s] = live ? load_stream(w.data + row * w.ld + k0 / kPerByte) : make_uint4(0, 0, 0, 0);
-        sc[r][s] =
-            live && aligned ? __ldg(w.scales + row * w.groups + min(k0 / group, last_group)) : 1.0f;
+        const int64_t at = row * w.groups + min(k0 / group, last_group);
+        sc[r][s] = live && aligned ? __ldg(w.scales + at) : 1.0f;
+        mn[r][s] = kAsym && live && aligned ? __ldg(w.mins + at) : 0.0f;
       }
     }
     __syncthreads();  // every warp is done reading the previous chunk
@@ -204,7 +232,30 @@ __global__ void __launch_bounds__(kGemvThreads)
         if (row >= w.n) continue;
         float wf[E];
         decode16<KIND>(wv[r][s], wf);
-        if (!per_row && !aligned) {
+        if (kAsym && aligned) {
+#pragma unroll
+          for (int e = 0; e < E; ++e) wf[e] = fmaf(wf[e], sc[r][s], mn[r][s]);
+        } else if (kAsym) {
+          // As below, with the min, and the pair reloaded only where a group starts (GGUF
+          // Q2_K's groups of 16 give two per int4 load). Padding past K clamps to the last
+          // group, whose min meets zero activations.
+          const float* row_scales = w.scales + row * w.groups;
+          const float* row_mins = w.mins + row * w.groups;
+          uint32_t g = k0 / group;
+          uint32_t next = (g + 1) * group;
+          float scale = __ldg(row_scales + min(g, last_group));
+          float lowest = __ldg(row_mins + min(g, last_group));
+#pragma unroll
+          for (int e = 0; e < E; ++e) {
+            if (k0 + e >= next) {
+              ++g;
+              next += group;
+              scale = __ldg(row_scales + min(g, last_group));
+              lowest = __ldg(row_mins + min(g, last_group));
+            }
+            wf[e] = fmaf(wf[e], scale, lowest);
+          }
+        } else if (!per_row && !aligned) {
           // Groups smaller than (or straddling) a load: a scale per element, walking the
           // group index forward instead of dividing per element.
           const float* row_scales = w.scales + row * w.groups;
@@ -231,7 +282,7 @@ __global__ void __launch_bounds__(kGemvThreads)
             d = fmaf(wf[4 * j + 2], xv.z, d);
             d = fmaf(wf[4 * j + 3], xv.w, d);
           }
-          acc[m][r] = fmaf(d, sc[r][s], acc[m][r]);
+          acc[m][r] = kAsym ? acc[m][r] + d : fmaf(d, sc[r][s], acc[m][r]);
         }
       }
     }
@@ -274,8 +325,15 @@ __device__ __forceinline__ float load_weight(const WeightView& w, int64_t row, i
   } else if constexpr (KIND == WeightKind::kBF16) {
     return __bfloat162float(reinterpret_cast<const __nv_bfloat16*>(p)[k]);
   } else {
-    const float scale = __ldg(w.scales + row * w.groups + k / w.group);
-    if constexpr (KIND == WeightKind::kInt8) {
+    const int64_t at = row * w.groups + k / w.group;
+    const float scale = __ldg(w.scales + at);
+    if constexpr (KIND == WeightKind::kInt4Asym) {
+      const unsigned byte = p[k >> 1];
+      const unsigned u = (k & 1) != 0 ? byte >> 4 : byte & 0xfu;
+      return fmaf(static_cast<float>(u), scale, __ldg(w.mins + at));
+    } else if constexpr (KIND == WeightKind::kInt8Asym) {
+      return fmaf(static_cast<float>(p[k]), scale, __ldg(w.mins + at));
+    } else if constexpr (KIND == WeightKind::kInt8) {
       return static_cast<float>(static_cast<signed char>(p[k])) * scale;
     } else if constexpr (KIND == WeightKind::kInt4) {
       const unsigned byte = p[k >> 1];
@@ -372,6 +430,12 @@ cudaError_t launch_quant_gemv(const WeightView& w, const LinearIo& io, cudaStrea
     case WeightKind::kFp8:
       launch_gemv_kind<WeightKind::kFp8>(w, io, stream);
       break;
+    case WeightKind::kInt4Asym:
+      launch_gemv_kind<WeightKind::kInt4Asym>(w, io, stream);
+      break;
+    case WeightKind::kInt8Asym:
+      launch_gemv_kind<WeightKind::kInt8Asym>(w, io, stream);
+      break;
     default:
       return cudaErrorInvalidValue;
   }
@@ -401,6 +465,14 @@ cudaError_t launch_tiled_gemm(const WeightView& w, const LinearIo& io, cudaStrea
       break;
     case WeightKind::kFp8:
       tsr_cuda_launch(tiled_gemm_kernel<WeightKind::kFp8>, grid, kTileThreads, 0, stream, w, io);
+      break;
+    case WeightKind::kInt4Asym:
+      tsr_cuda_launch(tiled_gemm_kernel<WeightKind::kInt4Asym>, grid, kTileThreads, 0, stream, w,
+                      io);
+      break;
+    case WeightKind::kInt8Asym:
+      tsr_cuda_launch(tiled_gemm_kernel<WeightKind::kInt8Asym>, grid, kTileThreads, 0, stream, w,
+                      io);
       break;
   }
   return cudaGetLastError();

@@ -9,7 +9,8 @@
 //                          the workspace first. Without cuBLASLt (or without an algorithm
 //                          for the call) the tiled kernel runs instead.
 //   INT8/INT4 weights      M <= kGemvMaxRows: the dequantizing GEMV; larger M: the tiled
-//                          dequantizing GEMM (linear_quant.cu).
+//   (and their _ASYM       dequantizing GEMM (linear_quant.cu).
+//   variants)
 //   FP8_E4M3 weights       compute capability >= 8.9, M >= kFp8GemmMinRows, N and K
 //                          multiples of 16: x quantized per tensor to e4m3 on the device,
 //                          cuBLASLt fp8 matmul ("TN", B scale pointer = x's scale) into f32,
@@ -376,8 +377,7 @@ void linear(tsr_stream_s* stream, const tsr_linear_params* p, bool execute) {
   c.io.out_dtype = out.dtype;
 
   const WeightKind kind = w->view.kind;
-  const bool quantized =
-      kind == WeightKind::kInt8 || kind == WeightKind::kInt4 || kind == WeightKind::kFp8;
+  const bool quantized = is_quantized_kind(kind);
   if (!quantized && dense_lt(c)) return;
   if (kind == WeightKind::kFp8 && fp8_lt(c)) return;
   if (quantized && c.m <= kGemvMaxRows) {

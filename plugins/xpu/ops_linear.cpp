@@ -56,9 +56,10 @@ void linear(tsr_stream_s* stream, const tsr_linear_params* p, bool execute) {
   const bool gemv = m <= kGemvMaxRows;
   launch(stream, gemv ? "xpu_linear_gemv" : "xpu_linear",
          {arg(prm.x), KernelArg::scalar(x_dtype), KernelArg::buffer(w->data, 0),
-          KernelArg::buffer(w->scales, 0), KernelArg::scalar(format), KernelArg::scalar(group),
-          arg(has_bias ? prm.bias : none), arg(prm.out), KernelArg::scalar(out_dtype),
-          KernelArg::scalar(m), KernelArg::scalar(n), KernelArg::scalar(k)},
+          KernelArg::buffer(w->scales, 0), KernelArg::buffer(w->mins, 0), KernelArg::scalar(format),
+          KernelArg::scalar(group), arg(has_bias ? prm.bias : none), arg(prm.out),
+          KernelArg::scalar(out_dtype), KernelArg::scalar(m), KernelArg::scalar(n),
+          KernelArg::scalar(k)},
          gemv ? Dims{static_cast<size_t>(n), 1, 1}
               : Dims{groups_for(n, kTile), groups_for(m, kTile), 1},
          gemv ? Dims{kGemvThreads, 1, 1} : Dims{kTile, kTile, 1});

@@ -59,7 +59,8 @@ struct tsr_stream_s {
 };
 
 // A prepacked weight: the canonical layout of plugin.h uploaded unchanged (kernels/linear.cl
-// dequantizes on the fly), plus its f32 scales for the quantized formats.
+// dequantizes on the fly), plus its f32 scales for the quantized formats and its f32 mins
+// for the asymmetric ones.
 struct tsr_weight_s {
   uint32_t magic;
   tsr_device_s* device;
@@ -69,6 +70,7 @@ struct tsr_weight_s {
   int64_t group_size;
   tsr::xpu::RtMem data;
   tsr::xpu::RtMem scales;  // nullptr for f32/f16/bf16
+  tsr::xpu::RtMem mins;    // [rows][cols / group_size] for the *_GROUP_ASYM formats, else nullptr
   uint64_t bytes;
 };
 

@@ -111,10 +111,11 @@ tsr_error* device_get_properties(int32_t index, tsr_device_properties* props) {
     full.activation_dtypes =
         TSR_DTYPE_BIT(TSR_DTYPE_F32) | TSR_DTYPE_BIT(TSR_DTYPE_BF16) | TSR_DTYPE_BIT(TSR_DTYPE_F16);
     full.kv_cache_dtypes = full.activation_dtypes;
-    // All seven formats, unless Level Zero has no kernels (a build without the SPIR-V tools).
+    // Every format up to the asymmetric ones (kernels/linear.cl), unless Level Zero has no
+    // kernels (a build without the SPIR-V tools).
     const bool has_kernels =
         std::string(runtime().name()) != "level_zero" || kernel_program().spirv != nullptr;
-    full.weight_formats = has_kernels ? (1u << (TSR_WEIGHT_FORMAT_FP8_E4M3 + 1)) - 1 : 0;
+    full.weight_formats = has_kernels ? (1u << (TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM + 1)) - 1 : 0;
     full.memory_bandwidth = 0;  // Level Zero's clock and bus width do not give it reliably
     const size_t fits = std::min(props->struct_size, sizeof full);
     std::memcpy(reinterpret_cast<char*>(props) + sizeof(size_t),

@@ -1,7 +1,7 @@
 // Weight prepacking of the XPU plugin: the canonical layout of plugin.h is uploaded to the
 // device unchanged (kernels/linear.cl dequantizes while it multiplies), so a weight costs its
-// canonical bytes plus its f32 scales. The upload runs on a queue of its own and is waited
-// for, since the caller's host data is only valid during the call.
+// canonical bytes plus its f32 scales (and mins, for the asymmetric formats). The upload runs on a
+// queue of its own and is waited for, since the caller's host data is only valid during the call.
 #include <memory>
 
 #include "tensor_check.h"
@@ -13,16 +13,29 @@ namespace {
 constexpr uint32_t kWeightMagic = 0x58505557u;  // "XPUW"
 constexpr const char* kOp = "weight_prepack";
 
+bool is_asym(tsr_weight_format f) {
+  return f == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM || f == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM;
+}
+
+bool is_int4(tsr_weight_format f) {
+  return f == TSR_WEIGHT_FORMAT_INT4_GROUP || f == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM;
+}
+
+bool is_grouped(tsr_weight_format f) {
+  return f == TSR_WEIGHT_FORMAT_INT8_GROUP || f == TSR_WEIGHT_FORMAT_INT4_GROUP || is_asym(f);
+}
+
 bool is_quantized(tsr_weight_format f) {
-  return f == TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL || f == TSR_WEIGHT_FORMAT_INT8_GROUP ||
-         f == TSR_WEIGHT_FORMAT_INT4_GROUP || f == TSR_WEIGHT_FORMAT_FP8_E4M3;
+  return f == TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL || f == TSR_WEIGHT_FORMAT_FP8_E4M3 ||
+         is_grouped(f);
 }
 
 void check_desc(const tsr_weight_desc* d) {
-  TSR_PLUGIN_CHECK_ARG(d != nullptr && d->struct_size >= sizeof *d,
+  // A host of ABI 1.0 passes the descriptor without `mins`; only the asym formats need it.
+  TSR_PLUGIN_CHECK_ARG(d != nullptr && d->struct_size >= offsetof(tsr_weight_desc, mins),
                        "%s: desc is NULL or its struct_size is too small", kOp);
   TSR_PLUGIN_CHECK_ARG(
-      d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_FP8_E4M3,
+      d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM,
       "%s: format %d is not a tsr_weight_format", kOp, static_cast<int>(d->format));
   TSR_PLUGIN_CHECK_ARG(d->rows > 0 && d->rows < (int64_t{1} << 31), "%s: rows %lld out of range",
                        kOp, static_cast<long long>(d->rows));
@@ -34,13 +47,19 @@ void check_desc(const tsr_weight_desc* d) {
                        sdk::dtype_name(d->compute_dtype));
   if (!is_quantized(d->format)) return;
   TSR_PLUGIN_CHECK_ARG(d->scales != nullptr, "%s: scales is NULL for a quantized format", kOp);
-  if (d->format == TSR_WEIGHT_FORMAT_INT8_GROUP || d->format == TSR_WEIGHT_FORMAT_INT4_GROUP) {
+  if (is_asym(d->format)) {
+    TSR_PLUGIN_CHECK_ARG(TSR_STRUCT_HAS(d, tsr_weight_desc, mins) && d->mins != nullptr,
+                         "%s: mins is NULL or absent (an ABI 1.0 descriptor): format %d needs "
+                         "scales and mins",
+                         kOp, static_cast<int>(d->format));
+  }
+  if (is_grouped(d->format)) {
     TSR_PLUGIN_CHECK_ARG(d->group_size > 0 && d->cols % d->group_size == 0,
                          "%s: group_size %lld must be positive and divide cols %lld", kOp,
                          static_cast<long long>(d->group_size), static_cast<long long>(d->cols));
   }
-  if (d->format == TSR_WEIGHT_FORMAT_INT4_GROUP) {
-    TSR_PLUGIN_CHECK_ARG(d->cols % 2 == 0, "%s: cols %lld must be even for INT4_GROUP", kOp,
+  if (is_int4(d->format)) {
+    TSR_PLUGIN_CHECK_ARG(d->cols % 2 == 0, "%s: cols %lld must be even for a 4-bit format", kOp,
                          static_cast<long long>(d->cols));
   }
 }
@@ -54,6 +73,7 @@ size_t data_bytes(const tsr_weight_desc& d) {
     case TSR_WEIGHT_FORMAT_BF16:
       return elems * 2;
     case TSR_WEIGHT_FORMAT_INT4_GROUP:
+    case TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM:
       return elems / 2;
     default:
       return elems;
@@ -65,11 +85,10 @@ size_t scale_count(const tsr_weight_desc& d) {
     case TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL:
     case TSR_WEIGHT_FORMAT_FP8_E4M3:
       return static_cast<size_t>(d.rows);
-    case TSR_WEIGHT_FORMAT_INT8_GROUP:
-    case TSR_WEIGHT_FORMAT_INT4_GROUP:
-      return static_cast<size_t>(d.rows) * static_cast<size_t>(d.cols / d.group_size);
     default:
-      return 0;
+      return is_grouped(d.format)
+                 ? static_cast<size_t>(d.rows) * static_cast<size_t>(d.cols / d.group_size)
+                 : 0;
   }
 }
 
@@ -80,6 +99,7 @@ struct WeightOwner {
     if (!w) return;
     if (w->data != nullptr) runtime().free(w->device->index, w->data);
     if (w->scales != nullptr) runtime().free(w->device->index, w->scales);
+    if (w->mins != nullptr) runtime().free(w->device->index, w->mins);
   }
 };
 
@@ -100,23 +120,26 @@ tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_
     Runtime& rt = runtime();
     WeightOwner owner;
     owner.w.reset(new tsr_weight_s{kWeightMagic, device, d.format, d.rows, d.cols, d.group_size,
-                                   nullptr, nullptr, 0});
+                                   nullptr, nullptr, nullptr, 0});
     tsr_weight_s& w = *owner.w;
     const size_t bytes = data_bytes(d);
     const size_t scales = scale_count(d) * sizeof(float);
+    const size_t mins = is_asym(d.format) ? scales : 0;
     w.data = rt.alloc(device->index, bytes, false, nullptr);
     if (scales > 0) w.scales = rt.alloc(device->index, scales, false, nullptr);
+    if (mins > 0) w.mins = rt.alloc(device->index, mins, false, nullptr);
     RtQueue queue = rt.queue_create(device->index);
     try {
       rt.write(queue, w.data, 0, d.data, bytes);
       if (scales > 0) rt.write(queue, w.scales, 0, d.scales, scales);
+      if (mins > 0) rt.write(queue, w.mins, 0, d.mins, mins);
       rt.queue_finish(queue);
     } catch (...) {
       rt.queue_destroy(queue);
       throw;
     }
     rt.queue_destroy(queue);
-    w.bytes = bytes + scales;
+    w.bytes = bytes + scales + mins;
     device->dev->allocated += w.bytes;
     *out = owner.w.release();
   });

@@ -295,7 +295,10 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"phi3", "phi3", TSR_DTYPE_F32, kNone, 1e-4, true},
         Case{"phi3", "phi3-f32.gguf", TSR_DTYPE_F32, kNone, 1e-4, true},
         Case{"phi3", "phi3", TSR_DTYPE_BF16, kNone, 5e-2, false},
-        Case{"phi3", "phi3-q8_0.gguf", TSR_DTYPE_F32, kNone, 3e-2, false}));
+        Case{"phi3", "phi3-q8_0.gguf", TSR_DTYPE_F32, kNone, 3e-2, false},
+
+        // Asymmetric 4-bit (Q4_1 -> INT4_GROUP_ASYM): the same format-bounded error as Q4_0.
+        Case{"llama2", "llama2-q4_1.gguf", TSR_DTYPE_F32, kNone, 3.5e-1, false}));
 
 TEST_F(OnDevice, ChunkedPrefillGivesTheSameLogits) {
   const Reference ref = load_reference("qwen3");
