@@ -148,7 +148,9 @@ def attention(q, k, v, mask, scale):
 
 
 def gelu_tanh(x):
-    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    # 0.5 x (1 + tanh a) written as x / (1 + exp(-2a)): no cancellation where tanh a -> -1.
+    with np.errstate(over="ignore"):
+        return x / (1 + np.exp(-2 * np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
 
 
 def forward_gemma3(cfg, w, ids):

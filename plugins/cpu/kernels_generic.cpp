@@ -46,7 +46,9 @@ void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     const float u = kGeluTanhScale * (g + kGeluTanhCubic * g * g * g);
-    out[i] = 0.5f * g * (1.0f + std::tanh(u)) * up[i];
+    // 0.5 g (1 + tanh u) = g / (1 + exp(-2u)): the same value without the cancellation of
+    // 1 + tanh(u) near -1, which loses all relative precision for negative gates (g < -5).
+    out[i] = g / (1.0f + std::exp(-2.0f * u)) * up[i];
   }
 }
 

@@ -186,7 +186,10 @@ struct SiluActivation {
 };
 struct GeluTanhActivation {
   __device__ static float apply(float g) {
-    return 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g)));
+    // 0.5 g (1 + tanh u) written as g / (1 + exp(-2u)): no cancellation near tanh u = -1,
+    // where the first form loses all relative precision (gates below about -5).
+    const float u = 0.7978845608028654f * (g + 0.044715f * g * g * g);
+    return g / (1.0f + expf(-2.0f * u));
   }
 };
 

@@ -193,8 +193,10 @@ Vec gelu_tanh_mul(const Vec& x, int64_t rows, int64_t inner) {
     for (int64_t i = 0; i < inner; ++i) {
       const double g = x[r * 2 * inner + i];
       const double u = x[r * 2 * inner + inner + i];
-      const double gelu =
-          0.5 * g * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (g + 0.044715 * g * g * g)));
+      // 0.5 g (1 + tanh a) = g / (1 + exp(-2a)); the second form keeps its relative
+      // precision where tanh a is near -1 (gates below about -5), even in float64.
+      const double a = std::sqrt(2.0 / M_PI) * (g + 0.044715 * g * g * g);
+      const double gelu = g / (1.0 + std::exp(-2.0 * a));
       out[r * inner + i] = gelu * u;
     }
   }

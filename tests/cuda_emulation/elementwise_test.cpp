@@ -100,11 +100,11 @@ TEST(EmulatedElementwise, SiluMulGeluTanhMulAndAdd) {
         for (int64_t i = 0; i < inter; ++i) {
           const double g = x.get(static_cast<size_t>(r * 2 * inter + i));
           const double u = x.get(static_cast<size_t>(r * 2 * inter + inter + i));
-          const double gelu =
-              0.5 * g * (1.0 + std::tanh(0.7978845608028654 * (g + 0.044715 * g * g * g)));
-          // Bound: the dtype's rounding (near) plus tanhf's error of a few f32 ulps of 1,
-          // which 1 + tanh keeps as an absolute error of 2.4e-7 (cancellation for g << 0),
-          // scaled by 0.5 |g u|.
+          const double gelu = g / (1.0 + std::exp(-2.0 * 0.7978845608028654 *
+                                                  (g + 0.044715 * g * g * g)));
+          // Bound: the dtype's rounding (near) plus expf's and the argument's error of a few
+          // f32 ulps, kept below an absolute 2.4e-7 scaled by 0.5 |g u| (the bound of the
+          // former 1 + tanh form, which the kernel's g / (1 + exp(-2a)) stays well inside).
           const double want = round_to(t, static_cast<float>(gelu * u));
           const double got = out.get(static_cast<size_t>(r * inter + i));
           const double ulp = t == TSR_DTYPE_F32 ? 1.2e-7 : (t == TSR_DTYPE_F16 ? 9.8e-4 : 7.9e-3);

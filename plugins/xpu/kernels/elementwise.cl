@@ -42,7 +42,9 @@ __kernel void xpu_gelu_tanh_mul(XPU_ARG(x), XPU_ARG(out), long rows, long inner,
   const __global uchar* xp = XPU_PTR(const uchar, x);
   const float g = load_value(xp, r * 2 * inner + j, dtype);
   const float u = load_value(xp, r * 2 * inner + inner + j, dtype);
-  const float gelu = 0.5f * g * (1.0f + tanh(0.7978845608028654f * (g + 0.044715f * g * g * g)));
+  // 0.5 g (1 + tanh u) as g / (1 + exp(-2u)): no cancellation near tanh u = -1, where the
+  // first form loses all relative precision (gates below about -5).
+  const float gelu = g / (1.0f + exp(-1.5957691216057308f * (g + 0.044715f * g * g * g)));
   store_value(XPU_PTR(uchar, out), r * inner + j, dtype, gelu * u);
 }
 
