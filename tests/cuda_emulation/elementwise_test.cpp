@@ -100,8 +100,8 @@ TEST(EmulatedElementwise, SiluMulGeluTanhMulAndAdd) {
         for (int64_t i = 0; i < inter; ++i) {
           const double g = x.get(static_cast<size_t>(r * 2 * inter + i));
           const double u = x.get(static_cast<size_t>(r * 2 * inter + inter + i));
-          const double gelu = g / (1.0 + std::exp(-2.0 * 0.7978845608028654 *
-                                                  (g + 0.044715 * g * g * g)));
+          const double gelu =
+              g / (1.0 + std::exp(-2.0 * 0.7978845608028654 * (g + 0.044715 * g * g * g)));
           // Bound: the dtype's rounding (near) plus expf's and the argument's error of a few
           // f32 ulps, kept below an absolute 2.4e-7 scaled by 0.5 |g u| (the bound of the
           // former 1 + tanh form, which the kernel's g / (1 + exp(-2a)) stays well inside).
