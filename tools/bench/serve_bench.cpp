@@ -1,6 +1,7 @@
 #include "serve_bench.h"
 
 #include <algorithm>
+#include <limits>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -327,6 +328,16 @@ std::string format_report(const json& r, const std::vector<double>& percentiles)
   }
   out += std::string(50, '=') + "\n";
   return out;
+}
+
+void warm_up_server(const ServeBenchOptions& options, const std::vector<BenchRequest>& requests,
+                    size_t count) {
+  ServeBenchOptions warm = options;
+  warm.request_rate = std::numeric_limits<double>::infinity();
+  warm.max_concurrency = 0;
+  const size_t n = std::min(count, requests.size());
+  run_serve_bench(warm, std::vector<BenchRequest>(requests.begin(),
+                                                  requests.begin() + static_cast<ptrdiff_t>(n)));
 }
 
 }  // namespace tessera::bench

@@ -63,6 +63,14 @@ struct ServeBenchOptions {
 nlohmann::json run_serve_bench(const ServeBenchOptions& options,
                                const std::vector<BenchRequest>& requests);
 
+// Sends the first `count` requests at once and discards the result, so the runs that follow
+// measure a warmer server. A sweep's first run is its lowest load and decides the bracket: on
+// the 2-core VM a fresh server's first requests were slow (p99 TTFT 5.8 s at 1 req/s, 0.2 s
+// at the same load a few minutes later); with this warm-up 0.9 s. It is not the whole cure:
+// two sweeps back to back still found knees of 1.9 and 3.0 req/s (docs/benchmarks.md).
+void warm_up_server(const ServeBenchOptions& options, const std::vector<BenchRequest>& requests,
+                    size_t count = 16);
+
 // The human-readable table vLLM prints.
 std::string format_report(const nlohmann::json& result, const std::vector<double>& percentiles);
 

@@ -109,6 +109,7 @@ int run_sweep(const po::variables_map& vm, bench::ServeBenchOptions o,
       "p99 TPOT {}\n",
       bench::to_string(s.by), s.start, requests.size(), o.base_url, o.endpoint,
       slo(s.slo_ttft_p99_ms), slo(s.slo_tpot_p99_ms));
+  bench::warm_up_server(o, requests);
   const auto outcome = bench::run_sweep(s, [&](double load) {
     bench::ServeBenchOptions run = o;
     if (s.by == bench::SweepBy::kRequestRate) {

@@ -196,6 +196,7 @@ struct Tuner {
     bench::ServeBenchOptions o = bench_options;
     o.base_url = url;
     bench::SweepOptions s = sweep;
+    bench::warm_up_server(o, requests);
     const auto outcome = bench::run_sweep(s, [&](double load) {
       bench::ServeBenchOptions run = o;
       run.request_rate = load;
