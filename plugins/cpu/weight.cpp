@@ -15,6 +15,7 @@
 #include "ops.h"
 #include "parallel.h"
 #include "tensor_check.h"
+#include "weight_desc_check.h"
 
 namespace tsr::cpu {
 
@@ -26,58 +27,10 @@ tsr_weight_s* check_weight(tsr_weight_t weight, const char* what) {
 
 namespace {
 
+// The symmetric quantized formats (the asym ones are packed by linear_asym*.cpp).
 bool is_quantized(tsr_weight_format f) {
   return f == TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL || f == TSR_WEIGHT_FORMAT_INT8_GROUP ||
          f == TSR_WEIGHT_FORMAT_INT4_GROUP || f == TSR_WEIGHT_FORMAT_FP8_E4M3;
-}
-
-void check_desc(const tsr_weight_desc* d) {
-  constexpr const char* op = "weight_prepack";
-  // A host of ABI 1.0 passes the descriptor without `mins`.
-  check_params_size(d, d != nullptr ? d->struct_size : 0, offsetof(tsr_weight_desc, mins), op);
-  TSR_PLUGIN_CHECK_ARG(
-      d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM,
-      "%s: format %d is not a tsr_weight_format", op, static_cast<int>(d->format));
-  TSR_PLUGIN_CHECK_ARG(d->rows > 0 && d->rows < (int64_t{1} << 31), "%s: rows %lld out of range",
-                       op, static_cast<long long>(d->rows));
-  TSR_PLUGIN_CHECK_ARG(d->cols > 0 && d->cols < (int64_t{1} << 31), "%s: cols %lld out of range",
-                       op, static_cast<long long>(d->cols));
-  TSR_PLUGIN_CHECK_ARG(d->data != nullptr, "%s: data is NULL", op);
-  TSR_PLUGIN_CHECK_ARG(is_activation_dtype(d->compute_dtype),
-                       "%s: compute_dtype %s is not f32, bf16 or f16", op,
-                       tsr::sdk::dtype_name(d->compute_dtype));
-  if (d->format == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM) {
-    TSR_PLUGIN_CHECK_ARG(TSR_STRUCT_HAS(d, tsr_weight_desc, mins) && d->mins != nullptr,
-                         "%s: INT4_GROUP_ASYM needs scales and mins (ABI 1.1)", op);
-    TSR_PLUGIN_CHECK_ARG(d->scales != nullptr, "%s: scales is NULL for a quantized format", op);
-    TSR_PLUGIN_CHECK_ARG(d->group_size > 0 && d->cols % d->group_size == 0 && d->cols % 2 == 0,
-                         "%s: INT4_GROUP_ASYM needs an even cols (%lld) and a group_size "
-                         "(%lld) that divides it",
-                         op, static_cast<long long>(d->cols),
-                         static_cast<long long>(d->group_size));
-    return;
-  }
-  if (d->format == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM) {
-    TSR_PLUGIN_CHECK_ARG(TSR_STRUCT_HAS(d, tsr_weight_desc, mins) && d->mins != nullptr,
-                         "%s: INT8_GROUP_ASYM needs scales and mins (ABI 1.2)", op);
-    TSR_PLUGIN_CHECK_ARG(d->scales != nullptr, "%s: scales is NULL for a quantized format", op);
-    TSR_PLUGIN_CHECK_ARG(d->group_size > 0 && d->cols % d->group_size == 0,
-                         "%s: INT8_GROUP_ASYM needs a group_size (%lld) that divides cols (%lld)",
-                         op, static_cast<long long>(d->group_size),
-                         static_cast<long long>(d->cols));
-    return;
-  }
-  if (!is_quantized(d->format)) return;
-  TSR_PLUGIN_CHECK_ARG(d->scales != nullptr, "%s: scales is NULL for a quantized format", op);
-  if (d->format == TSR_WEIGHT_FORMAT_INT8_GROUP || d->format == TSR_WEIGHT_FORMAT_INT4_GROUP) {
-    TSR_PLUGIN_CHECK_ARG(d->group_size > 0 && d->cols % d->group_size == 0,
-                         "%s: group_size %lld must be positive and divide cols %lld", op,
-                         static_cast<long long>(d->group_size), static_cast<long long>(d->cols));
-  }
-  if (d->format == TSR_WEIGHT_FORMAT_INT4_GROUP) {
-    TSR_PLUGIN_CHECK_ARG(d->cols % 2 == 0, "%s: cols %lld must be even for INT4_GROUP", op,
-                         static_cast<long long>(d->cols));
-  }
 }
 
 }  // namespace
@@ -89,7 +42,7 @@ tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_
     require_initialized("weight_prepack");
     tsr_device_s* d = check_device(device, "weight_prepack");
     TSR_PLUGIN_CHECK_ARG(out != nullptr, "weight_prepack: out is NULL");
-    check_desc(desc);
+    plugin::check_weight_desc(desc);
     TSR_PLUGIN_CHECK(!host().cancel_requested(), TSR_ERROR_CODE_CANCELLED,
                      "weight_prepack: cancelled by the host");
     bind_threads();

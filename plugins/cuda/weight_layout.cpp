@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "tensor_check.h"
+#include "weight_desc_check.h"
 #include "tessera/plugin.hpp"
 
 namespace tsr::cuda {
@@ -19,13 +20,8 @@ size_t round_up_256(size_t v) {
   return (v + 255) / 256 * 256;
 }
 
-bool is_int4(tsr_weight_format f) {
-  return f == TSR_WEIGHT_FORMAT_INT4_GROUP || f == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM;
-}
-
-bool is_grouped(tsr_weight_format f) {
-  return f == TSR_WEIGHT_FORMAT_INT8_GROUP || f == TSR_WEIGHT_FORMAT_INT4_GROUP || is_asym(f);
-}
+using plugin::weight_format_grouped;
+using plugin::weight_format_int4;
 
 void store(float v, tsr_dtype type, unsigned char* dst) {
   if (type == TSR_DTYPE_F32) {
@@ -59,16 +55,15 @@ WeightKind kind_of(tsr_weight_format f, tsr_dtype dense) {
 }  // namespace
 
 bool is_known_format(tsr_weight_format f) {
-  return f >= TSR_WEIGHT_FORMAT_F32 && f <= TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM;
+  return plugin::weight_format_known(f);
 }
 
 bool is_asym(tsr_weight_format f) {
-  return f == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM || f == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM;
+  return plugin::weight_format_asym(f);
 }
 
 bool is_quantized(tsr_weight_format f) {
-  return f == TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL || f == TSR_WEIGHT_FORMAT_INT8_GROUP ||
-         f == TSR_WEIGHT_FORMAT_INT4_GROUP || f == TSR_WEIGHT_FORMAT_FP8_E4M3 || is_asym(f);
+  return plugin::weight_format_quantized(f);
 }
 
 tsr_dtype dense_source_dtype(tsr_weight_format f) {
@@ -90,36 +85,7 @@ float load_dense(const void* base, tsr_dtype type, size_t i) {
 }
 
 void check_weight_desc(const tsr_weight_desc* d) {
-  // A host of ABI 1.0 passes the descriptor without `mins`; only the asym formats need it.
-  plugin::check_params_size(d, d != nullptr ? d->struct_size : 0, offsetof(tsr_weight_desc, mins),
-                            kOp);
-  TSR_PLUGIN_CHECK_ARG(is_known_format(d->format), "%s: format %d is not a tsr_weight_format", kOp,
-                       static_cast<int>(d->format));
-  TSR_PLUGIN_CHECK_ARG(d->rows > 0 && d->rows < (int64_t{1} << 31), "%s: rows %lld out of range",
-                       kOp, static_cast<long long>(d->rows));
-  TSR_PLUGIN_CHECK_ARG(d->cols > 0 && d->cols < (int64_t{1} << 31), "%s: cols %lld out of range",
-                       kOp, static_cast<long long>(d->cols));
-  TSR_PLUGIN_CHECK_ARG(d->data != nullptr, "%s: data is NULL", kOp);
-  TSR_PLUGIN_CHECK_ARG(plugin::is_activation_dtype(d->compute_dtype),
-                       "%s: compute_dtype %s is not f32, bf16 or f16", kOp,
-                       sdk::dtype_name(d->compute_dtype));
-  if (!is_quantized(d->format)) return;
-  TSR_PLUGIN_CHECK_ARG(d->scales != nullptr, "%s: scales is NULL for a quantized format", kOp);
-  if (is_asym(d->format)) {
-    TSR_PLUGIN_CHECK_ARG(TSR_STRUCT_HAS(d, tsr_weight_desc, mins) && d->mins != nullptr,
-                         "%s: mins is NULL or absent (an ABI 1.0 descriptor): format %d needs "
-                         "scales and mins",
-                         kOp, static_cast<int>(d->format));
-  }
-  if (is_grouped(d->format)) {
-    TSR_PLUGIN_CHECK_ARG(d->group_size > 0 && d->cols % d->group_size == 0,
-                         "%s: group_size %lld must be positive and divide cols %lld", kOp,
-                         static_cast<long long>(d->group_size), static_cast<long long>(d->cols));
-  }
-  if (is_int4(d->format)) {
-    TSR_PLUGIN_CHECK_ARG(d->cols % 2 == 0, "%s: cols %lld must be even for a 4-bit format", kOp,
-                         static_cast<long long>(d->cols));
-  }
+  plugin::check_weight_desc(d, kOp);
 }
 
 WeightLayout plan_weight_layout(const tsr_weight_desc& d, tsr_dtype dense) {
@@ -128,10 +94,10 @@ WeightLayout plan_weight_layout(const tsr_weight_desc& d, tsr_dtype dense) {
   v.n = d.rows;
   v.k = d.cols;
   const bool quantized = is_quantized(d.format);
-  v.group = is_grouped(d.format) ? d.group_size : d.cols;
+  v.group = weight_format_grouped(d.format) ? d.group_size : d.cols;
   v.groups = quantized ? d.cols / v.group : 0;
   if (quantized) {
-    v.ld = round_up(is_int4(d.format) ? d.cols / 2 : d.cols, 16);
+    v.ld = round_up(weight_format_int4(d.format) ? d.cols / 2 : d.cols, 16);
   } else {
     v.ld = d.cols * static_cast<int64_t>(sdk::dtype_size(dense));
   }
@@ -166,7 +132,7 @@ void pack_weight_rows(const tsr_weight_desc& d, const WeightLayout& layout, tsr_
       store(load_dense(src, from, first + i), dense, dst + i * elem);
     return;
   }
-  const size_t row_bytes = static_cast<size_t>(is_int4(d.format) ? d.cols / 2 : d.cols);
+  const size_t row_bytes = static_cast<size_t>(weight_format_int4(d.format) ? d.cols / 2 : d.cols);
   // Zero in each symmetric encoding: int8 0, e4m3 +0, two int4 nibbles of 8 (u - 8 = 0). The
   // asym codes have no zero (u = 0 is the group's min); their padding is code 0 and the
   // kernels give it zero activations (linear_quant.cu).

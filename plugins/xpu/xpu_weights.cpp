@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "tensor_check.h"
+#include "weight_desc_check.h"
 #include "xpu_internal.h"
 
 namespace tsr::xpu {
@@ -13,56 +14,8 @@ namespace {
 constexpr uint32_t kWeightMagic = 0x58505557u;  // "XPUW"
 constexpr const char* kOp = "weight_prepack";
 
-bool is_asym(tsr_weight_format f) {
-  return f == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM || f == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM;
-}
-
-bool is_int4(tsr_weight_format f) {
-  return f == TSR_WEIGHT_FORMAT_INT4_GROUP || f == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM;
-}
-
-bool is_grouped(tsr_weight_format f) {
-  return f == TSR_WEIGHT_FORMAT_INT8_GROUP || f == TSR_WEIGHT_FORMAT_INT4_GROUP || is_asym(f);
-}
-
-bool is_quantized(tsr_weight_format f) {
-  return f == TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL || f == TSR_WEIGHT_FORMAT_FP8_E4M3 ||
-         is_grouped(f);
-}
-
-void check_desc(const tsr_weight_desc* d) {
-  // A host of ABI 1.0 passes the descriptor without `mins`; only the asym formats need it.
-  TSR_PLUGIN_CHECK_ARG(d != nullptr && d->struct_size >= offsetof(tsr_weight_desc, mins),
-                       "%s: desc is NULL or its struct_size is too small", kOp);
-  TSR_PLUGIN_CHECK_ARG(
-      d->format >= TSR_WEIGHT_FORMAT_F32 && d->format <= TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM,
-      "%s: format %d is not a tsr_weight_format", kOp, static_cast<int>(d->format));
-  TSR_PLUGIN_CHECK_ARG(d->rows > 0 && d->rows < (int64_t{1} << 31), "%s: rows %lld out of range",
-                       kOp, static_cast<long long>(d->rows));
-  TSR_PLUGIN_CHECK_ARG(d->cols > 0 && d->cols < (int64_t{1} << 31), "%s: cols %lld out of range",
-                       kOp, static_cast<long long>(d->cols));
-  TSR_PLUGIN_CHECK_ARG(d->data != nullptr, "%s: data is NULL", kOp);
-  TSR_PLUGIN_CHECK_ARG(plugin::is_activation_dtype(d->compute_dtype),
-                       "%s: compute_dtype %s is not f32, bf16 or f16", kOp,
-                       sdk::dtype_name(d->compute_dtype));
-  if (!is_quantized(d->format)) return;
-  TSR_PLUGIN_CHECK_ARG(d->scales != nullptr, "%s: scales is NULL for a quantized format", kOp);
-  if (is_asym(d->format)) {
-    TSR_PLUGIN_CHECK_ARG(TSR_STRUCT_HAS(d, tsr_weight_desc, mins) && d->mins != nullptr,
-                         "%s: mins is NULL or absent (an ABI 1.0 descriptor): format %d needs "
-                         "scales and mins",
-                         kOp, static_cast<int>(d->format));
-  }
-  if (is_grouped(d->format)) {
-    TSR_PLUGIN_CHECK_ARG(d->group_size > 0 && d->cols % d->group_size == 0,
-                         "%s: group_size %lld must be positive and divide cols %lld", kOp,
-                         static_cast<long long>(d->group_size), static_cast<long long>(d->cols));
-  }
-  if (is_int4(d->format)) {
-    TSR_PLUGIN_CHECK_ARG(d->cols % 2 == 0, "%s: cols %lld must be even for a 4-bit format", kOp,
-                         static_cast<long long>(d->cols));
-  }
-}
+using plugin::weight_format_asym;
+using plugin::weight_format_grouped;
 
 size_t data_bytes(const tsr_weight_desc& d) {
   const size_t elems = static_cast<size_t>(d.rows) * static_cast<size_t>(d.cols);
@@ -86,7 +39,7 @@ size_t scale_count(const tsr_weight_desc& d) {
     case TSR_WEIGHT_FORMAT_FP8_E4M3:
       return static_cast<size_t>(d.rows);
     default:
-      return is_grouped(d.format)
+      return weight_format_grouped(d.format)
                  ? static_cast<size_t>(d.rows) * static_cast<size_t>(d.cols / d.group_size)
                  : 0;
   }
@@ -115,7 +68,7 @@ tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_
   return sdk::guard([&] {
     TSR_PLUGIN_CHECK_ARG(device != nullptr, "%s: device is NULL", kOp);
     TSR_PLUGIN_CHECK_ARG(out != nullptr, "%s: out is NULL", kOp);
-    check_desc(desc);
+    plugin::check_weight_desc(desc, kOp);
     const tsr_weight_desc& d = *desc;
     Runtime& rt = runtime();
     WeightOwner owner;
@@ -124,7 +77,7 @@ tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_
     tsr_weight_s& w = *owner.w;
     const size_t bytes = data_bytes(d);
     const size_t scales = scale_count(d) * sizeof(float);
-    const size_t mins = is_asym(d.format) ? scales : 0;
+    const size_t mins = weight_format_asym(d.format) ? scales : 0;
     w.data = rt.alloc(device->index, bytes, false, nullptr);
     if (scales > 0) w.scales = rt.alloc(device->index, scales, false, nullptr);
     if (mins > 0) w.mins = rt.alloc(device->index, mins, false, nullptr);
