@@ -1,6 +1,6 @@
-// The Llama decoder (LlamaForCausalLM), which Mistral and Qwen2 reuse and Qwen3 extends with
-// per-head q/k norms: pre-norm blocks of RMSNorm, GQA self-attention with RoPE, RMSNorm and
-// a SwiGLU MLP; a final RMSNorm and the LM head.
+// The Llama decoder (LlamaForCausalLM), which Mistral and Qwen2 reuse, Qwen3 extends with
+// per-head q/k norms and Phi-3 loads from fused tensors: pre-norm blocks of RMSNorm, GQA
+// self-attention with RoPE, RMSNorm and a SwiGLU MLP; a final RMSNorm and the LM head.
 #pragma once
 
 #include <memory>
@@ -20,7 +20,7 @@ class LlamaModel : public Model {
   bool lm_head_rows(const ForwardContext& ctx) const override;
   std::span<const tsr_op_id> required_ops() const override { return kDecoderOps; }
 
- private:
+ protected:  // Phi-3 keeps this decoder and loads its fused tensors into it
   struct Layer {
     runtime::Buffer attn_norm, ffn_norm;
     AttentionWeights attention;

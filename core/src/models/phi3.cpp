@@ -12,7 +12,7 @@
 // Rotary embedding over all of head_dim (partial_rotary_factor other than 1 is refused), on
 // rotate-half pairs: llama.cpp's phi3 is a NEOX-rope architecture and permutes nothing.
 #include "common/check.h"
-#include "models/layers.h"
+#include "models/llama.h"
 
 namespace tessera::models {
 
@@ -23,27 +23,12 @@ const TensorName kOutput{"self_attn.o_proj.weight", "attn_output.weight"};
 const TensorName kGateUp{"mlp.gate_up_proj.weight", "ffn_up.weight"};
 const TensorName kDown{"mlp.down_proj.weight", "ffn_down.weight"};
 
-class Phi3Model : public Model {
+// The Llama decoder (forward, prompt-logprob LM head) with Phi-3's fused tensors loaded into it.
+class Phi3Model : public LlamaModel {
  public:
-  explicit Phi3Model(model::ModelConfig config) : Model(std::move(config)) {}
-
+  explicit Phi3Model(model::ModelConfig config)
+      : LlamaModel(std::move(config), AttentionFeatures{false, false}) {}
   void load(WeightLoader& loader) override;
-  void forward(const ForwardContext& ctx) const override;
-  // forward() leaves every token's final-normed state in act.normed (prompt logprobs).
-  bool lm_head_rows(const ForwardContext& ctx) const override {
-    logits(ctx, config_, embeddings_.lm_head);
-    return true;
-  }
-  std::span<const tsr_op_id> required_ops() const override { return kDecoderOps; }
-
- private:
-  struct Layer {
-    runtime::Buffer attn_norm, ffn_norm;
-    AttentionWeights attention;
-    GatedMlpWeights mlp;
-  };
-  EmbeddingWeights embeddings_;
-  std::vector<Layer> layers_;
 };
 
 void Phi3Model::load(WeightLoader& loader) {
@@ -58,28 +43,6 @@ void Phi3Model::load(WeightLoader& loader) {
     layers_.push_back(std::move(l));
   }
   load_output(loader, cfg, kLlamaEmbeddingNames, embeddings_);
-}
-
-void Phi3Model::forward(const ForwardContext& ctx) const {
-  const auto& cfg = config_;
-  Activations& a = ctx.act;
-  const int64_t t = ctx.shape.tokens;
-  const int64_t h = cfg.hidden_size;
-  const double eps = cfg.rms_norm_eps;
-  embed(ctx, cfg, embeddings_.table);
-  for (size_t layer = 0; layer < layers_.size(); ++layer) {
-    const Layer& l = layers_[layer];
-    if (layer == 0) {
-      rms_norm(ctx, a.hidden, nullptr, l.attn_norm, a.normed, t, h, eps);
-    } else {
-      rms_norm(ctx, a.mlp_out, &a.hidden, l.attn_norm, a.normed, t, h, eps);
-    }
-    attention_block(ctx, cfg, static_cast<int>(layer), l.attention);
-    rms_norm(ctx, a.o_out, &a.hidden, l.ffn_norm, a.normed, t, h, eps);
-    swiglu_mlp(ctx, cfg, l.mlp);
-  }
-  rms_norm(ctx, a.mlp_out, &a.hidden, embeddings_.final_norm, a.normed, t, h, eps);
-  logits(ctx, cfg, embeddings_.lm_head);
 }
 
 }  // namespace
