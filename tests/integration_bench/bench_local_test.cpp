@@ -5,6 +5,7 @@
 // asserted.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -132,6 +133,28 @@ TEST(BenchLatency, BatchOneAndBatchThree) {
                 run.decode_ms_per_token - 1e3 * run.batch_size / run.roofline_with_kv_tok_s,
                 1e-9 * run.decode_ms_per_token);
   }
+  // The tiny Qwen3 (config.json): hidden 64, intermediate 128, 2 layers, 4 query and 2 KV
+  // heads of 32, vocabulary 151680 with the LM head tied to the embedding.
+  constexpr uint64_t h = 64, inter = 128, layers = 2, q = 4 * 32, kv = 2 * 32, vocab = 151680;
+  EXPECT_EQ(r.linear_macs_per_token,
+            layers * (h * q + 2 * h * kv + q * h + 2 * inter * h + inter * h) + vocab * h);
+  EXPECT_EQ(r.attention_macs_per_pair, layers * 2 * q);
+  // The GEMM calibration: the first gate/up weight with input_len rows.
+  ASSERT_TRUE(r.gemm.has_value());
+  EXPECT_EQ(r.gemm->rows, 12);
+  EXPECT_EQ(r.gemm->out_features, static_cast<int64_t>(2 * inter));
+  EXPECT_EQ(r.gemm->in_features, static_cast<int64_t>(h));
+  EXPECT_GT(r.gemm->seconds, 0);
+  for (const auto& run : r.runs) {
+    std::vector<double> prefill = run.prefill_s;
+    std::sort(prefill.begin(), prefill.end());
+    const double median_s = (prefill[0] + prefill[1]) / 2;
+    const double tokens = run.batch_size * 12.0, pairs = run.batch_size * 12.0 * 13 / 2;
+    const double flops = 2 * (tokens * static_cast<double>(r.linear_macs_per_token) +
+                              pairs * static_cast<double>(r.attention_macs_per_pair));
+    EXPECT_NEAR(run.prefill_gflops, flops / median_s / 1e9, 1e-9 * run.prefill_gflops);
+    EXPECT_NEAR(run.prefill_gemm_fraction, run.prefill_gflops / r.gemm->gflops(), 1e-9);
+  }
   // Warm-up and timed iterations: (1 + 2) x (1 + 3) requests of 5 tokens.
   const auto m = engine->metrics();
   EXPECT_EQ(m.requests_finished_length, 12u);
@@ -144,13 +167,17 @@ TEST(BenchLatency, BatchOneAndBatchThree) {
   EXPECT_EQ(j["benchmark"], "latency");
   EXPECT_EQ(j["runs"].size(), 2u);
   for (const char* key : {"prefill_tok_s", "decode_tok_s", "decode_ms_per_token", "roofline_tok_s",
-                          "roofline_fraction", "step_overhead_ms", "avg_latency"}) {
+                          "roofline_fraction", "step_overhead_ms", "avg_latency", "prefill_gflops",
+                          "prefill_gemm_fraction"}) {
     EXPECT_TRUE(j["runs"][1][key].is_number()) << key;
   }
+  EXPECT_EQ(j["gemm_calibration"]["n"], 2 * inter);
+  EXPECT_GT(j["gemm_calibration"]["gflops"].get<double>(), 0);
   EXPECT_GT(j["model"]["weight_bytes_per_token"].get<uint64_t>(), 0u);
   std::ostringstream table;
   bench::print_table(r, table);
   EXPECT_NE(table.str().find("roofline tok/s"), std::string::npos);
+  EXPECT_NE(table.str().find("GEMM peak"), std::string::npos);
 }
 
 // With tensor parallelism each decode step's forward pass is split into rank 0's collectives
@@ -175,8 +202,11 @@ TEST(BenchLatency, TensorParallelSplitsDecodeStepsIntoCollectivesAndCompute) {
     EXPECT_GT(run.tp_collective_ms, 0);
     EXPECT_LT(run.tp_collective_ms, run.tp_decode_step_ms);
   }
+  // One rank's share of a sharded GEMM is not the model's: no calibration.
+  EXPECT_FALSE(r.gemm.has_value());
   const auto j = bench::to_json(r);
   EXPECT_EQ(j["tensor_parallel_size"], 2);
+  EXPECT_TRUE(j["gemm_calibration"].is_null());
   EXPECT_TRUE(j["runs"][0]["tp_collective_ms"].is_number());
   std::ostringstream table;
   bench::print_table(r, table);

@@ -100,6 +100,16 @@ LatencyRun measure(Engine& engine, const LatencyOptions& o, int batch, int32_t v
   }
   const double prefill = median(run.prefill_s);
   run.prefill_tok_s = prefill > 0 ? batch * o.input_len / prefill : 0;
+  if (prefill > 0 && context.linear_macs_per_token > 0) {
+    const double tokens = static_cast<double>(batch) * o.input_len;
+    const double pairs = batch * 0.5 * o.input_len * (o.input_len + 1.0);
+    const double macs = tokens * static_cast<double>(context.linear_macs_per_token) +
+                        pairs * static_cast<double>(context.attention_macs_per_pair);
+    run.prefill_gflops = 2 * macs / prefill / 1e9;
+    if (context.gemm && context.gemm->gflops() > 0) {
+      run.prefill_gemm_fraction = run.prefill_gflops / context.gemm->gflops();
+    }
+  }
   const int decode_steps = o.output_len - 1;
   const double bandwidth = context.bandwidth.roofline_gbps() * 1e9;
   if (decode_steps > 0) {
@@ -129,7 +139,9 @@ nlohmann::json run_json(const LatencyRun& r, bool has_decode) {
                       {"total_s", r.total_s},
                       {"avg_latency", mean(r.total_s)},
                       {"prefill_s_median", median(r.prefill_s)},
-                      {"prefill_tok_s", r.prefill_tok_s}};
+                      {"prefill_tok_s", r.prefill_tok_s},
+                      {"prefill_gflops", r.prefill_gflops},
+                      {"prefill_gemm_fraction", r.prefill_gemm_fraction}};
   if (has_decode) {
     j["decode_s"] = r.decode_s;
     j["decode_ms_per_token"] = r.decode_ms_per_token;
@@ -149,6 +161,16 @@ nlohmann::json run_json(const LatencyRun& r, bool has_decode) {
     j["tp_compute_ms"] = r.tp_decode_step_ms - r.tp_collective_ms;
   }
   return j;
+}
+
+nlohmann::json gemm_json(const std::optional<GemmCalibration>& g) {
+  if (!g) return nullptr;
+  return {{"what", "linear op on the first layer's gate/up weight"},
+          {"m", g->rows},
+          {"n", g->out_features},
+          {"k", g->in_features},
+          {"seconds", g->seconds},
+          {"gflops", g->gflops()}};
 }
 
 }  // namespace
@@ -171,6 +193,8 @@ LatencyResult run_latency(Engine& engine, const LatencyOptions& o,
   result.device = plan.device;
   result.tensor_parallel_size = model.tensor_parallel_size;
   result.weight_bytes_per_token = model.weight_bytes_per_token;
+  result.linear_macs_per_token = model.linear_macs_per_token;
+  result.attention_macs_per_pair = model.attention_macs_per_pair;
   const int block_size = std::max(1, engine.config().block_size);
   result.kv_bytes_per_token = plan.kv_block_bytes / static_cast<uint64_t>(block_size);
   result.options = o;
@@ -179,6 +203,9 @@ LatencyResult run_latency(Engine& engine, const LatencyOptions& o,
   const int32_t vocab =
       std::min<int32_t>(engine.tokenizer().vocab_size(), static_cast<int32_t>(model.vocab_size));
   std::mt19937_64 rng(o.seed);
+  // Before the engine thread starts: the calibration runs on this thread.
+  constexpr int kGemmRepeats = 5;
+  result.gemm = engine.calibrate_prefill_gemm(o.input_len, kGemmRepeats);
   engine.start();
   result.runs.push_back(measure(engine, o, 1, vocab, rng, result));
   if (o.batch_size > 1) result.runs.push_back(measure(engine, o, o.batch_size, vocab, rng, result));
@@ -204,6 +231,7 @@ nlohmann::json to_json(const LatencyResult& r) {
           {"num_iters", r.options.num_iters},
           {"num_iters_warmup", r.options.num_iters_warmup},
           {"bandwidth", to_json(r.bandwidth)},
+          {"gemm_calibration", gemm_json(r.gemm)},
           {"runs", runs}};
 }
 
@@ -226,11 +254,18 @@ void print_table(const LatencyResult& r, std::ostream& out) {
   }
   out << fmt::format(
       "Requests:   {} prompt tokens, {} output tokens; {} iterations after {} "
-      "warm-up (medians)\n\n",
+      "warm-up (medians)\n",
       r.options.input_len, r.options.output_len, r.options.num_iters, r.options.num_iters_warmup);
-  out << fmt::format("{:>5}  {:>10}  {:>13}  {:>13}  {:>12}  {:>14}  {:>10}  {:>16}\n", "batch",
-                     "prefill s", "prefill tok/s", "decode ms/tok", "decode tok/s",
-                     "roofline tok/s", "% roofline", "step overhead ms");
+  if (r.gemm) {
+    out << fmt::format(
+        "GEMM peak:  {:.1f} GFLOP/s: the linear op alone on the first gate/up weight, M={} N={} "
+        "K={}\n",
+        r.gemm->gflops(), r.gemm->rows, r.gemm->out_features, r.gemm->in_features);
+  }
+  out << fmt::format(
+      "\n{:>5}  {:>10}  {:>13}  {:>15}  {:>11}  {:>13}  {:>12}  {:>14}  {:>10}  {:>16}\n", "batch",
+      "prefill s", "prefill tok/s", "prefill GFLOP/s", "% GEMM peak", "decode ms/tok",
+      "decode tok/s", "roofline tok/s", "% roofline", "step overhead ms");
   const bool has_decode = r.options.output_len > 1;
   for (const auto& run : r.runs) {
     const std::string decode_ms = has_decode ? fmt::format("{:.2f}", run.decode_ms_per_token) : "-";
@@ -241,11 +276,18 @@ void print_table(const LatencyResult& r, std::ostream& out) {
     const std::string overhead = has_decode && run.roofline_with_kv_tok_s > 0
                                      ? fmt::format("{:.2f}", run.step_overhead_ms)
                                      : "-";
-    out << fmt::format("{:>5}  {:>10.4f}  {:>13.1f}  {:>13}  {:>12}  {:>14.2f}  {:>10}  {:>16}\n",
-                       run.batch_size, median(run.prefill_s), run.prefill_tok_s, decode_ms, decode,
-                       run.roofline_tok_s, fraction, overhead);
+    const std::string gemm_fraction = run.prefill_gemm_fraction > 0
+                                          ? fmt::format("{:.1f}%", 100 * run.prefill_gemm_fraction)
+                                          : "-";
+    out << fmt::format(
+        "{:>5}  {:>10.4f}  {:>13.1f}  {:>15.1f}  {:>11}  {:>13}  {:>12}  {:>14.2f}  {:>10}  "
+        "{:>16}\n",
+        run.batch_size, median(run.prefill_s), run.prefill_tok_s, run.prefill_gflops, gemm_fraction,
+        decode_ms, decode, run.roofline_tok_s, fraction, overhead);
   }
-  out << "\nroofline tok/s = batch x bandwidth / weight bytes per token (an upper bound for a\n"
+  out << "\nprefill GFLOP/s = 2 x (linear multiply-adds of the prompt tokens + attention's over\n"
+         "their causal pairs) / prefill time; % GEMM peak compares it with the GEMM above.\n"
+         "roofline tok/s = batch x bandwidth / weight bytes per token (an upper bound for a\n"
          "memory-bound decode; weights that fit in cache can beat it).\n"
          "step overhead ms = decode ms per step - (weights + KV read per step) / bandwidth:\n"
          "the fixed cost of a step beyond moving its bytes.\n";

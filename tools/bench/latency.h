@@ -12,15 +12,13 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "memory_bandwidth.h"
-
-namespace tessera {
-class Engine;
-}
+#include "tessera/engine.h"
 
 namespace tessera::bench {
 
@@ -40,6 +38,11 @@ struct LatencyRun {
   std::vector<double> total_s;
   // From the medians of the iterations.
   double prefill_tok_s = 0;
+  // Prefill FLOP/s: 2 x (linear multiply-adds of every prompt token + attention's over every
+  // causal (query, key) pair) / the median prefill time, and its fraction of the same-run
+  // GEMM peak (LatencyResult::gemm); 0 without the figures.
+  double prefill_gflops = 0;
+  double prefill_gemm_fraction = 0;
   double decode_ms_per_token = 0;  // one decode step (each request gets a token)
   double decode_tok_s = 0;         // batch_size tokens per step
   // Weights read once per step: batch_size * bandwidth / weight_bytes_per_token.
@@ -68,9 +71,14 @@ struct LatencyResult {
   std::string device;
   int tensor_parallel_size = 1;
   uint64_t weight_bytes_per_token = 0;
-  uint64_t kv_bytes_per_token = 0;  // all layers
+  uint64_t linear_macs_per_token = 0;    // ModelSummary's
+  uint64_t attention_macs_per_pair = 0;  // ModelSummary's
+  uint64_t kv_bytes_per_token = 0;       // all layers
   LatencyOptions options;
   BandwidthResult bandwidth;
+  // The model's first gate/up GEMM timed alone with input_len rows before the runs
+  // (Engine::calibrate_prefill_gemm): the peak prefill FLOP/s is compared with.
+  std::optional<GemmCalibration> gemm;
   std::vector<LatencyRun> runs;  // batch 1 first
 };
 

@@ -50,7 +50,24 @@ struct ModelSummary {
   std::string linear_formats;  // the linear weights' formats as loaded, e.g. "int8_group x211"
   int64_t vocab_size = 0;
   uint64_t weight_bytes_per_token = 0;  // decode roofline numerator (of one rank)
+  // Multiply-adds of one token through the linear layers (LM head included) of one rank,
+  // and what attention adds per (query, key) pair over all layers: prefill FLOP/s.
+  uint64_t linear_macs_per_token = 0;
+  uint64_t attention_macs_per_pair = 0;
   int tensor_parallel_size = 1;
+};
+
+// The model's first gate/up GEMM timed alone (Engine::calibrate_prefill_gemm).
+struct GemmCalibration {
+  int64_t rows = 0;          // activation rows (M)
+  int64_t out_features = 0;  // N
+  int64_t in_features = 0;   // K
+  double seconds = 0;        // best timed run
+  double gflops() const {
+    return seconds > 0 ? 2.0 * static_cast<double>(rows) * static_cast<double>(out_features) *
+                             static_cast<double>(in_features) / seconds / 1e9
+                       : 0.0;
+  }
 };
 
 class Engine {
@@ -86,6 +103,11 @@ class Engine {
   virtual const ModelSummary& model() const = 0;
   virtual const EngineConfig& config() const = 0;
   virtual int max_model_len() const = 0;
+  // Times the plugin's linear op alone on the model's own first gate/up weight with `rows`
+  // activation rows (best of `repeats`): the same-run GEMM peak `bench latency` quotes
+  // beside prefill FLOP/s. Only while the background thread is not running; nullopt under
+  // tensor parallelism or for a family without that weight.
+  virtual std::optional<GemmCalibration> calibrate_prefill_gemm(int64_t rows, int repeats) = 0;
   // What validate_request checks requests against.
   virtual RequestLimits request_limits() const = 0;
   // Number of KV blocks in use (0 when idle): tests check every block is freed.

@@ -175,6 +175,10 @@ class EngineImpl final : public Engine {
     summary_.linear_formats = weights_.front()->linear_formats();
     summary_.vocab_size = model_config.vocab_size;
     summary_.weight_bytes_per_token = weights_.front()->bytes_per_token();
+    summary_.linear_macs_per_token = weights_.front()->linear_macs_per_token();
+    // q.k and p.v: head_dim multiply-adds each per query head and layer.
+    summary_.attention_macs_per_pair = static_cast<uint64_t>(
+        2 * model_config.num_layers * weights_.front()->layout().q_heads * model_config.head_dim);
     summary_.tensor_parallel_size = config.tensor_parallel_size;
     metrics_.update([&](engine::EngineMetrics& m) { m.num_kv_blocks = plan_.num_kv_blocks; });
     rng_.seed(config.seed);
@@ -296,6 +300,19 @@ class EngineImpl final : public Engine {
     }
   }
   int max_model_len() const override { return max_model_len_; }
+
+  std::optional<GemmCalibration> calibrate_prefill_gemm(int64_t rows, int repeats) override {
+    TSR_INVARIANT(!thread_.joinable(),
+                  "calibrate_prefill_gemm runs only while the engine thread is stopped");
+    const auto timing = runner_->time_gate_up_gemm(rows, repeats);
+    if (!timing) return std::nullopt;
+    GemmCalibration c;
+    c.rows = timing->rows;
+    c.out_features = timing->out_features;
+    c.in_features = timing->in_features;
+    c.seconds = timing->seconds;
+    return c;
+  }
   RequestLimits request_limits() const override {
     RequestLimits limits;
     limits.max_model_len = max_model_len_;

@@ -34,6 +34,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -149,6 +150,17 @@ class ModelRunner {
   void sample_into(const SamplingBatch& sampling, SampleResult& result);
   // Logits of the last forward, [rows, vocab] (tests and debugging).
   std::vector<float> logits_to_host();
+  // The linear op alone on the model's first gate/up weight (Model::gate_up_probe) with
+  // `rows` activation rows (clamped to max_num_tokens): the best of `repeats` timed runs
+  // after one warm-up (gemm_calibration.cpp). Not while a step runs; nullopt under tensor
+  // parallelism or for a family without the weight.
+  struct GemmTiming {
+    int64_t rows = 0;
+    int64_t out_features = 0;
+    int64_t in_features = 0;
+    double seconds = 0;
+  };
+  std::optional<GemmTiming> time_gate_up_gemm(int64_t rows, int repeats);
 
   void copy_blocks(const BlockPairs& pairs);
   void swap_out(const BlockPairs& device_to_host);

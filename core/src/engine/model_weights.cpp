@@ -112,6 +112,7 @@ class FileWeightLoader final : public models::WeightLoader {
     ++weights_.linear_format_counts_[desc.format];
     weights_.device_bytes_ += weight.bytes();
     weights_.bytes_per_token_ += weight.bytes();
+    weights_.linear_macs_per_token_ += static_cast<uint64_t>(desc.rows * desc.cols);
     // The plugin holds its copy: the file pages can leave memory.
     for (const auto* view : views) model::release_mapped_pages(view->data, view->bytes);
     return weight;

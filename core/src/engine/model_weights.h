@@ -44,6 +44,8 @@ class ModelWeights {
   // Bytes read from weights per decoded token (all linear weights + one embedding row):
   // the numerator of the decode roofline.
   uint64_t bytes_per_token() const { return bytes_per_token_; }
+  // Multiply-adds of one token through every linear weight (rows x cols, summed).
+  uint64_t linear_macs_per_token() const { return linear_macs_per_token_; }
   // The canonical formats of the linear weights as prepacked, with counts, most frequent
   // first: "int4_group_asym x210, int8_group x1" (reports, bench perplexity).
   std::string linear_formats() const;
@@ -58,6 +60,7 @@ class ModelWeights {
   std::string path_;
   uint64_t device_bytes_ = 0;
   uint64_t bytes_per_token_ = 0;
+  uint64_t linear_macs_per_token_ = 0;
   std::map<tsr_weight_format, int> linear_format_counts_;
 };
 

@@ -61,6 +61,9 @@ class Gemma3Model : public Model {
     return true;
   }
   std::span<const tsr_op_id> required_ops() const override { return kGegluDecoderOps; }
+  const runtime::Weight* gate_up_probe() const override {
+    return layers_.empty() ? nullptr : &layers_.front().mlp.gate_up;
+  }
 
  private:
   struct Layer {

@@ -19,6 +19,9 @@ class LlamaModel : public Model {
   void forward(const ForwardContext& ctx) const override;
   bool lm_head_rows(const ForwardContext& ctx) const override;
   std::span<const tsr_op_id> required_ops() const override { return kDecoderOps; }
+  const runtime::Weight* gate_up_probe() const override {
+    return layers_.empty() ? nullptr : &layers_.front().mlp.gate_up;
+  }
 
  protected:  // Phi-3 keeps this decoder and loads its fused tensors into it
   struct Layer {

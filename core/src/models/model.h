@@ -141,6 +141,11 @@ class Model {
     static_cast<void>(ctx);
     return false;
   }
+  // The weight a prefill spends most of its time in: the first layer's fused gate/up
+  // projection, [2 x this rank's intermediate size, hidden]. `bench latency` times the
+  // linear op on it alone (ModelRunner::time_gate_up_gemm) for the same-run GEMM peak it
+  // quotes beside prefill FLOP/s. Null: the family has no such weight.
+  virtual const runtime::Weight* gate_up_probe() const { return nullptr; }
 
  protected:
   model::ModelConfig config_;
