@@ -67,8 +67,8 @@ table=$out/table.md
   echo "CPU: $cpu; best ISA: $isa (+$extras); TESSERA_CPU_ISA=${TESSERA_CPU_ISA:-auto};" \
        "threads: $threads; $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
-  echo "| model | type | workload | tok/s (best of $runs) | triad GB/s | weight MB/token | roofline tok/s | % roofline | step overhead ms (median) | load before/after |"
-  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---|"
+  echo "| model | type | workload | tok/s (best of $runs) | triad GB/s | weight MB/token | roofline tok/s | % roofline | step overhead ms (median) | prefill GFLOP/s : GEMM peak | load before/after |"
+  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|"
 } | tee "$table"
 
 common=(--device cpu --plugin-option "cpu.num_threads=$threads" --max-model-len 1024
@@ -79,7 +79,7 @@ common=(--device cpu --plugin-option "cpu.num_threads=$threads" --max-model-len 
 # prefill).
 rows() {
   "$python" -c '
-import json, sys
+import json, statistics, sys
 path, model, wtype, before, after = sys.argv[1:6]
 d = json.load(open(path))
 triad = d["bandwidth"]["triad_gbps"]
@@ -93,12 +93,17 @@ for run in d["runs"]:
         over = run.get("step_overhead_ms")
         over = "–" if over is None else f"{over:.2f}"
         print(f"| {model} | {wtype} | decode, batch {b} | {tok:.1f} | {triad:.1f} | {mb:.1f} | "
-              f"{roof:.1f} | {100 * tok / roof:.0f}% | {over} | {before} / {after} |")
+              f"{roof:.1f} | {100 * tok / roof:.0f}% | {over} | – | {before} / {after} |")
     else:
         n = d["input_len"]
-        tok = b * n / min(run["prefill_s"])
+        best = min(run["prefill_s"])
+        tok = b * n / best
+        # prefill_gflops is of the median; rescale to the best iteration like tok/s.
+        gflops = run["prefill_gflops"] * statistics.median(run["prefill_s"]) / best
+        gemm = d.get("gemm_calibration")
+        vs = f"{gflops:.0f} : {gemm['gflops']:.0f} ({100 * gflops / gemm['gflops']:.0f}%)" if gemm else f"{gflops:.0f} : –"
         print(f"| {model} | {wtype} | prefill {n}, batch {b} | {tok:.1f} | "
-              f"{triad:.1f} | {mb:.1f} | – | – | – | {before} / {after} |")
+              f"{triad:.1f} | {mb:.1f} | – | – | – | {vs} | {before} / {after} |")
 ' "$@"
 }
 
