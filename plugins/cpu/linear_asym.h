@@ -1,22 +1,20 @@
 // Linear with INT4_GROUP_ASYM weights: w = u * scale + min per group, u in 0..15 (GGUF Q4_1
 // and the K-quants' 4-bit sub-blocks map here without loss).
 //
-// Prepacked layout: when K is a multiple of 32, each row is blocks of 32 elements in 16 bytes,
-// element j of a block in the low nibble of byte j and element j + 16 in its high nibble
-// (llama.cpp's Q4 nibble order), so one 16-byte load unpacks with a mask and a shift into 32
-// elements in order. Other K keep the canonical pair packing and take the float path only.
+// Prepacked layout: when K and the group size are multiples of 32 (Q4_1, Q4_K), the
+// row-interleaved int4 tiles of quant_tiles.h with per-group mins packed beside the scales.
+// Every call, decode or prefill, quantizes its activation rows once to int8 per 32-block and
+// runs the integer tile kernels (AVX-512 VNNI, AVX2, generic) over all rows:
+//   y = sum_b [ scale_g(b) * xs_b * sum_{j in b} u_j * xq_j  +  min_g(b) * sum_{j in b} x_j ]
+// with exact integer products and the blocks' f32 activation sums, so the min part adds no
+// activation rounding: the error is at most sum_j |scale * u_j| * xs_b(j) / 2 per output plus
+// f32 rounding (quant_tiles.h; tested on every ISA). cpu.q8_activations=0 and non-finite
+// activations take the float path over the same tiles.
 //
-// Decode (M < 8), groups a multiple of 32: activation rows are quantized once per call to
-// int8 in blocks of 32 (scale absmax / 127, rounded to nearest), and for each weight row
-//   y = sum_g scale_g * sum_{b in g} xs_b * sum_j u_j * xq_j  +  sum_g min_g * sum_{j in g} x_j
-// The first term is exact integer dot products (maddubs: u unsigned, xq signed) with one
-// float scaling per block; the second uses the f32 activation sums per group, so the min
-// part adds no activation rounding. The error against exact arithmetic is at most
-// sum_j |scale_g(j) * u_j| * xs_b(j) / 2 per output, plus f32 rounding (tests check this
-// bound). The option cpu.q8_activations=0, non-finite activations and other groups take the
-// float path: each row dequantized into L1-resident f32 and dotted (f32 rounding only).
-// Prefill (M >= 8): tiles of rows dequantized in parallel into f32 and multiplied with
-// oneDNN's sgemm, as linear_quant.cpp does for the symmetric formats.
+// Other shapes (groups of 16: Q2_K; K not a multiple of 32) keep the canonical layout (two
+// elements per byte, the even one in the low nibble) and compute in f32 on the exact
+// dequantized weights: below 32 rows each weight row is dequantized into L1 and dotted, from
+// 32 rows tiles of rows are dequantized into f32 and multiplied with oneDNN's sgemm.
 //
 // Hand-written: no packaged library runs GGUF-style asymmetric 4-bit weights on the CPU.
 #ifndef TESSERA_PLUGINS_CPU_LINEAR_ASYM_H
@@ -26,26 +24,16 @@
 #include <memory>
 #include <vector>
 
+#include "quant_tiles.h"
 #include "tessera/plugin.h"
 
 namespace tsr::cpu {
-
-// The ISA-specific inner loop of the integer GEMV over one prepacked row (split-nibble
-// blocks of 32): sum_b scales[b * 32 / group] * xs[b] * sum_j u_j * xq[b * 32 + j].
-using AsymDotQ8 = float (*)(const int8_t* xq, const float* xs, const uint8_t* q,
-                            const float* scales, int64_t group, int64_t k);
-
-float asym_dot_q8_generic(const int8_t* xq, const float* xs, const uint8_t* q, const float* scales,
-                          int64_t group, int64_t k);
-// NULL when the build's compiler could not target the ISA.
-AsymDotQ8 asym_dot_q8_avx2();
-AsymDotQ8 asym_dot_q8_avx512();
 
 // The host option cpu.q8_activations (default on): whether decode quantizes activations to int8.
 bool q8_activations_enabled();
 // One activation row into int8 blocks of 32 (scale xs[b] = absmax / 127, round to nearest) and
 // its f32 sums per weight group (k and group multiples of 32). False when the row has a NaN or
-// Inf. Shared by the asymmetric formats' GEMVs.
+// Inf. Used by the INT8_GROUP_ASYM GEMV (linear_asym8.cpp).
 bool quantize_q8_row(const float* x, int64_t k, int64_t group, int8_t* xq, float* xs,
                      float* group_sums);
 
@@ -61,10 +49,12 @@ class AsymInt4Weight {
   void dequant_row(int64_t row, float* out) const;
 
  private:
+  TiledWeight tiles() const;  // when tiled_
+
   int64_t n_ = 0;
   int64_t k_ = 0;
   int64_t group_ = 0;
-  bool split_nibbles_ = false;  // the 32-block layout above (K % 32 == 0)
+  bool tiled_ = false;  // row-interleaved int4 tiles (quant_tiles.h), mins beside the scales
   std::vector<uint8_t> data_;
   std::vector<float> scales_;
   std::vector<float> mins_;

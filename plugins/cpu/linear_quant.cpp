@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -19,10 +18,6 @@ namespace {
 
 // M at and above which the dequantize-tile + sgemm path wins over per-row GEMV.
 constexpr int64_t kGemmMinRows = 8;
-// Tiled path: tiles per thread work item, and activation rows per kernel call (the most
-// the AVX-512 kernel keeps in registers).
-constexpr int64_t kGroupTiles = 8;
-constexpr int64_t kChunkRows = 8;
 
 const std::array<float, 256>& fp8_table() {
   static const std::array<float, 256> table = [] {
@@ -88,14 +83,8 @@ uint64_t QuantWeight::bytes() const {
 
 void QuantWeight::dequant_row(int64_t row, float* out) const {
   if (tiled_) {
-    const int64_t blocks = k_ / kTileBlock;
-    const int64_t block_bytes =
-        format_ == TSR_WEIGHT_FORMAT_INT4_GROUP ? kTileBlockBytesI4 : kTileBlockBytesI8;
-    const int64_t t = row / kTileRows;
-    const QuantTile tile{data_.data() + t * blocks * block_bytes,
-                         scales_.data() + t * (k_ / group_) * kTileRows, blocks,
-                         group_ / kTileBlock};
-    unpack_tile_row(tile, format_ == TSR_WEIGHT_FORMAT_INT4_GROUP, row % kTileRows, out);
+    const TiledWeight w = tiles();
+    unpack_tile_row(w.tile(row / kTileRows), w.format, row % kTileRows, out);
     return;
   }
   const Kernels& kern = kernels();
@@ -124,84 +113,16 @@ void QuantWeight::dequant_row(int64_t row, float* out) const {
 void QuantWeight::run(const float* x, int64_t m, float* out) const {
   if (m == 0) return;
   if (tiled_) {
-    run_tiled(x, m, out);
+    run_tiles(tiles(), x, m, out, q8_activations());
   } else {
     run_canonical(x, m, out);
   }
 }
 
-void QuantWeight::run_tiled(const float* x, int64_t m, float* out) const {
-  const int64_t n = n_;
-  const int64_t k = k_;
-  const int64_t blocks = k / kTileBlock;
-  const bool int4 = format_ == TSR_WEIGHT_FORMAT_INT4_GROUP;
-  const int64_t block_bytes = int4 ? kTileBlockBytesI4 : kTileBlockBytesI8;
-  const int64_t groups = k / group_;
-  const int64_t tiles = (n + kTileRows - 1) / kTileRows;
-  // The calling thread's buffers, shared read-only with the team.
-  thread_local std::vector<int8_t> xq;
-  thread_local std::vector<float> xs;
-  thread_local std::vector<int32_t> xsum;
-  bool integer = q8_activations();
-  if (integer) {
-    xq.resize(static_cast<size_t>(m * k));
-    xs.resize(static_cast<size_t>(m * blocks));
-    xsum.resize(static_cast<size_t>(m * blocks));
-    // Pointers, not the thread_local vectors: inside the parallel region those name each
-    // worker's own (empty) buffers.
-    int8_t* q_all = xq.data();
-    float* s_all = xs.data();
-    int32_t* sum_all = xsum.data();
-    std::atomic<bool> finite{true};
-    const QuantizeRow quantize = tile_kernels().quantize;
-    parallel_for(
-        m,
-        [&](int64_t i) {
-          if (!quantize(x + i * k, k, q_all + i * k, s_all + i * blocks, sum_all + i * blocks)) {
-            finite.store(false, std::memory_order_relaxed);
-          }
-        },
-        m * k > kParallelGrain);
-    integer = finite.load();
-  }
-  const TileKernel kernel = int4 ? tile_kernels().i4 : tile_kernels().i8;
-  const int8_t* q_all = xq.data();
-  const float* s_all = xs.data();
-  const int32_t* sum_all = xsum.data();
-  // Cache blocking for prefill: a thread takes kGroupTiles tiles (128 rows: 128 KB of
-  // int8 weights at K = 1024, L2-resident) and runs every chunk of kChunkRows activation
-  // rows (L1-resident) through all of them, so the activations are re-read once per 128
-  // weight rows instead of once per 16. Decode batches are a single chunk.
-  // Decode batches (one chunk) split by single tiles, for balance on small weights.
-  const int64_t group_tiles = m > kChunkRows ? kGroupTiles : 1;
-  const int64_t tile_groups = (tiles + group_tiles - 1) / group_tiles;
-  parallel_for(tile_groups, [&](int64_t group) {
-    const int64_t t_end = std::min(tiles, (group + 1) * group_tiles);
-    for (int64_t i0 = 0; i0 < m; i0 += kChunkRows) {
-      const int64_t rows_here = std::min(kChunkRows, m - i0);
-      const Q8Rows chunk{q_all + i0 * k, s_all + i0 * blocks, sum_all + i0 * blocks, k};
-      for (int64_t t = group * group_tiles; t < t_end; ++t) {
-        const QuantTile tile{data_.data() + t * blocks * block_bytes,
-                             scales_.data() + t * groups * kTileRows, blocks, group_ / kTileBlock};
-        const int64_t row0 = t * kTileRows;
-        const int64_t valid = std::min(kTileRows, n - row0);
-        float* dst = out + i0 * n + row0;
-        if (integer) {
-          kernel(tile, chunk, rows_here, dst, n, valid);
-          continue;
-        }
-        // Float path: exact up to f32 rounding, and carries NaN/Inf through.
-        const Kernels& kern = kernels();
-        float* w = scratch_f32(0, static_cast<size_t>(k));
-        for (int64_t r = 0; r < valid; ++r) {
-          unpack_tile_row(tile, int4, r, w);
-          for (int64_t i = 0; i < rows_here; ++i) {
-            dst[i * n + r] = kern.dot(x + (i0 + i) * k, w, k);
-          }
-        }
-      }
-    }
-  });
+TiledWeight QuantWeight::tiles() const {
+  const TileFormat format =
+      format_ == TSR_WEIGHT_FORMAT_INT4_GROUP ? TileFormat::kInt4 : TileFormat::kInt8;
+  return TiledWeight{data_.data(), scales_.data(), nullptr, n_, k_, group_, format};
 }
 
 void QuantWeight::run_canonical(const float* x, int64_t m, float* out) const {

@@ -25,6 +25,7 @@
 #include <memory>
 #include <vector>
 
+#include "quant_tiles.h"
 #include "tessera/plugin.h"
 
 namespace tsr::cpu {
@@ -43,7 +44,7 @@ class QuantWeight {
   bool tiled() const { return tiled_; }
 
  private:
-  void run_tiled(const float* x, int64_t m, float* out) const;
+  TiledWeight tiles() const;  // when tiled_
   void run_canonical(const float* x, int64_t m, float* out) const;
 
   tsr_weight_format format_ = TSR_WEIGHT_FORMAT_INT8_GROUP;

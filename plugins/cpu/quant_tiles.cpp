@@ -3,28 +3,19 @@
 // and the reference those are tested against.
 #include "quant_tiles.h"
 
-#include "kernels.h"
-
+#include <algorithm>
 #include <atomic>
 #include <cstring>
+
+#include "cpu_internal.h"
+#include "kernels.h"
+#include "parallel.h"
 
 namespace tsr::cpu {
 namespace {
 
 int64_t tiles_for(int64_t n) {
   return (n + kTileRows - 1) / kTileRows;
-}
-
-void pack_scales(const float* scales, int64_t n, int64_t groups, std::vector<float>& out) {
-  const int64_t tiles = tiles_for(n);
-  out.assign(static_cast<size_t>(tiles * groups * kTileRows), 0.0f);
-  for (int64_t row = 0; row < n; ++row) {
-    const int64_t t = row / kTileRows;
-    const int64_t r = row % kTileRows;
-    for (int64_t g = 0; g < groups; ++g) {
-      out[static_cast<size_t>((t * groups + g) * kTileRows + r)] = scales[row * groups + g];
-    }
-  }
 }
 
 int canonical_nibble(const uint8_t* row, int64_t j) {
@@ -34,11 +25,14 @@ int canonical_nibble(const uint8_t* row, int64_t j) {
 
 // The tile kernels' sum for one (activation row, weight row): per block the exact integer
 // dot product of the unsigned weights with the int8 activations minus offset * block sum,
-// scaled by (weight scale * activation scale) and accumulated in block order.
-template <bool kInt4>
+// scaled by (weight scale * activation scale) and accumulated in block order; asymmetric
+// int4 has no offset and adds min * the block's f32 activation sum after the block.
+template <TileFormat kFormat>
 void tile_generic(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
                   int64_t rows) {
-  constexpr int32_t kOffset = kInt4 ? 8 : 128;
+  constexpr bool kInt4 = kFormat != TileFormat::kInt8;
+  constexpr bool kAsym = kFormat == TileFormat::kInt4Asym;
+  constexpr int32_t kOffset = kAsym ? 0 : kInt4 ? 8 : 128;
   constexpr int64_t kBlockBytes = kInt4 ? kTileBlockBytesI4 : kTileBlockBytesI8;
   const int64_t k_blocks = x.k / kTileBlock;
   for (int64_t i = 0; i < m; ++i) {
@@ -61,19 +55,34 @@ void tile_generic(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, in
             acc += u * xb[c * 4 + j];
           }
         }
-        const float scale =
-            w.scales[(b / w.blocks_per_group) * kTileRows + r] * x.scale[i * k_blocks + b];
+        const int64_t at = (b / w.blocks_per_group) * kTileRows + r;
+        const float scale = w.scales[at] * x.scale[i * k_blocks + b];
         total += static_cast<float>(acc) * scale;
+        if constexpr (kAsym) total += w.mins[at] * x.block_sum[i * k_blocks + b];
       }
       out[i * ldo + r] = total;
     }
   }
 }
 
-const TileKernels kGeneric = {"generic", tile_generic<false>, tile_generic<true>, quantize_q8};
+const TileKernels kGeneric = {"generic", tile_generic<TileFormat::kInt8>,
+                              tile_generic<TileFormat::kInt4>, quantize_q8,
+                              tile_generic<TileFormat::kInt4Asym>};
 std::atomic<const TileKernels*> g_active{&kGeneric};
 
 }  // namespace
+
+void pack_tile_scales(const float* scales, int64_t n, int64_t groups, std::vector<float>& out) {
+  const int64_t tiles = tiles_for(n);
+  out.assign(static_cast<size_t>(tiles * groups * kTileRows), 0.0f);
+  for (int64_t row = 0; row < n; ++row) {
+    const int64_t t = row / kTileRows;
+    const int64_t r = row % kTileRows;
+    for (int64_t g = 0; g < groups; ++g) {
+      out[static_cast<size_t>((t * groups + g) * kTileRows + r)] = scales[row * groups + g];
+    }
+  }
+}
 
 void pack_tiles_i8(const int8_t* q, const float* scales, int64_t n, int64_t k, int64_t group,
                    std::vector<uint8_t>& data, std::vector<float>& packed_scales) {
@@ -94,7 +103,7 @@ void pack_tiles_i8(const int8_t* q, const float* scales, int64_t n, int64_t k, i
       }
     }
   }
-  pack_scales(scales, n, k / group, packed_scales);
+  pack_tile_scales(scales, n, k / group, packed_scales);
 }
 
 void pack_tiles_i4(const uint8_t* q, const float* scales, int64_t n, int64_t k, int64_t group,
@@ -117,25 +126,132 @@ void pack_tiles_i4(const uint8_t* q, const float* scales, int64_t n, int64_t k, 
       }
     }
   }
-  pack_scales(scales, n, k / group, packed_scales);
+  pack_tile_scales(scales, n, k / group, packed_scales);
 }
 
-void unpack_tile_row(const QuantTile& w, bool int4, int64_t r, float* out) {
+void unpack_tile_row(const QuantTile& w, TileFormat format, int64_t r, float* out) {
+  const bool int4 = format != TileFormat::kInt8;
+  const int offset = format == TileFormat::kInt4 ? 8 : format == TileFormat::kInt8 ? 128 : 0;
   for (int64_t b = 0; b < w.blocks; ++b) {
-    const float s = w.scales[(b / w.blocks_per_group) * kTileRows + r];
+    const int64_t at = (b / w.blocks_per_group) * kTileRows + r;
+    const float s = w.scales[at];
+    const float min = format == TileFormat::kInt4Asym ? w.mins[at] : 0.0f;
     for (int64_t c = 0; c < 8; ++c) {
       for (int64_t j = 0; j < 4; ++j) {
         int u;
         if (int4) {
           const uint8_t byte = w.data[b * kTileBlockBytesI4 + (c % 4) * 64 + r * 4 + j];
-          u = (c < 4 ? (byte & 0x0f) : (byte >> 4)) - 8;
+          u = c < 4 ? (byte & 0x0f) : (byte >> 4);
         } else {
-          u = w.data[b * kTileBlockBytesI8 + c * 64 + r * 4 + j] - 128;
+          u = w.data[b * kTileBlockBytesI8 + c * 64 + r * 4 + j];
         }
-        out[b * kTileBlock + c * 4 + j] = static_cast<float>(u) * s;
+        out[b * kTileBlock + c * 4 + j] = static_cast<float>(u - offset) * s + min;
       }
     }
   }
+}
+
+QuantTile TiledWeight::tile(int64_t t) const {
+  const int64_t blocks = k / kTileBlock;
+  const int64_t block_bytes = format == TileFormat::kInt8 ? kTileBlockBytesI8 : kTileBlockBytesI4;
+  const int64_t per_tile = (k / group) * kTileRows;
+  return QuantTile{data + t * blocks * block_bytes, scales + t * per_tile, blocks,
+                   group / kTileBlock, mins != nullptr ? mins + t * per_tile : nullptr};
+}
+
+namespace {
+// Tiled path: tiles per thread work item, and activation rows per kernel call (the most
+// the AVX-512 kernel keeps in registers).
+constexpr int64_t kGroupTiles = 8;
+constexpr int64_t kChunkRows = 8;
+}  // namespace
+
+void run_tiles(const TiledWeight& w, const float* x, int64_t m, float* out, bool q8) {
+  if (m == 0) return;
+  const int64_t n = w.n;
+  const int64_t k = w.k;
+  const int64_t blocks = k / kTileBlock;
+  const int64_t tiles = (n + kTileRows - 1) / kTileRows;
+  const bool asym = w.format == TileFormat::kInt4Asym;
+  // The calling thread's buffers, shared read-only with the team.
+  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<float> xs;
+  thread_local std::vector<int32_t> xsum;
+  thread_local std::vector<float> block_sums;
+  bool integer = q8;
+  if (integer) {
+    xq.resize(static_cast<size_t>(m * k));
+    xs.resize(static_cast<size_t>(m * blocks));
+    xsum.resize(static_cast<size_t>(m * blocks));
+    if (asym) block_sums.resize(static_cast<size_t>(m * blocks));
+    // Pointers, not the thread_local vectors: inside the parallel region those name each
+    // worker's own (empty) buffers.
+    int8_t* q_all = xq.data();
+    float* s_all = xs.data();
+    int32_t* sum_all = xsum.data();
+    float* block_sum_all = block_sums.data();
+    std::atomic<bool> finite{true};
+    const QuantizeRow quantize = tile_kernels().quantize;
+    parallel_for(
+        m,
+        [&](int64_t i) {
+          const float* row = x + i * k;
+          if (!quantize(row, k, q_all + i * k, s_all + i * blocks, sum_all + i * blocks)) {
+            finite.store(false, std::memory_order_relaxed);
+            return;
+          }
+          if (!asym) return;
+          for (int64_t b = 0; b < blocks; ++b) {
+            float sum = 0.0f;
+            for (int64_t j = 0; j < kTileBlock; ++j) sum += row[b * kTileBlock + j];
+            block_sum_all[i * blocks + b] = sum;
+          }
+        },
+        m * k > kParallelGrain);
+    integer = finite.load();
+  }
+  const TileKernels& set = tile_kernels();
+  const TileKernel kernel = w.format == TileFormat::kInt8   ? set.i8
+                            : w.format == TileFormat::kInt4 ? set.i4
+                                                            : set.i4_asym;
+  const int8_t* q_all = xq.data();
+  const float* s_all = xs.data();
+  const int32_t* sum_all = xsum.data();
+  const float* block_sum_all = block_sums.data();
+  // Cache blocking for prefill: a thread takes kGroupTiles tiles (128 rows: 128 KB of
+  // int8 weights at K = 1024, L2-resident) and runs every chunk of kChunkRows activation
+  // rows (L1-resident) through all of them, so the activations are re-read once per 128
+  // weight rows instead of once per 16. Decode batches (one chunk) split by single tiles,
+  // for balance on small weights.
+  const int64_t group_tiles = m > kChunkRows ? kGroupTiles : 1;
+  const int64_t tile_groups = (tiles + group_tiles - 1) / group_tiles;
+  parallel_for(tile_groups, [&](int64_t group) {
+    const int64_t t_end = std::min(tiles, (group + 1) * group_tiles);
+    for (int64_t i0 = 0; i0 < m; i0 += kChunkRows) {
+      const int64_t rows_here = std::min(kChunkRows, m - i0);
+      const Q8Rows chunk{q_all + i0 * k, s_all + i0 * blocks, sum_all + i0 * blocks, k,
+                         asym ? block_sum_all + i0 * blocks : nullptr};
+      for (int64_t t = group * group_tiles; t < t_end; ++t) {
+        const QuantTile tile = w.tile(t);
+        const int64_t row0 = t * kTileRows;
+        const int64_t valid = std::min(kTileRows, n - row0);
+        float* dst = out + i0 * n + row0;
+        if (integer) {
+          kernel(tile, chunk, rows_here, dst, n, valid);
+          continue;
+        }
+        // Float path: exact up to f32 rounding, and carries NaN/Inf through.
+        const Kernels& kern = kernels();
+        float* row = scratch_f32(0, static_cast<size_t>(k));
+        for (int64_t r = 0; r < valid; ++r) {
+          unpack_tile_row(tile, w.format, r, row);
+          for (int64_t i = 0; i < rows_here; ++i) {
+            dst[i * n + r] = kern.dot(x + (i0 + i) * k, row, k);
+          }
+        }
+      }
+    }
+  });
 }
 
 const TileKernels& tile_kernels_generic() {

@@ -1,6 +1,6 @@
 // Row-interleaved integer weights and the tile kernels that stream them (int8 and int4
 // group-wise weights with whole 32-wide groups: GGUF Q8_0 / Q4_0, --quantization int8|int4,
-// int8 per-channel).
+// int8 per-channel; and asymmetric int4 with whole 32-wide groups: GGUF Q4_1, Q4_K).
 //
 // Why a repacked layout: a decode step with M activation rows should read each weight byte
 // once and use it M times, and an integer dot product should end in a vector of complete
@@ -22,12 +22,17 @@
 // Both formats store an unsigned weight u = w + offset (offset 128 or 8), the operand order
 // vpdpbusd and vpmaddubsw want (unsigned times signed); the activation blocks' sums, computed
 // when the activations are quantized, remove it: sum (u - offset) x = sum u x - offset sum x.
+// Asymmetric int4 (w = u * scale + min, u in 0..15) keeps the int4 tile bytes as they are and
+// adds per-group mins beside the scales: per block, scale * xs * sum u xq + min * (the f32
+// sum of the block's activations), so the min part adds no activation rounding.
 //
 // Error bound of a result (tested in tests/cpu_plugin/quant_tiles_test.cpp): the integer
 // products are exact; the activations are quantized per 32-block to int8 with scale
 // xs = absmax / 127, so each is off by at most xs / 2, and
 //   |y - sum_j x_j w_j| <= sum_b (xs_b / 2) sum_{j in b} |w_j| + f32 rounding of the per-block
 //                          scaling (a few ulp of sum_j |x_j w_j| per block).
+// For asymmetric int4 |w_j| in the first term is |u_j * scale| (the min part is exact up to
+// f32 rounding of the block sums and their products).
 //
 // Adding a format: a pack function and a tile kernel per ISA beside these, and an entry in
 // linear_quant.cpp's scheme table; QuantTile's layout fields are all a kernel gets.
@@ -51,7 +56,12 @@ struct Q8Rows {
   const float* scale;
   const int32_t* sum;
   int64_t k;
+  // Asymmetric formats only: the f32 sum of each 32-block of the activations (laid out like
+  // scale), which the mins multiply.
+  const float* block_sum = nullptr;
 };
+
+enum class TileFormat { kInt8, kInt4, kInt4Asym };
 
 // One tile of packed weights: `blocks` blocks of K, scales per group of blocks_per_group.
 struct QuantTile {
@@ -59,6 +69,7 @@ struct QuantTile {
   const float* scales;
   int64_t blocks;
   int64_t blocks_per_group;
+  const float* mins = nullptr;  // kInt4Asym: [group][16 rows] like scales
 };
 
 // out[i * ldo + r] = sum_j x[i][j] * w[r][j] for i < m activation rows and r < rows (<= 16)
@@ -76,6 +87,7 @@ struct TileKernels {
   TileKernel i8;
   TileKernel i4;
   QuantizeRow quantize;
+  TileKernel i4_asym;  // reads x.block_sum and w.mins
 };
 
 // Bytes of one packed block of one tile.
@@ -88,9 +100,27 @@ void pack_tiles_i8(const int8_t* q, const float* scales, int64_t n, int64_t k, i
                    std::vector<uint8_t>& data, std::vector<float>& packed_scales);
 void pack_tiles_i4(const uint8_t* q, const float* scales, int64_t n, int64_t k, int64_t group,
                    std::vector<uint8_t>& data, std::vector<float>& packed_scales);
+// Packs per-row per-group values (scales, or mins) [n][groups] into [tile][group][16 rows],
+// padding rows 0.
+void pack_tile_scales(const float* scales, int64_t n, int64_t groups, std::vector<float>& out);
 // Row r (< 16) of a packed tile in f32, for the float fallback (non-finite activations,
 // cpu.q8_activations=0).
-void unpack_tile_row(const QuantTile& w, bool int4, int64_t r, float* out);
+void unpack_tile_row(const QuantTile& w, TileFormat format, int64_t r, float* out);
+
+// A whole tiled weight [n][k] and the linear call over it: out [m][n] = x [m][k] . W^T.
+// Activations are quantized once per call (or, with q8 false or a non-finite value, every
+// tile row is unpacked to f32 and dotted: exact up to f32 rounding, NaN/Inf carried through).
+struct TiledWeight {
+  const uint8_t* data;
+  const float* scales;
+  const float* mins;  // kInt4Asym only
+  int64_t n;
+  int64_t k;
+  int64_t group;
+  TileFormat format;
+  QuantTile tile(int64_t t) const;
+};
+void run_tiles(const TiledWeight& w, const float* x, int64_t m, float* out, bool q8);
 
 const TileKernels& tile_kernels_generic();
 // NULL where the build or the CPU lacks the instructions (AVX-512 needs VNNI as well).

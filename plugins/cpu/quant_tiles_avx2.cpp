@@ -31,9 +31,11 @@ inline __m256i broadcast4(const int8_t* p) {
 }
 
 // kM activation rows from i0 against the 8-row half `half` of one tile.
-template <bool kInt4, int kM>
+template <TileFormat kFormat, int kM>
 void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float* out, int64_t ldo,
                int64_t rows) {
+  constexpr bool kInt4 = kFormat != TileFormat::kInt8;
+  constexpr bool kAsym = kFormat == TileFormat::kInt4Asym;
   constexpr int64_t kBlockBytes = kInt4 ? kTileBlockBytesI4 : kTileBlockBytesI8;
   const int64_t k_blocks = x.k / kTileBlock;
   const __m256i low = _mm256_set1_epi8(0x0f);
@@ -44,6 +46,7 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
 #pragma GCC unroll 4
   for (int i = 0; i < kM; ++i) acc[i] = _mm256_setzero_ps();
   const float* scales = w.scales + half * 8;
+  const float* mins = kAsym ? w.mins + half * 8 : nullptr;
   int64_t in_group = 0;
   for (int64_t b = 0; b < w.blocks; ++b) {
     const uint8_t* block = w.data + b * kBlockBytes + half * 32;
@@ -63,6 +66,8 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
       }
     }
     const __m256 ws = _mm256_loadu_ps(scales);
+    __m256 wm;
+    if constexpr (kAsym) wm = _mm256_loadu_ps(mins);
 #pragma GCC unroll 4
     for (int i = 0; i < kM; ++i) {
       const int64_t row = i0 + i;
@@ -74,8 +79,10 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
         for (int c = 1; c < 8; ++c) {
           pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(wv[c], broadcast4(xb + 4 * c)));
         }
-        dot = _mm256_add_epi32(_mm256_madd_epi16(pairs, ones),
-                               _mm256_set1_epi32(-8 * x.sum[row * k_blocks + b]));
+        dot = _mm256_madd_epi16(pairs, ones);
+        if constexpr (!kAsym) {
+          dot = _mm256_add_epi32(dot, _mm256_set1_epi32(-8 * x.sum[row * k_blocks + b]));
+        }
       } else {
         dot = _mm256_setzero_si256();
 #pragma GCC unroll 8
@@ -87,10 +94,14 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
       }
       const __m256 s = _mm256_mul_ps(ws, _mm256_set1_ps(x.scale[row * k_blocks + b]));
       acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), s, acc[i]);
+      if constexpr (kAsym) {
+        acc[i] = _mm256_fmadd_ps(wm, _mm256_set1_ps(x.block_sum[row * k_blocks + b]), acc[i]);
+      }
     }
     if (++in_group == w.blocks_per_group) {
       in_group = 0;
       scales += kTileRows;
+      if constexpr (kAsym) mins += kTileRows;
     }
   }
   const int64_t valid = rows - half * 8;
@@ -106,21 +117,21 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
   }
 }
 
-template <bool kInt4>
+template <TileFormat kFormat>
 void tile_avx2(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
                int64_t rows) {
   for (int half = 0; half < 2 && half * 8 < rows; ++half) {
     int64_t i = 0;
-    for (; i + 4 <= m; i += 4) half_rows<kInt4, 4>(w, x, i, half, out, ldo, rows);
+    for (; i + 4 <= m; i += 4) half_rows<kFormat, 4>(w, x, i, half, out, ldo, rows);
     switch (m - i) {
       case 3:
-        half_rows<kInt4, 3>(w, x, i, half, out, ldo, rows);
+        half_rows<kFormat, 3>(w, x, i, half, out, ldo, rows);
         break;
       case 2:
-        half_rows<kInt4, 2>(w, x, i, half, out, ldo, rows);
+        half_rows<kFormat, 2>(w, x, i, half, out, ldo, rows);
         break;
       case 1:
-        half_rows<kInt4, 1>(w, x, i, half, out, ldo, rows);
+        half_rows<kFormat, 1>(w, x, i, half, out, ldo, rows);
         break;
       default:
         break;
@@ -137,7 +148,9 @@ namespace tsr::cpu {
 const TileKernels* tile_kernels_avx2() {
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return nullptr;
-  static const TileKernels table = {"avx2", tile_avx2<false>, tile_avx2<true>, quantize_q8};
+  static const TileKernels table = {"avx2", tile_avx2<TileFormat::kInt8>,
+                                    tile_avx2<TileFormat::kInt4>, quantize_q8,
+                                    tile_avx2<TileFormat::kInt4Asym>};
   return &table;
 }
 }  // namespace tsr::cpu

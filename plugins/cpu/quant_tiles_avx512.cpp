@@ -33,10 +33,12 @@ inline int32_t load4(const int8_t* p) {
 
 // kM activation rows starting at i0 against one tile; kM <= 8 keeps 8 weight vectors and
 // kM accumulators in the 32 vector registers.
-template <bool kInt4, int kM>
+template <TileFormat kFormat, int kM>
 void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int64_t ldo,
                __mmask16 rows_mask) {
-  constexpr int32_t kOffset = kInt4 ? 8 : 128;
+  constexpr bool kInt4 = kFormat != TileFormat::kInt8;
+  constexpr bool kAsym = kFormat == TileFormat::kInt4Asym;
+  constexpr int32_t kOffset = kAsym ? 0 : kInt4 ? 8 : 128;
   constexpr int64_t kBlockBytes = kInt4 ? kTileBlockBytesI4 : kTileBlockBytesI8;
   const int64_t k_blocks = x.k / kTileBlock;
   const __m512i low = _mm512_set1_epi8(0x0f);
@@ -47,6 +49,7 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
 #pragma GCC unroll 8
   for (int i = 0; i < kM; ++i) acc[i] = _mm512_setzero_ps();
   const float* scales = w.scales;
+  const float* mins = w.mins;  // kAsym only
   int64_t in_group = 0;
   for (int64_t b = 0; b < w.blocks; ++b) {
     const uint8_t* block = w.data + b * kBlockBytes;
@@ -63,11 +66,14 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
       for (int c = 0; c < 8; ++c) wv[c] = _mm512_loadu_si512(block + c * 64);
     }
     const __m512 ws = _mm512_loadu_ps(scales);
+    __m512 wm;
+    if constexpr (kAsym) wm = _mm512_loadu_ps(mins);
 #pragma GCC unroll 8
     for (int i = 0; i < kM; ++i) {
       const int64_t row = i0 + i;
       const int8_t* xb = x.q + row * x.k + b * kTileBlock;
-      __m512i dot = _mm512_set1_epi32(-kOffset * x.sum[row * k_blocks + b]);
+      __m512i dot = kAsym ? _mm512_setzero_si512()
+                          : _mm512_set1_epi32(-kOffset * x.sum[row * k_blocks + b]);
       __m512i dot_odd = _mm512_setzero_si512();
 #pragma GCC unroll 4
       for (int c = 0; c < 8; c += 2) {
@@ -77,10 +83,14 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
       dot = _mm512_add_epi32(dot, dot_odd);
       const __m512 s = _mm512_mul_ps(ws, _mm512_set1_ps(x.scale[row * k_blocks + b]));
       acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[i]);
+      if constexpr (kAsym) {
+        acc[i] = _mm512_fmadd_ps(wm, _mm512_set1_ps(x.block_sum[row * k_blocks + b]), acc[i]);
+      }
     }
     if (++in_group == w.blocks_per_group) {
       in_group = 0;
       scales += kTileRows;
+      if constexpr (kAsym) mins += kTileRows;
     }
   }
 #pragma GCC unroll 8
@@ -114,33 +124,33 @@ bool quantize_row(const float* x, int64_t k, int8_t* xq, float* xs, int32_t* xsu
   return true;
 }
 
-template <bool kInt4>
+template <TileFormat kFormat>
 void tile_vnni(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
                int64_t rows) {
   const auto mask = static_cast<__mmask16>((1u << rows) - 1u);
   int64_t i = 0;
-  for (; i + 8 <= m; i += 8) tile_rows<kInt4, 8>(w, x, i, out, ldo, mask);
+  for (; i + 8 <= m; i += 8) tile_rows<kFormat, 8>(w, x, i, out, ldo, mask);
   switch (m - i) {
     case 7:
-      tile_rows<kInt4, 7>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 7>(w, x, i, out, ldo, mask);
       break;
     case 6:
-      tile_rows<kInt4, 6>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 6>(w, x, i, out, ldo, mask);
       break;
     case 5:
-      tile_rows<kInt4, 5>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 5>(w, x, i, out, ldo, mask);
       break;
     case 4:
-      tile_rows<kInt4, 4>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 4>(w, x, i, out, ldo, mask);
       break;
     case 3:
-      tile_rows<kInt4, 3>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 3>(w, x, i, out, ldo, mask);
       break;
     case 2:
-      tile_rows<kInt4, 2>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 2>(w, x, i, out, ldo, mask);
       break;
     case 1:
-      tile_rows<kInt4, 1>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 1>(w, x, i, out, ldo, mask);
       break;
     default:
       break;
@@ -159,7 +169,9 @@ const TileKernels* tile_kernels_avx512_vnni() {
       !__builtin_cpu_supports("avx512vnni")) {
     return nullptr;
   }
-  static const TileKernels table = {"avx512-vnni", tile_vnni<false>, tile_vnni<true>, quantize_row};
+  static const TileKernels table = {"avx512-vnni", tile_vnni<TileFormat::kInt8>,
+                                    tile_vnni<TileFormat::kInt4>, quantize_row,
+                                    tile_vnni<TileFormat::kInt4Asym>};
   return &table;
 }
 }  // namespace tsr::cpu

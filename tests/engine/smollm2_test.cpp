@@ -85,11 +85,13 @@ class SmolLM2 : public ::testing::TestWithParam<bool> {
 // and the lm_head's adds an error of at most absmax/254 per element, about 0.5% of the
 // activations' RMS; 121 of them adding in quadrature would move the final hidden state by
 // ~6%, and a log-probability by that share of its distance from the top token. Measured: up to
-// 22% of (1 + |ref|) on the 20 best tokens — successive layers' errors correlate, so they add
-// faster than in quadrature. The bound, 30% of (1 + |ref|), is an empirical margin over that,
-// not a proof; the f32 case is the exact check of the weights and kernels.
+// 38% of (1 + |ref|) on the 20 best tokens since the prompt's forward pass quantizes its
+// activations too (the asymmetric int4 tiles run every batch size; before, prefill widened
+// the weights to f32 and decode alone measured 22%) — successive layers' errors correlate,
+// so they add faster than in quadrature. The bound, 50% of (1 + |ref|), is an empirical
+// margin over that, not a proof; the f32 case is the exact check of the weights and kernels.
 double bound(bool int8_activations, double ref) {
-  return int8_activations ? 0.3 * (1.0 + std::fabs(ref)) : 1e-3;
+  return int8_activations ? 0.5 * (1.0 + std::fabs(ref)) : 1e-3;
 }
 
 TEST_P(SmolLM2, GreedyContinuationsAndLogprobsMatchTheFloat64Reference) {
