@@ -83,8 +83,8 @@ uint64_t AsymInt4Weight::bytes() const {
 }
 
 TiledWeight AsymInt4Weight::tiles() const {
-  return TiledWeight{data_.data(), scales_.data(), mins_.data(), n_, k_, group_,
-                     TileFormat::kInt4Asym};
+  return TiledWeight{data_.data(), scales_.data(), mins_.data(),         n_,
+                     k_,           group_,         TileFormat::kInt4Asym};
 }
 
 void AsymInt4Weight::dequant_row(int64_t row, float* out) const {

@@ -72,8 +72,8 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
     for (int i = 0; i < kM; ++i) {
       const int64_t row = i0 + i;
       const int8_t* xb = x.q + row * x.k + b * kTileBlock;
-      __m512i dot = kAsym ? _mm512_setzero_si512()
-                          : _mm512_set1_epi32(-kOffset * x.sum[row * k_blocks + b]);
+      __m512i dot =
+          kAsym ? _mm512_setzero_si512() : _mm512_set1_epi32(-kOffset * x.sum[row * k_blocks + b]);
       __m512i dot_odd = _mm512_setzero_si512();
 #pragma GCC unroll 4
       for (int c = 0; c < 8; c += 2) {
