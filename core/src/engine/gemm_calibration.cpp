@@ -44,7 +44,8 @@ std::optional<ModelRunner::GemmTiming> ModelRunner::time_gate_up_gemm(int64_t ro
     const auto start = std::chrono::steady_clock::now();
     device_->check(device_->ops().linear(stream_.handle(), &p), "linear");
     stream_.synchronize();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (i > 0 && (timing.seconds == 0 || s < timing.seconds)) timing.seconds = s;
   }
   return timing;
