@@ -45,7 +45,11 @@ struct Kernels {
   // out[i] = scale * sum_d q[d] * keys[i * dim + d]
   void (*scaled_dots)(const float* q, const float* keys, int64_t n, int64_t dim, float scale,
                       float* out);
-  // s[i] = exp(s[i] - shift) (shift >= every s[i]); returns sum_i s[i].
+  // s[i] = exp(s[i] - shift) (shift >= every s[i]), or 0 where that is below FLT_MIN;
+  // returns sum_i s[i]. Why the flush: a subnormal weight contributes less than 2^-126 of the
+  // softmax row's largest term (1), far below f32 rounding, and every multiply it enters in
+  // weighted_rows takes a microcode assist: on the Zen 5 VM subnormal attention weights cost
+  // SmolLM2's decode a quarter of its time. NaN is kept.
   float (*exp_shifted_sum)(float* s, int64_t n, float shift);
   // acc[d] += sum_i p[i] * rows[i * dim + d]
   void (*weighted_rows)(const float* p, const float* rows, int64_t n, int64_t dim, float* acc);

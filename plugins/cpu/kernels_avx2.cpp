@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "kernels.h"
 
@@ -369,21 +370,26 @@ void scaled_dots(const float* q, const float* keys, int64_t n, int64_t dim, floa
 
 float exp_shifted_sum(float* s, int64_t n, float shift) {
   const __m256 vshift = _mm256_set1_ps(shift);
+  const __m256 min_normal = _mm256_set1_ps(std::numeric_limits<float>::min());
   __m256 sum = _mm256_setzero_ps();
   for (int64_t i = 0; i < n; i += 8) {
     const __m256i m = n - i >= 8 ? _mm256_set1_epi32(-1) : tail_mask8(n - i);
-    const __m256 e = exp_ps(_mm256_sub_ps(_mm256_maskload_ps(s + i, m), vshift));
+    __m256 e = exp_ps(_mm256_sub_ps(_mm256_maskload_ps(s + i, m), vshift));
+    e = _mm256_andnot_ps(_mm256_cmp_ps(e, min_normal, _CMP_LT_OQ), e);  // subnormal -> 0
     _mm256_maskstore_ps(s + i, m, e);
     sum = _mm256_add_ps(sum, _mm256_and_ps(e, _mm256_castsi256_ps(m)));
   }
   return hsum(sum);
 }
 
-// acc stays in registers across the block's rows, 32 floats of dim at a time.
+// acc stays in registers across the block's rows (the loops over registers are unrolled:
+// GCC's -O2 would keep a[] on the stack, a store and reload per multiply-add), 32 floats of dim at
+// a time.
 void weighted_rows(const float* p, const float* rows, int64_t n, int64_t dim, float* acc) {
   for (int64_t d = 0; d < dim; d += 32) {
     __m256i m[4];
     __m256 a[4];
+#pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
       const int64_t left = dim - d - 8 * c;
       m[c] = left >= 8  ? _mm256_set1_epi32(-1)
@@ -394,10 +400,12 @@ void weighted_rows(const float* p, const float* rows, int64_t n, int64_t dim, fl
     for (int64_t i = 0; i < n; ++i) {
       const __m256 w = _mm256_set1_ps(p[i]);
       const float* row = rows + i * dim + d;
+#pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) {
         a[c] = _mm256_fmadd_ps(w, _mm256_maskload_ps(row + 8 * c, m[c]), a[c]);
       }
     }
+#pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) _mm256_maskstore_ps(acc + d + 8 * c, m[c], a[c]);
   }
 }

@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "kernels.h"
 
@@ -280,21 +281,27 @@ void scaled_dots(const float* q, const float* keys, int64_t n, int64_t dim, floa
 
 float exp_shifted_sum(float* s, int64_t n, float shift) {
   const __m512 vshift = _mm512_set1_ps(shift);
+  const __m512 min_normal = _mm512_set1_ps(std::numeric_limits<float>::min());
   __m512 sum = _mm512_setzero_ps();
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
-    const __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + i), vshift));
+    __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + i), vshift));
+    // Subnormal -> 0 (kernels.h); NaN compares false and is kept.
+    e = _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(e, min_normal, _CMP_LT_OQ), _mm512_setzero_ps());
     _mm512_mask_storeu_ps(s + i, m, e);
     sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(m, e));
   }
   return _mm512_reduce_add_ps(sum);
 }
 
-// acc stays in registers across the block's rows, 64 floats of dim at a time.
+// acc stays in registers across the block's rows (the loops over registers are unrolled:
+// GCC's -O2 would keep a[] on the stack, a store and reload per multiply-add), 64 floats of dim at
+// a time.
 void weighted_rows(const float* p, const float* rows, int64_t n, int64_t dim, float* acc) {
   for (int64_t d = 0; d < dim; d += 64) {
     __mmask16 m[4];
     __m512 a[4];
+#pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
       const int64_t left = dim - d - 16 * c;
       m[c] = left >= 16 ? static_cast<__mmask16>(0xffff)
@@ -305,10 +312,12 @@ void weighted_rows(const float* p, const float* rows, int64_t n, int64_t dim, fl
     for (int64_t i = 0; i < n; ++i) {
       const __m512 w = _mm512_set1_ps(p[i]);
       const float* row = rows + i * dim + d;
+#pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) {
         a[c] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m[c], row + 16 * c), a[c]);
       }
     }
+#pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) _mm512_mask_storeu_ps(acc + d + 16 * c, m[c], a[c]);
   }
 }

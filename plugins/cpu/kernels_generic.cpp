@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 
 #include "kernels.h"
 #include "tessera/plugin.hpp"
@@ -119,6 +120,7 @@ float exp_shifted_sum(float* s, int64_t n, float shift) {
   float sum = 0.0f;
   for (int64_t i = 0; i < n; ++i) {
     s[i] = std::exp(s[i] - shift);
+    if (s[i] < std::numeric_limits<float>::min()) s[i] = 0.0f;  // subnormal (kernels.h)
     sum += s[i];
   }
   return sum;

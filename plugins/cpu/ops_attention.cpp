@@ -114,7 +114,9 @@ void attend(const HeadTask& task, int64_t kv_head, const float* q, int64_t group
       const float m_new = std::max(m[h], block_max);
       float* acc_h = acc + h * dim;
       if (m[h] != m_new && l[h] > 0.0f) {
-        const float correction = std::exp(m[h] - m_new);
+        float correction = std::exp(m[h] - m_new);
+        // A subnormal would make acc_h subnormal (kernels.h, exp_shifted_sum).
+        if (correction < std::numeric_limits<float>::min()) correction = 0.0f;
         l[h] *= correction;
         k.scale(correction, acc_h, dim);
       }

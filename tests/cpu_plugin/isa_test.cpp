@@ -178,6 +178,56 @@ TEST(Isa, Avx512MatchesGeneric) {
   expect_same(run_kernels(generic), run_kernels(avx512));
 }
 
+// One key scores 95 above the 19 others, so their softmax weights, exp(-95) ~ 5.5e-42, are
+// subnormal floats: the kernels flush them to zero (kernels.h: a subnormal multiply takes a
+// microcode assist) and the result must still be the first value row to f32 rounding (the
+// flushed weights' exact share is below 1e-40), on every ISA path.
+TEST(Isa, AttentionWithSubnormalSoftmaxWeightsIsExact) {
+  std::vector<std::string> isas{"generic"};
+  if (cpu_has_avx2()) isas.push_back("avx2");
+  if (cpu_has_avx512()) isas.push_back("avx512");
+  constexpr int64_t kLen = 20, kDim = 16;
+  std::vector<float> keys(kLen * kDim, 0.0f), values = random_floats(kLen * kDim, 12);
+  for (int64_t d = 0; d < kDim; ++d) keys[d] = 1.0f;  // key 0 . query = 16, the others 0
+  for (const auto& isa : isas) {
+    SCOPED_TRACE(isa);
+    Plugin p(Options{{"cpu.isa", isa}});
+    tsr_kv_layout layout{sizeof(tsr_kv_layout), 1, static_cast<int32_t>(kDim), 16, TSR_DTYPE_F32};
+    uint64_t block_bytes = 0;
+    expect_ok(p.api().kv_block_bytes(p.device(), &layout, &block_bytes));
+    tsr_buffer_t cache = p.alloc(static_cast<size_t>(block_bytes * 2));
+    std::vector<int64_t> slots;
+    for (int64_t i = 0; i < kLen; ++i) slots.push_back(i);
+    tsr_kv_cache_write_params w{};
+    w.struct_size = sizeof w;
+    w.key = p.upload(keys, TSR_DTYPE_F32, {kLen, 1, kDim});
+    w.value = p.upload(values, TSR_DTYPE_F32, {kLen, 1, kDim});
+    w.slot_mapping = p.upload(slots, TSR_DTYPE_I64, {kLen});
+    w.cache = cache;
+    w.layout = layout;
+    w.num_blocks = 2;
+    expect_ok(p.ops().kv_cache_write(p.stream(), &w));
+    tsr_paged_attention_params a{};
+    a.struct_size = sizeof a;
+    a.query = p.upload(std::vector<float>(kDim, 1.0f), TSR_DTYPE_F32, {1, 1, kDim});
+    a.out = p.empty(TSR_DTYPE_F32, {1, 1, kDim});
+    a.cache = cache;
+    a.layout = layout;
+    a.num_blocks = 2;
+    a.query_start_loc = p.upload(std::vector<int32_t>{0, 1}, TSR_DTYPE_I32, {2});
+    a.seq_lens = p.upload(std::vector<int32_t>{static_cast<int32_t>(kLen)}, TSR_DTYPE_I32, {1});
+    a.block_tables = p.upload(std::vector<int32_t>{0, 1}, TSR_DTYPE_I32, {1, 2});
+    a.num_query_heads = 1;
+    a.max_seq_len = static_cast<int32_t>(kLen);
+    a.scale = 95.0f / 16.0f;
+    expect_ok(p.ops().paged_attention(p.stream(), &a));
+    const auto out = p.download<float>(a.out, kDim);
+    for (int64_t d = 0; d < kDim; ++d) {
+      EXPECT_NEAR(out[d], values[d], 2e-7 * std::fabs(values[d])) << "element " << d;
+    }
+  }
+}
+
 std::string best_isa() {
   return cpu_has_avx512() ? "avx512" : cpu_has_avx2() ? "avx2" : "generic";
 }
