@@ -1,5 +1,6 @@
 #include "engine/memory_sizing.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -68,9 +69,15 @@ MemoryPlanSummary size_memory(const std::shared_ptr<runtime::Device>& device_ptr
   const auto ranks = static_cast<uint64_t>(plan.tensor_parallel_size);
   const bool is_cpu = device.info().properties.type == TSR_DEVICE_TYPE_CPU;
 
-  // Profile run at the step budget.
+  // Profile run at the step budget: on a GPU it measures the scratch memory the plugin takes
+  // beyond our buffers. A CPU's host memory readings are too noisy for that (below), so there
+  // it only times a prefill for the cost model, and a short one does: a full step budget of
+  // an 853M model took 37 s of startup on 2 cores (a 7B model would take minutes), the way
+  // vLLM's CPU worker skips profiling too.
+  constexpr int kCpuProfileTokens = 128;
   int blocks = 0;
-  const int tokens = config.max_num_batched_tokens;
+  const int tokens = is_cpu ? std::min(config.max_num_batched_tokens, kCpuProfileTokens)
+                            : config.max_num_batched_tokens;
   const ForwardBatch batch = profile_batch(tokens, std::min(max_model_len, tokens),
                                            config.max_num_seqs, config.block_size, &blocks);
   const auto before = device.memory_info();

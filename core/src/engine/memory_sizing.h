@@ -1,6 +1,7 @@
-// Sizing the KV cache after the weights are loaded (vLLM's profile run): a forward pass at
-// max_num_batched_tokens measures what activations and plugin scratch take beyond the
-// runner's preallocated buffers; the KV cache gets what is left of the budget.
+// Sizing the KV cache after the weights are loaded (vLLM's profile run): on a GPU/XPU a forward
+// pass at max_num_batched_tokens measures what activations and plugin scratch take beyond the
+// runner's preallocated buffers; the KV cache gets what is left of the budget. On the CPU the
+// pass is 128 tokens: host readings cannot see scratch, and it only times a prefill.
 //   device budget = --gpu-memory-utilization x device memory (GPU/XPU);
 //   CPU budget    = --kv-cache-memory, default 40% of available RAM after loading.
 // The same run measures prefill speed, and a device->host copy measures swap bandwidth, for
