@@ -56,6 +56,12 @@ struct Kernels {
   // out[i] = gelu_tanh(gate[i]) * up[i] (GeGLU; the vector sets use the identity
   // 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)), so they need only exp)
   void (*gelu_tanh_mul)(const float* gate, const float* up, float* out, int64_t n);
+  // Prefill attention over a chunk of 16 keys transposed to kt[d * 16 + i] (key i, element d;
+  // keys past the chunk zero), for `rows` query rows of dim floats at q + r * dim:
+  // out[r * 16 + i] = scale * sum_d q[r * dim + d] * kt[d * 16 + i]. A broadcast query
+  // element times a row of kt: 16 keys per multiply-add and no horizontal sums.
+  void (*transposed_scores)(const float* q, int64_t rows, int64_t dim, const float* kt, float scale,
+                            float* out);
 };
 
 // The constants of the tanh approximation of GELU: sqrt(2/pi) and the cubic coefficient.

@@ -410,6 +410,43 @@ void weighted_rows(const float* p, const float* rows, int64_t n, int64_t dim, fl
   }
 }
 
+// Four query rows at a time: 8 independent accumulator chains (two 8-key halves each).
+void transposed_scores(const float* q, int64_t rows, int64_t dim, const float* kt, float scale,
+                       float* out) {
+  const __m256 vscale = _mm256_set1_ps(scale);
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    __m256 lo[4], hi[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) lo[j] = hi[j] = _mm256_setzero_ps();
+    for (int64_t d = 0; d < dim; ++d) {
+      const __m256 k0 = _mm256_loadu_ps(kt + d * 16);
+      const __m256 k1 = _mm256_loadu_ps(kt + d * 16 + 8);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m256 v = _mm256_broadcast_ss(q + (r + j) * dim + d);
+        lo[j] = _mm256_fmadd_ps(v, k0, lo[j]);
+        hi[j] = _mm256_fmadd_ps(v, k1, hi[j]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      _mm256_storeu_ps(out + (r + j) * 16, _mm256_mul_ps(vscale, lo[j]));
+      _mm256_storeu_ps(out + (r + j) * 16 + 8, _mm256_mul_ps(vscale, hi[j]));
+    }
+  }
+  for (; r < rows; ++r) {
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    for (int64_t d = 0; d < dim; ++d) {
+      const __m256 v = _mm256_broadcast_ss(q + r * dim + d);
+      lo = _mm256_fmadd_ps(v, _mm256_loadu_ps(kt + d * 16), lo);
+      hi = _mm256_fmadd_ps(v, _mm256_loadu_ps(kt + d * 16 + 8), hi);
+    }
+    _mm256_storeu_ps(out + r * 16, _mm256_mul_ps(vscale, lo));
+    _mm256_storeu_ps(out + r * 16 + 8, _mm256_mul_ps(vscale, hi));
+  }
+}
+
 }  // namespace
 }  // namespace tsr::cpu
 
@@ -417,10 +454,13 @@ void weighted_rows(const float* p, const float* rows, int64_t n, int64_t dim, fl
 
 namespace tsr::cpu {
 const Kernels* kernels_avx2() {
-  static const Kernels table = {
-      "avx2", dot,         axpy,        scale,           sum_squares,   mul_scaled,   silu_mul,
-      add,    bf16_to_f32, f32_to_bf16, f16_to_f32,      f32_to_f16,    dequant_i8,   dequant_i4,
-      dot_i8, dot_i4,      scaled_dots, exp_shifted_sum, weighted_rows, gelu_tanh_mul};
+  static const Kernels table = {"avx2",        dot,           axpy,
+                                scale,         sum_squares,   mul_scaled,
+                                silu_mul,      add,           bf16_to_f32,
+                                f32_to_bf16,   f16_to_f32,    f32_to_f16,
+                                dequant_i8,    dequant_i4,    dot_i8,
+                                dot_i4,        scaled_dots,   exp_shifted_sum,
+                                weighted_rows, gelu_tanh_mul, transposed_scores};
   return &table;
 }
 }  // namespace tsr::cpu

@@ -322,6 +322,41 @@ void weighted_rows(const float* p, const float* rows, int64_t n, int64_t dim, fl
   }
 }
 
+// Eight query rows at a time: 8 independent accumulator chains, one 16-key vector each.
+void transposed_scores(const float* q, int64_t rows, int64_t dim, const float* kt, float scale,
+                       float* out) {
+  const __m512 vscale = _mm512_set1_ps(scale);
+  int64_t r = 0;
+  for (; r + 8 <= rows; r += 8) {
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) acc[j] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < dim; ++d) {
+      const __m512 k = _mm512_loadu_ps(kt + d * 16);
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) {
+        acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(q[(r + j) * dim + d]), k, acc[j]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) _mm512_storeu_ps(out + (r + j) * 16, _mm512_mul_ps(vscale, acc[j]));
+  }
+  for (; r < rows; ++r) {
+    // Two chains over alternate elements, so the multiply-adds' latency overlaps.
+    __m512 even = _mm512_setzero_ps(), odd = _mm512_setzero_ps();
+    int64_t d = 0;
+    for (; d + 2 <= dim; d += 2) {
+      even = _mm512_fmadd_ps(_mm512_set1_ps(q[r * dim + d]), _mm512_loadu_ps(kt + d * 16), even);
+      odd = _mm512_fmadd_ps(_mm512_set1_ps(q[r * dim + d + 1]), _mm512_loadu_ps(kt + d * 16 + 16),
+                            odd);
+    }
+    if (d < dim) {
+      even = _mm512_fmadd_ps(_mm512_set1_ps(q[r * dim + d]), _mm512_loadu_ps(kt + d * 16), even);
+    }
+    _mm512_storeu_ps(out + r * 16, _mm512_mul_ps(vscale, _mm512_add_ps(even, odd)));
+  }
+}
+
 }  // namespace
 }  // namespace tsr::cpu
 
@@ -334,13 +369,13 @@ const Kernels* kernels_avx512() {
   static const Kernels* avx2 = kernels_avx2();
   const Kernels& generic = kernels_generic();
   const Kernels& fallback = avx2 != nullptr ? *avx2 : generic;
-  static const Kernels table = {"avx512",        dot,          axpy,
-                                scale,           sum_squares,  mul_scaled,
-                                silu_mul,        add,          bf16_to_f32,
-                                f32_to_bf16,     f16_to_f32,   f32_to_f16,
-                                dequant_i8,      dequant_i4,   fallback.dot_i8,
-                                fallback.dot_i4, scaled_dots,  exp_shifted_sum,
-                                weighted_rows,   gelu_tanh_mul};
+  static const Kernels table = {"avx512",        dot,           axpy,
+                                scale,           sum_squares,   mul_scaled,
+                                silu_mul,        add,           bf16_to_f32,
+                                f32_to_bf16,     f16_to_f32,    f32_to_f16,
+                                dequant_i8,      dequant_i4,    fallback.dot_i8,
+                                fallback.dot_i4, scaled_dots,   exp_shifted_sum,
+                                weighted_rows,   gelu_tanh_mul, transposed_scores};
   return &table;
 }
 }  // namespace tsr::cpu

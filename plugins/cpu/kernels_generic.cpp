@@ -130,10 +130,25 @@ void weighted_rows(const float* p, const float* rows, int64_t n, int64_t dim, fl
   for (int64_t i = 0; i < n; ++i) axpy(p[i], rows + i * dim, acc, dim);
 }
 
-const Kernels kGeneric = {
-    "generic", dot,         axpy,        scale,           sum_squares,   mul_scaled,   silu_mul,
-    add,       bf16_to_f32, f32_to_bf16, f16_to_f32,      f32_to_f16,    dequant_i8,   dequant_i4,
-    dot_i8,    dot_i4,      scaled_dots, exp_shifted_sum, weighted_rows, gelu_tanh_mul};
+void transposed_scores(const float* q, int64_t rows, int64_t dim, const float* kt, float scale,
+                       float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float acc[16] = {};
+    for (int64_t d = 0; d < dim; ++d) {
+      const float v = q[r * dim + d];
+      for (int i = 0; i < 16; ++i) acc[i] += v * kt[d * 16 + i];
+    }
+    for (int i = 0; i < 16; ++i) out[r * 16 + i] = scale * acc[i];
+  }
+}
+
+const Kernels kGeneric = {"generic",     dot,           axpy,
+                          scale,         sum_squares,   mul_scaled,
+                          silu_mul,      add,           bf16_to_f32,
+                          f32_to_bf16,   f16_to_f32,    f32_to_f16,
+                          dequant_i8,    dequant_i4,    dot_i8,
+                          dot_i4,        scaled_dots,   exp_shifted_sum,
+                          weighted_rows, gelu_tanh_mul, transposed_scores};
 
 std::atomic<const Kernels*> g_active{&kGeneric};
 

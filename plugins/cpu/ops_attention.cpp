@@ -1,8 +1,12 @@
 // Paged attention over a flat mixed batch (prefill chunks and decode rows), causal, with
-// GQA, sliding window and logit soft-capping. One work item is (query token, KV head): it
-// walks that sequence's blocks once, converting each block's K/V rows of that head to f32
-// if needed, and keeps an online softmax (running max, running sum, f32 accumulator) for
-// every query head of the GQA group, so no score matrix is materialised.
+// GQA, sliding window and logit soft-capping. One work item is (a tile of up to 16 query
+// tokens of one sequence, KV head): it walks that sequence's blocks once, converting each
+// block's K/V rows of that head to f32 if needed, and keeps an online softmax (running max,
+// running sum, f32 accumulator) for every query row — each token's query heads of the GQA
+// group — so no score matrix is materialised. Tiles with few rows (decode) score key by key
+// (attend); larger ones (prefill) transpose each chunk of 16 keys once and score every row
+// against it with 16 keys per multiply-add (attend_tile), which reads each key once per tile
+// instead of once per query token.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -79,6 +83,23 @@ struct HeadTask {
   float softcap;
 };
 
+// The largest of s[0..n) (NaN-free scores; -inf for n = 0). Four running maxima in
+// registers: a single one becomes a chain of dependent maxss through the stack.
+float max_of(const float* s, int64_t n) {
+  float m0 = -std::numeric_limits<float>::infinity(), m1 = m0, m2 = m0, m3 = m0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    m0 = s[i] > m0 ? s[i] : m0;
+    m1 = s[i + 1] > m1 ? s[i + 1] : m1;
+    m2 = s[i + 2] > m2 ? s[i + 2] : m2;
+    m3 = s[i + 3] > m3 ? s[i + 3] : m3;
+  }
+  for (; i < n; ++i) m0 = s[i] > m0 ? s[i] : m0;
+  m0 = m1 > m0 ? m1 : m0;
+  m2 = m3 > m2 ? m3 : m2;
+  return m2 > m0 ? m2 : m0;
+}
+
 // Attention of `group` query heads (rows q, each g->dim floats) against one KV head.
 void attend(const HeadTask& task, int64_t kv_head, const float* q, int64_t group, float* acc) {
   const Kernels& k = kernels();
@@ -106,11 +127,12 @@ void attend(const HeadTask& task, int64_t kv_head, const float* q, int64_t group
         as_f32(task.cache + g.value_offset(block, offset, kv_head), task.cache_dtype, n * dim, 4);
     for (int64_t h = 0; h < group; ++h) {
       k.scaled_dots(q + h * dim, keys, n, dim, task.scale, scores);
-      float block_max = -std::numeric_limits<float>::infinity();
-      for (int64_t i = 0; i < n; ++i) {
-        if (task.softcap > 0.0f) scores[i] = task.softcap * std::tanh(scores[i] / task.softcap);
-        block_max = std::max(block_max, scores[i]);
+      if (task.softcap > 0.0f) {
+        for (int64_t i = 0; i < n; ++i) {
+          scores[i] = task.softcap * std::tanh(scores[i] / task.softcap);
+        }
       }
+      const float block_max = max_of(scores, n);
       const float m_new = std::max(m[h], block_max);
       float* acc_h = acc + h * dim;
       if (m[h] != m_new && l[h] > 0.0f) {
@@ -130,6 +152,94 @@ void attend(const HeadTask& task, int64_t kv_head, const float* q, int64_t group
   }
 }
 
+// Query tokens per work item, and the rows (tokens x group heads) from which a tile
+// transposes its key chunks: below that the transpose costs more than it saves.
+constexpr int64_t kQueryTile = 16;
+constexpr int64_t kMinTileRows = 16;
+constexpr int64_t kKeyChunk = 16;  // keys per transposed chunk (Kernels::transposed_scores)
+
+struct TileTask {
+  HeadTask head;   // lo/hi unused: per token below
+  int64_t pos0;    // position of the tile's first query token
+  int64_t tokens;  // in the tile (consecutive positions)
+  int64_t window;  // sliding window (0: none)
+};
+
+// Attention of `tokens` consecutive query tokens against one KV head: q holds their
+// tokens x group query rows of dim floats (token-major), acc gets the same rows out.
+void attend_tile(const TileTask& task, int64_t kv_head, const float* q, int64_t group, float* acc) {
+  const Kernels& k = kernels();
+  const HeadTask& head = task.head;
+  const KvGeometry& g = *head.g;
+  const int64_t dim = g.dim;
+  const int64_t bs = g.block_size;
+  const int64_t rows = task.tokens * group;
+  float* state = scratch_f32(2, static_cast<size_t>(2 * rows));
+  float* m = state;
+  float* l = state + rows;
+  float* scores = scratch_f32(5, static_cast<size_t>(rows * kKeyChunk));
+  float* kt = scratch_f32(6, static_cast<size_t>(dim * kKeyChunk));
+  std::fill(m, m + rows, -std::numeric_limits<float>::infinity());
+  std::fill(l, l + rows, 0.0f);
+  std::fill(acc, acc + rows * dim, 0.0f);
+  auto lo_of = [&](int64_t pos) {
+    return task.window > 0 ? std::max<int64_t>(0, pos - task.window + 1) : int64_t{0};
+  };
+  const int64_t lo_all = lo_of(task.pos0);
+  const int64_t hi_all = task.pos0 + task.tokens - 1;
+  for (int64_t first = lo_all; first <= hi_all;) {
+    // A chunk of keys inside one block.
+    const int64_t j = first / bs;
+    const int64_t last = std::min({hi_all, j * bs + bs - 1, first + kKeyChunk - 1});
+    const int64_t n = last - first + 1;
+    const int64_t block = head.table[j];
+    const int64_t offset = first - j * bs;
+    const float* keys =
+        as_f32(head.cache + g.key_offset(block, offset, kv_head), head.cache_dtype, n * dim, 3);
+    const float* values =
+        as_f32(head.cache + g.value_offset(block, offset, kv_head), head.cache_dtype, n * dim, 4);
+    for (int64_t d = 0; d < dim; ++d) {
+      for (int64_t i = 0; i < kKeyChunk; ++i) kt[d * kKeyChunk + i] = i < n ? keys[i * dim + d] : 0;
+    }
+    // Tokens before the chunk cannot see it (causal); score the rest in one call.
+    int64_t t0 = 0;
+    while (t0 < task.tokens && task.pos0 + t0 < first) ++t0;
+    k.transposed_scores(q + t0 * group * dim, (task.tokens - t0) * group, dim, kt, head.scale,
+                        scores + t0 * group * kKeyChunk);
+    for (int64_t t = t0; t < task.tokens; ++t) {
+      const int64_t pos = task.pos0 + t;
+      // This token's keys in the chunk: [a, b] (causal, and its sliding window).
+      const int64_t a = std::max<int64_t>(0, lo_of(pos) - first);
+      const int64_t b = std::min<int64_t>(n - 1, pos - first);
+      if (a > b) continue;
+      for (int64_t h = 0; h < group; ++h) {
+        const int64_t r = t * group + h;
+        float* s = scores + r * kKeyChunk + a;
+        const int64_t count = b - a + 1;
+        if (head.softcap > 0.0f) {
+          for (int64_t i = 0; i < count; ++i) s[i] = head.softcap * std::tanh(s[i] / head.softcap);
+        }
+        const float chunk_max = max_of(s, count);
+        const float m_new = std::max(m[r], chunk_max);
+        float* acc_r = acc + r * dim;
+        if (m[r] != m_new && l[r] > 0.0f) {
+          float correction = std::exp(m[r] - m_new);
+          if (correction < std::numeric_limits<float>::min()) correction = 0.0f;
+          l[r] *= correction;
+          k.scale(correction, acc_r, dim);
+        }
+        m[r] = m_new;
+        l[r] += k.exp_shifted_sum(s, count, m_new);
+        k.weighted_rows(s, values + a * dim, count, dim, acc_r);
+      }
+    }
+    first = last + 1;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    k.scale(l[r] > 0.0f ? 1.0f / l[r] : 0.0f, acc + r * dim, dim);
+  }
+}
+
 }  // namespace
 
 void paged_attention(const tsr_paged_attention_params* p, bool execute) {
@@ -145,40 +255,67 @@ void paged_attention(const tsr_paged_attention_params* p, bool execute) {
   const Batch batch = check_batch(prm, v, g.block_size, op);
   if (!execute || tokens == 0) return;
 
-  // Grows once, then reused: no allocation per call.
-  thread_local std::vector<int32_t> seq_of;
-  if (seq_of.size() < static_cast<size_t>(tokens)) seq_of.resize(static_cast<size_t>(tokens));
+  // Work items: tiles of up to kQueryTile consecutive query tokens of one sequence, times the
+  // KV heads. Grows once, then reused: no allocation per call.
+  struct QueryTile {
+    int32_t seq, first, tokens;
+  };
+  thread_local std::vector<QueryTile> tiles;
+  tiles.clear();
   for (int64_t s = 0; s < batch.num_seqs; ++s) {
-    for (int32_t t = batch.qsl[s]; t < batch.qsl[s + 1]; ++t) seq_of[t] = static_cast<int32_t>(s);
+    for (int32_t t = batch.qsl[s]; t < batch.qsl[s + 1]; t += kQueryTile) {
+      const int32_t count = std::min<int32_t>(kQueryTile, batch.qsl[s + 1] - t);
+      tiles.push_back({static_cast<int32_t>(s), t, count});
+    }
   }
   // A pointer, not the thread_local: inside the loop that name is each worker's own vector.
-  const int32_t* seq_index = seq_of.data();
+  const QueryTile* tile_list = tiles.data();
   const int64_t group = hq / hkv;
   const int64_t dim = g.dim;
   const auto* cache = static_cast<const unsigned char*>(prm.cache->data);
-  const int64_t items = tokens * hkv;
+  const int64_t items = static_cast<int64_t>(tiles.size()) * hkv;
   parallel_for(
       items,
       [&](int64_t item) {
-        const int64_t t = item / hkv;
+        const QueryTile& tile = tile_list[item / hkv];
         const int64_t kv_head = item % hkv;
-        const int64_t s = seq_index[t];
+        const int64_t s = tile.seq;
         const int64_t q_len = batch.qsl[s + 1] - batch.qsl[s];
-        const int64_t pos = batch.seq_lens[s] - q_len + (t - batch.qsl[s]);
-        HeadTask task{
-            &g,
-            prm.layout.dtype,
-            cache,
-            batch.tables + s * batch.max_blocks,
-            prm.sliding_window > 0 ? std::max<int64_t>(0, pos - prm.sliding_window + 1) : 0,
-            pos,
-            prm.scale,
-            prm.logit_softcap};
-        const size_t row = static_cast<size_t>((t * hq + kv_head * group) * dim);
-        const float* q = as_f32(query.data + row * query.elem, query.dtype, group * dim, 0);
-        float* acc = scratch_f32(1, static_cast<size_t>(group * dim));
-        attend(task, kv_head, q, group, acc);
-        store_f32(acc, out.dtype, out.data + row * out.elem, group * dim);
+        const int64_t pos0 = batch.seq_lens[s] - q_len + (tile.first - batch.qsl[s]);
+        HeadTask task{&g,        prm.layout.dtype, cache, batch.tables + s * batch.max_blocks, 0, 0,
+                      prm.scale, prm.logit_softcap};
+        auto row_of = [&](int64_t t) {
+          return static_cast<size_t>((t * hq + kv_head * group) * dim);
+        };
+        if (tile.tokens * group < kMinTileRows) {
+          for (int64_t t = tile.first; t < tile.first + tile.tokens; ++t) {
+            const int64_t pos = pos0 + (t - tile.first);
+            task.lo =
+                prm.sliding_window > 0 ? std::max<int64_t>(0, pos - prm.sliding_window + 1) : 0;
+            task.hi = pos;
+            const float* q =
+                as_f32(query.data + row_of(t) * query.elem, query.dtype, group * dim, 0);
+            float* acc = scratch_f32(1, static_cast<size_t>(group * dim));
+            attend(task, kv_head, q, group, acc);
+            store_f32(acc, out.dtype, out.data + row_of(t) * out.elem, group * dim);
+          }
+          return;
+        }
+        // The tile's query rows in f32, token-major and contiguous (slot 7), so one scoring
+        // call per key chunk covers every row.
+        float* q_rows = scratch_f32(7, static_cast<size_t>(tile.tokens * group * dim));
+        for (int64_t t = 0; t < tile.tokens; ++t) {
+          const unsigned char* src = query.data + row_of(tile.first + t) * query.elem;
+          std::copy_n(as_f32(src, query.dtype, group * dim, 0), group * dim,
+                      q_rows + t * group * dim);
+        }
+        float* acc = scratch_f32(1, static_cast<size_t>(tile.tokens * group * dim));
+        attend_tile(TileTask{task, pos0, tile.tokens, prm.sliding_window}, kv_head, q_rows, group,
+                    acc);
+        for (int64_t t = 0; t < tile.tokens; ++t) {
+          store_f32(acc + t * group * dim, out.dtype, out.data + row_of(tile.first + t) * out.elem,
+                    group * dim);
+        }
       },
       true, Schedule::kDynamic);
 }
