@@ -37,7 +37,7 @@ class DelayDriver {
     std::vector<std::string> ids;
     for (const auto& s : out.scheduled) {
       ids.push_back(s.id);
-      if (s.needs_logits) sampled.push_back({s.id, 7});
+      if (s.needs_logits) sampled.push_back({s.handle, 7});
     }
     if (!out.scheduled.empty()) sched.update(out, sampled);
     sched.check_consistency();

@@ -2,11 +2,14 @@
 // every device and host block slot, which (token id, position) it holds, applies a plan
 // exactly as a runner would (swap_out, swap_in, copies, then the forward's KV writes) and
 // checks that each scheduled request's block table holds precisely its token history. Wrong
-// copy, swap or prefix-cache plans show up as a mismatch.
+// copy, swap or prefix-cache plans show up as a mismatch. Like the model runner it keeps each
+// request's block table by handle and patches it with the plan's deltas; the patched table
+// must equal the KV manager's, so a wrong delta shows up too.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,6 +27,17 @@ class FakeRunner {
 
   // Applies `plan`; returns "" or the first mismatch found.
   std::string apply(const SchedulerOutput& plan, const Scheduler& sched) {
+    for (RequestHandle h : plan.finished_handles) tables_.erase(h);
+    for (const auto& s : plan.scheduled) {
+      std::vector<BlockId>& table = tables_[s.handle];
+      if (s.num_kept_blocks < 0 || static_cast<std::size_t>(s.num_kept_blocks) > table.size())
+        return "request " + s.id + " keeps " + std::to_string(s.num_kept_blocks) + " of " +
+               std::to_string(table.size()) + " blocks";
+      table.resize(idx(s.num_kept_blocks));
+      table.insert(table.end(), s.new_block_ids.begin(), s.new_block_ids.end());
+      if (table != sched.kv_cache().block_table(s.id))
+        return "the delta-patched block table of " + s.id + " differs from the KV manager's";
+    }
     for (const auto& p : plan.swap_out) host_.at(idx(p.dst)) = device_.at(idx(p.src));
     for (const auto& p : plan.swap_in) device_.at(idx(p.dst)) = host_.at(idx(p.src));
     for (const auto& p : plan.copies) device_.at(idx(p.dst)) = device_.at(idx(p.src));
@@ -50,11 +64,11 @@ class FakeRunner {
     for (const auto& s : plan.scheduled) {
       for (int i = 0; i < s.num_tokens; ++i) {
         int pos = s.start_position + i;
-        BlockId b = s.block_table.at(idx(pos / bs_));
+        BlockId b = table_of(s).at(idx(pos / bs_));
         if (pool.ref_count(b) != 1 || pool.is_registered(b))
           return "request " + s.id + " writes position " + std::to_string(pos) +
                  " into shared or cached block " + std::to_string(b);
-        slot(s.block_table, pos) = Slot{s.token_ids[idx(i)], pos};
+        slot(table_of(s), pos) = Slot{s.token_ids[idx(i)], pos};
       }
     }
     // After all writes, no request may see another's tokens (shared blocks are never written).
@@ -84,10 +98,11 @@ class FakeRunner {
   std::string verify(const ScheduledRequest& s, const Scheduler& sched, int upto) {
     const Request* r = sched.find(s.id);
     if (!r) return "scheduled request " + s.id + " is unknown";
-    if (static_cast<int>(s.block_table.size()) * bs_ < s.start_position + s.num_tokens)
+    const std::vector<BlockId>& table = table_of(s);
+    if (static_cast<int>(table.size()) * bs_ < s.start_position + s.num_tokens)
       return "block table of " + s.id + " too short";
     for (int pos = 0; pos < upto; ++pos) {
-      const Slot& got = slot(s.block_table, pos);
+      const Slot& got = slot(table, pos);
       if (got.pos != pos || got.token != r->token_ids[idx(pos)])
         return "request " + s.id + " position " + std::to_string(pos) + " holds (" +
                std::to_string(got.token) + ", " + std::to_string(got.pos) + "), expected (" +
@@ -96,7 +111,10 @@ class FakeRunner {
     return "";
   }
 
+  const std::vector<BlockId>& table_of(const ScheduledRequest& s) { return tables_[s.handle]; }
+
   int bs_;
+  std::map<RequestHandle, std::vector<BlockId>> tables_;  // patched by the plans' deltas
   std::vector<Block> device_;
   std::vector<Block> host_;
 };

@@ -221,7 +221,8 @@ class RandomRun {
     for (const auto& s : out.scheduled) {
       if (preempted_.erase(s.id) == 0) continue;
       const Request* r = sched_->find(s.id);
-      ASSERT_GE(static_cast<int>(s.block_table.size()) * block_size_, r->num_tokens())
+      ASSERT_GE(static_cast<int>(sched_->kv_cache().block_table(s.id).size()) * block_size_,
+                r->num_tokens())
           << s.id << " resumed without room for its whole context";
     }
 
@@ -241,7 +242,7 @@ class RandomRun {
       if (!s.needs_logits) continue;
       // Sometimes repeat a prompt token so that outputs form shared blocks too.
       TokenId t = uniform(0, 9) == 0 ? 0 : uniform(0, 4) == 0 ? 1 : uniform(2, kVocab - 1);
-      sampled.push_back({s.id, t});
+      sampled.push_back({s.handle, t});
     }
     if (out.scheduled.empty()) {
       ASSERT_TRUE(sampled.empty());

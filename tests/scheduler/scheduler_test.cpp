@@ -52,8 +52,11 @@ class Driver {
     EXPECT_EQ(runner.apply(out, sched), "");
     std::vector<SampledToken> sampled;
     for (const auto& s : out.scheduled)
-      if (s.needs_logits) sampled.push_back({s.id, token});
-    if (!out.scheduled.empty()) last_updates = sched.update(out, sampled);
+      if (s.needs_logits) sampled.push_back({s.handle, token});
+    if (!out.scheduled.empty()) {
+      const auto updates = sched.update(out, sampled);
+      last_updates.assign(updates.begin(), updates.end());
+    }
     sched.check_consistency();
     return out;
   }
@@ -62,6 +65,10 @@ class Driver {
     for (const auto& s : out.scheduled)
       if (s.id == id) return &s;
     return nullptr;
+  }
+  // A request's whole block table now (what the runner's patched copy must equal).
+  const std::vector<BlockId>& table(const ScheduledRequest& s) const {
+    return sched.kv_cache().block_table(s.id);
   }
 
   Scheduler sched;
@@ -129,12 +136,18 @@ TEST(Scheduler, PrefillThenDecodeUntilMaxTokens) {
   EXPECT_EQ(out.scheduled[0].start_position, 0);
   EXPECT_EQ(out.scheduled[0].num_tokens, 5);
   EXPECT_TRUE(out.scheduled[0].needs_logits);
-  EXPECT_EQ(out.scheduled[0].block_table.size(), 2u);
+  EXPECT_EQ(d.table(out.scheduled[0]).size(), 2u);
   EXPECT_EQ(out.new_blocks.size(), 2u);
+  // First scheduled: the whole table is new.
+  EXPECT_EQ(out.scheduled[0].num_kept_blocks, 0);
+  EXPECT_EQ(out.scheduled[0].new_block_ids, d.table(out.scheduled[0]));
   out = d.step();
   EXPECT_EQ(out.scheduled[0].start_position, 5);
   EXPECT_EQ(out.scheduled[0].num_tokens, 1);
   EXPECT_EQ(out.scheduled[0].token_ids, (std::vector<TokenId>{7}));
+  // A decode step's delta: the blocks before the one it writes are kept, that one is resent.
+  EXPECT_EQ(out.scheduled[0].num_kept_blocks, 1);
+  EXPECT_EQ(out.scheduled[0].new_block_ids, (std::vector<BlockId>{d.table(out.scheduled[0])[1]}));
   out = d.step();
   ASSERT_EQ(d.last_updates.size(), 1u);
   EXPECT_EQ(d.last_updates[0].finish_reason, FinishReason::kLength);
@@ -246,7 +259,7 @@ TEST(Scheduler, PrefixHitReusesBlocksAndCountsHits) {
   Driver d(s);
   d.sched.add_request(make("a", seq(8), 5));
   auto out = d.step();
-  const auto a_table = out.scheduled[0].block_table;
+  const auto a_table = d.table(out.scheduled[0]);
   auto prompt_b = seq(8);
   prompt_b.push_back(1);
   prompt_b.push_back(2);
@@ -256,8 +269,8 @@ TEST(Scheduler, PrefixHitReusesBlocksAndCountsHits) {
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(b->start_position, 8);
   EXPECT_EQ(b->num_tokens, 2);
-  EXPECT_EQ(b->block_table[0], a_table[0]);
-  EXPECT_EQ(b->block_table[1], a_table[1]);
+  EXPECT_EQ(d.table(*b)[0], a_table[0]);
+  EXPECT_EQ(d.table(*b)[1], a_table[1]);
   auto m = d.sched.metrics();
   EXPECT_EQ(m.prefix_cache_queries, 18u);
   EXPECT_EQ(m.prefix_cache_hits, 8u);
@@ -277,9 +290,9 @@ TEST(Scheduler, WholePromptHitRecomputesLastTokenWithCopyOnWrite) {
   EXPECT_TRUE(b->needs_logits);
   ASSERT_EQ(out.copies.size(), 1u);
   const ScheduledRequest* a = d.find(out, "a");
-  EXPECT_EQ(out.copies[0].src, a->block_table[1]);
-  EXPECT_EQ(out.copies[0].dst, b->block_table[1]);
-  EXPECT_EQ(b->block_table[0], a->block_table[0]);
+  EXPECT_EQ(out.copies[0].src, d.table(*a)[1]);
+  EXPECT_EQ(out.copies[0].dst, d.table(*b)[1]);
+  EXPECT_EQ(d.table(*b)[0], d.table(*a)[0]);
   EXPECT_EQ(d.sched.metrics().prefix_cache_hits, 7u);
 }
 
@@ -334,7 +347,9 @@ TEST(Scheduler, RecomputePreemptionRequeuesAndResumesWithWholeContext) {
       // in one go, into blocks reserved for the whole context.
       EXPECT_EQ(b->start_position % 4, 0);
       EXPECT_TRUE(b->needs_logits);
-      EXPECT_GE(static_cast<int>(b->block_table.size()) * 4, b->start_position + b->num_tokens);
+      // Back after a preemption: the plan sends the whole table afresh.
+      EXPECT_EQ(b->num_kept_blocks, 0);
+      EXPECT_GE(static_cast<int>(b->new_block_ids.size()) * 4, b->start_position + b->num_tokens);
     }
   }
   EXPECT_TRUE(preempted);
@@ -367,16 +382,16 @@ TEST(Scheduler, SwapPreemptionMovesBlocksOutAndBack) {
       ASSERT_NE(b, nullptr);
       for (std::size_t k = 0; k < swapped_out.size(); ++k) {
         EXPECT_EQ(out.swap_in[k].src, swapped_out[k].dst);
-        EXPECT_EQ(out.swap_in[k].dst, b->block_table[k]);
+        EXPECT_EQ(out.swap_in[k].dst, d.table(*b)[k]);
       }
       EXPECT_EQ(b->num_tokens, 1);  // decode resumes where it stopped
       swapped_in = true;
     }
     ASSERT_EQ(d.runner.apply(out, d.sched), "");
-    if (const ScheduledRequest* b = d.find(out, "b")) b_table = b->block_table;
+    if (const ScheduledRequest* b = d.find(out, "b")) b_table = d.table(*b);
     std::vector<SampledToken> sampled;
     for (const auto& s : out.scheduled)
-      if (s.needs_logits) sampled.push_back({s.id, 9});
+      if (s.needs_logits) sampled.push_back({s.handle, 9});
     if (!out.scheduled.empty()) d.sched.update(out, sampled);
     d.sched.check_consistency();
   }
@@ -451,7 +466,7 @@ TEST(Scheduler, AbortInEveryStateFreesEverything) {
   EXPECT_EQ(out.finished, (std::vector<RequestId>{"b", "w"}));
   ASSERT_EQ(out.scheduled.size(), 1u);
   EXPECT_TRUE(d.sched.abort("a"));
-  auto ups = d.sched.update(out, std::vector<SampledToken>{{"a", 3}});
+  auto ups = d.sched.update(out, std::vector<SampledToken>{{out.scheduled[0].handle, 3}});
   EXPECT_TRUE(ups.empty());
   d.sched.check_consistency();
   EXPECT_EQ(d.sched.kv_cache().pool().num_free_blocks(), 6);
@@ -466,7 +481,8 @@ TEST(Scheduler, UpdateMisuseIsAnError) {
   auto out = sched.schedule();
   EXPECT_THROW(sched.schedule(), Error);
   ASSERT_FALSE(out.scheduled[0].needs_logits);  // first chunk of 4
-  EXPECT_THROW(sched.update(out, std::vector<SampledToken>{{"a", 1}}), Error);
+  EXPECT_THROW(sched.update(out, std::vector<SampledToken>{{out.scheduled[0].handle, 1}}), Error);
+  EXPECT_THROW(sched.update(out, std::vector<SampledToken>{{42, 1}}), Error);  // unknown handle
   sched.update(out, {});
   out = sched.schedule();
   ASSERT_TRUE(out.scheduled[0].needs_logits);

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <random>
+#include <span>
 #include <thread>
 #include <unordered_set>
 
@@ -265,7 +266,8 @@ class EngineImpl final : public Engine {
       return had_work;
     }
 
-    const sched::SchedulerOutput plan = scheduler_->schedule();
+    // The scheduler's own plan, reused from step to step (valid until the next schedule()).
+    const sched::SchedulerOutput& plan = scheduler_->schedule();
     const uint64_t block_bytes = runner_->kv_block_bytes_all_layers();
     metrics_.update([&](engine::EngineMetrics& m) {
       m.swapped_out_bytes += plan.swap_out.size() * block_bytes;
@@ -466,7 +468,7 @@ class EngineImpl final : public Engine {
   void run_plan(const sched::SchedulerOutput& plan, bool* updated) {
     outputs_.on_scheduled(plan);
     const engine::StepOutput& output = runner_->execute(plan);
-    const auto updates = scheduler_->update(plan, output.sampled);
+    const std::span<const sched::RequestUpdate> updates = scheduler_->update(plan, output.sampled);
     *updated = true;
     const auto processed = outputs_.process(updates, output);
     for (const auto& id : processed.stopped) {
@@ -517,8 +519,13 @@ class EngineImpl final : public Engine {
     const std::vector<int32_t> prompt = state->prompt;
     outputs_.add(std::move(state));
     try {
-      scheduler_->add_request(std::move(request));
-      runner_->add_request(id, params, seed, prompt);
+      const sched::RequestHandle handle = scheduler_->add_request(std::move(request));
+      try {
+        runner_->add_request(handle, params, seed, prompt);
+      } catch (...) {
+        scheduler_->abort(id);  // the next plan's finished_handles clears the runner's row
+        throw;
+      }
       metrics_.update([&](engine::EngineMetrics& m) { m.prompt_tokens += prompt_tokens; });
     } catch (const std::exception& e) {
       end(id, FinishReason::kError, e.what());
@@ -530,9 +537,9 @@ class EngineImpl final : public Engine {
     if (outputs_.finish(id, reason, error)) forget(id);
   }
 
-  // The request has had its final output: drop what the runner and the inbox lock keep.
+  // The request has had its final output: drop what the inbox lock keeps. (The runner drops
+  // its row when a plan lists the request's handle as finished.)
   void forget(const std::string& id) {
-    runner_->remove_request(id);
     std::lock_guard lock(mutex_);
     live_.erase(id);
   }

@@ -90,6 +90,7 @@ void ModelRunner::finish_construction() {
         (cfg.max_position_embeddings + options_.block_size - 1) / options_.block_size);
   }
   for (size_t i = 0; i < ranks_.size(); ++i) init_rank(*ranks_[i], i == 0);
+  reserve_step_vectors();
   block_bytes_ = device_->kv_block_bytes(kv_layout());
   // Fail at construction, naming the op, rather than mid-step on a NULL entry: the ops the
   // family's forward uses, then the runner's own.
@@ -260,6 +261,31 @@ void ModelRunner::init_rank(Rank& rank, bool lead) {
   top_values_ = alloc(rows * static_cast<size_t>(options_.max_logprobs) * 4 + 4);
 }
 
+// The host side of a step at its largest, once: growing block tables or a wider batch
+// then never reallocate in the middle of serving.
+void ModelRunner::reserve_step_vectors() {
+  const auto tokens = static_cast<size_t>(options_.max_num_tokens);
+  const auto seqs = static_cast<size_t>(options_.max_num_seqs);
+  const auto rows = std::min(tokens, seqs);
+  for (auto* v : {&batch_.input_ids, &batch_.positions}) v->reserve(tokens);
+  batch_.slot_mapping.reserve(tokens);
+  batch_.query_start_loc.reserve(seqs + 1);
+  batch_.seq_lens.reserve(seqs);
+  batch_.block_tables.reserve(seqs * static_cast<size_t>(options_.max_blocks_per_seq));
+  batch_.logits_indices.reserve(rows);
+  for (auto* v :
+       {&sampling_.temperature, &sampling_.top_p, &sampling_.min_p, &sampling_.repetition_penalty,
+        &sampling_.presence_penalty, &sampling_.frequency_penalty}) {
+    v->reserve(rows);
+  }
+  sampling_.top_k.reserve(rows);
+  sampling_.seeds.reserve(rows);
+  sampling_.history_offsets.reserve(rows + 1);
+  sampling_.history_prompt_lens.reserve(rows);
+  sampled_rows_.reserve(rows);
+  step_output_.sampled.reserve(rows);
+}
+
 void ModelRunner::set_profile_collectives(bool on) {
   for (auto& r : ranks_) {
     if (r->comm) r->comm->set_profiling(on);
@@ -340,35 +366,59 @@ tsr_tensor ModelRunner::tensor(const runtime::Buffer& buffer, tsr_dtype dtype,
   return t;
 }
 
-void ModelRunner::add_request(const std::string& id, const SamplingParams& params, uint64_t seed,
-                              const std::vector<int32_t>& prompt) {
-  RequestSampling& r = requests_[id];
+ModelRunner::RequestState& ModelRunner::state_of(sched::RequestHandle handle) {
+  TSR_INVARIANT(handle >= 0, "plan entry without a request handle");
+  const auto h = static_cast<size_t>(handle);
+  if (h >= states_.size()) states_.resize(h + 1);  // a new largest handle: admission time
+  return states_[h];
+}
+
+void ModelRunner::add_request(sched::RequestHandle handle, const SamplingParams& params,
+                              uint64_t seed, const std::vector<int32_t>& prompt) {
+  if (params.prompt_logprobs) {
+    TSR_CHECK_INPUT(tp_size_ == 1, "prompt_logprobs",
+                    "prompt_logprobs is not supported with --tensor-parallel-size > 1");
+  }
+  RequestState& state = state_of(handle);
+  release_history_room(state);
+  state.known = true;
+  state.block_table.clear();
+  // Room for the longest context the request can reach, so that its table never reallocates.
+  const int64_t most_tokens =
+      static_cast<int64_t>(prompt.size()) + std::max<int64_t>(params.max_tokens, 0);
+  state.block_table.reserve(static_cast<size_t>(std::min<int64_t>(
+      options_.max_blocks_per_seq, (most_tokens + options_.block_size - 1) / options_.block_size)));
+  RequestSampling& r = state.sampling;
   r.params = params;
   r.seed = seed;
   r.num_prompt = static_cast<int32_t>(prompt.size());
   r.num_outputs = 0;
   r.history.clear();
-  if (penalized(params)) r.history = prompt;
+  if (penalized(params)) {
+    // Room for the whole history, here and in the step's concatenation of every row's.
+    state.history_room = prompt.size() + static_cast<size_t>(std::max(params.max_tokens, 0));
+    r.history.reserve(state.history_room);
+    r.history = prompt;
+    history_room_ += state.history_room;
+    sampling_.history_tokens.reserve(history_room_);
+  }
   r.prompt.clear();
   r.prompt_scored = 0;
-  if (params.prompt_logprobs) {
-    TSR_CHECK_INPUT(tp_size_ == 1, "prompt_logprobs",
-                    "prompt_logprobs is not supported with --tensor-parallel-size > 1");
-    r.prompt = prompt;
-  }
+  if (params.prompt_logprobs) r.prompt = prompt;
 }
 
 const StepOutput& ModelRunner::execute(const sched::SchedulerOutput& plan) {
-  for (const auto& id : plan.finished) requests_.erase(id);
   apply_kv_moves(plan);
   StepOutput& out = step_output_;
   out.sampled.clear();
   out.sample.tokens.clear();
   out.prompt_logprobs.clear();
   prompt_rows_.clear();
+  const int32_t width = apply_plan_deltas(plan);
   if (plan.scheduled.empty()) return out;
   std::vector<RequestSampling*>& rows = sampled_rows_;
   rows.clear();
+  batch_.max_blocks_per_seq = width;
   prepare_inputs(plan, rows);
   forward(batch_);
   sample_into(sampling_, out.sample);
@@ -377,13 +427,48 @@ const StepOutput& ModelRunner::execute(const sched::SchedulerOutput& plan) {
   for (const auto& sr : plan.scheduled) {
     if (!sr.needs_logits) continue;
     const int32_t token = out.sample.tokens[row];
-    out.sampled.push_back({sr.id, token});
+    out.sampled.push_back({sr.handle, token});
     RequestSampling* r = rows[row++];
     if (r == nullptr) continue;
     ++r->num_outputs;
     if (penalized(r->params)) r->history.push_back(token);
   }
   return out;
+}
+
+void ModelRunner::release_history_room(RequestState& state) {
+  history_room_ -= state.history_room;
+  state.history_room = 0;
+}
+
+int32_t ModelRunner::apply_plan_deltas(const sched::SchedulerOutput& plan) {
+  for (const sched::RequestHandle handle : plan.finished_handles) {
+    if (handle < 0 || static_cast<size_t>(handle) >= states_.size()) continue;
+    RequestState& state = states_[static_cast<size_t>(handle)];
+    release_history_room(state);
+    state.known = false;
+    state.block_table.clear();  // keeps its room for the handle's next request
+    state.sampling.history.clear();
+    state.sampling.prompt.clear();
+  }
+  int32_t width = 1;
+  for (const auto& sr : plan.scheduled) {
+    std::vector<int32_t>& table = state_of(sr.handle).block_table;
+    TSR_INVARIANT(
+        sr.num_kept_blocks >= 0 && static_cast<size_t>(sr.num_kept_blocks) <= table.size(),
+        "plan keeps {} blocks of request '{}', the runner holds {}", sr.num_kept_blocks, sr.id,
+        table.size());
+    table.resize(static_cast<size_t>(sr.num_kept_blocks));
+    table.insert(table.end(), sr.new_block_ids.begin(), sr.new_block_ids.end());
+    TSR_INVARIANT(static_cast<int64_t>(table.size()) * options_.block_size >=
+                          sr.start_position + sr.num_tokens &&
+                      static_cast<int32_t>(table.size()) <= options_.max_blocks_per_seq,
+                  "request '{}': a block table of {} blocks for {} positions (at most {} blocks)",
+                  sr.id, table.size(), sr.start_position + sr.num_tokens,
+                  options_.max_blocks_per_seq);
+    width = std::max(width, static_cast<int32_t>(table.size()));
+  }
+  return width;
 }
 
 void ModelRunner::apply_kv_moves(const sched::SchedulerOutput& plan) {
@@ -402,35 +487,32 @@ void ModelRunner::prepare_inputs(const sched::SchedulerOutput& plan,
   const int32_t bs = options_.block_size;
   ForwardBatch& batch = batch_;
   SamplingBatch& sampling = sampling_;
-  int32_t width = 1;
-  for (const auto& sr : plan.scheduled) {
-    width = std::max(width, static_cast<int32_t>(sr.block_table.size()));
-  }
+  const int32_t width = batch.max_blocks_per_seq;  // apply_plan_deltas()'s
   batch.clear();
   batch.query_start_loc.push_back(0);
   batch.max_blocks_per_seq = width;
   sampling.clear();
   sampling.history_offsets.push_back(0);
+  static const SamplingParams kDefaultSampling;
   for (const auto& sr : plan.scheduled) {
-    auto found = requests_.find(sr.id);
-    RequestSampling* r = found == requests_.end() ? nullptr : &found->second;
+    RequestState& state = states_[static_cast<size_t>(sr.handle)];
+    const std::vector<int32_t>& table = state.block_table;
+    RequestSampling* r = state.known ? &state.sampling : nullptr;
     if (r != nullptr && r->params.prompt_logprobs) add_prompt_rows(sr, *r, batch.num_tokens());
     for (int j = 0; j < sr.num_tokens; ++j) {
       const int pos = sr.start_position + j;
       batch.input_ids.push_back(sr.token_ids[static_cast<size_t>(j)]);
       batch.positions.push_back(pos);
-      batch.slot_mapping.push_back(int64_t{sr.block_table[static_cast<size_t>(pos / bs)]} * bs +
-                                   pos % bs);
+      batch.slot_mapping.push_back(int64_t{table[static_cast<size_t>(pos / bs)]} * bs + pos % bs);
     }
     batch.query_start_loc.push_back(batch.num_tokens());
     batch.seq_lens.push_back(sr.start_position + sr.num_tokens);
-    batch.block_tables.insert(batch.block_tables.end(), sr.block_table.begin(),
-                              sr.block_table.end());
-    batch.block_tables.resize(batch.block_tables.size() + (width - sr.block_table.size()), 0);
+    batch.block_tables.insert(batch.block_tables.end(), table.begin(), table.end());
+    batch.block_tables.resize(batch.block_tables.size() + (width - table.size()), 0);
     if (!sr.needs_logits) continue;
     batch.logits_indices.push_back(batch.num_tokens() - 1);
     rows.push_back(r);
-    const SamplingParams& p = r != nullptr ? r->params : SamplingParams{};
+    const SamplingParams& p = r != nullptr ? r->params : kDefaultSampling;
     sampling.temperature.push_back(p.temperature);
     sampling.top_k.push_back(p.top_k);
     sampling.top_p.push_back(p.top_p);
@@ -746,7 +828,7 @@ void ModelRunner::sample_into(const SamplingBatch& sampling, SampleResult& resul
   const int32_t top_n = std::min(sampling.num_top_logprobs, options_.max_logprobs);
   const size_t history = sampling.history_tokens.size();
   if (history > history_capacity_ || !history_.valid()) {
-    history_capacity_ = std::max<size_t>(history, 4096);
+    history_capacity_ = std::max<size_t>({history, history_room_, 4096});
     history_ = runtime::Buffer::allocate(device_, history_capacity_ * 4);
   }
   upload(temperature_, sampling.temperature);

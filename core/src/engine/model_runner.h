@@ -3,20 +3,25 @@
 // cache, then the sample op.
 //
 // execute() runs one scheduler plan: applies it to KV state (swap out, swap in, block copies
-// for copy-on-write, in that order), turns the scheduled requests into the flat batch
-// (input ids, positions, slot mapping, block tables, logits rows) and their sampling rows,
-// runs the forward and samples. It keeps what sampling needs per request between steps
-// (parameters, seed, the token history when penalties ask for it) from add_request() until
-// the request is listed in a plan's `finished` or removed. The runner owns the KV cache (one
+// for copy-on-write, in that order), applies its block-table deltas to the persistent
+// per-request state, turns the scheduled requests into the flat batch (input ids, positions,
+// slot mapping, block tables, logits rows) and their sampling rows, runs the forward and
+// samples. The persistent state is one row per request handle (scheduler/request.h), from
+// add_request() until a plan lists the handle in `finished_handles`: sampling parameters,
+// seed, the token history when penalties ask for it, and the request's block table, which
+// each plan only patches (scheduler/scheduler_output.h). The runner owns the KV cache (one
 // buffer per layer, block outermost) and the host swap space.
-// Activation buffers are sized once for max_num_tokens: nothing is allocated per step.
+// Activation buffers are sized once for max_num_tokens, and the batch, sampling rows and
+// step output are members whose vectors keep their capacity: a steady decode step allocates
+// nothing on the host (tests/engine/steady_decode_alloc_test.cpp counts).
 //
 // Tensor parallelism (models/tensor_parallel.h): with N ranks the runner holds one device,
 // one stream, one set of activations and inputs, one KV cache and one swap space per rank
 // (each 1/N of the model's KV heads), and one communicator each. The plan stays single:
 // every rank applies the same KV moves and runs the same batch, each forward on its own
-// thread (collectives block until every rank arrives); rank 0 samples. Decode graphs are
-// not used with N > 1 (a CPU graph would run its collectives at capture time). Under MPI
+// thread (collectives block until every rank arrives); rank 0 samples. The plan's deltas are
+// applied once, to rank 0's state; every rank then runs the same flat batch built from it. Decode
+// graphs are not used with N > 1 (a CPU graph would run its collectives at capture time). Under MPI
 // each process's runner holds its own rank only; rank 0's forwards every KV allocation, KV
 // move and batch to the others first (set_command_sink, engine/runner_commands.h), which
 // run() them.
@@ -133,12 +138,12 @@ class ModelRunner {
   int64_t num_kv_blocks() const { return num_blocks_; }
   int64_t num_swap_blocks() const { return num_swap_blocks_; }
 
-  // Sampling state of a request the scheduler will schedule; `seed` is the request's base
-  // seed (sampling rows are seeded by it and the output position). Replaces an older entry
-  // of the same id.
-  void add_request(const std::string& id, const SamplingParams& params, uint64_t seed,
+  // Sampling state of a request the scheduler will schedule, under the handle the scheduler
+  // gave it; `seed` is the request's base seed (sampling rows are seeded by it and the output
+  // position). Replaces whatever the handle held before. A plan listing the handle in
+  // `finished_handles` drops it.
+  void add_request(sched::RequestHandle handle, const SamplingParams& params, uint64_t seed,
                    const std::vector<int32_t>& prompt);
-  void remove_request(const std::string& id) { requests_.erase(id); }
   // Applies and runs one plan (KV moves even when nothing is scheduled); synchronizes. The
   // result lives in the runner until the next execute() (its vectors are reused).
   const StepOutput& execute(const sched::SchedulerOutput& plan);
@@ -195,6 +200,19 @@ class ModelRunner {
   // Runs the LM head over the queued prompt rows (in slices the logits buffer holds) and
   // log-softmaxes them on the host in float64. After sampling: it reuses act.logits.
   void score_prompt_rows();
+  // One persistent row per request handle. `known`: add_request() gave sampling parameters
+  // (a plan may schedule a request the runner was never told of: default sampling).
+  struct RequestState {
+    bool known = false;
+    RequestSampling sampling;
+    std::vector<int32_t> block_table;  // patched by each plan's delta
+    size_t history_room = 0;           // this request's share of history_room_
+  };
+  void release_history_room(RequestState& state);
+  RequestState& state_of(sched::RequestHandle handle);
+  // Drops the rows of finished requests and patches the block tables of scheduled ones;
+  // returns the widest table of the step.
+  int32_t apply_plan_deltas(const sched::SchedulerOutput& plan);
   // Fills batch_ and sampling_ from the plan; the rows that need logits go to `rows`.
   void prepare_inputs(const sched::SchedulerOutput& plan, std::vector<RequestSampling*>& rows);
   void apply_kv_moves(const sched::SchedulerOutput& plan);
@@ -224,6 +242,7 @@ class ModelRunner {
   // Runs the step on every rank of this process, each on its own thread.
   void forward_all_ranks(const ForwardBatch& batch, const StepShape& shape);
   void finish_construction();
+  void reserve_step_vectors();
   // The captured size a decode batch of `seqs` rows pads to; 0 when it runs eagerly.
   int32_t graph_size_for(const ForwardBatch& batch) const;
   void forward_with_graph(const ForwardBatch& batch, int32_t size);
@@ -276,7 +295,10 @@ class ModelRunner {
   int64_t num_swap_blocks_ = 0;
   uint64_t block_bytes_ = 0;  // one layer of one rank
 
-  std::unordered_map<std::string, RequestSampling> requests_;
+  std::vector<RequestState> states_;  // by request handle
+  // Prompt + max_tokens summed over the known requests with penalties: the most history
+  // tokens a step can concatenate, reserved in sampling_ at add_request().
+  size_t history_room_ = 0;
   // Reused from step to step so that their vectors keep their capacity.
   ForwardBatch batch_;
   SamplingBatch sampling_;

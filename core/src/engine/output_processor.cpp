@@ -63,8 +63,8 @@ void OutputProcessor::on_scheduled(const sched::SchedulerOutput& plan) {
   }
 }
 
-OutputProcessor::Processed OutputProcessor::process(
-    const std::vector<sched::RequestUpdate>& updates, const StepOutput& output) {
+OutputProcessor::Processed OutputProcessor::process(std::span<const sched::RequestUpdate> updates,
+                                                    const StepOutput& output) {
   const auto now = Clock::now();
   const auto& rows = output.sampled;
   for (const auto& scored : output.prompt_logprobs) {
@@ -76,7 +76,7 @@ OutputProcessor::Processed OutputProcessor::process(
   Processed processed;
   size_t row = 0;
   for (const auto& update : updates) {
-    while (row < rows.size() && rows[row].id != update.id) ++row;
+    while (row < rows.size() && rows[row].handle != update.handle) ++row;
     auto it = requests_.find(update.id);
     if (it == requests_.end()) continue;
     OutputRequest& r = *it->second;

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -86,7 +87,7 @@ class OutputProcessor {
                                         // does not know of yet
   };
   // One output per update (updates are in plan order, a subsequence of output.sampled).
-  Processed process(const std::vector<sched::RequestUpdate>& updates, const StepOutput& output);
+  Processed process(std::span<const sched::RequestUpdate> updates, const StepOutput& output);
 
   // The final output of a request that ends outside update(): aborted, or failed. False if
   // the request is unknown (already finished).

@@ -26,11 +26,16 @@ BlockPool::Block& BlockPool::at(BlockId id) {
 }
 
 std::vector<BlockId> BlockPool::allocate(int n) {
+  std::vector<BlockId> out;
+  out.reserve(static_cast<std::size_t>(std::max(n, 0)));
+  allocate(n, out);
+  return out;
+}
+
+void BlockPool::allocate(int n, std::vector<BlockId>& out) {
   TSR_CHECK_KIND(n >= 0 && n <= num_free_blocks(), ErrorKind::kInternal,
                  "cannot allocate {} KV blocks, {} free", n, num_free_blocks());
-  std::vector<BlockId> out;
-  out.reserve(static_cast<std::size_t>(n));
-  while (static_cast<int>(out.size()) < n) {
+  for (int i = 0; i < n; ++i) {
     BlockId id;
     if (!uncached_free_.empty()) {
       id = uncached_free_.back();
@@ -44,7 +49,6 @@ std::vector<BlockId> BlockPool::allocate(int n) {
     at(id).ref = 1;
     out.push_back(id);
   }
-  return out;
 }
 
 void BlockPool::ref(BlockId id) {

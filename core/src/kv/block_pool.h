@@ -41,6 +41,8 @@ class BlockPool {
 
   // n blocks with ref count 1 and no cache entry; throws if fewer than n are free.
   std::vector<BlockId> allocate(int n);
+  // The same, appended to `out` (no allocation when `out` has room).
+  void allocate(int n, std::vector<BlockId>& out);
   // ref count + 1; a free block leaves its free list (a cached one keeps its entry).
   void ref(BlockId id);
   // ref count - 1; at 0 the block joins the back of the LRU list if cached, else `uncached`.

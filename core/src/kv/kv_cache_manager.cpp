@@ -85,9 +85,10 @@ bool KvCacheManager::allocate_slots(const RequestId& id, int write_from, int num
   for (int i = first_written; i < last_written; ++i) {
     BlockId& slot = t.blocks[static_cast<std::size_t>(i)];
     if (pool_.ref_count(slot) > 1) {
-      BlockId dst = pool_.allocate(1).front();
+      const std::size_t at = plan->new_blocks.size();
+      pool_.allocate(1, plan->new_blocks);
+      const BlockId dst = plan->new_blocks[at];
       plan->copies.push_back({slot, dst});
-      plan->new_blocks.push_back(dst);
       pool_.unref(slot);
       slot = dst;
       t.num_cached = std::min(t.num_cached, i);
@@ -97,10 +98,11 @@ bool KvCacheManager::allocate_slots(const RequestId& id, int write_from, int num
     }
   }
   if (want > have) {
-    for (BlockId b : pool_.allocate(want - have)) {
-      t.blocks.push_back(b);
-      plan->new_blocks.push_back(b);
-    }
+    const std::size_t first_new = t.blocks.size();
+    pool_.allocate(want - have, t.blocks);
+    plan->new_blocks.insert(plan->new_blocks.end(),
+                            t.blocks.begin() + static_cast<std::ptrdiff_t>(first_new),
+                            t.blocks.end());
   }
   return true;
 }
@@ -125,6 +127,12 @@ void KvCacheManager::cache_full_blocks(const RequestId& id, std::span<const Toke
                          block_tokens);
   }
   t.num_cached = std::max(t.num_cached, full);
+}
+
+void KvCacheManager::reserve(const RequestId& id, int num_tokens) {
+  auto it = tables_.find(id);
+  if (it != tables_.end())
+    it->second.blocks.reserve(static_cast<std::size_t>(blocks_for(num_tokens)));
 }
 
 void KvCacheManager::release_device_blocks(Table& t) {

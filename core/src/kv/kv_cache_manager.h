@@ -72,6 +72,10 @@ class KvCacheManager {
   bool allocate_slots(const RequestId& id, int write_from, int num_slots,
                       std::span<const BlockId> hits, KvPlan* plan);
 
+  // Room in `id`'s device table for num_tokens slots, so that growing it later allocates
+  // nothing (the scheduler reserves prompt + max_tokens at admission). No-op for an unknown id.
+  void reserve(const RequestId& id, int num_tokens);
+
   // Registers `id`'s full blocks whose num_computed tokens have been written; `tokens` is the
   // request's whole token history. No-op when prefix caching is off.
   void cache_full_blocks(const RequestId& id, std::span<const TokenId> tokens, int num_computed);

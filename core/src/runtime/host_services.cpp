@@ -98,12 +98,29 @@ HostServices::HostServices() {
   api_.cancel_requested = &host_cancel_requested;
 }
 
-std::string HostServices::environment_name(const std::string& key) {
-  std::string name = "TESSERA_PLUGIN_OPT_";
+namespace {
+
+constexpr std::string_view kEnvironmentPrefix = "TESSERA_PLUGIN_OPT_";
+
+// Writes TESSERA_PLUGIN_OPT_<KEY> into out[0, size) with a terminating NUL; false if it does
+// not fit.
+bool write_environment_name(std::string_view key, char* out, size_t size) {
+  if (kEnvironmentPrefix.size() + key.size() + 1 > size) return false;
+  char* at = std::copy(kEnvironmentPrefix.begin(), kEnvironmentPrefix.end(), out);
   for (const char c : key) {
-    name += (c == '.' || c == '-') ? '_'
+    *at++ = (c == '.' || c == '-') ? '_'
                                    : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   }
+  *at = '\0';
+  return true;
+}
+
+}  // namespace
+
+std::string HostServices::environment_name(std::string_view key) {
+  std::string name(kEnvironmentPrefix.size() + key.size() + 1, '\0');
+  write_environment_name(key, name.data(), name.size());
+  name.pop_back();
   return name;
 }
 
@@ -117,21 +134,32 @@ void HostServices::clear_options() {
   explicit_options_.clear();
 }
 
-const char* HostServices::get_option(const std::string& key) {
+const char* HostServices::get_option(std::string_view key) {
   std::lock_guard lock(options_mutex_);
-  std::optional<std::string> value;
+  std::optional<std::string_view> value;
   if (auto it = explicit_options_.find(key); it != explicit_options_.end()) {
     value = it->second;
-  } else if (const char* env = std::getenv(environment_name(key).c_str())) {
-    value = env;
+  } else {
+    // On the stack: plugins may look an option up on every op call.
+    char stack_name[128];
+    const char* env = nullptr;
+    if (write_environment_name(key, stack_name, sizeof(stack_name))) {
+      env = std::getenv(stack_name);
+    } else {
+      env = std::getenv(environment_name(key).c_str());
+    }
+    if (env != nullptr) value = env;
   }
   if (!value) return nullptr;
-  auto& history = returned_[key];
+  auto found = returned_.find(key);
+  if (found == returned_.end())
+    found = returned_.emplace(std::string(key), std::deque<std::string>{}).first;
+  auto& history = found->second;
   for (const auto& s : history) {
     if (s == *value) return s.c_str();
   }
   // A deque never moves its elements on push_back, so earlier pointers stay valid.
-  history.push_back(std::move(*value));
+  history.emplace_back(*value);
   return history.back().c_str();
 }
 

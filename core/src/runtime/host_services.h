@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tessera/plugin.h"
@@ -31,9 +32,10 @@ class HostServices {
   // TESSERA_PLUGIN_OPT_<KEY> (key upper-cased, '.' and '-' become '_').
   void set_option(const std::string& key, const std::string& value);
   void clear_options();  // forgets explicit values (tests); returned strings stay valid
-  // The option's value, or NULL. The pointer stays valid until process exit.
-  const char* get_option(const std::string& key);
-  static std::string environment_name(const std::string& key);  // TESSERA_PLUGIN_OPT_…
+  // The option's value, or NULL. The pointer stays valid until process exit. Allocates only
+  // the first time it hands out a value (plugins may ask on every op call).
+  const char* get_option(std::string_view key);
+  static std::string environment_name(std::string_view key);  // TESSERA_PLUGIN_OPT_…
 
   // Key-value store. kv_get waits up to timeout_ms (negative: forever) for the key.
   void kv_set(const std::string& key, const void* value, size_t size);
@@ -46,10 +48,10 @@ class HostServices {
 
   tsr_host_api api_{};
   std::mutex options_mutex_;
-  std::map<std::string, std::string> explicit_options_;
+  std::map<std::string, std::string, std::less<>> explicit_options_;
   // Every string ever returned, so returned pointers never dangle; a value is stored once
   // per distinct (key, value).
-  std::map<std::string, std::deque<std::string>> returned_;
+  std::map<std::string, std::deque<std::string>, std::less<>> returned_;
   std::mutex kv_mutex_;
   std::condition_variable kv_changed_;
   std::map<std::string, std::vector<unsigned char>> kv_;

@@ -39,6 +39,8 @@ Request::Request(NewRequest s, std::uint64_t arrival)
       arrival_seq(arrival),
       num_prompt_tokens_(static_cast<int>(token_ids.size())) {
   spec.prompt_token_ids.clear();
+  // The whole history's room now, so that appending a sampled token never reallocates.
+  token_ids.reserve(token_ids.size() + static_cast<std::size_t>(std::max(spec.max_tokens, 0)));
 }
 
 FinishReason Request::append_and_check_stop(TokenId token, int max_model_len) {

@@ -20,6 +20,12 @@ using kv::BlockId;
 using kv::RequestId;
 using kv::TokenId;
 
+// A request's dense index inside the core (scheduler slots, the runner's per-request state),
+// so that the hot path indexes arrays instead of hashing string ids. Given at add_request();
+// reused for a later request only after the plan that listed the old one as finished.
+using RequestHandle = std::int32_t;
+inline constexpr RequestHandle kNoHandle = -1;
+
 // What the engine hands to Scheduler::add_request().
 struct NewRequest {
   RequestId id;
@@ -64,7 +70,8 @@ struct Request {
   NewRequest spec;                 // spec.prompt_token_ids is moved into token_ids
   std::vector<TokenId> token_ids;  // prompt then generated tokens
   std::uint64_t arrival_seq;       // order of add_request(); FCFS key and tie-breaker
-  double arrival_time = 0;         // the scheduler's clock at add_request(), seconds
+  RequestHandle handle = kNoHandle;
+  double arrival_time = 0;  // the scheduler's clock at add_request(), seconds
   RequestStatus status = RequestStatus::kWaiting;
   FinishReason finish_reason = FinishReason::kNone;
   int num_computed_tokens = 0;  // tokens whose KV is written (and kept)
@@ -72,6 +79,9 @@ struct Request {
   // Set by a recompute preemption: the next admission must reserve the whole context.
   bool resume_whole_context = false;
   int computed_before_preemption = 0;
+  // Leading entries of the block table the runner already holds for this request (the base
+  // of the next plan's delta); 0 until first scheduled and after every preemption.
+  int num_blocks_sent = 0;
 
  private:
   int num_prompt_tokens_;

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <unordered_set>
 
 #include "common/check.h"
 
@@ -20,9 +19,9 @@ double steady_seconds() {
 Scheduler::Scheduler(SchedulerConfig config, kv::KvCacheConfig kv_config)
     : config_((config.validate(), config)), kv_(std::move(kv_config)), clock_(&steady_seconds) {}
 
-void Scheduler::add_request(NewRequest req) {
+RequestHandle Scheduler::add_request(NewRequest req) {
   TSR_CHECK(!req.id.empty(), "request id must not be empty");
-  TSR_CHECK(requests_.count(req.id) == 0, "request id '{}' is already in use", req.id);
+  TSR_CHECK(ids_.count(req.id) == 0, "request id '{}' is already in use", req.id);
   const int prompt = static_cast<int>(req.prompt_token_ids.size());
   TSR_CHECK(prompt > 0, "request '{}': the prompt is empty", req.id);
   TSR_CHECK(req.max_tokens >= 1, "request '{}': max_tokens must be >= 1, got {}", req.id,
@@ -44,14 +43,26 @@ void Scheduler::add_request(NewRequest req) {
   auto r = std::make_unique<Request>(std::move(req), next_arrival_++);
   Request* raw = r.get();
   raw->arrival_time = clock_();
-  requests_.emplace(raw->spec.id, std::move(r));
+  if (free_handles_.empty()) {
+    raw->handle = static_cast<RequestHandle>(slots_.size());
+    slots_.push_back(std::move(r));
+    expects_token_in_step_.resize(slots_.size(), 0);
+    sampled_in_step_.resize(slots_.size(), 0);
+    sampled_token_.resize(slots_.size(), 0);
+  } else {
+    raw->handle = free_handles_.back();
+    free_handles_.pop_back();
+    slots_[static_cast<std::size_t>(raw->handle)] = std::move(r);
+  }
+  ids_.emplace(raw->spec.id, raw->handle);
   insert_sorted(waiting_, raw);
+  return raw->handle;
 }
 
 bool Scheduler::finish(const RequestId& id, FinishReason reason) {
-  auto it = requests_.find(id);
-  if (it == requests_.end()) return false;
-  finish_request(*it->second, reason);
+  auto it = ids_.find(id);
+  if (it == ids_.end()) return false;
+  finish_request(*slots_[static_cast<std::size_t>(it->second)], reason);
   return true;
 }
 
@@ -61,18 +72,43 @@ void Scheduler::finish_request(Request& r, FinishReason reason) {
   r.status = RequestStatus::kFinished;
   r.finish_reason = reason;
   finished_since_plan_.push_back(r.spec.id);
-  requests_.erase(r.spec.id);  // destroys r
+  finished_handles_since_plan_.push_back(r.handle);
+  ids_.erase(r.spec.id);  // r itself lives in its slot until the handle is recycled
 }
 
-SchedulerOutput Scheduler::schedule() {
+void Scheduler::reset_plan() {
+  SchedulerOutput& out = plan_;
+  // The runner has dropped the state of the handles the previous plan listed: reuse them.
+  for (RequestHandle h : out.finished_handles) {
+    slots_[static_cast<std::size_t>(h)].reset();
+    free_handles_.push_back(h);
+  }
+  // Reversed, so that the next plan takes them back in the same order (a request that keeps
+  // its place keeps its entry, whose id string then already has the room).
+  for (auto it = out.scheduled.rbegin(); it != out.scheduled.rend(); ++it) {
+    spare_scheduled_.push_back(std::move(*it));
+  }
+  out.scheduled.clear();
+  out.num_batched_tokens = 0;
+  out.preempted.clear();
+  out.finished.clear();
+  out.finished.swap(finished_since_plan_);
+  out.finished_handles.clear();
+  out.finished_handles.swap(finished_handles_since_plan_);
+  kv_plan_.new_blocks.clear();
+  kv_plan_.copies.clear();
+  kv_plan_.swap_out.clear();
+  kv_plan_.swap_in.clear();
+}
+
+const SchedulerOutput& Scheduler::schedule() {
   TSR_CHECK_KIND(!awaiting_update_, ErrorKind::kInternal,
                  "schedule() called before update() of step {}", step_);
-  SchedulerOutput out;
+  reset_plan();
+  SchedulerOutput& out = plan_;
   out.step = ++step_;
   ++counters_.num_steps;
-  out.finished = std::move(finished_since_plan_);
-  finished_since_plan_.clear();
-  kv::KvPlan plan;
+  kv::KvPlan& plan = kv_plan_;
   int budget = config_.max_num_batched_tokens;
   bool preempted = false;
 
@@ -121,10 +157,11 @@ SchedulerOutput Scheduler::schedule() {
     budget -= out.scheduled.back().num_tokens;
   }
 
-  out.new_blocks = std::move(plan.new_blocks);
-  out.copies = std::move(plan.copies);
-  out.swap_out = std::move(plan.swap_out);
-  out.swap_in = std::move(plan.swap_in);
+  // Swapped, not moved: both sides keep their capacity for the next steps.
+  out.new_blocks.swap(plan.new_blocks);
+  out.copies.swap(plan.copies);
+  out.swap_out.swap(plan.swap_out);
+  out.swap_in.swap(plan.swap_in);
   awaiting_update_ = !out.scheduled.empty();
   return out;
 }
@@ -140,17 +177,31 @@ bool Scheduler::prompts_may_start() {
   return now - earliest > config_.delay_factor * last_prompt_latency_;
 }
 
+ScheduledRequest& Scheduler::next_scheduled_slot(SchedulerOutput& out) {
+  if (spare_scheduled_.empty()) return out.scheduled.emplace_back();
+  out.scheduled.push_back(std::move(spare_scheduled_.back()));
+  spare_scheduled_.pop_back();
+  return out.scheduled.back();
+}
+
 void Scheduler::emit(Request& r, int num_tokens, SchedulerOutput& out) {
-  ScheduledRequest s;
-  s.id = r.spec.id;
+  ScheduledRequest& s = next_scheduled_slot(out);
+  s.id = r.spec.id;  // into a reused string: no allocation once it has the room
+  s.handle = r.handle;
   s.start_position = r.num_computed_tokens;
   s.num_tokens = num_tokens;
   auto first = r.token_ids.begin() + r.num_computed_tokens;
   s.token_ids.assign(first, first + num_tokens);
-  s.block_table = kv_.block_table(r.spec.id);
+  // allocate_slots changes no block before the first one this step writes, so the runner's
+  // copy of those stays valid; that block (copy-on-write may have replaced it) and every later
+  // one are sent again.
+  const std::vector<BlockId>& table = kv_.block_table(r.spec.id);
+  const int kept = std::min(r.num_blocks_sent, r.num_computed_tokens / kv_.block_size());
+  s.num_kept_blocks = kept;
+  s.new_block_ids.assign(table.begin() + kept, table.end());
+  r.num_blocks_sent = static_cast<int>(table.size());
   s.needs_logits = r.num_computed_tokens + num_tokens == r.num_tokens();
   out.num_batched_tokens += num_tokens;
-  out.scheduled.push_back(std::move(s));
 }
 
 void Scheduler::preempt(Request& victim, kv::KvPlan& plan, SchedulerOutput& out) {
@@ -175,6 +226,7 @@ void Scheduler::preempt(Request& victim, kv::KvPlan& plan, SchedulerOutput& out)
     ++counters_.preemptions_recompute;
   }
   ++victim.num_preemptions;
+  victim.num_blocks_sent = 0;
   out.preempted.push_back(victim.spec.id);
 }
 
@@ -199,6 +251,8 @@ bool Scheduler::try_admit(Request& r, int budget, kv::KvPlan& plan, SchedulerOut
     r.resume_whole_context = false;
   }
   r.num_computed_tokens = hit_tokens;
+  r.num_blocks_sent = 0;
+  kv_.reserve(r.spec.id, r.num_prompt_tokens() + r.spec.max_tokens);
   remove_from(waiting_, &r);
   r.status = RequestStatus::kRunning;
   insert_sorted(running_, &r);
@@ -214,6 +268,8 @@ bool Scheduler::try_resume_swapped(Request& r, int budget, kv::KvPlan& plan, Sch
   // The whole context, not just this step's tokens: no thrash.
   if (!kv_.swap_in(r.spec.id, r.num_tokens(), &plan)) return false;
   counters_.swapped_in_blocks += host_blocks;
+  r.num_blocks_sent = 0;
+  kv_.reserve(r.spec.id, r.num_prompt_tokens() + r.spec.max_tokens);
   remove_from(swapped_, &r);
   r.status = RequestStatus::kRunning;
   insert_sorted(running_, &r);
@@ -221,31 +277,42 @@ bool Scheduler::try_resume_swapped(Request& r, int budget, kv::KvPlan& plan, Sch
   return true;
 }
 
-std::vector<RequestUpdate> Scheduler::update(const SchedulerOutput& plan,
-                                             std::span<const SampledToken> sampled) {
+// Marks, per handle, which requests of `plan` expect a token and which token was sampled, and
+// throws on a duplicate or unexpected one; arrays indexed by handle, no allocation.
+void Scheduler::check_sampled(const SchedulerOutput& plan, std::span<const SampledToken> sampled) {
+  const std::uint64_t step = plan.step;
+  for (const ScheduledRequest& s : plan.scheduled) {
+    if (s.needs_logits) expects_token_in_step_[static_cast<std::size_t>(s.handle)] = step;
+  }
+  for (const SampledToken& t : sampled) {
+    TSR_CHECK_KIND(t.handle >= 0 && static_cast<std::size_t>(t.handle) < slots_.size() &&
+                       slots_[static_cast<std::size_t>(t.handle)],
+                   ErrorKind::kInternal, "sampled token for unknown request handle {}", t.handle);
+    const auto h = static_cast<std::size_t>(t.handle);
+    const RequestId& id = slots_[h]->spec.id;
+    TSR_CHECK_KIND(sampled_in_step_[h] != step, ErrorKind::kInternal,
+                   "two sampled tokens for request '{}'", id);
+    TSR_CHECK_KIND(expects_token_in_step_[h] == step, ErrorKind::kInternal,
+                   "sampled token for request '{}', which did not need logits in step {}", id,
+                   step);
+    sampled_in_step_[h] = step;
+    sampled_token_[h] = t.token;
+  }
+}
+
+std::span<const RequestUpdate> Scheduler::update(const SchedulerOutput& plan,
+                                                 std::span<const SampledToken> sampled) {
   TSR_CHECK_KIND(awaiting_update_ && plan.step == step_, ErrorKind::kInternal,
                  "update() for step {} but the pending step is {}", plan.step,
                  awaiting_update_ ? step_ : 0);
-  std::unordered_map<RequestId, TokenId> tokens;
-  for (const SampledToken& s : sampled) {
-    TSR_CHECK_KIND(tokens.emplace(s.id, s.token).second, ErrorKind::kInternal,
-                   "two sampled tokens for request '{}'", s.id);
-  }
-  std::unordered_set<RequestId> expecting;
-  for (const ScheduledRequest& s : plan.scheduled)
-    if (s.needs_logits) expecting.insert(s.id);
-  for (const auto& [id, token] : tokens) {
-    TSR_CHECK_KIND(expecting.count(id) != 0, ErrorKind::kInternal,
-                   "sampled token for request '{}', which did not need logits in step {}", id,
-                   plan.step);
-  }
+  check_sampled(plan, sampled);
   awaiting_update_ = false;
 
-  std::vector<RequestUpdate> updates;
+  // Entries are overwritten in place (never destroyed), so their id strings keep their room.
+  num_updates_ = 0;
   for (const ScheduledRequest& s : plan.scheduled) {
-    auto it = requests_.find(s.id);
-    if (it == requests_.end()) continue;  // aborted or finished after the plan was made
-    Request& r = *it->second;
+    Request& r = *slots_[static_cast<std::size_t>(s.handle)];
+    if (r.status == RequestStatus::kFinished) continue;  // aborted or finished after the plan
     TSR_CHECK_KIND(r.status == RequestStatus::kRunning && r.num_computed_tokens == s.start_position,
                    ErrorKind::kInternal, "request '{}' changed between schedule() and update()",
                    s.id);
@@ -254,15 +321,21 @@ std::vector<RequestUpdate> Scheduler::update(const SchedulerOutput& plan,
       kv_.cache_full_blocks(r.spec.id, r.token_ids, r.num_computed_tokens);
       continue;
     }
-    auto tok = tokens.find(s.id);
-    TSR_CHECK_KIND(tok != tokens.end(), ErrorKind::kInternal,
+    const auto h = static_cast<std::size_t>(s.handle);
+    TSR_CHECK_KIND(sampled_in_step_[h] == plan.step, ErrorKind::kInternal,
                    "no sampled token for request '{}' in step {}", s.id, plan.step);
-    FinishReason reason = r.append_and_check_stop(tok->second, config_.max_model_len);
+    const TokenId token = sampled_token_[h];
+    FinishReason reason = r.append_and_check_stop(token, config_.max_model_len);
     kv_.cache_full_blocks(r.spec.id, r.token_ids, r.num_computed_tokens);
-    updates.push_back({s.id, tok->second, reason});
+    if (num_updates_ == updates_.size()) updates_.emplace_back();
+    RequestUpdate& u = updates_[num_updates_++];
+    u.id = r.spec.id;
+    u.handle = s.handle;
+    u.token = token;
+    u.finish_reason = reason;
     if (reason != FinishReason::kNone) finish_request(r, reason);
   }
-  return updates;
+  return std::span<const RequestUpdate>(updates_).first(num_updates_);
 }
 
 SchedulerMetrics Scheduler::metrics() const {
@@ -281,8 +354,8 @@ SchedulerMetrics Scheduler::metrics() const {
 }
 
 const Request* Scheduler::find(const RequestId& id) const {
-  auto it = requests_.find(id);
-  return it == requests_.end() ? nullptr : it->second.get();
+  auto it = ids_.find(id);
+  return it == ids_.end() ? nullptr : slots_[static_cast<std::size_t>(it->second)].get();
 }
 
 void Scheduler::insert_sorted(Queue& q, Request* r) {
@@ -315,8 +388,8 @@ void Scheduler::check_consistency() const {
     throw Error("Scheduler: " + what, ErrorKind::kInternal);
   };
   kv_.check_consistency();
-  if (running_.size() + waiting_.size() + swapped_.size() != requests_.size())
-    fail(fmt::format("{} requests but {} running + {} waiting + {} swapped", requests_.size(),
+  if (running_.size() + waiting_.size() + swapped_.size() != ids_.size())
+    fail(fmt::format("{} requests but {} running + {} waiting + {} swapped", ids_.size(),
                      running_.size(), waiting_.size(), swapped_.size()));
   if (static_cast<int>(running_.size()) > config_.max_num_seqs)
     fail(
@@ -324,8 +397,9 @@ void Scheduler::check_consistency() const {
   auto check_queue = [&](const Queue& q, RequestStatus status) {
     for (std::size_t i = 0; i < q.size(); ++i) {
       const Request& r = *q[i];
-      auto it = requests_.find(r.spec.id);
-      if (it == requests_.end() || it->second.get() != &r)
+      auto it = ids_.find(r.spec.id);
+      if (it == ids_.end() || it->second != r.handle ||
+          slots_[static_cast<std::size_t>(r.handle)].get() != &r)
         fail(fmt::format("queued request '{}' is not owned", r.spec.id));
       if (r.status != status)
         fail(fmt::format("request '{}' is {} in the {} queue", r.spec.id, to_string(r.status),
@@ -342,9 +416,12 @@ void Scheduler::check_consistency() const {
               kv_.num_blocks_held(r.spec.id) * bs < r.num_computed_tokens)
             fail(fmt::format("running request '{}' lacks blocks for its computed tokens",
                              r.spec.id));
+          if (r.num_blocks_sent > kv_.num_blocks_held(r.spec.id))
+            fail(fmt::format("running request '{}': the runner was sent {} blocks, it holds {}",
+                             r.spec.id, r.num_blocks_sent, kv_.num_blocks_held(r.spec.id)));
           break;
         case RequestStatus::kWaiting:
-          if (kv_.has(r.spec.id) || r.num_computed_tokens != 0)
+          if (kv_.has(r.spec.id) || r.num_computed_tokens != 0 || r.num_blocks_sent != 0)
             fail(fmt::format("waiting request '{}' holds blocks or progress", r.spec.id));
           break;
         case RequestStatus::kSwapped:

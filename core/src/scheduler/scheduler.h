@@ -2,7 +2,7 @@
 //
 // The engine's loop, on one thread:
 //   add_request() / abort() / finish()        any time between steps
-//   SchedulerOutput plan = schedule();        decide; the runner applies the plan
+//   const SchedulerOutput& plan = schedule(); decide; the runner applies the plan
 //   update(plan, sampled tokens);             advance, stop checks, free, cache full blocks
 //   metrics()                                 counters for /metrics
 //
@@ -13,6 +13,11 @@
 // that does not fit stops the loop (no overtaking, so FCFS cannot starve anyone). A preempted
 // request resumes only when blocks for its whole context are available. Admission looks up the
 // prefix cache; a hit sets num_computed_tokens, never past the last prompt token.
+//
+// Allocation: a steady decode step (no admission, preemption, finish or prefix-cache
+// registration) allocates nothing. schedule() refills one plan the scheduler owns, update()
+// one list of updates; requests are slots indexed by a dense RequestHandle, the string ids
+// are looked up only by add_request(), abort(), finish() and find().
 //
 // Not thread-safe: the engine serializes calls.
 #pragma once
@@ -54,10 +59,11 @@ class Scheduler {
   // Throws tessera::Error for an invalid config.
   Scheduler(SchedulerConfig config, kv::KvCacheConfig kv_config);
 
-  // Queues a request. Throws tessera::Error (kInvalidArgument) with a message for the user
-  // when it can never run: empty prompt, max_tokens < 1, prompt + max_tokens beyond
-  // max_model_len or beyond the KV cache capacity, a duplicate id. Nothing changes then.
-  void add_request(NewRequest request);
+  // Queues a request and returns its handle (what plans, sampled tokens and updates carry).
+  // Throws tessera::Error (kInvalidArgument) with a message for the user when it can never
+  // run: empty prompt, max_tokens < 1, prompt + max_tokens beyond max_model_len or beyond the
+  // KV cache capacity, a duplicate id. Nothing changes then.
+  RequestHandle add_request(NewRequest request);
 
   // Frees everything a request holds, in any state; it is listed in the next plan's
   // `finished`. False if the id is unknown (already finished). Safe between schedule() and
@@ -66,16 +72,18 @@ class Scheduler {
   // Same, with a reason: the engine reports stop strings as finish(id, FinishReason::kStop).
   bool finish(const RequestId& id, FinishReason reason);
 
-  // The next step's plan. A plan that scheduled requests must be passed to update() before
-  // the next schedule() (throws otherwise).
-  SchedulerOutput schedule();
+  // The next step's plan, valid until the next schedule() (copy it to keep it). A plan that
+  // scheduled requests must be passed to update() before the next schedule() (throws
+  // otherwise).
+  const SchedulerOutput& schedule();
 
   // Applies the results of `plan`: advances num_computed_tokens, appends one sampled token per
   // scheduled request with needs_logits (no more, no fewer: throws on a mismatch), applies
   // max_tokens / eos / stop token ids / max_model_len, frees finished requests and registers
-  // newly full blocks in the prefix cache. Returns one RequestUpdate per appended token.
-  std::vector<RequestUpdate> update(const SchedulerOutput& plan,
-                                    std::span<const SampledToken> sampled);
+  // newly full blocks in the prefix cache. Returns one RequestUpdate per appended token, in
+  // plan order, valid until the next update().
+  std::span<const RequestUpdate> update(const SchedulerOutput& plan,
+                                        std::span<const SampledToken> sampled);
 
   // The clock of delay_factor, in seconds (default: steady_clock); tests give a fake one.
   void set_clock(std::function<double()> now_seconds) { clock_ = std::move(now_seconds); }
@@ -86,8 +94,8 @@ class Scheduler {
   SchedulerMetrics metrics() const;
   // nullptr once finished or aborted.
   const Request* find(const RequestId& id) const;
-  int num_unfinished() const { return static_cast<int>(requests_.size()); }
-  bool has_unfinished() const { return !requests_.empty(); }
+  int num_unfinished() const { return static_cast<int>(ids_.size()); }
+  bool has_unfinished() const { return !ids_.empty(); }
   const SchedulerConfig& config() const { return config_; }
   const kv::KvCacheManager& kv_cache() const { return kv_; }
 
@@ -102,7 +110,13 @@ class Scheduler {
   static void remove_from(Queue& q, Request* r);
   Queue& queue_of(const Request& r);
 
+  // A plan entry for `r`: a reused slot, so that its vectors keep their capacity.
+  ScheduledRequest& next_scheduled_slot(SchedulerOutput& out);
   void emit(Request& r, int num_tokens, SchedulerOutput& out);
+  // Starts a plan: recycles the handles the previous plan reported finished and empties the
+  // plan, keeping every vector's capacity.
+  void reset_plan();
+  void check_sampled(const SchedulerOutput& plan, std::span<const SampledToken> sampled);
   void preempt(Request& victim, kv::KvPlan& plan, SchedulerOutput& out);
   bool try_admit(Request& r, int budget, kv::KvPlan& plan, SchedulerOutput& out);
   bool try_resume_swapped(Request& r, int budget, kv::KvPlan& plan, SchedulerOutput& out);
@@ -113,11 +127,26 @@ class Scheduler {
   SchedulerConfig config_;
   kv::KvCacheManager kv_;
   CostModel cost_;
-  std::unordered_map<RequestId, std::unique_ptr<Request>> requests_;
+  // Unfinished requests by id. A finished request leaves `ids_` at once but keeps its slot
+  // (so plans and updates may still name it) until its handle is recycled.
+  std::unordered_map<RequestId, RequestHandle> ids_;
+  std::vector<std::unique_ptr<Request>> slots_;  // by handle
+  std::vector<RequestHandle> free_handles_;
   Queue running_;
   Queue waiting_;
   Queue swapped_;
   std::vector<RequestId> finished_since_plan_;
+  std::vector<RequestHandle> finished_handles_since_plan_;
+  // Reused from step to step: the plan, spare plan entries, the KV manager's plan, updates.
+  SchedulerOutput plan_;
+  std::vector<ScheduledRequest> spare_scheduled_;
+  kv::KvPlan kv_plan_;
+  std::vector<RequestUpdate> updates_;
+  std::size_t num_updates_ = 0;
+  // Per handle: the step whose plan expects a token for it, and the step and token sampled.
+  std::vector<std::uint64_t> expects_token_in_step_;
+  std::vector<std::uint64_t> sampled_in_step_;
+  std::vector<TokenId> sampled_token_;
   std::uint64_t next_arrival_ = 0;
   std::uint64_t step_ = 0;
   bool awaiting_update_ = false;
