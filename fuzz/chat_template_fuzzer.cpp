@@ -1,4 +1,4 @@
-// Chat templates (template/chat_template.h): the hand-written Jinja lexer, parser and
+// Chat templates (tessera/chat_template.h): the hand-written Jinja lexer, parser and
 // interpreter. Two modes, by the first input byte:
 //  - even: the rest is a template's source, parsed and rendered with a fixed conversation
 //    (what a --chat-template argument or a model's tokenizer_config.json can contain);
@@ -12,7 +12,7 @@
 
 #include "fuzz_support.h"
 #include "tessera/error.h"
-#include "template/chat_template.h"
+#include "tessera/chat_template.h"
 
 #ifndef TESSERA_TEST_DATA_DIR
 #error "TESSERA_TEST_DATA_DIR must name tests/data"

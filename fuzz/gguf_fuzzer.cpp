@@ -10,7 +10,7 @@
 #include "model/gguf_file.h"
 #include "models/registry.h"
 #include "tessera/error.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace {
 

@@ -15,7 +15,7 @@
 #include "openai_api.h"
 #include "prompt_builder.h"
 #include "tessera/error.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 #ifndef TESSERA_TEST_DATA_DIR
 #error "TESSERA_TEST_DATA_DIR must name tests/data"

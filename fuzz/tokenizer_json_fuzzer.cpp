@@ -1,4 +1,4 @@
-// tokenizer.json loading (tokenizer/tokenizer.h Tokenizer::from_json): the pipeline
+// tokenizer.json loading (tessera/tokenizer.h Tokenizer::from_json): the pipeline
 // components, vocabulary, merges and added tokens of a file we did not write, then encoding and
 // decoding with whatever loaded. The input is the tokenizer.json text; a tokenizer_config.json
 // may follow after a line "\n---config---\n".
@@ -9,7 +9,7 @@
 
 #include "fuzz_support.h"
 #include "tessera/error.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <set>
 
 #include "diag/host_diagnostics.h"
-#include "diag/report.h"
+#include "tessera/diagnostics.h"
 #include "diag_test_util.h"
 
 namespace tessera::diag {
@@ -203,6 +203,34 @@ TEST(DiagFixture, EnvironmentRoot) {
   EXPECT_EQ(get_item(sections, "host.os").value, "Ubuntu 24.04.1 LTS");
   ::unsetenv("TESSERA_DIAG_ROOT");
   EXPECT_EQ(root_from_environment(), "");
+}
+
+// run_diagnostics (the public entry point `tessera diagnose` calls): host checks alone, and
+// the plugin loader's section with no plugin to load and --device naming a missing one.
+TEST(DiagRun, HostOnlyIsTheHostChecks) {
+  DiagnoseOptions options;
+  options.root = fixture("healthy");
+  options.plugins = false;
+  const auto sections = run_diagnostics(options);
+  ASSERT_EQ(sections.size(), 4u);
+  EXPECT_EQ(format_json(sections), format_json(run_fixture("healthy")));
+}
+
+TEST(DiagRun, NamedPluginThatIsNotLoadedFails) {
+  DiagnoseOptions options;
+  options.root = fixture("healthy");
+  options.loader.use_environment = false;  // an empty search path: nothing loads
+  options.loader.use_default_dir = false;
+  options.device = parse_device_spec("nosuch");
+  const auto sections = run_diagnostics(options);
+  ASSERT_EQ(sections.size(), 5u);
+  EXPECT_EQ(sections[4].name, "plugins");
+  EXPECT_EQ(get_item(sections, "plugins.loaded").value, "none");
+  EXPECT_EQ(get_item(sections, "plugins.loaded").status, DiagStatus::kWarn);
+  const DiagItem missing = get_item(sections, "plugins.nosuch");
+  EXPECT_EQ(missing.value, "not found");
+  EXPECT_EQ(missing.status, DiagStatus::kFail);
+  EXPECT_EQ(exit_code_for(sections), 1);
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
 // Report formatting: JSON shape, table layout and the exit-code rule.
-#include "diag/report.h"
+#include "tessera/diagnostics.h"
 
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+
+#include "diag/diag_item.h"
 
 namespace tessera::diag {
 namespace {

@@ -10,11 +10,11 @@
 #include <random>
 
 #include "common/check.h"
-#include "engine/metrics.h"
+#include "tessera/metrics.h"
 #include "tessera/engine.h"
-#include "runtime/plugin_registry.h"
+#include "tessera/plugins.h"
 #include "tessera/device_spec.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace {
 

@@ -7,6 +7,9 @@
 
 #include "engine/memory_plan.h"
 #include "models/registry.h"
+#include "tessera/engine_config.h"
+#include "tessera/error.h"
+#include "tessera/plan.h"
 
 namespace {
 
@@ -105,4 +108,47 @@ TEST(MemoryPlan, TensorParallelPlansOneRanksShare) {
     EXPECT_NE(std::string(e.what()).find("--tensor-parallel-size 3"), std::string::npos)
         << e.what();
   }
+}
+
+// plan_model (tessera/plan.h, what `tessera plan` calls) reads the config file and gives the
+// same plan and report as plan_memory on the parsed config.
+TEST(MemoryPlan, PlanModelReadsTheConfigFile) {
+  tessera::PlanOptions options;
+  options.model = std::string(TESSERA_TEST_DATA_DIR) + "/configs/qwen2-7b.json";
+  options.quantization = "sym_int4";
+  options.device_memory = 16ull << 30;
+  options.gpu_memory_utilization = 0.7;
+  options.max_num_batched_tokens = 4096;
+  const auto report = tessera::plan_model(options);
+  const auto in = qwen2_7b();
+  const auto expected = tessera::engine::plan_memory(in);
+  EXPECT_EQ(report.fits, expected.fits);
+  EXPECT_EQ(report.text, tessera::engine::format_plan(in, expected));
+  options.max_model_len = 8192;
+  EXPECT_TRUE(tessera::plan_model(options).fits);
+}
+
+TEST(MemoryPlan, PlanModelRefusesBadInputWithAnError) {
+  tessera::PlanOptions options;
+  options.model = std::string(TESSERA_TEST_DATA_DIR) + "/configs/qwen2-7b.json";
+  options.device_memory = 16ull << 30;
+  options.dtype = "float8";
+  EXPECT_THROW(tessera::plan_model(options), tessera::Error);
+  options.dtype = "bfloat16";
+  options.quantization = "int3";
+  EXPECT_THROW(tessera::plan_model(options), tessera::Error);
+  options.quantization = "";
+  options.block_size = 0;
+  EXPECT_THROW(tessera::plan_model(options), tessera::Error);
+  options.block_size = 16;
+  options.model = std::string(TESSERA_TEST_DATA_DIR) + "/configs/no-such-config.json";
+  EXPECT_THROW(tessera::plan_model(options), tessera::Error);
+}
+
+TEST(MemoryPlan, QuantizationNamesAreTheEngineConfigs) {
+  for (const char* name : {"", "none", "int8", "sym_int8", "int4", "sym_int4", "fp8"}) {
+    EXPECT_TRUE(tessera::is_quantization_name(name)) << name;
+  }
+  EXPECT_FALSE(tessera::is_quantization_name("int3"));
+  EXPECT_FALSE(tessera::is_quantization_name("INT8"));
 }

@@ -25,7 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tessera/engine.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace {
 

@@ -18,13 +18,13 @@
 #include <random>
 
 #include "common/check.h"
-#include "engine/metrics.h"
+#include "tessera/metrics.h"
 #include "engine/model_runner.h"
 #include "engine/model_weights.h"
 #include "runtime/device_selector.h"
 #include "tessera/device_spec.h"
 #include "tessera/engine.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace {
 

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
-#include "engine/metrics.h"
+#include "tessera/metrics.h"
 #include "latency.h"
 #include "memory_bandwidth.h"
 #include "runtime/device.h"
@@ -22,7 +22,7 @@
 #include "tessera/engine.h"
 #include "throughput.h"
 #include "throughput_requests.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace {
 
@@ -78,10 +78,10 @@ TEST(BenchBandwidth, DefaultArrayIsLargerThanTheCache) {
 TEST(BenchBandwidth, DeviceCopyThroughThePlugin) {
   auto registry = runtime::PluginRegistry::discover({});
   const auto choice = runtime::select_device(*registry, parse_device_spec("cpu"));
-  auto device = runtime::Device::open(*choice.plugin, choice.index);
-  const auto r = bench::measure_device_bandwidth(device, 4 * kMiB, 2);
+  const auto r = bench::measure_device_bandwidth(choice, 4 * kMiB, 2);
   EXPECT_EQ(r.method, "device-copy");
-  EXPECT_EQ(r.device, device->label());
+  EXPECT_EQ(r.device, choice.to_string());
+  EXPECT_EQ(r.array_bytes, 4 * kMiB);
   EXPECT_GT(r.copy_gbps, 0);
   EXPECT_EQ(r.roofline_gbps(), r.copy_gbps);
 }

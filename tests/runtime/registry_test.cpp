@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "runtime/host_services.h"
-#include "runtime/plugin_registry.h"
+#include "tessera/plugins.h"
 #include "test_util.h"
 
 namespace tessera::runtime {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/plugin_registry.h"
+#include "tessera/plugins.h"
 
 namespace tessera::runtime::testing {
 

@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "common/check.h"
-#include "template/chat_template.h"
+#include "tessera/chat_template.h"
 
 namespace tessera {
 namespace {

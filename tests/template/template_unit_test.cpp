@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "common/check.h"
-#include "template/chat_template.h"
+#include "tessera/chat_template.h"
 
 namespace tessera {
 namespace {

@@ -5,7 +5,7 @@
 #include <functional>
 
 #include "common/check.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 #include "tokenizer/tokenizer_spec.h"
 #include "tokenizer_test_util.h"
 

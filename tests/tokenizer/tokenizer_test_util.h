@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace tessera::tokenizer::test {
 

@@ -4,9 +4,7 @@
 
 #include <fstream>
 
-#include "diag/host_diagnostics.h"
-#include "diag/report.h"
-#include "diag/sysfs_reader.h"
+#include "tessera/diagnostics.h"
 
 namespace tessera::bench {
 
@@ -19,7 +17,9 @@ json host_state() {
   if (loadavg >> one >> five >> fifteen) out["loadavg"] = {one, five, fifteen};
   out["online_cpus"] = ::sysconf(_SC_NPROCESSORS_ONLN);
   try {
-    const auto sections = diag::run_host_checks(diag::SysfsReader(diag::root_from_environment()));
+    diag::DiagnoseOptions host_only;
+    host_only.plugins = false;
+    const auto sections = diag::run_diagnostics(host_only);
     out["diagnose"] = json::parse(diag::format_json(sections));
   } catch (const std::exception& e) {
     out["diagnose"] = nullptr;

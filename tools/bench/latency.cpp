@@ -6,11 +6,11 @@
 #include <random>
 #include <thread>
 
-#include "common/check.h"
-#include "engine/metrics.h"
+#include "tessera/check.h"
+#include "tessera/metrics.h"
 #include "tessera/engine.h"
 #include "throughput_requests.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace tessera::bench {
 

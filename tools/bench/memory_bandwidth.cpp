@@ -9,12 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "common/check.h"
-#include "runtime/buffer.h"
-#include "runtime/device.h"
-#include "runtime/device_selector.h"
-#include "runtime/plugin_registry.h"
-#include "runtime/stream.h"
+#include "tessera/check.h"
+#include "tessera/plugins.h"
 
 namespace tessera::bench {
 
@@ -170,31 +166,17 @@ BandwidthResult measure_host_bandwidth(uint64_t array_bytes, int threads, int re
   return r;
 }
 
-BandwidthResult measure_device_bandwidth(const std::shared_ptr<runtime::Device>& device,
-                                         uint64_t array_bytes, int repetitions) {
-  TSR_CHECK(array_bytes >= kMiB, "bandwidth array size must be at least 1 MiB (got {} bytes)",
-            array_bytes);
-  TSR_CHECK(repetitions >= 1, "bandwidth repetitions must be positive");
-  auto src = runtime::Buffer::allocate(device, array_bytes);
-  auto dst = runtime::Buffer::allocate(device, array_bytes);
-  auto stream = runtime::Stream::create(device);
-  stream.fill(src, 0, 1, array_bytes);
-  stream.fill(dst, 0, 2, array_bytes);
-  stream.copy(dst, 0, src, 0, array_bytes);  // warm-up: first-use costs stay out of the timing
-  stream.synchronize();
-  double best = std::numeric_limits<double>::infinity();
-  for (int rep = 0; rep < repetitions; ++rep) {
-    const auto start = Clock::now();
-    stream.copy(dst, 0, src, 0, array_bytes);
-    stream.synchronize();
-    best = std::min(best, seconds_since(start));
-  }
+BandwidthResult measure_device_bandwidth(const runtime::DeviceChoice& choice, uint64_t array_bytes,
+                                         int repetitions) {
+  TSR_CHECK(array_bytes == 0 || array_bytes >= kMiB,
+            "bandwidth array size must be at least 1 MiB (got {} bytes)", array_bytes);
+  const auto timing = runtime::time_device_copy(choice, array_bytes, repetitions);
   BandwidthResult r;
   r.method = "device-copy";
-  r.device = device->label();
-  r.array_bytes = array_bytes;
-  r.repetitions = repetitions;
-  r.copy_gbps = 2 * static_cast<double>(array_bytes) / best / 1e9;
+  r.device = timing.device;
+  r.array_bytes = timing.array_bytes;
+  r.repetitions = timing.repetitions;
+  r.copy_gbps = 2 * static_cast<double>(timing.array_bytes) / timing.best_seconds / 1e9;
   return r;
 }
 
@@ -210,16 +192,7 @@ BandwidthResult measure_bandwidth_for(const EngineConfig& config, uint64_t array
     return measure_host_bandwidth(array_bytes ? array_bytes : default_array_bytes(), 0,
                                   repetitions);
   }
-  BandwidthResult result;
-  {
-    auto device = runtime::Device::open(*choice.plugin, choice.index);
-    if (array_bytes == 0) {
-      const uint64_t free = device->memory_info().free_bytes;
-      array_bytes = std::clamp<uint64_t>(free / 10, 16 * kMiB, 1024 * kMiB);
-    }
-    result = measure_device_bandwidth(device, array_bytes, repetitions);
-  }  // every buffer and the device are released before the registry
-  return result;
+  return measure_device_bandwidth(choice, array_bytes, repetitions);
 }
 
 nlohmann::json to_json(const BandwidthResult& r) {

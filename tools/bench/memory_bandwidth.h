@@ -4,7 +4,7 @@
 //   decode tok/s at batch 1 <= bandwidth / weight bytes read per token.
 // Host memory is measured with one std::thread per hardware thread over arrays much larger
 // than the last-level cache; a GPU/XPU device through the plugin's device-to-device copy
-// (runtime::Stream::copy), which reads and writes each byte once.
+// (runtime::time_device_copy, tessera/plugins.h), which reads and writes each byte once.
 // Written by hand: STREAM itself is a C/Fortran program, not a library to link.
 #pragma once
 
@@ -15,10 +15,7 @@
 #include <string>
 
 #include "tessera/engine_config.h"
-
-namespace tessera::runtime {
-class Device;
-}
+#include "tessera/plugins.h"
 
 namespace tessera::bench {
 
@@ -46,10 +43,11 @@ uint64_t default_array_bytes();
 // Throws tessera::Error when the arrays cannot be allocated.
 BandwidthResult measure_host_bandwidth(uint64_t array_bytes, int threads = 0, int repetitions = 5);
 
-// Device-to-device copies between two device buffers of `array_bytes` on one stream; the
-// time of each repetition is taken on the host around a stream synchronize.
-BandwidthResult measure_device_bandwidth(const std::shared_ptr<runtime::Device>& device,
-                                         uint64_t array_bytes, int repetitions = 5);
+// Device-to-device copies between two buffers of `array_bytes` (0: min(1 GiB, 10% of free))
+// on device `choice`, one stream; the time of each repetition is taken on the host around a
+// stream synchronize (runtime::time_device_copy).
+BandwidthResult measure_device_bandwidth(const runtime::DeviceChoice& choice, uint64_t array_bytes,
+                                         int repetitions = 5);
 
 // Measures the device the engine `config` would run on: host memory for a CPU device, the
 // plugin's d2d copy otherwise. Loads the plugins in its own registry and releases it before

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <ostream>
 
-#include "common/check.h"
+#include "tessera/check.h"
 #include "tessera/engine.h"
 
 namespace tessera::bench {

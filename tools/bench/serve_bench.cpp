@@ -15,8 +15,8 @@
 
 #include <fmt/format.h>
 
-#include "common/check.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/check.h"
+#include "tessera/tokenizer.h"
 
 namespace tessera::bench {
 

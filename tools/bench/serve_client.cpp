@@ -12,7 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "common/check.h"
+#include "tessera/check.h"
 
 namespace tessera::bench {
 

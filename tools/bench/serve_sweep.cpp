@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "common/check.h"
+#include "tessera/check.h"
 
 namespace tessera::bench {
 

@@ -8,8 +8,8 @@
 #include <ostream>
 #include <thread>
 
-#include "common/check.h"
-#include "engine/metrics.h"
+#include "tessera/check.h"
+#include "tessera/metrics.h"
 #include "tessera/engine.h"
 
 namespace tessera::bench {

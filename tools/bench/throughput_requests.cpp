@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
-#include "common/check.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/check.h"
+#include "tessera/tokenizer.h"
 
 namespace tessera::bench {
 

@@ -11,12 +11,12 @@
 #include <boost/asio/write.hpp>
 
 #include "api_error.h"
-#include "common/check.h"
-#include "common/log.h"
-#include "engine/metrics.h"
+#include "tessera/check.h"
+#include "tessera/log.h"
+#include "tessera/metrics.h"
 #include "prometheus.h"
 #include "server_info.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace tessera::server {
 

@@ -8,8 +8,8 @@
 #include <set>
 
 #include "api_error.h"
-#include "common/check.h"
-#include "engine/request_json.h"
+#include "tessera/check.h"
+#include "tessera/request_json.h"
 #include "tessera/validate_request.h"
 
 namespace tessera::server {

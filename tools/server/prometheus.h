@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/metrics.h"
+#include "tessera/metrics.h"
 
 namespace tessera::server {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "api_error.h"
-#include "common/check.h"
+#include "tessera/check.h"
 
 namespace tessera::server {
 

@@ -19,8 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "template/chat_template.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/chat_template.h"
+#include "tessera/tokenizer.h"
 
 namespace tessera::server {
 

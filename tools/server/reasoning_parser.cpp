@@ -1,6 +1,6 @@
 #include "reasoning_parser.h"
 
-#include "common/check.h"
+#include "tessera/check.h"
 
 namespace tessera::server {
 

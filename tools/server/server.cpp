@@ -9,11 +9,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
 
-#include "common/check.h"
-#include "common/log.h"
+#include "tessera/check.h"
+#include "tessera/log.h"
 #include "http_session.h"
 #include "server_state.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace tessera::server {
 

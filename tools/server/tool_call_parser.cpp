@@ -4,7 +4,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
-#include "common/check.h"
+#include "tessera/check.h"
 #include "openai_api.h"
 
 namespace tessera::server {

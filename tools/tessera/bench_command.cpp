@@ -13,14 +13,14 @@
 #include <string_view>
 
 #include "command.h"
-#include "common/check.h"
+#include "tessera/check.h"
 #include "common_options.h"
 #include "engine_options.h"
 #include "latency.h"
 #include "memory_bandwidth.h"
 #include "tessera/engine.h"
 #include "throughput.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace po = boost::program_options;
 

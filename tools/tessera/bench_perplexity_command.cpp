@@ -9,12 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "common/check.h"
+#include "tessera/check.h"
 #include "common_options.h"
 #include "engine_options.h"
 #include "perplexity.h"
 #include "tessera/engine.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace po = boost::program_options;
 

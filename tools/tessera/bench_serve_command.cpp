@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "command.h"
-#include "common/check.h"
+#include "tessera/check.h"
 #include "common_options.h"
 #include "engine_options.h"
 #include "host_state.h"
@@ -19,7 +19,7 @@
 #include "serve_client.h"
 #include "serve_sweep.h"
 #include "sweep_plot.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace po = boost::program_options;
 

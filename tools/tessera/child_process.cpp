@@ -11,7 +11,7 @@
 #include <cstring>
 #include <thread>
 
-#include "common/check.h"
+#include "tessera/check.h"
 
 namespace tessera::cli {
 

@@ -4,8 +4,8 @@
 #include <iostream>
 #include <vector>
 
-#include "common/check.h"
-#include "common/log.h"
+#include "tessera/check.h"
+#include "tessera/log.h"
 #include "config_file.h"
 
 namespace po = boost::program_options;

@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "runtime/plugin_registry.h"
+#include "tessera/plugins.h"
 #include "tessera/device_spec.h"
 
 namespace tessera::cli {

@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "common/check.h"
-#include "common/log.h"
+#include "tessera/check.h"
+#include "tessera/log.h"
 #include "common_options.h"
 
 namespace po = boost::program_options;

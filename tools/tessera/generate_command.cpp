@@ -8,12 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "common/check.h"
+#include "tessera/check.h"
 #include "common_options.h"
-#include "engine/request_json.h"
+#include "tessera/request_json.h"
 #include "engine_options.h"
 #include "tessera/engine.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace po = boost::program_options;
 using nlohmann::json;

@@ -9,11 +9,11 @@
 #include <string_view>
 
 #include "command.h"
-#include "common/check.h"
-#include "common/log.h"
+#include "tessera/check.h"
+#include "tessera/log.h"
 #include "common_options.h"
-#include "runtime/host_services.h"
 #include "tessera/plugin.h"
+#include "tessera/plugins.h"
 
 #ifndef TESSERA_VERSION
 #define TESSERA_VERSION "unknown"

@@ -2,20 +2,13 @@
 // tokens, concurrency at max_model_len) without loading weights, for a real device or a
 // hypothetical one (--device-memory), and what would make it fit. Exit 0 when it fits, 1
 // when it does not.
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "command.h"
-#include "common/check.h"
 #include "common_options.h"
-#include "engine/memory_plan.h"
-#include "engine/model_weights.h"
-#include "model/gguf_blocks.h"
-#include "model/gguf_file.h"
-#include "models/registry.h"
-#include "runtime/device_selector.h"
 #include "tessera/engine_config.h"
+#include "tessera/plan.h"
+#include "tessera/plugins.h"
 
 namespace po = boost::program_options;
 
@@ -47,68 +40,46 @@ int run_plan_command(int argc, char** argv) {
     return 0;
   }
   if (!vm.count("model")) throw UsageError("--model is required");
-  const std::string path = vm["model"].as<std::string>();
-  engine::PlanInput in;
-  if (path.size() > 5 && path.substr(path.size() - 5) == ".json") {
-    std::ifstream file(path);
-    TSR_CHECK(file.good(), "cannot read {}", path);
-    std::stringstream text;
-    text << file.rdbuf();
-    in.config = models::parse_hf_config(text.str(), path);
-  } else {
-    in.config = engine::load_model_config(path);
-    if (path.size() > 5 && path.substr(path.size() - 5) == ".gguf") {
-      const model::GgufFile gguf(path);
-      if (const auto* w = gguf.find("blk.0.attn_q.weight")) {
-        const auto block = model::gguf_block_layout(w->dtype);
-        if (block.elements > 0) in.file_format = block.canonical;
-      }
-    }
-  }
-  const std::string dtype = vm["dtype"].as<std::string>();
-  in.dtype = dtype == "float32"   ? TSR_DTYPE_F32
-             : dtype == "float16" ? TSR_DTYPE_F16
-                                  : TSR_DTYPE_BF16;
-  if (dtype != "float32" && dtype != "float16" && dtype != "bfloat16") {
+  PlanOptions plan;
+  plan.model = vm["model"].as<std::string>();
+  plan.dtype = vm["dtype"].as<std::string>();
+  if (plan.dtype != "float32" && plan.dtype != "float16" && plan.dtype != "bfloat16") {
     throw UsageError("--dtype must be float32, bfloat16 or float16");
   }
-  if (vm.count("quantization"))
-    in.quantization = model::parse_quantization(vm["quantization"].as<std::string>());
-  if (vm.count("load-in-low-bit")) {
-    in.quantization = model::parse_quantization(vm["load-in-low-bit"].as<std::string>());
-  }
-  in.block_size = vm["block-size"].as<int>();
-  in.max_num_seqs = vm["max-num-seqs"].as<int>();
-  in.max_num_batched_tokens = vm["max-num-batched-tokens"].as<int>();
-  in.max_model_len = vm["max-model-len"].as<int>();
-  in.tensor_parallel_size = vm["tensor-parallel-size"].as<int>();
-  in.gpu_memory_utilization = vm["gpu-memory-utilization"].as<double>();
-  if (in.block_size <= 0 || in.max_num_seqs <= 0 || in.max_num_batched_tokens <= 0 ||
-      in.tensor_parallel_size <= 0) {
+  if (vm.count("quantization")) plan.quantization = vm["quantization"].as<std::string>();
+  if (vm.count("load-in-low-bit")) plan.quantization = vm["load-in-low-bit"].as<std::string>();
+  plan.block_size = vm["block-size"].as<int>();
+  plan.max_num_seqs = vm["max-num-seqs"].as<int>();
+  plan.max_num_batched_tokens = vm["max-num-batched-tokens"].as<int>();
+  plan.max_model_len = vm["max-model-len"].as<int>();
+  plan.tensor_parallel_size = vm["tensor-parallel-size"].as<int>();
+  plan.gpu_memory_utilization = vm["gpu-memory-utilization"].as<double>();
+  if (plan.block_size <= 0 || plan.max_num_seqs <= 0 || plan.max_num_batched_tokens <= 0 ||
+      plan.tensor_parallel_size <= 0) {
     throw UsageError(
         "--block-size, --max-num-seqs, --max-num-batched-tokens and "
         "--tensor-parallel-size must be positive");
   }
   if (vm.count("device-memory")) {
-    in.device_memory = parse_byte_size(vm["device-memory"].as<std::string>());
+    plan.device_memory = parse_byte_size(vm["device-memory"].as<std::string>());
     std::cout << "device      hypothetical, " << vm["device-memory"].as<std::string>() << "\n";
   } else {
     const auto registry = runtime::PluginRegistry::discover(loader_options_from(vm));
     const auto choice = runtime::select_device(*registry, device_spec_from(vm));
-    in.device_memory = choice.info().total_memory ? choice.info().total_memory
-                                                  : choice.info().properties.total_memory;
+    plan.device_memory = choice.info().total_memory ? choice.info().total_memory
+                                                    : choice.info().properties.total_memory;
     std::cout << "device      " << choice.to_string() << " (" << choice.info().properties.name
               << ")\n";
     if (choice.info().properties.type == TSR_DEVICE_TYPE_CPU) {
-      in.kv_cache_memory =
+      plan.kv_cache_memory =
           vm.count("kv-cache-memory")
               ? parse_byte_size(vm["kv-cache-memory"].as<std::string>())
               : static_cast<uint64_t>(0.4 * static_cast<double>(choice.info().free_memory));
     }
   }
-  const auto result = engine::plan_memory(in);
-  std::cout << engine::format_plan(in, result);
-  return result.fits ? 0 : 1;
+  const PlanReport report = plan_model(plan);
+  std::cout << report.text;
+  return report.fits ? 0 : 1;
 }
 
 }  // namespace tessera::cli

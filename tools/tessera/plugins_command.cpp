@@ -11,8 +11,7 @@
 
 #include "command.h"
 #include "common_options.h"
-#include "runtime/device_selector.h"
-#include "runtime/plugin_registry.h"
+#include "tessera/plugins.h"
 
 namespace po = boost::program_options;
 

@@ -6,8 +6,8 @@
 #include <iostream>
 
 #include "command.h"
-#include "common/check.h"
-#include "common/log.h"
+#include "tessera/check.h"
+#include "tessera/log.h"
 #include "common_options.h"
 #include "engine_options.h"
 #include "server.h"

@@ -19,16 +19,14 @@
 
 #include "child_process.h"
 #include "command.h"
-#include "common/check.h"
+#include "tessera/check.h"
+#include "tessera/plugins.h"
 #include "common_options.h"
-#include "model/canonical_weight.h"
 #include "engine_options.h"
-#include "runtime/device_selector.h"
-#include "runtime/host_services.h"
 #include "serve_bench.h"
 #include "serve_sweep.h"
 #include "sweep_plot.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 #include "tune_search.h"
 
 namespace po = boost::program_options;
@@ -251,14 +249,7 @@ std::vector<bench::TuneDimension> opt_in_dimensions(const po::variables_map& vm,
       }
       dims.push_back(bench::opt_in_dimension("tune-quantization", "quantization", current,
                                              vm["tune-quantization"].as<std::string>(),
-                                             [](const std::string& name) {
-                                               try {
-                                                 model::parse_quantization(name);
-                                                 return true;
-                                               } catch (const std::exception&) {
-                                                 return false;
-                                               }
-                                             }));
+                                             is_quantization_name));
     }
     if (vm.count("tune-dtype")) {
       std::string current = "auto";

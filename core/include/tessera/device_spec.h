@@ -22,7 +22,7 @@ struct DeviceSpec {
   std::string to_string() const;  // "auto", "cuda", "cuda:1", "cuda:2,3"
 };
 
-// Parses "auto", "cpu", "cuda:1", "cuda:2,3", … Throws tessera::Error (common/check.h) with
+// Parses "auto", "cpu", "cuda:1", "cuda:2,3", … Throws tessera::Error (tessera/check.h) with
 // one line naming the bad part for an empty name, a bad or repeated index ("cuda:x",
 // "cuda:-1", "cuda:1,1") or "auto:N".
 DeviceSpec parse_device_spec(std::string_view text);

@@ -44,4 +44,8 @@ struct EngineConfig {
 // Parses "8GiB", "512MiB", "2G", "1.5GB", "1073741824" into bytes; throws tessera::Error.
 uint64_t parse_byte_size(const std::string& text);
 
+// True when `name` is a value EngineConfig::quantization accepts: "", "none", "int8",
+// "sym_int8", "int4", "sym_int4", "fp8".
+bool is_quantization_name(const std::string& name);
+
 }  // namespace tessera

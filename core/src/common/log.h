@@ -1,23 +1,5 @@
-// The core's one logging header: spdlog behind a small facade so that the level comes from
-// --log-level / TESSERA_LOG_LEVEL in one place and plugins' messages join the same sink.
+// The core's own spelling of tessera/log.h: core files include "common/log.h"; the logging
+// facade is public since tools log through the same sink and set its level.
 #pragma once
 
-#include <spdlog/spdlog.h>
-
-#include <string_view>
-
-namespace tessera::log {
-
-// Sets the global level from a name (trace, debug, info, warn, error, off); returns false
-// for an unknown name. Logs go to stderr so that stdout stays for results.
-bool set_level(std::string_view name);
-// Applies TESSERA_LOG_LEVEL when set; call once at startup, before parsing flags.
-void init_from_env();
-
-}  // namespace tessera::log
-
-#define TSR_LOG_TRACE(...) SPDLOG_TRACE(__VA_ARGS__)
-#define TSR_LOG_DEBUG(...) ::spdlog::debug(__VA_ARGS__)
-#define TSR_LOG_INFO(...) ::spdlog::info(__VA_ARGS__)
-#define TSR_LOG_WARN(...) ::spdlog::warn(__VA_ARGS__)
-#define TSR_LOG_ERROR(...) ::spdlog::error(__VA_ARGS__)
+#include "tessera/log.h"

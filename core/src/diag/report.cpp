@@ -1,5 +1,5 @@
 // Table and JSON formatters; see report.h.
-#include "diag/report.h"
+#include "tessera/diagnostics.h"
 
 #include <fmt/format.h>
 

@@ -22,7 +22,7 @@
 #include "common/check.h"
 #include "common/log.h"
 #include "engine/memory_sizing.h"
-#include "engine/metrics.h"
+#include "tessera/metrics.h"
 #include "engine/model_loading.h"
 #include "engine/model_runner.h"
 #include "engine/mpi_world.h"
@@ -32,7 +32,7 @@
 #include "runtime/device_selector.h"
 #include "scheduler/scheduler.h"
 #include "tessera/validate_request.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace tessera {
 

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "common/check.h"
+#include "model/canonical_weight.h"
 #include "tessera/engine_config.h"
 #include "tessera/sampling_params.h"
 
@@ -66,6 +67,15 @@ void SamplingParams::validate(int max_logprobs) const {
   TSR_CHECK_INPUT(stop.size() <= 16, "stop", "at most 16 stop strings, got {}", stop.size());
   for (const auto& s : stop) {
     TSR_CHECK_INPUT(s.size() <= 256, "stop", "stop strings are limited to 256 bytes");
+  }
+}
+
+bool is_quantization_name(const std::string& name) {
+  try {
+    model::parse_quantization(name);
+    return true;
+  } catch (const Error&) {
+    return false;
   }
 }
 

@@ -1,4 +1,4 @@
-#include "engine/metrics.h"
+#include "tessera/metrics.h"
 
 #include <algorithm>
 

@@ -4,7 +4,7 @@
 
 #include "common/check.h"
 #include "model/gguf_file.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 #include "tokenizer/tokenizer_spec.h"
 
 namespace tessera::engine {

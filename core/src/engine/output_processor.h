@@ -19,13 +19,13 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/metrics.h"
+#include "tessera/metrics.h"
 #include "engine/model_runner.h"
 #include "engine/stop_strings.h"
 #include "scheduler/scheduler_output.h"
 #include "tessera/request_output.h"
 #include "tessera/sampling_params.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 namespace tessera::engine {
 

@@ -1,4 +1,4 @@
-#include "engine/request_json.h"
+#include "tessera/request_json.h"
 
 #include <cmath>
 #include <limits>

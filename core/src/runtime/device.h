@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/plugin_registry.h"
+#include "tessera/plugins.h"
 #include "tessera/plugin.h"
 
 namespace tessera::runtime {

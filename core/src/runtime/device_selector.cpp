@@ -130,6 +130,10 @@ DeviceChoice select_device(const PluginRegistry& registry, const DeviceSpec& spe
   return select_first_device(registry, spec, needs, 1);
 }
 
+DeviceChoice select_device(const PluginRegistry& registry, const DeviceSpec& spec) {
+  return select_device(registry, spec, nullptr);
+}
+
 std::vector<DeviceChoice> select_devices(const PluginRegistry& registry, const DeviceSpec& spec,
                                          int32_t count, const ModelNeeds* needs) {
   TSR_CHECK_KIND(count >= 1, ErrorKind::kInvalidArgument,

@@ -15,18 +15,13 @@
 #include <string>
 #include <vector>
 
-#include "runtime/plugin_registry.h"
 #include "tessera/device_spec.h"
+#include "tessera/plugins.h"
 
 namespace tessera::runtime {
 
-struct DeviceChoice {
-  const LoadedPlugin* plugin = nullptr;  // owned by the registry
-  int32_t index = 0;
-
-  const DeviceInfo& info() const { return plugin->devices().at(static_cast<size_t>(index)); }
-  std::string to_string() const;  // "cuda:1"
-};
+// DeviceChoice, select_device(registry, spec) and list_usable_devices are public
+// (tessera/plugins.h); this header adds what only the engine asks for: the model's needs.
 
 // What running a model asks of a device. A plugin that scores highest but lacks any of it
 // (a GPU plugin whose kernels have not landed, a format it cannot prepack) is passed over by
@@ -44,8 +39,9 @@ ModelNeeds serving_needs(const std::string& quantization, const std::string& dty
 // "" when device `index` of `plugin` can run what `needs` asks, else a short reason.
 std::string why_cannot_run(const LoadedPlugin& plugin, int32_t index, const ModelNeeds& needs);
 
+// select_device (tessera/plugins.h) that passes over devices lacking `needs` (nullptr: none).
 DeviceChoice select_device(const PluginRegistry& registry, const DeviceSpec& spec,
-                           const ModelNeeds* needs = nullptr);
+                           const ModelNeeds* needs);
 
 // Tensor parallelism: `count` devices of one plugin, one per rank. `--device cuda` with
 // count 2 takes cuda:0 and cuda:1, `--device cuda:2` takes cuda:2 and cuda:3, `--device
@@ -57,8 +53,5 @@ std::vector<DeviceChoice> select_devices(const PluginRegistry& registry, const D
 // select_device's resolution of the first device, for a run of `count` devices.
 DeviceChoice select_first_device(const PluginRegistry& registry, const DeviceSpec& spec,
                                  const ModelNeeds* needs, int32_t count);
-
-// "cpu:0, cuda:0, cuda:1" — every usable device, or "none" (for messages).
-std::string list_usable_devices(const PluginRegistry& registry);
 
 }  // namespace tessera::runtime

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "tessera/plugin.h"
+#include "tessera/plugins.h"
 
 namespace tessera::runtime {
 
@@ -57,12 +58,7 @@ class HostServices {
   std::map<std::string, std::vector<unsigned char>> kv_;
 };
 
-// Cancellation: a process-wide flag plugins poll through tsr_host_api::cancel_requested.
-void request_cancel() noexcept;  // async-signal-safe
-void clear_cancel() noexcept;
-bool cancel_requested() noexcept;
-// Installs a SIGINT handler that calls request_cancel(); a second SIGINT terminates the
-// process as usual (the handler restores the default action after the first).
-void install_cancel_on_sigint();
+// Cancellation (request_cancel, cancel_requested, install_cancel_on_sigint) is public:
+// tessera/plugins.h.
 
 }  // namespace tessera::runtime

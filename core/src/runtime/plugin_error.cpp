@@ -3,7 +3,7 @@
 
 #include <fmt/format.h>
 
-#include "runtime/plugin_registry.h"
+#include "tessera/plugins.h"
 
 namespace tessera::runtime {
 

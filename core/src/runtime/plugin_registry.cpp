@@ -1,9 +1,9 @@
-// Plugin discovery and validation with Boost.DLL (see plugin_registry.h).
+// Plugin discovery and validation with Boost.DLL (see tessera/plugins.h).
 //
 // Every check a candidate goes through ends either in a LoadedPlugin or in one Refusal
 // line; nothing here throws for a bad plugin. Boost.DLL is built with BOOST_DLL_USE_STD_FS
 // (set by CMake for this target only), so paths are std::filesystem paths.
-#include "runtime/plugin_registry.h"
+#include "tessera/plugins.h"
 
 #include <fmt/format.h>
 
@@ -47,7 +47,7 @@ class LoadedPluginImpl final : public LoadedPlugin {
         score_(score) {}
 
   ~LoadedPluginImpl() override {
-    // The registry outlives everything made on these devices (see plugin_registry.h), so
+    // The registry outlives everything made on these devices (see tessera/plugins.h), so
     // shutdown is the last call the plugin sees, as the ABI requires.
     if (initialized_) api_->shutdown();
   }

@@ -1,6 +1,6 @@
-// ChatTemplate (see chat_template.h): parse once, render many times; turns interpreter errors
-// into tessera::Error with the template's name and the line/column of the failure.
-#include "template/chat_template.h"
+// ChatTemplate (see tessera/chat_template.h): parse once, render many times; turns interpreter
+// errors into tessera::Error with the template's name and the line/column of the failure.
+#include "tessera/chat_template.h"
 
 #include <filesystem>
 #include <fstream>

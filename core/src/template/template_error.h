@@ -1,5 +1,5 @@
 // Internal error type of the chat-template interpreter: a message plus the template position
-// it belongs to. The public API (chat_template.h) turns it into tessera::Error with
+// it belongs to. The public API (tessera/chat_template.h) turns it into tessera::Error with
 // "line L, column C" in the text; it never escapes the library as this type.
 #pragma once
 

@@ -1,6 +1,6 @@
 // Tokenizer encode/decode and StreamingDecoder; see tokenizer.h. Loading lives in
 // tokenizer_json.cpp and tokenizer_spec.cpp.
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 
 #include <algorithm>
 #include <fstream>

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/check.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 #include "tokenizer/tokenizer_parts.h"
 
 namespace tessera::tokenizer {

@@ -7,7 +7,7 @@
 #include <numeric>
 
 #include "common/check.h"
-#include "tokenizer/tokenizer.h"
+#include "tessera/tokenizer.h"
 #include "tokenizer/tokenizer_parts.h"
 
 namespace tessera::tokenizer {

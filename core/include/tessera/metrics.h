@@ -1,5 +1,6 @@
-// Counters, gauges and histograms the engine keeps for the server's /metrics (names and
-// meanings follow vLLM's `vllm:` metrics; see docs/metrics.md). Thread-safe snapshots.
+// Public: what Engine::metrics() returns. Counters, gauges and histograms the engine keeps for
+// the server's /metrics and the benchmarks (names and meanings follow vLLM's `vllm:` metrics;
+// see docs/metrics.md). Thread-safe snapshots.
 #pragma once
 
 #include <cstdint>

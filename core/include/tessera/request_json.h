@@ -1,4 +1,4 @@
-// OpenAI completion-request fields (JSON) -> SamplingParams, shared by `tessera generate
+// Public: OpenAI completion-request fields (JSON) -> SamplingParams, shared by `tessera generate
 // --input` and the server. Wrong types and out-of-range values throw tessera::Error
 // (kInvalidArgument) naming the field, which the server turns into a 400.
 #pragma once

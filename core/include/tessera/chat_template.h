@@ -1,7 +1,7 @@
-// ChatTemplate: renders a model's chat template (the Jinja `chat_template` of
-// tokenizer_config.json or GGUF's tokenizer.chat_template) the way Hugging Face transformers
-// renders it: jinja2's ImmutableSandboxedEnvironment with trim_blocks, lstrip_blocks and
-// loopcontrols, HF's tojson, raise_exception and strftime_now.
+// Public (the server builds prompts with it). ChatTemplate: renders a model's chat template (the
+// Jinja `chat_template` of tokenizer_config.json or GGUF's tokenizer.chat_template) the way Hugging
+// Face transformers renders it: jinja2's ImmutableSandboxedEnvironment with trim_blocks,
+// lstrip_blocks and loopcontrols, HF's tojson, raise_exception and strftime_now.
 //
 // The Jinja interpreter behind it is written by hand (core/src/template/*): no C++ Jinja
 // library is packaged in Debian. It implements the subset chat templates use; see

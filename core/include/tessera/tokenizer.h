@@ -1,9 +1,13 @@
+// Public: what Engine::tokenizer() returns, and a tokenizer of its own for tools that need
+// one without an engine (bench serve's datasets).
+//
 // Tokenizer: text <-> token ids for byte-level BPE (Llama 3, Qwen) and SentencePiece-style BPE
 // with byte fallback (Llama 2, Mistral), loaded from Hugging Face tokenizer.json (+
-// tokenizer_config.json, + generation_config.json when present) or built from an in-memory
-// TokenizerSpec (the GGUF path, see tokenizer_spec.h). Behaviour matches the reference
-// `tokenizers` library: goldens in tests/data/tokenizers. Unsupported pipeline components fail
-// at load with an error naming them, never silently.
+// tokenizer_config.json, + generation_config.json when present) or built by the core from an
+// in-memory TokenizerSpec (the GGUF path; TokenizerSpec and TokenizerParts are core-internal
+// and opaque here). Behaviour matches the reference `tokenizers` library: goldens in
+// tests/data/tokenizers. Unsupported pipeline components fail at load with an error naming
+// them, never silently.
 //
 // A Tokenizer is immutable after construction and thread-safe; StreamingDecoder is per request
 // and must not outlive its Tokenizer.

@@ -1,0 +1,18 @@
+// Every public header of the core, compiled with nothing but tessera_core's include path
+// (see CMakeLists.txt): each one must stand on its own and on core/include alone.
+#include "tessera/chat_template.h"
+#include "tessera/check.h"
+#include "tessera/device_spec.h"
+#include "tessera/diagnostics.h"
+#include "tessera/engine.h"
+#include "tessera/engine_config.h"
+#include "tessera/error.h"
+#include "tessera/log.h"
+#include "tessera/metrics.h"
+#include "tessera/plan.h"
+#include "tessera/plugins.h"
+#include "tessera/request_json.h"
+#include "tessera/request_output.h"
+#include "tessera/sampling_params.h"
+#include "tessera/tokenizer.h"
+#include "tessera/validate_request.h"
