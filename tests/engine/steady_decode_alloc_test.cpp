@@ -32,7 +32,7 @@
 #include "engine/model_runner.h"
 #include "engine/model_weights.h"
 #include "runtime/device_selector.h"
-#include "runtime/plugin_registry.h"
+#include "tessera/plugins.h"
 #include "scheduler/scheduler.h"
 #include "tessera/device_spec.h"
 
