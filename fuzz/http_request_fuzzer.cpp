@@ -53,8 +53,8 @@ class ClientBytes {
       ec = net::error::eof;
       return 0;
     }
-    const size_t n = net::buffer_copy(
-        buffers, net::buffer(bytes_.data(), std::min(bytes_.size(), read_size_)));
+    const size_t n =
+        net::buffer_copy(buffers, net::buffer(bytes_.data(), std::min(bytes_.size(), read_size_)));
     bytes_.remove_prefix(n);
     return n;
   }
@@ -72,9 +72,9 @@ class ClientBytes {
 };
 
 void check_refusal(const ApiError& error) {
-  TSR_FUZZ_ASSERT(error.status() >= 400 && error.status() < 500,
-                  "a request answered with " + std::to_string(error.status()) + ": " +
-                      error.what());
+  TSR_FUZZ_ASSERT(
+      error.status() >= 400 && error.status() < 500,
+      "a request answered with " + std::to_string(error.status()) + ": " + error.what());
   TSR_FUZZ_ASSERT(std::strlen(error.what()) > 0, "a refusal without a message");
 }
 
@@ -101,13 +101,12 @@ void serve(const HttpRequest& request, const ServerOptions& options, const Serve
       return;
     case Route::kCompletions:
     case Route::kChatCompletions: {
-      const auto generation =
-          parse_generation_request(parse_request_body(request.body()),
-                                   match.route == Route::kChatCompletions, served.limits,
-                                   served.prompts);
-      TSR_FUZZ_ASSERT(!generation.choices.empty() &&
-                          generation.choices.size() % generation.num_prompts == 0,
-                      "choices != prompts x n");
+      const auto generation = parse_generation_request(parse_request_body(request.body()),
+                                                       match.route == Route::kChatCompletions,
+                                                       served.limits, served.prompts);
+      TSR_FUZZ_ASSERT(
+          !generation.choices.empty() && generation.choices.size() % generation.num_prompts == 0,
+          "choices != prompts x n");
       return;
     }
   }

@@ -303,6 +303,30 @@ def http_request_seeds():
             b"Connection: keep-alive\r\nContent-Length: 9\r\n\r\n{not json"
             + post(b"/v1/completions", {"prompt": [1, 2], "max_tokens": 1}),
     }
+    # Edge cases of the HTTP syntax and the limits (each answered 400 or 413, or served).
+    te = b"POST /tokenize HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    seeds.update({
+        "edge-header-over-64k": b"\x00GET /health HTTP/1.1\r\nX-Big: " + b"a" * 70000
+            + b"\r\n\r\n",
+        "edge-chunk-size-2p64": b"\x00" + te + b"\r\nffffffffffffffff\r\nab\r\n0\r\n\r\n",
+        "edge-chunk-size-overflow": b"\x00" + te + b"\r\n1ffffffffffffffff\r\nab\r\n0\r\n\r\n",
+        "edge-chunks-over-limit": b"\x08" + te + b"\r\n"
+            + (b"200\r\n" + b"a" * 512 + b"\r\n") * 3 + b"0\r\n\r\n",
+        "edge-content-length-2p64": b"\x00POST /v1/completions HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 18446744073709551615\r\n\r\n{}",
+        "edge-content-length-twice": b"\x00POST /v1/completions HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        "edge-length-and-chunked": b"\x00POST /tokenize HTTP/1.1\r\nContent-Length: 5\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        "edge-api-key-wrong": b"\x04GET /v1/models HTTP/1.1\r\nAuthorization: Bearer fuzz-kez"
+            b"\r\n\r\nGET /v1/models HTTP/1.1\r\nAuthorization: Bearer fuzz-key\r\n\r\n",
+        "edge-pipelined-1-byte-reads": b"\x01" + b"POST /detokenize HTTP/1.1\r\n"
+            b"Content-Length: 15\r\n\r\n{\"tokens\": [1]}" * 3,
+        "edge-nul-in-target": b"\x00GET /hea\x00lth HTTP/1.1\r\n\r\n",
+        "edge-obs-fold": b"\x00GET /health HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+        "edge-body-not-utf8": b"\x00POST /tokenize HTTP/1.1\r\nContent-Length: 16\r\n\r\n"
+            b"{\"prompt\": \"\xff\"}",
+    })
     for name, data in seeds.items():
         out("http_request", name + ".http", data)
 

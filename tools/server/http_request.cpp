@@ -83,15 +83,16 @@ RouteMatch match_route(const HttpRequest& request, const ServerOptions& options)
   for (const auto& entry : kRoutes) {
     if (match.path != entry.path) continue;
     match.route = entry.route;
-    if (request.method() != entry.verb) match.allowed_method = std::string(http::to_string(entry.verb));
+    if (request.method() != entry.verb)
+      match.allowed_method = std::string(http::to_string(entry.verb));
     return match;
   }
   throw ApiError(404, "Not Found: no route " + match.path, "", "not_found_error");
 }
 
 ApiError method_not_allowed(const RouteMatch& match) {
-  return ApiError(405, "Method Not Allowed: " + match.path + " accepts " + match.allowed_method,
-                  "", "invalid_request_error");
+  return ApiError(405, "Method Not Allowed: " + match.path + " accepts " + match.allowed_method, "",
+                  "invalid_request_error");
 }
 
 json parse_request_body(const std::string& body) {
