@@ -179,7 +179,11 @@ void QuantWeight::run_tiled(const float* x, int64_t m, float* out) const {
     const int64_t t_end = std::min(tiles, (group + 1) * group_tiles);
     for (int64_t i0 = 0; i0 < m; i0 += kChunkRows) {
       const int64_t rows_here = std::min(kChunkRows, m - i0);
-      const Q8Rows chunk{q_all + i0 * k, s_all + i0 * blocks, sum_all + i0 * blocks, k};
+      // The quantized activations exist on the integer path only (null pointers, not to be
+      // offset, on the float path).
+      const Q8Rows chunk =
+          integer ? Q8Rows{q_all + i0 * k, s_all + i0 * blocks, sum_all + i0 * blocks, k}
+                  : Q8Rows{nullptr, nullptr, nullptr, k};
       for (int64_t t = group * group_tiles; t < t_end; ++t) {
         const QuantTile tile{data_.data() + t * blocks * block_bytes,
                              scales_.data() + t * groups * kTileRows, blocks, group_ / kTileBlock};
