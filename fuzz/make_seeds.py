@@ -262,6 +262,75 @@ def openai_request_seeds():
         out("openai_request", f"request{i}.json", bytes([route]) + json.dumps(body).encode())
 
 
+def http_request_seeds():
+    # The first byte is the connection's settings (fuzz/http_request_fuzzer.cpp): read size
+    # (bits 0-1), API key "fuzz-key" required (bit 2), 1 KiB body limit (bit 3). The requests
+    # are the ones tests/integration sends: curl's and the Python clients' headers.
+    def post(path, body, extra=b""):
+        data = json.dumps(body).encode()
+        return (b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"
+                b"User-Agent: curl/7.88.1\r\nAccept: */*\r\nContent-Type: application/json\r\n"
+                + extra + b"Content-Length: " + str(len(data)).encode() + b"\r\n\r\n" + data)
+
+    def chunked(path, body):
+        data = json.dumps(body).encode()
+        half = len(data) // 2
+        return (b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                b"Content-Type: application/json\r\n\r\n"
+                + b"%x\r\n" % half + data[:half] + b"\r\n"
+                + b"%x;ext=1\r\n" % (len(data) - half) + data[half:] + b"\r\n0\r\nTrailer: x\r\n\r\n")
+
+    completion = {"model": "fuzz-model", "prompt": "Hello", "max_tokens": 8, "temperature": 0,
+                  "stream": True, "stream_options": {"include_usage": True}}
+    chat = {"model": "alias", "messages": [{"role": "user", "content": "hi"}],
+            "max_completion_tokens": 4, "logprobs": True, "top_logprobs": 2}
+    get = b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n"
+    seeds = {
+        "completion": b"\x00" + post(b"/v1/completions", completion),
+        "chat-api-key": b"\x04" + post(b"/v1/chat/completions", chat,
+                                       b"Authorization: Bearer fuzz-key\r\n"),
+        "tokenize-chunked": b"\x01" + chunked(b"/tokenize", {"prompt": "count me",
+                                                            "return_token_strs": True}),
+        "detokenize-continue": b"\x02" + post(b"/detokenize", {"tokens": [9707, 11, 1879]},
+                                              b"Expect: 100-continue\r\n"),
+        "pipelined-gets": b"\x03" + b"".join(get % p for p in (
+            b"/health", b"/version", b"/v1/models", b"/metrics?x=1", b"/server_info",
+            b"/nowhere")) + b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "http10-close": b"\x00GET /v1/models HTTP/1.0\r\n\r\nGET /health HTTP/1.1\r\n\r\n",
+        "over-limit": b"\x08" + post(b"/v1/completions", {"prompt": "a" * 2000}),
+        "not-http": b"\x00THIS IS NOT HTTP\r\n\r\n",
+        "bad-json-keepalive": b"\x00" + b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n"
+            b"Connection: keep-alive\r\nContent-Length: 9\r\n\r\n{not json"
+            + post(b"/v1/completions", {"prompt": [1, 2], "max_tokens": 1}),
+    }
+    # Edge cases of the HTTP syntax and the limits (each answered 400 or 413, or served).
+    te = b"POST /tokenize HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    seeds.update({
+        "edge-header-over-64k": b"\x00GET /health HTTP/1.1\r\nX-Big: " + b"a" * 70000
+            + b"\r\n\r\n",
+        "edge-chunk-size-2p64": b"\x00" + te + b"\r\nffffffffffffffff\r\nab\r\n0\r\n\r\n",
+        "edge-chunk-size-overflow": b"\x00" + te + b"\r\n1ffffffffffffffff\r\nab\r\n0\r\n\r\n",
+        "edge-chunks-over-limit": b"\x08" + te + b"\r\n"
+            + (b"200\r\n" + b"a" * 512 + b"\r\n") * 3 + b"0\r\n\r\n",
+        "edge-content-length-2p64": b"\x00POST /v1/completions HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 18446744073709551615\r\n\r\n{}",
+        "edge-content-length-twice": b"\x00POST /v1/completions HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        "edge-length-and-chunked": b"\x00POST /tokenize HTTP/1.1\r\nContent-Length: 5\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        "edge-api-key-wrong": b"\x04GET /v1/models HTTP/1.1\r\nAuthorization: Bearer fuzz-kez"
+            b"\r\n\r\nGET /v1/models HTTP/1.1\r\nAuthorization: Bearer fuzz-key\r\n\r\n",
+        "edge-pipelined-1-byte-reads": b"\x01" + b"POST /detokenize HTTP/1.1\r\n"
+            b"Content-Length: 15\r\n\r\n{\"tokens\": [1]}" * 3,
+        "edge-nul-in-target": b"\x00GET /hea\x00lth HTTP/1.1\r\n\r\n",
+        "edge-obs-fold": b"\x00GET /health HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+        "edge-body-not-utf8": b"\x00POST /tokenize HTTP/1.1\r\nContent-Length: 16\r\n\r\n"
+            b"{\"prompt\": \"\xff\"}",
+    })
+    for name, data in seeds.items():
+        out("http_request", name + ".http", data)
+
+
 def config_yaml_seeds():
     out("config_yaml", "engine.yaml",
         "host: 127.0.0.1\nport: 8001\nmax-num-seqs: 8\nmax_num_batched_tokens: 512\n"
@@ -280,6 +349,7 @@ def main():
     tokenizer_encode_seeds()
     chat_template_seeds()
     openai_request_seeds()
+    http_request_seeds()
     config_yaml_seeds()
     return 0
 

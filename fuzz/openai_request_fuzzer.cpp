@@ -7,47 +7,21 @@
 // problem); anything else would reach the client as a 500. Invariants on an accepted request:
 // it has prompts × n choices, every prompt id is in the vocabulary, and prompt + max_tokens
 // fits the context, and the stop token ids are the ones sent.
-#include <memory>
 #include <string>
 
 #include "api_error.h"
 #include "fuzz_support.h"
 #include "openai_api.h"
-#include "prompt_builder.h"
+#include "served_model.h"
 #include "tessera/error.h"
-#include "tessera/tokenizer.h"
-
-#ifndef TESSERA_TEST_DATA_DIR
-#error "TESSERA_TEST_DATA_DIR must name tests/data"
-#endif
 
 namespace {
 
 using nlohmann::json;
 using namespace tessera::server;
 
-struct Served {
-  std::unique_ptr<tessera::tokenizer::Tokenizer> tokenizer =
-      tessera::tokenizer::Tokenizer::from_files(TESSERA_TEST_DATA_DIR "/tokenizers/qwen3");
-  PromptBuilder prompts{*tokenizer, ""};
-  ApiLimits limits = [this] {
-    ApiLimits l;
-    l.served_model_names = {"fuzz-model", "alias"};
-    l.max_model_len = 512;
-    l.kv_tokens = 4096;
-    l.max_n = 4;
-    l.max_choices = 16;
-    l.vocab_size = tokenizer->vocab_size();
-    l.chat_parsing.reasoning = ReasoningFormat::kQwen3;
-    l.chat_parsing.tools = ToolCallFormat::kHermes;
-    return l;
-  }();
-};
-
-const Served& served_model() {
-  static const Served kServed;
-  return kServed;
-}
+using Served = tessera::fuzz::ServedModel;
+using tessera::fuzz::served_model;
 
 void check_accepted(const GenerationRequest& request, const json& body, const Served& served) {
   TSR_FUZZ_ASSERT(!request.choices.empty(), "accepted a request with no choices");

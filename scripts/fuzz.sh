@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets of fuzz/ with clang-14, AddressSanitizer and
 # UndefinedBehaviorSanitizer (CUDA and XPU off) into build-fuzz/ (override with FUZZ_BUILD_DIR),
 # then runs each for SECONDS (default 60) from its committed seed corpus (fuzz/corpus/<target>)
-# and its dictionary (fuzz/dicts/<target>.dict).
+# and its dictionary (fuzz/dicts/<target>.dict). scripts/sanitize.sh asan builds and runs the
+# unit tests in this same build (scripts/sanitizers/clang-asan-build.sh configures both).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     e.g. scripts/fuzz.sh 3600 gguf chat_template
 #
@@ -18,18 +19,13 @@ shift $(( $# > 0 ? 1 : 0 ))
 build_dir="${FUZZ_BUILD_DIR:-$repo_root/build-fuzz}"
 jobs="${TESSERA_BUILD_JOBS:-$(nproc)}"
 all_targets=(gguf safetensors hf_config tokenizer_json tokenizer_encode chat_template
-             openai_request config_yaml)
+             openai_request http_request config_yaml)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
-export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$repo_root}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
-# Warnings are the GCC build's gate; clang's own extra warnings must not stop a fuzz run.
-CC=clang-14 CXX=clang++-14 cmake -S "$repo_root" -B "$build_dir" -G Ninja \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_FUZZ=ON -DTESSERA_WITH_TESTS=OFF \
-  -DTESSERA_WITH_CUDA=OFF -DTESSERA_WITH_XPU=OFF \
-  -DTESSERA_SANITIZE=address,undefined -DCMAKE_CXX_FLAGS="-Wno-error -fno-sanitize-recover=all" \
-  -DCMAKE_C_FLAGS="-fno-sanitize-recover=all" \
-  -DPython3_EXECUTABLE="$repo_root/.venv/bin/python" >/dev/null
+# The same configuration as scripts/sanitize.sh asan (it builds the unit tests here too).
+source "$repo_root/scripts/sanitizers/clang-asan-build.sh"
+configure_clang_asan_build "$repo_root" "$build_dir"
 cmake --build "$build_dir" -j "$jobs" --target "${targets[@]/#/fuzz_}"
 
 # libFuzzer's seed, printed so that a run can be repeated (-runs and -seed make it exact).

@@ -15,6 +15,7 @@ packages=(
   clang-format-14
   libopenmpi-dev openmpi-bin
   libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
+  libomp-14-dev  # clang's OpenMP, for the CPU plugin in the clang ASan build (sanitize.sh asan)
   prometheus
   python3 python3-venv python3-pip
 )

@@ -21,3 +21,11 @@ if [ "$fuzz_seconds" -gt 0 ]; then
   FUZZ_SEED="${FUZZ_SEED:-1}" FUZZ_RUNS="${TESSERA_CI_FUZZ_RUNS:-30000}" \
     "$repo_root/scripts/fuzz.sh" "$fuzz_seconds"
 fi
+# The unit tests of the core and the CPU plugin, and the plugin's conformance suite (seed 1),
+# under ASan + UBSan in that same clang build: its core objects are already compiled, only the
+# tests and the plugin are added (docs/testing.md has the list, what is left out and why, and
+# the time it adds). TESSERA_CI_SANITIZE=0 skips it. ThreadSanitizer is not run here (time):
+# scripts/sanitize.sh tsan.
+if [ "${TESSERA_CI_SANITIZE:-1}" != 0 ]; then
+  "$repo_root/scripts/sanitize.sh" asan
+fi

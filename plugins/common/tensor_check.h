@@ -8,6 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "tessera/plugin.h"
 
@@ -39,6 +41,16 @@ struct View {
     return reinterpret_cast<T*>(data);
   }
 };
+
+// An enum field of an ABI struct as the integer the caller stored. C lets any int through,
+// while in C++ reading a value outside the enumeration's range as the enum type is undefined
+// (UBSan reports it), so an unknown value is checked in this form before it is used.
+template <class E>
+int64_t raw_enum_value(const E& field) {
+  std::underlying_type_t<E> value;
+  std::memcpy(&value, &field, sizeof value);
+  return static_cast<int64_t>(value);
+}
 
 // Throws unless `p` is non-NULL and p->struct_size covers `size` bytes.
 void check_params_size(const void* p, size_t struct_size, size_t size, const char* op);

@@ -32,8 +32,10 @@ bool weight_format_quantized(tsr_weight_format f) {
 void check_weight_desc(const tsr_weight_desc* d, const char* op) {
   // A host of ABI 1.0 passes the descriptor without `mins`; only the asym formats need it.
   check_params_size(d, d != nullptr ? d->struct_size : 0, offsetof(tsr_weight_desc, mins), op);
-  TSR_PLUGIN_CHECK_ARG(weight_format_known(d->format), "%s: format %d is not a tsr_weight_format",
-                       op, static_cast<int>(d->format));
+  const int64_t format = raw_enum_value(d->format);
+  TSR_PLUGIN_CHECK_ARG(
+      format >= TSR_WEIGHT_FORMAT_F32 && format <= TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM,
+      "%s: format %lld is not a tsr_weight_format", op, static_cast<long long>(format));
   TSR_PLUGIN_CHECK_ARG(d->rows > 0 && d->rows < (int64_t{1} << 31), "%s: rows %lld out of range",
                        op, static_cast<long long>(d->rows));
   TSR_PLUGIN_CHECK_ARG(d->cols > 0 && d->cols < (int64_t{1} << 31), "%s: cols %lld out of range",

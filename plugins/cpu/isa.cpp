@@ -1,6 +1,8 @@
 // ISA detection and kernel-set selection (see isa.h).
 #include "isa.h"
 
+#include <cpuid.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -14,10 +16,29 @@ namespace tsr::cpu {
 namespace {
 std::atomic<int> g_active{static_cast<int>(Isa::kGeneric)};
 
+// F16C and AMX-BF16 straight from CPUID: clang 14's __builtin_cpu_supports does not know
+// them (the clang ASan build of scripts/sanitize.sh compiles this file too).
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+}
+
+bool cpu_has_amx_bf16() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || (ecx & bit_OSXSAVE) == 0) return false;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0 || (edx & (1u << 22)) == 0) {
+    return false;
+  }
+  // The OS must save the tile state (XCR0 bits 17 and 18), as GCC's builtin also checks.
+  unsigned xcr0_low = 0, xcr0_high = 0;
+  __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+  constexpr unsigned kTileState = (1u << 17) | (1u << 18);
+  return (xcr0_low & kTileState) == kTileState;
+}
+
 bool cpu_has_avx2() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
 }
 
 bool cpu_has_avx512() {
@@ -130,13 +151,13 @@ std::string cpu_feature_list() {
   add("avx", __builtin_cpu_supports("avx"));
   add("avx2", __builtin_cpu_supports("avx2"));
   add("fma", __builtin_cpu_supports("fma"));
-  add("f16c", __builtin_cpu_supports("f16c"));
+  add("f16c", cpu_has_f16c());
   add("avx512f", __builtin_cpu_supports("avx512f"));
   add("avx512bw", __builtin_cpu_supports("avx512bw"));
   add("avx512vl", __builtin_cpu_supports("avx512vl"));
   add("avx512dq", __builtin_cpu_supports("avx512dq"));
   add("avx512bf16", __builtin_cpu_supports("avx512bf16"));
-  add("amx-bf16", __builtin_cpu_supports("amx-bf16"));
+  add("amx-bf16", cpu_has_amx_bf16());
   return out.empty() ? std::string("none") : out;
 }
 

@@ -27,7 +27,8 @@ void rms_norm(const tsr_rms_norm_params* p, bool execute) {
   const float eps = prm.eps;
   parallel_for(
       rows,
-      [&](int64_t r) {
+      // The structured bindings by init-capture: clang before 16 cannot capture them.
+      [&, &x = x, &residual = residual, &out = out, fused = fused](int64_t r) {
         const size_t offset = static_cast<size_t>(r * h) * elem;
         const float* v = as_f32(x.data + offset, dtype, h, 0);
         if (fused) {

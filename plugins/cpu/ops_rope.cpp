@@ -60,7 +60,8 @@ void rope(const tsr_rope_params* p, bool execute) {
   const int64_t work = query.numel + (has_key ? key.numel : 0);
   parallel_for(
       tokens,
-      [&](int64_t t) {
+      // The structured bindings by init-capture: clang before 16 cannot capture them.
+      [&, &query = query, &key = key, has_key = has_key](int64_t t) {
         float* cos_v = scratch_f32(3, static_cast<size_t>(half));
         float* sin_v = scratch_f32(4, static_cast<size_t>(half));
         const float* table = pos[t] >= long_from ? inv + half : inv;

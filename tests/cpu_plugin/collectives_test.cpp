@@ -136,10 +136,18 @@ TEST_F(Collectives, MismatchFailsOnEveryRank) {
     return c->all_reduce(ranks[r].comm, ranks[r].stream, &t[r], &t[r], TSR_REDUCE_OP_SUM);
   });
   for (const Status& s : status) EXPECT_EQ(s.code, TSR_ERROR_CODE_INVALID_ARGUMENT) << s.message;
-  // The group is still usable afterwards.
-  const auto again =
-      on_all_ranks([&](int r) { return c->broadcast(ranks[r].comm, ranks[r].stream, &t[0], 0); });
+  // The group is still usable afterwards. Each rank broadcasts into a tensor of its own: ranks
+  // writing one shared tensor would race (ThreadSanitizer reported it).
+  std::vector<tsr_tensor> same;
+  for (int r = 0; r < kRanks; ++r) {
+    same.push_back(tensor(r, std::vector<float>(4, static_cast<float>(r)), TSR_DTYPE_F32));
+  }
+  const auto again = on_all_ranks(
+      [&](int r) { return c->broadcast(ranks[r].comm, ranks[r].stream, &same[r], 0); });
   for (const Status& s : again) EXPECT_TRUE(s.ok()) << s.message;
+  for (int r = 0; r < kRanks; ++r) {
+    EXPECT_EQ(values(same[static_cast<size_t>(r)]), std::vector<float>(4, 0.0f));
+  }
 }
 
 }  // namespace

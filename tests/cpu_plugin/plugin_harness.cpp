@@ -1,6 +1,7 @@
 // Test host and plugin loader (see plugin_harness.h).
 #include "plugin_harness.h"
 
+#include <cpuid.h>
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -188,8 +189,10 @@ tsr_tensor Plugin::empty(tsr_dtype dtype, std::vector<int64_t> shape) {
 
 bool cpu_has_avx2() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  // F16C from CPUID: clang 14's __builtin_cpu_supports does not know it.
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 }
 
 bool cpu_has_avx512() {

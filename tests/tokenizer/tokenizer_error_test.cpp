@@ -92,7 +92,8 @@ TEST(TokenizerErrors, UnsupportedComponentsAreNamed) {
        "unsupported post_processor type 'BertProcessing'"},
   };
   for (const auto& [patch, expected] : cases) {
-    const std::string msg = error_of([&] { Tokenizer::from_json(tiny_json(patch)); });
+    const std::string msg =
+        error_of([&, &patch = patch] { Tokenizer::from_json(tiny_json(patch)); });
     EXPECT_NE(msg.find(expected), std::string::npos) << patch << " -> " << msg;
   }
 }

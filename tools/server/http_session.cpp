@@ -14,6 +14,7 @@
 #include "tessera/check.h"
 #include "tessera/log.h"
 #include "tessera/metrics.h"
+#include "http_request.h"
 #include "prometheus.h"
 #include "server_info.h"
 #include "tessera/tokenizer.h"
@@ -35,23 +36,6 @@ constexpr size_t kMaxLingerBytes = size_t{64} << 20;
 std::string chunk(const std::string& data) {
   if (data.empty()) return "";
   return fmt::format("{:x}\r\n", data.size()) + data + "\r\n";
-}
-
-bool constant_time_equal(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
-  }
-  return diff == 0;
-}
-
-json parse_body(const std::string& body) {
-  if (body.empty()) throw bad_request("the request body is empty; send a JSON object");
-  try {
-    return json::parse(body);
-  } catch (const json::exception& e) {
-    throw bad_request(std::string("the request body is not valid JSON: ") + e.what());
-  }
 }
 
 // Waits on a generation's channels and posts every output to the session's strand. One
@@ -127,23 +111,20 @@ void Session::do_read() {
   if (closed_) return;
   reading_ = true;
   parser_.emplace();
-  parser_->body_limit(state_.options.max_request_body);
-  parser_->header_limit(64 * 1024);
+  configure_request_parser(*parser_, state_.options);
   stream_.expires_after(
       std::chrono::milliseconds(static_cast<int64_t>(state_.options.keep_alive_timeout_s * 1000)));
   http::async_read_header(
       stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
         if (ec) return self->on_read(ec, 0);
-        auto& parser = *self->parser_;
-        const auto length = parser.content_length();
-        if (length && *length > self->state_.options.max_request_body) {
+        if (announced_body_over_limit(*self->parser_, self->state_.options)) {
           return self->on_read(http::error::body_limit, 0);
         }
         auto read_body = [self] {
           http::async_read(self->stream_, self->buffer_, *self->parser_,
                            beast::bind_front_handler(&Session::on_read, self));
         };
-        if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        if (expects_continue(self->parser_->get())) {
           auto reply = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
           net::async_write(self->stream_, net::buffer(*reply),
                            [self, reply, read_body](beast::error_code wec, size_t) {
@@ -160,20 +141,10 @@ void Session::on_read(beast::error_code ec, size_t) {
   reading_ = false;
   stream_.expires_never();
   if (closed_) return;
-  if (ec == http::error::body_limit) {
+  if (const auto error = read_error_response(ec, state_.options)) {
     keep_alive_ = false;
     ++state_.http_requests;
-    respond_error(413, ApiError(413, fmt::format("the request body exceeds the limit of {} bytes "
-                                                 "(--max-request-body)",
-                                                 state_.options.max_request_body))
-                           .to_json());
-    return;
-  }
-  if (ec && ec.category() == http::make_error_code(http::error::end_of_stream).category() &&
-      ec != http::error::end_of_stream && ec != http::error::partial_message) {
-    keep_alive_ = false;
-    ++state_.http_requests;
-    respond_error(400, bad_request("malformed HTTP request: " + ec.message()).to_json());
+    respond_error(error->status(), error->to_json());
     return;
   }
   if (ec) return close();
@@ -202,46 +173,19 @@ void Session::handle(Request& request) {
 }
 
 void Session::route(Request& request) {
-  std::string path(request.target());
-  path = path.substr(0, path.find('?'));
-  const auto method = request.method();
-  if (path.starts_with("/v1/") && !state_.options.api_key.empty()) {
-    const std::string given(request[http::field::authorization]);
-    if (!constant_time_equal(given, "Bearer " + state_.options.api_key)) {
-      throw ApiError(401, "Incorrect or missing API key: send 'Authorization: Bearer <key>'.", "",
-                     "invalid_request_error", "invalid_api_key");
-    }
-  }
-  struct Route {
-    const char* path;
-    http::verb verb;
-  };
-  static constexpr Route kRoutes[] = {
-      {"/health", http::verb::get},          {"/version", http::verb::get},
-      {"/metrics", http::verb::get},         {"/v1/models", http::verb::get},
-      {"/v1/completions", http::verb::post}, {"/v1/chat/completions", http::verb::post},
-      {"/tokenize", http::verb::post},       {"/detokenize", http::verb::post},
-      {"/server_info", http::verb::get}};
-  const Route* found = nullptr;
-  for (const auto& r : kRoutes) {
-    if (path == r.path) found = &r;
-  }
-  if (found == nullptr) throw ApiError(404, "Not Found: no route " + path, "", "not_found_error");
-  if (method != found->verb) {
-    const std::string allowed(http::to_string(found->verb));
-    respond(405,
-            dump_json(ApiError(405, "Method Not Allowed: " + path + " accepts " + allowed, "",
-                               "invalid_request_error")
-                          .to_json()),
-            "application/json", allowed);
+  const RouteMatch match = match_route(request, state_.options);
+  if (!match.allowed_method.empty()) {
+    respond(405, dump_json(method_not_allowed(match).to_json()), "application/json",
+            match.allowed_method);
     return;
   }
   auto& engine = state_.engine;
-  if (path == "/health") {
+  const Route route = match.route;
+  if (route == Route::kHealth) {
     respond(200, "", "text/plain");
-  } else if (path == "/version") {
+  } else if (route == Route::kVersion) {
     respond(200, dump_json({{"version", state_.options.version}}), "application/json");
-  } else if (path == "/metrics") {
+  } else if (route == Route::kMetrics) {
     MetricsExtras extras;
     extras.blocks_in_use = engine.blocks_in_use();
     extras.block_size = engine.config().block_size;
@@ -257,22 +201,22 @@ void Session::route(Request& request) {
     respond(200,
             prometheus_text(engine.metrics(), extras, state_.limits.served_model_names.front()),
             "text/plain; version=0.0.4; charset=utf-8");
-  } else if (path == "/server_info") {
+  } else if (route == Route::kServerInfo) {
     respond(200, dump_json(server_info_body(engine, state_.options)), "application/json");
-  } else if (path == "/v1/models") {
+  } else if (route == Route::kModels) {
     respond(200, dump_json(models_body(state_.limits, state_.started_at)), "application/json");
-  } else if (path == "/tokenize") {
+  } else if (route == Route::kTokenize) {
     respond(200,
-            dump_json(tokenize_body(parse_body(request.body()), state_.limits, *state_.prompts,
-                                    engine.tokenizer())),
+            dump_json(tokenize_body(parse_request_body(request.body()), state_.limits,
+                                    *state_.prompts, engine.tokenizer())),
             "application/json");
-  } else if (path == "/detokenize") {
-    respond(
-        200,
-        dump_json(detokenize_body(parse_body(request.body()), state_.limits, engine.tokenizer())),
-        "application/json");
+  } else if (route == Route::kDetokenize) {
+    respond(200,
+            dump_json(detokenize_body(parse_request_body(request.body()), state_.limits,
+                                      engine.tokenizer())),
+            "application/json");
   } else {
-    start_generation(request, path == "/v1/chat/completions");
+    start_generation(request, route == Route::kChatCompletions);
   }
 }
 
@@ -297,7 +241,7 @@ void Session::respond_error(int status, const json& error) {
 }
 
 void Session::start_generation(Request& request, bool chat) {
-  const json body = parse_body(request.body());
+  const json body = parse_request_body(request.body());
   auto generation = std::make_unique<Generation>(
       parse_generation_request(body, chat, state_.limits, *state_.prompts),
       state_.engine.tokenizer());
