@@ -100,8 +100,8 @@ for run in d["runs"]:
         tok = b * n / best
         # prefill_gflops is of the median; rescale to the best iteration like tok/s.
         gflops = run["prefill_gflops"] * statistics.median(run["prefill_s"]) / best
-        gemm = d.get("gemm_calibration")
-        vs = f"{gflops:.0f} : {gemm['gflops']:.0f} ({100 * gflops / gemm['gflops']:.0f}%)" if gemm else f"{gflops:.0f} : –"
+        peak = (d.get("gemm_calibration") or {}).get("gflops")
+        vs = f"{gflops:.0f} : {peak:.0f} ({100 * gflops / peak:.0f}%)" if peak else f"{gflops:.0f} : –"
         print(f"| {model} | {wtype} | prefill {n}, batch {b} | {tok:.1f} | "
               f"{triad:.1f} | {mb:.1f} | – | – | – | {vs} | {before} / {after} |")
 ' "$@"
