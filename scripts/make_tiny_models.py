@@ -393,6 +393,10 @@ def write_gguf(path, family, cfg, weights, qtype_name):
             writer.add_tensor(name, q, raw_shape=q.shape, raw_dtype=qtype)
         elif qtype_name == "F16" and data.ndim == 2:
             writer.add_tensor(name, data.astype(np.float16))
+        elif data.ndim == 1:
+            # Norms and biases in f32 whatever the checkpoint's dtype, as llama.cpp's converter
+            # writes them (its CPU ops refuse an f16 norm weight: peers must load these files).
+            writer.add_tensor(name, data.astype(np.float32))
         else:
             writer.add_tensor(name, data)
 
