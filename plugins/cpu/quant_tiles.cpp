@@ -231,10 +231,10 @@ void run_tiles(const TiledWeight& w, const float* x, int64_t m, float* out, bool
       const int64_t rows_here = std::min(kChunkRows, m - i0);
       // The quantized activations exist on the integer path only (null pointers, not to be
       // offset, on the float path).
-      const Q8Rows chunk =
-          integer ? Q8Rows{q_all + i0 * k, s_all + i0 * blocks, sum_all + i0 * blocks, k,
-                           asym ? block_sum_all + i0 * blocks : nullptr}
-                  : Q8Rows{nullptr, nullptr, nullptr, k, nullptr};
+      const Q8Rows chunk = integer
+                               ? Q8Rows{q_all + i0 * k, s_all + i0 * blocks, sum_all + i0 * blocks,
+                                        k, asym ? block_sum_all + i0 * blocks : nullptr}
+                               : Q8Rows{nullptr, nullptr, nullptr, k, nullptr};
       for (int64_t t = group * group_tiles; t < t_end; ++t) {
         const QuantTile tile = w.tile(t);
         const int64_t row0 = t * kTileRows;
