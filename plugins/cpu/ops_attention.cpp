@@ -100,6 +100,27 @@ float max_of(const float* s, int64_t n) {
   return m2 > m0 ? m2 : m0;
 }
 
+// One query row's online softmax over `n` more keys: their scores s (soft-capped here when
+// softcap > 0, then turned into weights), their value rows, the row's running max m, sum l
+// and unnormalized output acc.
+void online_softmax_step(const Kernels& k, float* s, int64_t n, const float* values, int64_t dim,
+                         float softcap, float& m, float& l, float* acc) {
+  if (softcap > 0.0f) {
+    for (int64_t i = 0; i < n; ++i) s[i] = softcap * std::tanh(s[i] / softcap);
+  }
+  const float m_new = std::max(m, max_of(s, n));
+  if (m != m_new && l > 0.0f) {
+    float correction = std::exp(m - m_new);
+    // A subnormal would make acc subnormal (kernels.h, exp_shifted_sum).
+    if (correction < std::numeric_limits<float>::min()) correction = 0.0f;
+    l *= correction;
+    k.scale(correction, acc, dim);
+  }
+  m = m_new;
+  l += k.exp_shifted_sum(s, n, m_new);
+  k.weighted_rows(s, values, n, dim, acc);
+}
+
 // Attention of `group` query heads (rows q, each g->dim floats) against one KV head.
 void attend(const HeadTask& task, int64_t kv_head, const float* q, int64_t group, float* acc) {
   const Kernels& k = kernels();
@@ -127,24 +148,7 @@ void attend(const HeadTask& task, int64_t kv_head, const float* q, int64_t group
         as_f32(task.cache + g.value_offset(block, offset, kv_head), task.cache_dtype, n * dim, 4);
     for (int64_t h = 0; h < group; ++h) {
       k.scaled_dots(q + h * dim, keys, n, dim, task.scale, scores);
-      if (task.softcap > 0.0f) {
-        for (int64_t i = 0; i < n; ++i) {
-          scores[i] = task.softcap * std::tanh(scores[i] / task.softcap);
-        }
-      }
-      const float block_max = max_of(scores, n);
-      const float m_new = std::max(m[h], block_max);
-      float* acc_h = acc + h * dim;
-      if (m[h] != m_new && l[h] > 0.0f) {
-        float correction = std::exp(m[h] - m_new);
-        // A subnormal would make acc_h subnormal (kernels.h, exp_shifted_sum).
-        if (correction < std::numeric_limits<float>::min()) correction = 0.0f;
-        l[h] *= correction;
-        k.scale(correction, acc_h, dim);
-      }
-      m[h] = m_new;
-      l[h] += k.exp_shifted_sum(scores, n, m_new);
-      k.weighted_rows(scores, values, n, dim, acc_h);
+      online_softmax_step(k, scores, n, values, dim, task.softcap, m[h], l[h], acc + h * dim);
     }
   }
   for (int64_t h = 0; h < group; ++h) {
@@ -214,23 +218,8 @@ void attend_tile(const TileTask& task, int64_t kv_head, const float* q, int64_t 
       if (a > b) continue;
       for (int64_t h = 0; h < group; ++h) {
         const int64_t r = t * group + h;
-        float* s = scores + r * kKeyChunk + a;
-        const int64_t count = b - a + 1;
-        if (head.softcap > 0.0f) {
-          for (int64_t i = 0; i < count; ++i) s[i] = head.softcap * std::tanh(s[i] / head.softcap);
-        }
-        const float chunk_max = max_of(s, count);
-        const float m_new = std::max(m[r], chunk_max);
-        float* acc_r = acc + r * dim;
-        if (m[r] != m_new && l[r] > 0.0f) {
-          float correction = std::exp(m[r] - m_new);
-          if (correction < std::numeric_limits<float>::min()) correction = 0.0f;
-          l[r] *= correction;
-          k.scale(correction, acc_r, dim);
-        }
-        m[r] = m_new;
-        l[r] += k.exp_shifted_sum(s, count, m_new);
-        k.weighted_rows(s, values + a * dim, count, dim, acc_r);
+        online_softmax_step(k, scores + r * kKeyChunk + a, b - a + 1, values + a * dim, dim,
+                            head.softcap, m[r], l[r], acc + r * dim);
       }
     }
     first = last + 1;
