@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -63,6 +64,17 @@ TEST(BlockHash, ChainDependsOnParentAndTokens) {
   EXPECT_EQ(hash_block_tokens(kRootHash, a), hash_block_tokens(kRootHash, a));
   EXPECT_NE(hash_block_tokens(kRootHash, a), hash_block_tokens(kRootHash, b));
   EXPECT_NE(hash_block_tokens(kRootHash, a), hash_block_tokens(kRootHash + 1, a));
+}
+
+TEST(BlockHash, IsTheOneShotXxh64OfParentBytesThenTokenBytes) {
+  // The block hash streams its input (no buffer to allocate); the value is the documented one.
+  std::vector<TokenId> tokens(64);
+  for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<TokenId>(i * 7919);
+  std::vector<unsigned char> bytes(sizeof kRootHash + tokens.size() * sizeof(TokenId));
+  std::memcpy(bytes.data(), &kRootHash, sizeof kRootHash);
+  std::memcpy(bytes.data() + sizeof kRootHash, tokens.data(), tokens.size() * sizeof(TokenId));
+  EXPECT_EQ(hash_block_tokens(kRootHash, tokens), xxh64(bytes.data(), bytes.size()));
+  EXPECT_EQ(hash_block_tokens(kRootHash, {}), xxh64(&kRootHash, sizeof kRootHash));
 }
 
 }  // namespace

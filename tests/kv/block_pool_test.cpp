@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+#include <string>
+
 #include "common/check.h"
 
 namespace tessera::kv {
@@ -14,7 +18,7 @@ std::vector<TokenId> toks(TokenId base) {
 }
 
 TEST(BlockPool, AllocatesLowIdsFirstAndCountsFree) {
-  BlockPool pool(4, true);
+  BlockPool pool(4, 2, true);
   EXPECT_EQ(pool.allocate(2), (std::vector<BlockId>{0, 1}));
   EXPECT_EQ(pool.num_free_blocks(), 2);
   EXPECT_EQ(pool.ref_count(0), 1);
@@ -23,7 +27,7 @@ TEST(BlockPool, AllocatesLowIdsFirstAndCountsFree) {
 }
 
 TEST(BlockPool, DoubleFreeThrows) {
-  BlockPool pool(2, true);
+  BlockPool pool(2, 2, true);
   BlockId b = pool.allocate(1).front();
   pool.unref(b);
   EXPECT_THROW(pool.unref(b), Error);
@@ -31,11 +35,11 @@ TEST(BlockPool, DoubleFreeThrows) {
 }
 
 TEST(BlockPool, RejectsEmptyPool) {
-  EXPECT_THROW(BlockPool(0, true), Error);
+  EXPECT_THROW(BlockPool(0, 2, true), Error);
 }
 
 TEST(BlockPool, EvictsLeastRecentlyFreedCachedBlockAfterUncachedOnes) {
-  BlockPool pool(4, true);
+  BlockPool pool(4, 2, true);
   auto ids = pool.allocate(4);
   for (BlockId b : ids) pool.register_block(b, 100 + static_cast<BlockHash>(b), 0, toks(b * 10));
   // Free 2, 0, 3: LRU order is the free order. Block 1 stays held.
@@ -60,7 +64,7 @@ TEST(BlockPool, EvictsLeastRecentlyFreedCachedBlockAfterUncachedOnes) {
 }
 
 TEST(BlockPool, UncachedFreeBlocksGoBeforeCachedOnes) {
-  BlockPool pool(3, true);
+  BlockPool pool(3, 2, true);
   auto ids = pool.allocate(2);
   pool.register_block(ids[0], 7, 0, toks(1));
   pool.unref(ids[0]);
@@ -73,7 +77,7 @@ TEST(BlockPool, UncachedFreeBlocksGoBeforeCachedOnes) {
 }
 
 TEST(BlockPool, LookupComparesTokensAndParentNotJustHash) {
-  BlockPool pool(3, true);
+  BlockPool pool(3, 2, true);
   auto ids = pool.allocate(3);
   pool.register_block(ids[0], 42, 0, toks(1));
   EXPECT_FALSE(pool.lookup(42, 0, toks(2)).has_value());  // same hash, other tokens
@@ -88,8 +92,68 @@ TEST(BlockPool, LookupComparesTokensAndParentNotJustHash) {
   pool.check_consistency();
 }
 
+TEST(BlockPool, HashesSharingABucketAreChainedAndUnlinkedFromAnyPosition) {
+  // 4 blocks -> 4 buckets: hashes equal modulo 4 share a chain.
+  BlockPool pool(4, 2, true);
+  auto ids = pool.allocate(4);
+  for (BlockId b : ids) pool.register_block(b, 8 * static_cast<BlockHash>(b) + 1, 0, toks(b));
+  pool.check_consistency();
+  for (BlockId b : ids) EXPECT_EQ(pool.lookup(8 * static_cast<BlockHash>(b) + 1, 0, toks(b)), b);
+  // Drop the middle, then the head, then the tail of the chain.
+  for (BlockId b : {ids[1], ids[3], ids[0]}) {
+    pool.unregister(b);
+    pool.check_consistency();
+    EXPECT_FALSE(pool.lookup(8 * static_cast<BlockHash>(b) + 1, 0, toks(b)).has_value());
+  }
+  EXPECT_EQ(pool.lookup(8 * static_cast<BlockHash>(ids[2]) + 1, 0, toks(ids[2])), ids[2]);
+}
+
+TEST(BlockPool, RegisterRejectsMoreTokensThanABlockHolds) {
+  BlockPool pool(2, 2, true);
+  BlockId b = pool.allocate(1).front();
+  const std::vector<TokenId> three{1, 2, 3};
+  EXPECT_THROW(pool.register_block(b, 1, 0, three), Error);
+  EXPECT_THROW(pool.register_block(b, 1, 0, std::span<const TokenId>{}), Error);
+  pool.register_block(b, 1, 0, std::span<const TokenId>(three).first(1));
+  EXPECT_EQ(pool.tokens(b).size(), 1u);
+  pool.check_consistency();
+}
+
+TEST(BlockPool, RandomOperationsKeepEveryInvariant) {
+  // Seeds are fixed so a failure replays; each is printed by SCOPED_TRACE.
+  for (unsigned seed : {1u, 2u, 3u, 4u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::mt19937 rng(seed);
+    BlockPool pool(8, 2, true);
+    std::vector<BlockId> held;
+    for (int step = 0; step < 2000; ++step) {
+      const int op = static_cast<int>(rng() % 4);
+      if (op == 0 && pool.num_free_blocks() > 0) {
+        for (BlockId b : pool.allocate(1)) held.push_back(b);
+      } else if (op == 1 && !held.empty()) {
+        const std::size_t i = rng() % held.size();
+        pool.unref(held[i]);
+        held.erase(held.begin() + static_cast<std::ptrdiff_t>(i));
+      } else if (op == 2 && !held.empty()) {
+        // Few distinct hashes and contents, so chains, duplicates and hits all happen.
+        const BlockId b = held[rng() % held.size()];
+        const TokenId t = static_cast<TokenId>(rng() % 3);
+        if (!pool.is_registered(b)) pool.register_block(b, rng() % 5, 0, toks(t));
+      } else if (op == 3) {
+        const TokenId t = static_cast<TokenId>(rng() % 3);
+        if (auto hit = pool.lookup(rng() % 5, 0, toks(t))) {
+          EXPECT_TRUE(std::ranges::equal(pool.tokens(*hit), toks(t)));
+          pool.ref(*hit);
+          held.push_back(*hit);
+        }
+      }
+      pool.check_consistency();
+    }
+  }
+}
+
 TEST(BlockPool, CachingDisabledNeverRegisters) {
-  BlockPool pool(2, false);
+  BlockPool pool(2, 2, false);
   BlockId b = pool.allocate(1).front();
   EXPECT_THROW(pool.register_block(b, 1, 0, toks(1)), Error);
 }

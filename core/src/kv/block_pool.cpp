@@ -2,17 +2,25 @@
 #include "kv/block_pool.h"
 
 #include <algorithm>
+#include <bit>
 
 #include "common/check.h"
 
 namespace tessera::kv {
 
-BlockPool::BlockPool(int num_blocks, bool enable_caching)
-    : caching_(enable_caching), blocks_(static_cast<std::size_t>(std::max(num_blocks, 0))) {
+BlockPool::BlockPool(int num_blocks, int block_size, bool enable_caching)
+    : caching_(enable_caching),
+      block_size_(block_size),
+      blocks_(static_cast<std::size_t>(std::max(num_blocks, 0))) {
   TSR_CHECK(num_blocks > 0, "the KV cache needs at least one block, got {}", num_blocks);
+  TSR_CHECK(block_size > 0, "block size must be > 0, got {}", block_size);
   // Reverse order so that block 0 is handed out first: easier to read in plans and tests.
   uncached_free_.reserve(blocks_.size());
   for (BlockId id = num_blocks - 1; id >= 0; --id) uncached_free_.push_back(id);
+  if (caching_) {
+    buckets_.assign(std::bit_ceil(blocks_.size()), kNone);
+    token_store_.resize(blocks_.size() * static_cast<std::size_t>(block_size));
+  }
 }
 
 const BlockPool::Block& BlockPool::at(BlockId id) const {
@@ -23,6 +31,42 @@ const BlockPool::Block& BlockPool::at(BlockId id) const {
 
 BlockPool::Block& BlockPool::at(BlockId id) {
   return const_cast<Block&>(static_cast<const BlockPool*>(this)->at(id));
+}
+
+std::span<const TokenId> BlockPool::tokens(BlockId id) const {
+  const Block& b = at(id);
+  if (!b.registered) return {};
+  return {token_store_.data() + static_cast<std::size_t>(id) * block_size_,
+          static_cast<std::size_t>(b.num_tokens)};
+}
+
+void BlockPool::lru_push_back(BlockId id) {
+  Block& b = at(id);
+  b.lru_prev = lru_tail_;
+  b.lru_next = kNone;
+  if (lru_tail_ != kNone) {
+    at(lru_tail_).lru_next = id;
+  } else {
+    lru_head_ = id;
+  }
+  lru_tail_ = id;
+  b.in_lru = true;
+  ++lru_size_;
+}
+
+void BlockPool::lru_unlink(BlockId id) {
+  Block& b = at(id);
+  (b.lru_prev != kNone ? at(b.lru_prev).lru_next : lru_head_) = b.lru_next;
+  (b.lru_next != kNone ? at(b.lru_next).lru_prev : lru_tail_) = b.lru_prev;
+  b.lru_prev = b.lru_next = kNone;
+  b.in_lru = false;
+  --lru_size_;
+}
+
+std::vector<BlockId> BlockPool::lru_order() const {
+  std::vector<BlockId> out;
+  for (BlockId id = lru_head_; id != kNone; id = at(id).lru_next) out.push_back(id);
+  return out;
 }
 
 std::vector<BlockId> BlockPool::allocate(int n) {
@@ -41,9 +85,8 @@ void BlockPool::allocate(int n, std::vector<BlockId>& out) {
       id = uncached_free_.back();
       uncached_free_.pop_back();
     } else {
-      id = lru_.front();
-      lru_.pop_front();
-      at(id).in_lru = false;
+      id = lru_head_;
+      lru_unlink(id);
       drop_entry(id);
     }
     at(id).ref = 1;
@@ -55,8 +98,7 @@ void BlockPool::ref(BlockId id) {
   Block& b = at(id);
   if (b.ref == 0) {
     if (b.in_lru) {
-      lru_.erase(b.lru_it);
-      b.in_lru = false;
+      lru_unlink(id);
     } else {
       auto it = std::find(uncached_free_.begin(), uncached_free_.end(), id);
       TSR_CHECK_KIND(it != uncached_free_.end(), ErrorKind::kInternal,
@@ -72,8 +114,7 @@ void BlockPool::unref(BlockId id) {
   TSR_CHECK_KIND(b.ref > 0, ErrorKind::kInternal, "double free of KV block {}", id);
   if (--b.ref > 0) return;
   if (b.registered) {
-    b.lru_it = lru_.insert(lru_.end(), id);
-    b.in_lru = true;
+    lru_push_back(id);
   } else {
     uncached_free_.push_back(id);
   }
@@ -81,12 +122,12 @@ void BlockPool::unref(BlockId id) {
 
 std::optional<BlockId> BlockPool::lookup(BlockHash hash, std::uint64_t parent_content,
                                          std::span<const TokenId> tokens) const {
-  auto [lo, hi] = index_.equal_range(hash);
-  for (auto it = lo; it != hi; ++it) {
-    const Block& b = at(it->second);
-    if (b.parent_content == parent_content &&
-        std::equal(b.tokens.begin(), b.tokens.end(), tokens.begin(), tokens.end())) {
-      return it->second;
+  if (!caching_) return std::nullopt;
+  for (BlockId id = bucket(hash); id != kNone; id = at(id).bucket_next) {
+    const Block& b = at(id);
+    if (b.hash == hash && b.parent_content == parent_content &&
+        std::ranges::equal(this->tokens(id), tokens)) {
+      return id;
     }
   }
   return std::nullopt;
@@ -95,6 +136,9 @@ std::optional<BlockId> BlockPool::lookup(BlockHash hash, std::uint64_t parent_co
 void BlockPool::register_block(BlockId id, BlockHash hash, std::uint64_t parent_content,
                                std::span<const TokenId> tokens) {
   TSR_CHECK_KIND(caching_, ErrorKind::kInternal, "prefix caching is disabled");
+  TSR_CHECK_KIND(!tokens.empty() && tokens.size() <= static_cast<std::size_t>(block_size_),
+                 ErrorKind::kInternal, "block {} registered with {} token ids (block size {})", id,
+                 tokens.size(), block_size_);
   Block& b = at(id);
   TSR_CHECK_KIND(b.ref > 0 && !b.registered, ErrorKind::kInternal,
                  "block {} registered while free or already registered", id);
@@ -105,8 +149,12 @@ void BlockPool::register_block(BlockId id, BlockHash hash, std::uint64_t parent_
   b.registered = true;
   b.hash = hash;
   b.parent_content = parent_content;
-  b.tokens.assign(tokens.begin(), tokens.end());
-  index_.emplace(hash, id);
+  b.num_tokens = static_cast<int>(tokens.size());
+  std::ranges::copy(tokens, token_store_.begin() + static_cast<std::ptrdiff_t>(id) * block_size_);
+  BlockId& head = bucket(hash);
+  b.bucket_next = head;
+  head = id;
+  ++index_size_;
 }
 
 void BlockPool::unregister(BlockId id) {
@@ -118,18 +166,19 @@ void BlockPool::unregister(BlockId id) {
 void BlockPool::drop_entry(BlockId id) {
   Block& b = at(id);
   if (!b.registered) return;
-  auto [lo, hi] = index_.equal_range(b.hash);
-  for (auto it = lo; it != hi; ++it) {
-    if (it->second == id) {
-      index_.erase(it);
+  for (BlockId* link = &bucket(b.hash); *link != kNone; link = &at(*link).bucket_next) {
+    if (*link == id) {
+      *link = b.bucket_next;
+      --index_size_;
       break;
     }
   }
   b.registered = false;
+  b.bucket_next = kNone;
   b.hash = 0;
   b.content_id = kRootContent;
   b.parent_content = kRootContent;
-  b.tokens.clear();
+  b.num_tokens = 0;
 }
 
 void BlockPool::check_consistency() const {
@@ -144,14 +193,31 @@ void BlockPool::check_consistency() const {
                        b.registered));
     ++seen_free[static_cast<std::size_t>(id)];
   }
-  for (BlockId id : lru_) {
+  int lru_seen = 0;
+  for (BlockId id = lru_head_, prev = kNone; id != kNone; prev = id, id = at(id).lru_next) {
     const Block& b = at(id);
-    if (b.ref != 0 || !b.registered || !b.in_lru)
+    if (b.ref != 0 || !b.registered || !b.in_lru || b.lru_prev != prev)
       fail(fmt::format("block {} in the LRU list has ref {} registered {}", id, b.ref,
                        b.registered));
+    if (++lru_seen > num_blocks()) fail("the LRU list has a cycle");
     ++seen_free[static_cast<std::size_t>(id)];
   }
-  std::size_t registered = 0;
+  if (lru_seen != lru_size_)
+    fail(fmt::format("the LRU list holds {} blocks but counts {}", lru_seen, lru_size_));
+  // Every chain entry is registered and in its hash's bucket; count each block's entries.
+  std::vector<int> indexed(blocks_.size(), 0);
+  int entries = 0;
+  for (std::size_t i = 0; i < buckets_.size(); ++i) {
+    for (BlockId id = buckets_[i]; id != kNone; id = at(id).bucket_next) {
+      const Block& b = at(id);
+      if (!b.registered || (b.hash & (buckets_.size() - 1)) != i)
+        fail(fmt::format("block {} is indexed in bucket {} but registered {} hash {:#x}", id, i,
+                         b.registered, b.hash));
+      if (++entries > num_blocks()) fail("a hash-index chain has a cycle");
+      ++indexed[static_cast<std::size_t>(id)];
+    }
+  }
+  int registered = 0;
   for (BlockId id = 0; id < num_blocks(); ++id) {
     const Block& b = blocks_[static_cast<std::size_t>(id)];
     if (b.ref < 0) fail(fmt::format("block {} has negative ref {}", id, b.ref));
@@ -161,14 +227,14 @@ void BlockPool::check_consistency() const {
                        seen_free[static_cast<std::size_t>(id)]));
     if (b.registered) {
       ++registered;
-      auto [lo, hi] = index_.equal_range(b.hash);
-      if (std::count_if(lo, hi, [&](const auto& e) { return e.second == id; }) != 1)
+      if (indexed[static_cast<std::size_t>(id)] != 1)
         fail(fmt::format("registered block {} is not indexed once under its hash", id));
-      if (static_cast<int>(b.tokens.size()) == 0) fail(fmt::format("block {} cached empty", id));
+      if (b.num_tokens == 0) fail(fmt::format("block {} cached empty", id));
     }
   }
-  if (registered != index_.size())
-    fail(fmt::format("{} registered blocks but {} index entries", registered, index_.size()));
+  if (registered != entries || entries != index_size_)
+    fail(fmt::format("{} registered blocks but {} index entries (counted {})", registered, entries,
+                     index_size_));
 }
 
 }  // namespace tessera::kv

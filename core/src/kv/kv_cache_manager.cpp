@@ -17,7 +17,7 @@ const std::vector<BlockId> kNoBlocks;
 KvCacheManager::KvCacheManager(KvCacheConfig config)
     : block_size_(config.block_size),
       hash_fn_(config.hash_fn ? std::move(config.hash_fn) : BlockHashFn(hash_block_tokens)),
-      pool_(config.num_blocks, config.enable_prefix_caching),
+      pool_(config.num_blocks, config.block_size, config.enable_prefix_caching),
       swap_(config.num_host_blocks) {
   TSR_CHECK(config.block_size > 0, "block size must be > 0, got {}", config.block_size);
 }
