@@ -1,9 +1,10 @@
-// F16 / BF16 linear (see linear_half.h): prepack, the generic GEMV, dispatch and the
+// F16 / BF16 / F32 linear (see linear_half.h): prepack, the generic GEMV, dispatch and the
 // tile + sgemm path.
 #include "linear_half.h"
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "isa.h"
 #include "kernels.h"
@@ -17,31 +18,45 @@ namespace {
 // Weight rows per pool work item: enough to amortize the item, few enough to balance.
 constexpr int64_t kRowsPerItem = 16;
 
-template <bool kBf16>
-void gemv_generic(const uint16_t* w, int64_t rows, int64_t k, const float* x, int64_t m, float* out,
-                  int64_t ldo) {
-  // One widened row at a time in L1, reused by every activation row.
-  float wide[512];
-  for (int64_t r = 0; r < rows; ++r) {
-    float acc[kHalfGemmMinRows] = {};
-    for (int64_t j0 = 0; j0 < k; j0 += 512) {
-      const int64_t len = std::min<int64_t>(512, k - j0);
-      const uint16_t* src = w + r * k + j0;
-      for (int64_t j = 0; j < len; ++j) {
-        wide[j] = kBf16 ? tsr::sdk::bf16_to_f32(src[j]) : tsr::sdk::f16_to_f32(src[j]);
-      }
-      for (int64_t i = 0; i < m; ++i) {
-        const float* xi = x + i * k + j0;
-        float sum = 0.0f;
-        for (int64_t j = 0; j < len; ++j) sum += xi[j] * wide[j];
-        acc[i] += sum;
-      }
-    }
-    for (int64_t i = 0; i < m; ++i) out[i * ldo + r] = acc[i];
+template <FloatElem E>
+float widen_one(std::conditional_t<E == FloatElem::kF32, float, uint16_t> v) {
+  if constexpr (E == FloatElem::kF32) {
+    return v;
+  } else if constexpr (E == FloatElem::kBf16) {
+    return tsr::sdk::bf16_to_f32(v);
+  } else {
+    return tsr::sdk::f16_to_f32(v);
   }
 }
 
-const HalfGemvKernels kGeneric{&gemv_generic<false>, &gemv_generic<true>};
+template <FloatElem E>
+void gemv_generic(const std::conditional_t<E == FloatElem::kF32, float, uint16_t>* w, int64_t rows,
+                  int64_t k, const float* x, int64_t m, float* out, int64_t ldo) {
+  // One widened row at a time in L1, reused by up to kChunk activation rows.
+  constexpr int64_t kChunk = 16;
+  float wide[512];
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i0 = 0; i0 < m; i0 += kChunk) {
+      const int64_t chunk = std::min(kChunk, m - i0);
+      float acc[kChunk] = {};
+      for (int64_t j0 = 0; j0 < k; j0 += 512) {
+        const int64_t len = std::min<int64_t>(512, k - j0);
+        const auto* src = w + r * k + j0;
+        for (int64_t j = 0; j < len; ++j) wide[j] = widen_one<E>(src[j]);
+        for (int64_t i = 0; i < chunk; ++i) {
+          const float* xi = x + (i0 + i) * k + j0;
+          float sum = 0.0f;
+          for (int64_t j = 0; j < len; ++j) sum += xi[j] * wide[j];
+          acc[i] += sum;
+        }
+      }
+      for (int64_t i = 0; i < chunk; ++i) out[(i0 + i) * ldo + r] = acc[i];
+    }
+  }
+}
+
+const HalfGemvKernels kGeneric{&gemv_generic<FloatElem::kF16>, &gemv_generic<FloatElem::kBf16>,
+                               &gemv_generic<FloatElem::kF32>};
 
 const HalfGemvKernels& active_gemv() {
   const HalfGemvKernels* set = nullptr;
@@ -86,6 +101,36 @@ void HalfWeight::run(const float* x, int64_t m, float* out) const {
     return;
   }
   const HalfGemv gemv = bf16_ ? active_gemv().bf16 : active_gemv().f16;
+  const int64_t items = (n_ + kRowsPerItem - 1) / kRowsPerItem;
+  parallel_for(items, [&](int64_t item) {
+    const int64_t row0 = item * kRowsPerItem;
+    const int64_t rows = std::min(kRowsPerItem, n_ - row0);
+    gemv(data_.data() + row0 * k_, rows, k_, x, m, out + row0, n_);
+  });
+}
+
+std::unique_ptr<F32Weight> F32Weight::create(const tsr_weight_desc& desc) {
+  auto w = std::make_unique<F32Weight>();
+  w->n_ = desc.rows;
+  w->k_ = desc.cols;
+  w->data_.resize(static_cast<size_t>(desc.rows * desc.cols));
+  // memcpy: the file's mapping may place an f32 tensor off a 4-byte boundary.
+  std::memcpy(w->data_.data(), desc.data, w->data_.size() * sizeof(float));
+  return w;
+}
+
+void F32Weight::run(const float* x, int64_t m, float* out) const {
+  if (m <= 0) return;
+  if (m >= kF32GemmMinRows) {
+    const WidenRows copy = [](const void* weight, int64_t row0, int64_t rows, float* tile) {
+      const auto* self = static_cast<const F32Weight*>(weight);
+      std::memcpy(tile, self->data_.data() + row0 * self->k_,
+                  static_cast<size_t>(rows * self->k_) * sizeof(float));
+    };
+    tiled_sgemm(x, m, n_, k_, out, copy, this);
+    return;
+  }
+  const F32Gemv gemv = active_gemv().f32;
   const int64_t items = (n_ + kRowsPerItem - 1) / kRowsPerItem;
   parallel_for(items, [&](int64_t item) {
     const int64_t row0 = item * kRowsPerItem;

@@ -1,5 +1,6 @@
-// AVX-512 GEMV for 16-bit weights (see linear_half.h): blocks of 4 weight rows x up to 4
-// activation rows in 16 zmm accumulators; F16 widened with vcvtph2ps, BF16 with a shift.
+// AVX-512 GEMV for float weights (see linear_half.h): blocks of 4 weight rows x up to 4
+// activation rows in 16 zmm accumulators; F16 widened with vcvtph2ps, BF16 with a shift, F32
+// loaded as is.
 // Selected with the AVX-512 kernel set, which requires the same features. GCC 12's AVX-512
 // headers trip -Wmaybe-uninitialized when inlined (GCC bug 105593), silenced for this file as
 // in kernels_avx512.cpp.
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "linear_half.h"
 
@@ -27,17 +29,26 @@ namespace {
 constexpr int kBlockRows = 4;  // weight rows per block
 constexpr int kChunkRows = 4;  // activation rows per pass over a block
 
-template <bool kBf16>
-inline __m512 widen16(__m256i raw) {
-  if constexpr (kBf16) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+template <FloatElem E>
+using Elem = std::conditional_t<E == FloatElem::kF32, float, uint16_t>;
+
+// 16 weights from p (the lanes of mask; the others 0) as f32.
+template <FloatElem E>
+inline __m512 widen16(const Elem<E>* p, __mmask16 mask) {
+  if constexpr (E == FloatElem::kF32) {
+    return _mm512_maskz_loadu_ps(mask, p);
   } else {
-    return _mm512_cvtph_ps(raw);
+    const __m256i raw = _mm256_maskz_loadu_epi16(mask, p);
+    if constexpr (E == FloatElem::kBf16) {
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+    } else {
+      return _mm512_cvtph_ps(raw);
+    }
   }
 }
 
-template <bool kBf16, int R, int MC>
-void block(const uint16_t* w, int64_t k, const float* x, float* out, int64_t ldo) {
+template <FloatElem E, int R, int MC>
+void block(const Elem<E>* w, int64_t k, const float* x, float* out, int64_t ldo) {
   __m512 acc[R][MC];
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r) {
@@ -50,7 +61,7 @@ void block(const uint16_t* w, int64_t k, const float* x, float* out, int64_t ldo
     for (int i = 0; i < MC; ++i) xv[i] = _mm512_maskz_loadu_ps(mask, x + i * k + j);
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
-      const __m512 wv = widen16<kBf16>(_mm256_maskz_loadu_epi16(mask, w + r * k + j));
+      const __m512 wv = widen16<E>(w + r * k + j, mask);
 #pragma GCC unroll 4
       for (int i = 0; i < MC; ++i) acc[r][i] = _mm512_fmadd_ps(wv, xv[i], acc[r][i]);
     }
@@ -65,44 +76,46 @@ void block(const uint16_t* w, int64_t k, const float* x, float* out, int64_t ldo
   }
 }
 
-using BlockFn = void (*)(const uint16_t*, int64_t, const float*, float*, int64_t);
+template <FloatElem E>
+using BlockFn = void (*)(const Elem<E>*, int64_t, const float*, float*, int64_t);
 
-template <bool kBf16, int R>
-constexpr BlockFn row_entry(int mc) {
-  return mc == 1   ? &block<kBf16, R, 1>
-         : mc == 2 ? &block<kBf16, R, 2>
-         : mc == 3 ? &block<kBf16, R, 3>
-                   : &block<kBf16, R, 4>;
+template <FloatElem E, int R>
+constexpr BlockFn<E> row_entry(int mc) {
+  return mc == 1   ? &block<E, R, 1>
+         : mc == 2 ? &block<E, R, 2>
+         : mc == 3 ? &block<E, R, 3>
+                   : &block<E, R, 4>;
 }
 
-template <bool kBf16>
-BlockFn block_fn(int64_t rows, int64_t mc) {
+template <FloatElem E>
+BlockFn<E> block_fn(int64_t rows, int64_t mc) {
   const int c = static_cast<int>(mc);
   switch (rows) {
     case 1:
-      return row_entry<kBf16, 1>(c);
+      return row_entry<E, 1>(c);
     case 2:
-      return row_entry<kBf16, 2>(c);
+      return row_entry<E, 2>(c);
     case 3:
-      return row_entry<kBf16, 3>(c);
+      return row_entry<E, 3>(c);
     default:
-      return row_entry<kBf16, 4>(c);
+      return row_entry<E, 4>(c);
   }
 }
 
-template <bool kBf16>
-void gemv(const uint16_t* w, int64_t rows, int64_t k, const float* x, int64_t m, float* out,
+template <FloatElem E>
+void gemv(const Elem<E>* w, int64_t rows, int64_t k, const float* x, int64_t m, float* out,
           int64_t ldo) {
   for (int64_t r0 = 0; r0 < rows; r0 += kBlockRows) {
     const int64_t block_rows = std::min<int64_t>(kBlockRows, rows - r0);
     for (int64_t i0 = 0; i0 < m; i0 += kChunkRows) {
       const int64_t chunk = std::min<int64_t>(kChunkRows, m - i0);
-      block_fn<kBf16>(block_rows, chunk)(w + r0 * k, k, x + i0 * k, out + i0 * ldo + r0, ldo);
+      block_fn<E>(block_rows, chunk)(w + r0 * k, k, x + i0 * k, out + i0 * ldo + r0, ldo);
     }
   }
 }
 
-const HalfGemvKernels kAvx512{&gemv<false>, &gemv<true>};
+const HalfGemvKernels kAvx512{&gemv<FloatElem::kF16>, &gemv<FloatElem::kBf16>,
+                              &gemv<FloatElem::kF32>};
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 // temperature. An absent per-row tensor means "off": temperature 1, top_k 0, top_p 1,
 // min_p 0, no penalties, seed 0.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -56,6 +57,33 @@ struct BetterThan {
   bool operator()(int32_t a, int32_t b) const { return v[a] > v[b] || (v[a] == v[b] && a < b); }
 };
 
+// Per-thread scratch of the sampler, all vocabulary-sized: sized on every pool thread at the
+// first call with a vocabulary (presize_scratch), so that no row's sampling allocates on
+// whichever thread the dynamic schedule hands it to.
+thread_local std::vector<uint32_t> t_counts;  // penalties: occurrences + the kSeen mark
+thread_local std::vector<int32_t> t_ids;      // draw: top-k / top-p candidates
+thread_local std::vector<int32_t> t_order;    // top logprobs
+
+void size_scratch(int64_t vocab) {
+  const auto n = static_cast<size_t>(vocab);
+  if (t_counts.size() < n) t_counts.resize(n, 0);
+  if (t_ids.capacity() < n) t_ids.reserve(n);
+  if (t_order.size() < n) t_order.resize(n);
+  scratch_f32(0, n);
+  scratch_f32(1, n);
+}
+
+void presize_scratch(int64_t vocab) {
+  // The largest vocabulary sized on every thread so far (0: none).
+  static std::atomic<int64_t> sized{0};
+  if (sized.load(std::memory_order_acquire) >= vocab) return;
+  if (run_on_every_thread([vocab] { size_scratch(vocab); })) {
+    int64_t seen = sized.load();
+    while (seen < vocab && !sized.compare_exchange_weak(seen, vocab)) {
+    }
+  }
+}
+
 void apply_penalties(const RowParams& rp, int64_t row, float* l) {
   if (rp.offsets == nullptr) return;
   const float rep = rp.repetition != nullptr ? rp.repetition[row] : 1.0f;
@@ -65,12 +93,7 @@ void apply_penalties(const RowParams& rp, int64_t row, float* l) {
   const int32_t* begin = rp.history + rp.offsets[row];
   const int32_t* end = rp.history + rp.offsets[row + 1];
   const int32_t* output = begin + rp.prompt_lens[row];
-  thread_local std::vector<uint32_t> counts;
-  // Sized by the largest token id seen, so the vector never has to span the vocabulary
-  // of a row without history.
-  for (const int32_t* t = begin; t < end; ++t) {
-    if (static_cast<size_t>(*t) >= counts.size()) counts.resize(static_cast<size_t>(*t) + 1, 0);
-  }
+  std::vector<uint32_t>& counts = t_counts;  // vocabulary-sized (size_scratch); ids checked
   for (const int32_t* t = output; t < end; ++t) ++counts[static_cast<size_t>(*t)];
   for (const int32_t* t = begin; t < end; ++t) {
     uint32_t& c = counts[static_cast<size_t>(*t)];
@@ -94,7 +117,7 @@ int32_t argmax(const float* l, int64_t v) {
 
 // Draws from softmax(w) restricted to top-k / top-p / min-p survivors.
 int32_t draw(const float* w, int64_t v, int64_t top_k, float top_p, float min_p, double u) {
-  thread_local std::vector<int32_t> ids;
+  std::vector<int32_t>& ids = t_ids;
   const bool k_on = top_k > 0 && top_k < v;
   const bool p_on = top_p < 1.0f;
   const float max_w = w[argmax(w, v)];
@@ -245,9 +268,11 @@ void sample(const tsr_sample_params* p, bool execute) {
 
   const float* all = logits.as<const float>();
   int32_t* tokens = v.out_tokens.as<int32_t>();
+  presize_scratch(vocab);
   parallel_for(
       rows,
       [&](int64_t b) {
+        size_scratch(vocab);  // a no-op once this thread is sized (a new host thread, say)
         float* l = scratch_f32(0, static_cast<size_t>(vocab));
         const float* src = all + b * vocab;
         // NaN logits count as -inf so every comparison below is a strict weak order.
@@ -272,11 +297,12 @@ void sample(const tsr_sample_params* p, bool execute) {
         const double lse = log_sum_exp(l, vocab);
         if (out_logprobs != nullptr) out_logprobs[b] = static_cast<float>(l[token] - lse);
         if (top_n > 0) {
-          thread_local std::vector<int32_t> order;
-          order.resize(static_cast<size_t>(vocab));
+          std::vector<int32_t>& order = t_order;
           for (int64_t i = 0; i < vocab; ++i)
             order[static_cast<size_t>(i)] = static_cast<int32_t>(i);
-          std::partial_sort(order.begin(), order.begin() + top_n, order.end(), BetterThan{l});
+          // order may be longer than this vocabulary (sized for a larger one before).
+          std::partial_sort(order.begin(), order.begin() + top_n, order.begin() + vocab,
+                            BetterThan{l});
           for (int64_t n = 0; n < top_n; ++n) {
             const int32_t id = order[static_cast<size_t>(n)];
             top_ids[b * top_n + n] = id;

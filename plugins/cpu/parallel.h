@@ -54,6 +54,30 @@ void parallel_for(int64_t count, Body&& body, bool parallel = true,
   range(0, count);
 }
 
+// Runs body() once on the calling thread and once on every pool worker. Returns false, having
+// run it on the calling thread only, when the pool is busy with another host thread's job or
+// this is a worker (callers retry later). For sizing per-thread scratch up front.
+template <class Body>
+bool run_on_every_thread(Body&& body) {
+  auto range = [&body](int64_t, int64_t) { body(); };
+  if (ThreadPool::on_worker()) {
+    body();
+    return false;
+  }
+  ThreadPool& pool = thread_pool();
+  if (pool.threads() > 1) {
+    using Range = decltype(range);
+    const RangeBody erased = [](void* context, int64_t begin, int64_t end) {
+      (*static_cast<Range*>(context))(begin, end);
+    };
+    if (pool.try_run(pool.threads(), Schedule::kEveryThread, erased, &range)) return true;
+    body();
+    return false;
+  }
+  body();
+  return true;
+}
+
 // Minimum amount of work (elements touched) before a loop goes parallel.
 constexpr int64_t kParallelGrain = 1 << 14;
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <chrono>
 
 namespace tsr::cpu {
@@ -151,6 +152,7 @@ void ThreadPool::run_chunks() {
       if (!error_) error_ = std::current_exception();
     }
     ran += end - begin;
+    if (one_chunk_each_) break;
   }
   if (ran == 0) return;
   // The thread that completes the job wakes a caller that went to sleep (see try_run).
@@ -178,9 +180,14 @@ bool ThreadPool::try_run(int64_t count, Schedule schedule, RangeBody body, void*
   body_ = body;
   context_ = context;
   count_ = count;
-  chunk_ = schedule == Schedule::kDynamic
-               ? 1
-               : std::max<int64_t>(1, count / (4 * static_cast<int64_t>(threads())));
+  if (schedule == Schedule::kEveryThread && count != threads()) {
+    busy_.store(false, std::memory_order_release);
+    throw std::logic_error("ThreadPool: an every-thread job needs one item per thread");
+  }
+  chunk_ = schedule == Schedule::kStatic
+               ? std::max<int64_t>(1, count / (4 * static_cast<int64_t>(threads())))
+               : 1;
+  one_chunk_each_ = schedule == Schedule::kEveryThread;
   error_ = nullptr;
   next_item_.store(0, std::memory_order_relaxed);
   done_items_.store(0, std::memory_order_relaxed);

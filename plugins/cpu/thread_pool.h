@@ -42,6 +42,9 @@ using RangeBody = void (*)(void* context, int64_t begin, int64_t end);
 enum class Schedule {
   kStatic,   // contiguous chunks of about count / (4 x threads) items (even work)
   kDynamic,  // single items (uneven work, e.g. attention rows of different lengths)
+  // count == threads(): the caller and every worker run exactly one item each (to size
+  // per-thread scratch on all of them, so a thread's first turn at an op allocates nothing).
+  kEveryThread,
 };
 
 class ThreadPool {
@@ -86,6 +89,7 @@ class ThreadPool {
   void* context_ = nullptr;
   int64_t count_ = 0;
   int64_t chunk_ = 1;
+  bool one_chunk_each_ = false;  // Schedule::kEveryThread
   std::exception_ptr error_;
   std::mutex error_mutex_;
   std::atomic<int64_t> next_item_{0};

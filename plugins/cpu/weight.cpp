@@ -1,5 +1,6 @@
 // weight_prepack / weight_destroy / weight_bytes and the linear op, which routes a call to
-// the weight's oneDNN primitive or quantized kernel and handles dtype edges and bias.
+// the weight's kernels (float, quantized, or oneDNN's bf16 matmul) and handles dtype edges and
+// bias.
 #include "weight.h"
 
 #include <atomic>
@@ -33,6 +34,21 @@ bool is_quantized(tsr_weight_format f) {
          f == TSR_WEIGHT_FORMAT_INT4_GROUP || f == TSR_WEIGHT_FORMAT_FP8_E4M3;
 }
 
+// A oneDNN bf16 matmul for an F32 weight, or NULL when oneDNN has no real bf16 kernel here.
+std::unique_ptr<OnednnGemm> onednn_bf16_gemm(const tsr_weight_desc& desc) {
+  // The file's mapping may place an f32 tensor off a 4-byte boundary: copy it then.
+  std::vector<float> aligned;
+  const auto* values = static_cast<const float*>(desc.data);
+  if (reinterpret_cast<uintptr_t>(desc.data) % alignof(float) != 0) {
+    aligned.resize(static_cast<size_t>(desc.rows) * static_cast<size_t>(desc.cols));
+    std::memcpy(aligned.data(), desc.data, aligned.size() * sizeof(float));
+    values = aligned.data();
+  }
+  auto gemm = OnednnGemm::create(values, desc.rows, desc.cols, /*want_bf16=*/true);
+  if (!gemm->bf16()) return nullptr;
+  return gemm;
+}
+
 }  // namespace
 
 namespace api {
@@ -63,18 +79,15 @@ tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_
       // Kept 16-bit whatever the compute dtype: a step reads half the bytes of f32.
       w->half = HalfWeight::create(*desc);
     } else {
-      // The file's mapping may place an f32 tensor off a 4-byte boundary: copy it then.
-      std::vector<float> aligned;
-      const auto* values = static_cast<const float*>(desc->data);
-      if (reinterpret_cast<uintptr_t>(desc->data) % alignof(float) != 0) {
-        aligned.resize(static_cast<size_t>(desc->rows) * static_cast<size_t>(desc->cols));
-        std::memcpy(aligned.data(), desc->data, aligned.size() * sizeof(float));
-        values = aligned.data();
+      // F32. With bf16 compute, oneDNN's matmul in bf16 where this CPU has a real bf16 kernel
+      // (AVX-512 BF16 / AMX); otherwise our own f32 kernels, which allocate nothing per call.
+      if (desc->compute_dtype == TSR_DTYPE_BF16) w->gemm = onednn_bf16_gemm(*desc);
+      if (w->gemm) {
+        host().debug("weight " + std::to_string(desc->rows) + "x" + std::to_string(desc->cols) +
+                     ": oneDNN " + w->gemm->describe());
+      } else {
+        w->dense = F32Weight::create(*desc);
       }
-      w->gemm =
-          OnednnGemm::create(values, desc->rows, desc->cols, desc->compute_dtype == TSR_DTYPE_BF16);
-      host().debug("weight " + std::to_string(desc->rows) + "x" + std::to_string(desc->cols) +
-                   ": oneDNN " + w->gemm->describe());
     }
     d->live.fetch_add(1);
     *out = w.release();
@@ -95,6 +108,7 @@ tsr_error* weight_bytes(tsr_weight_t weight, uint64_t* bytes) {
     tsr_weight_s* w = check_weight(weight, "weight_bytes");
     TSR_PLUGIN_CHECK_ARG(bytes != nullptr, "weight_bytes: bytes is NULL");
     *bytes = w->gemm    ? w->gemm->bytes()
+             : w->dense ? w->dense->bytes()
              : w->half  ? w->half->bytes()
              : w->asym  ? w->asym->bytes()
              : w->asym8 ? w->asym8->bytes()
@@ -180,6 +194,8 @@ void linear(const tsr_linear_params* p, bool execute) {
       out.dtype == TSR_DTYPE_F32 ? out.as<float>() : scratch_f32(3, static_cast<size_t>(m * n));
   if (w->gemm) {
     w->gemm->run(src, m, dst);
+  } else if (w->dense) {
+    w->dense->run(static_cast<const float*>(src), m, dst);
   } else if (w->half) {
     w->half->run(static_cast<const float*>(src), m, dst);
   } else if (w->asym) {

@@ -1,9 +1,9 @@
-// F16 and BF16 weights kept 16-bit (linear_half.h) on every ISA path (cpu.isa = generic, avx2,
-// avx512), over batch sizes that take the GEMV (1..15 rows, with partial 4-row weight blocks and
-// partial activation chunks) and the tile + sgemm path (16 and more), and K with and without a
-// vector tail, against x · W^T in double. Activations stay f32, so the bound of each output is
-// f32 summation error only: gamma_k * sum_j |x_j w_j|, gamma_k = k u / (1 - k u), u = 2^-24.
-// Seeds are fixed and printed on failure.
+// F16 and BF16 weights kept 16-bit, and F32 weights, (linear_half.h) on every ISA path (cpu.isa =
+// generic, avx2, avx512), over batch sizes that take the GEMV (1..15 rows, with partial 4-row
+// weight blocks and partial activation chunks) and the tile + sgemm path (16 and more), and K with
+// and without a vector tail, against x · W^T in double. Activations stay f32, so the bound of each
+// output is f32 summation error only: gamma_k * sum_j |x_j w_j|, gamma_k = k u / (1 - k u), u =
+// 2^-24. Seeds are fixed and printed on failure.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -27,6 +27,10 @@ double widen(tsr_weight_format format, uint16_t bits) {
                                           : tsr::sdk::f16_to_f32(bits);
 }
 
+size_t element_bytes(tsr_weight_format format) {
+  return format == TSR_WEIGHT_FORMAT_F32 ? 4 : 2;
+}
+
 TEST_P(LinearHalf, KeepsSixteenBitsWithinF32SummationBound) {
   const HalfCase c = GetParam();
   // 3 threads: the pool splits the rows whatever OMP_NUM_THREADS the test runs under.
@@ -40,19 +44,27 @@ TEST_P(LinearHalf, KeepsSixteenBitsWithinF32SummationBound) {
     const auto values = random_floats(static_cast<size_t>(sh.n * sh.k), seed);
     const std::vector<uint16_t> bits =
         c.format == TSR_WEIGHT_FORMAT_BF16 ? to_bf16(values) : to_f16(values);
+    // The weights as the kernel sees them, exactly.
+    std::vector<double> exact(values.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      exact[i] = c.format == TSR_WEIGHT_FORMAT_F32 ? values[i] : widen(c.format, bits[i]);
+    }
     tsr_weight_desc d{};
     d.struct_size = sizeof d;
     d.format = c.format;
     d.rows = sh.n;
     d.cols = sh.k;
-    d.data = bits.data();
+    d.data = c.format == TSR_WEIGHT_FORMAT_F32 ? static_cast<const void*>(values.data())
+                                               : static_cast<const void*>(bits.data());
     d.compute_dtype = TSR_DTYPE_F32;
     tsr_weight_t weight = nullptr;
     ASSERT_TRUE(take(p.api().weight_prepack(p.device(), &d, &weight)).ok());
     uint64_t bytes = 0;
     ASSERT_TRUE(take(p.api().weight_bytes(weight, &bytes)).ok());
-    EXPECT_EQ(bytes, static_cast<uint64_t>(sh.n * sh.k * 2)) << "the weight was widened";
-    for (int64_t m : {1, 2, 3, 4, 5, 8, 15, 16, 33}) {
+    EXPECT_EQ(bytes, static_cast<uint64_t>(sh.n * sh.k) * element_bytes(c.format))
+        << "the weight was widened or repacked";
+    // F32 takes the GEMV up to 127 rows.
+    for (int64_t m : {1, 2, 3, 4, 5, 8, 15, 16, 33, 127, 128}) {
       SCOPED_TRACE(std::string("isa ") + c.isa + " n " + std::to_string(sh.n) + " k " +
                    std::to_string(sh.k) + " m " + std::to_string(m) + " seed " +
                    std::to_string(seed));
@@ -72,8 +84,8 @@ TEST_P(LinearHalf, KeepsSixteenBitsWithinF32SummationBound) {
         for (int64_t r = 0; r < sh.n; ++r) {
           double expect = 0, magnitude = 0;
           for (int64_t j = 0; j < sh.k; ++j) {
-            const double term = widen(c.format, bits[static_cast<size_t>(r * sh.k + j)]) *
-                                x[static_cast<size_t>(i * sh.k + j)];
+            const double term =
+                exact[static_cast<size_t>(r * sh.k + j)] * x[static_cast<size_t>(i * sh.k + j)];
             expect += term;
             magnitude += std::fabs(term);
           }
@@ -97,10 +109,16 @@ INSTANTIATE_TEST_SUITE_P(EveryIsa, LinearHalf,
                                            HalfCase{"avx512", TSR_WEIGHT_FORMAT_F16},
                                            HalfCase{"generic", TSR_WEIGHT_FORMAT_BF16},
                                            HalfCase{"avx2", TSR_WEIGHT_FORMAT_BF16},
-                                           HalfCase{"avx512", TSR_WEIGHT_FORMAT_BF16}),
+                                           HalfCase{"avx512", TSR_WEIGHT_FORMAT_BF16},
+                                           HalfCase{"generic", TSR_WEIGHT_FORMAT_F32},
+                                           HalfCase{"avx2", TSR_WEIGHT_FORMAT_F32},
+                                           HalfCase{"avx512", TSR_WEIGHT_FORMAT_F32}),
                          [](const auto& info) {
+                           const tsr_weight_format f = info.param.format;
                            return std::string(info.param.isa) +
-                                  (info.param.format == TSR_WEIGHT_FORMAT_BF16 ? "_bf16" : "_f16");
+                                  (f == TSR_WEIGHT_FORMAT_BF16  ? "_bf16"
+                                   : f == TSR_WEIGHT_FORMAT_F32 ? "_f32"
+                                                                : "_f16");
                          });
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The CPU plugin's thread pool (plugins/cpu/thread_pool.h), compiled into this test: every
-// index runs exactly once under both schedules, exceptions reach the caller, a second caller
+// index runs exactly once under both schedules, the every-thread schedule runs one item on each
+// thread, exceptions reach the caller, a second caller
 // is refused at once (it then runs its loop inline) and workers know they are workers (nested
 // loops run inline), workers are pinned one per CPU when
 // asked, and idle workers sleep instead of spinning (their CPU time stops growing).
@@ -9,6 +10,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -42,6 +44,35 @@ TEST(ThreadPool, RunsEveryIndexOnceUnderBothSchedules) {
         }
       }
     }
+  }
+}
+
+// Records the kernel thread id that ran each item.
+void record_tid(void* context, int64_t begin, int64_t end) {
+  auto& tids = *static_cast<std::vector<std::atomic<int>>*>(context);
+  for (int64_t i = begin; i < end; ++i) tids[static_cast<size_t>(i)].store(gettid());
+}
+
+TEST(ThreadPool, EveryThreadScheduleRunsOneItemOnEachThread) {
+  for (int threads : {1, 2, 3, 5}) {
+    ThreadPool pool(threads, false);
+    std::vector<int> expected = pool.worker_tids();
+    expected.push_back(gettid());
+    std::sort(expected.begin(), expected.end());
+    for (int repeat = 0; repeat < 50; ++repeat) {
+      std::vector<std::atomic<int>> tids(static_cast<size_t>(threads));
+      ASSERT_TRUE(pool.try_run(threads, Schedule::kEveryThread, &record_tid, &tids));
+      std::vector<int> got;
+      for (const auto& t : tids) got.push_back(t.load());
+      std::sort(got.begin(), got.end());
+      ASSERT_EQ(got, expected) << "threads " << threads << " repeat " << repeat;
+    }
+    std::vector<std::atomic<int>> tids(static_cast<size_t>(threads) + 1);
+    EXPECT_THROW(pool.try_run(threads + 1, Schedule::kEveryThread, &record_tid, &tids),
+                 std::logic_error);
+    // The refused job left the pool usable.
+    std::vector<std::atomic<int>> hits(3);
+    EXPECT_TRUE(pool.try_run(3, Schedule::kStatic, &count_range, &hits));
   }
 }
 
