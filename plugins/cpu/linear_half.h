@@ -36,6 +36,8 @@ inline constexpr int64_t kHalfGemmMinRows = 16;
 // which pays while they stay in L2 (128 rows x K 2048 x 4 bytes = 1 MiB); measured on the
 // 125M model (K 768, Zen 5, 2 threads) the GEMV beat the tiles at 32-192 rows (1.1-1.4x) and
 // matched them at 512, while per-tile sgemm calls on 32 rows ran at 0.65x oneDNN's matmul.
+// Known cost: at 256-512 rows the copied tiles run at about 0.9x oneDNN's f32 matmul, which
+// reorders the weight to [k][n] (a second copy the GEMV cannot read).
 inline constexpr int64_t kF32GemmMinRows = 128;
 
 // out[i * ldo + r] = sum_j x[i * k + j] * widen(w[r * k + j]) for r < rows, i < m (any m; used

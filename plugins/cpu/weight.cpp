@@ -87,6 +87,9 @@ tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_
                      ": oneDNN " + w->gemm->describe());
       } else {
         w->dense = F32Weight::create(*desc);
+        host().debug("weight " + std::to_string(desc->rows) + "x" + std::to_string(desc->cols) +
+                     ": f32, own GEMV below " + std::to_string(kF32GemmMinRows) +
+                     " rows, tiles + sgemm above");
       }
     }
     d->live.fetch_add(1);
