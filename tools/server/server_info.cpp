@@ -20,7 +20,7 @@ json engine_config_json(const EngineConfig& c) {
       {"max_model_len", c.max_model_len},
       {"enable_prefix_caching", c.enable_prefix_caching},
       {"enable_chunked_prefill", c.enable_chunked_prefill},
-      {"swap_space", c.swap_space_gib},
+      {"swap_space", c.swap_space_gib ? json(*c.swap_space_gib) : json()},
       {"preemption_mode", c.preemption_mode},
       {"scheduling_policy", c.scheduling_policy},
       {"scheduler_delay_factor", c.scheduler_delay_factor},

@@ -39,16 +39,17 @@ po::options_description engine_options() {
       "enable-prefix-caching", po::value<bool>()->default_value(true)->implicit_value(true),
       "reuse KV blocks of shared prefixes")("no-enable-prefix-caching", "turn prefix caching off")(
       "enable-chunked-prefill", po::value<bool>()->default_value(true)->implicit_value(true),
-      "split long prompts across steps")("swap-space", po::value<double>()->default_value(4.0),
-                                         "host swap space, GiB")(
+      "split long prompts across steps")("swap-space", po::value<double>(),
+                                         "host swap space, GiB (default 4; 0 on the cpu device)")(
       "preemption-mode", po::value<std::string>()->default_value("auto"),
       "swap, recompute or auto")(
       "scheduling-policy", po::value<std::string>()->default_value("fcfs"), "fcfs or priority")(
       "gpu-memory-utilization", po::value<double>()->default_value(0.9),
       "share of device memory Tessera may use (GPU/XPU)")(
       "kv-cache-memory", po::value<std::string>(),
-      "KV cache size on the CPU device (e.g. 4GiB; default 40% of available RAM)")(
-      "num-gpu-blocks-override", po::value<int64_t>(), "force the number of KV blocks")(
+      "KV cache size on the CPU device (e.g. 4GiB; default 40% of available RAM, at most 4GiB; "
+      "written in full at start)")("num-gpu-blocks-override", po::value<int64_t>(),
+                                   "force the number of KV blocks")(
       "max-logprobs", po::value<int>()->default_value(20), "largest logprobs a request may ask")(
       "enforce-eager", po::value<bool>()->default_value(false)->implicit_value(true),
       "never run decode steps as captured device graphs (CUDA graphs)")(
@@ -145,7 +146,7 @@ EngineConfig engine_config_from(const po::variables_map& vm, bool* is_default) {
   c.enable_prefix_caching =
       vm["enable-prefix-caching"].as<bool>() && !vm.count("no-enable-prefix-caching");
   c.enable_chunked_prefill = vm["enable-chunked-prefill"].as<bool>();
-  c.swap_space_gib = vm["swap-space"].as<double>();
+  if (vm.count("swap-space")) c.swap_space_gib = vm["swap-space"].as<double>();
   c.preemption_mode = vm["preemption-mode"].as<std::string>();
   c.scheduling_policy = vm["scheduling-policy"].as<std::string>();
   c.gpu_memory_utilization = vm["gpu-memory-utilization"].as<double>();
@@ -182,7 +183,7 @@ EngineConfig engine_config_from(const po::variables_map& vm, bool* is_default) {
     throw UsageError("--tensor-parallel-size must be in 1..4096");
   }
   if (c.max_num_batched_tokens <= 0) throw UsageError("--max-num-batched-tokens must be positive");
-  if (c.swap_space_gib < 0) throw UsageError("--swap-space must be >= 0");
+  if (c.swap_space_gib && *c.swap_space_gib < 0) throw UsageError("--swap-space must be >= 0");
   if (c.kv_cache_dtype != "auto") {
     throw UsageError("--kv-cache-dtype '" + c.kv_cache_dtype +
                      "': only 'auto' is supported (the KV cache holds the activation dtype, "

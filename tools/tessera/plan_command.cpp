@@ -71,10 +71,9 @@ int run_plan_command(int argc, char** argv) {
     std::cout << "device      " << choice.to_string() << " (" << choice.info().properties.name
               << ")\n";
     if (choice.info().properties.type == TSR_DEVICE_TYPE_CPU) {
-      plan.kv_cache_memory =
-          vm.count("kv-cache-memory")
-              ? parse_byte_size(vm["kv-cache-memory"].as<std::string>())
-              : static_cast<uint64_t>(0.4 * static_cast<double>(choice.info().free_memory));
+      plan.kv_cache_memory = vm.count("kv-cache-memory")
+                                 ? parse_byte_size(vm["kv-cache-memory"].as<std::string>())
+                                 : default_cpu_kv_cache_memory(choice.info().free_memory);
     }
   }
   const PlanReport report = plan_model(plan);

@@ -25,7 +25,10 @@ struct EngineConfig {
   int max_model_len = 0;  // 0: the model's max_position_embeddings (capped)
   bool enable_prefix_caching = true;
   bool enable_chunked_prefill = true;
-  double swap_space_gib = 4.0;
+  // Host swap space for preempted requests' KV blocks. Unset: 4 GiB on an accelerator, none
+  // on the CPU device, whose KV cache already is host memory (a preempted request is
+  // recomputed instead of copied from one part of RAM to another).
+  std::optional<double> swap_space_gib;
   std::string preemption_mode = "auto";  // swap|recompute|auto
   std::string scheduling_policy = "fcfs";
   double scheduler_delay_factor = 0.0;  // delay new prompts while requests run (vLLM's)

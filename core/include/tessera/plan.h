@@ -30,6 +30,11 @@ struct PlanReport {
                      // which settings would make it fit
 };
 
+// The CPU device's KV cache when --kv-cache-memory is not given: 40% of the host's available
+// memory, at most 4 GiB (the default of vLLM's CPU backend, VLLM_CPU_KVCACHE_SPACE). The cache
+// is written in full when allocated, so this is what a server occupies from its start.
+uint64_t default_cpu_kv_cache_memory(uint64_t available_bytes);
+
 // Throws tessera::Error for an unreadable model, an unknown dtype or quantization, or a
 // non-positive size.
 PlanReport plan_model(const PlanOptions& options);

@@ -7,6 +7,7 @@
 #include "common/check.h"
 #include "common/log.h"
 #include "runtime/stream.h"
+#include "tessera/plan.h"
 
 namespace tessera::engine {
 
@@ -107,8 +108,8 @@ MemoryPlanSummary size_memory(const std::shared_ptr<runtime::Device>& device_ptr
     plan.budget_bytes = plan.weight_bytes + plan.activation_bytes + static_cast<uint64_t>(kv_bytes);
   } else if (is_cpu) {
     const auto info = device.memory_info();
-    const uint64_t kv_memory = config.kv_cache_memory_bytes.value_or(
-        static_cast<uint64_t>(kDefaultCpuKvShare * static_cast<double>(info.free_bytes)));
+    const uint64_t kv_memory =
+        config.kv_cache_memory_bytes.value_or(default_cpu_kv_cache_memory(info.free_bytes));
     if (kv_memory > info.total_bytes) {
       throw Error(fmt::format("--kv-cache-memory {} exceeds the memory of {} ({} in all, {} "
                               "free): lower --kv-cache-memory",
@@ -147,7 +148,8 @@ MemoryPlanSummary size_memory(const std::shared_ptr<runtime::Device>& device_ptr
             format_bytes(plan.kv_block_bytes), flag, format_bytes(plan.weight_bytes)),
         ErrorKind::kResourceExhausted);
   }
-  const uint64_t swap_bytes = static_cast<uint64_t>(config.swap_space_gib * 1024 * 1024 * 1024);
+  const double swap_gib = config.swap_space_gib.value_or(is_cpu ? 0.0 : 4.0);
+  const uint64_t swap_bytes = static_cast<uint64_t>(swap_gib * 1024 * 1024 * 1024);
   // Every rank's swap space lives in the one host memory: --swap-space is their sum.
   plan.num_swap_blocks = static_cast<int64_t>(swap_bytes / (plan.kv_block_bytes * ranks));
 

@@ -3,7 +3,8 @@
 // runner's preallocated buffers; the KV cache gets what is left of the budget. On the CPU the
 // pass is 128 tokens: host readings cannot see scratch, and it only times a prefill.
 //   device budget = --gpu-memory-utilization x device memory (GPU/XPU);
-//   CPU budget    = --kv-cache-memory, default 40% of available RAM after loading.
+//   CPU budget    = --kv-cache-memory, default 40% of available RAM after loading, at most
+//                   4 GiB (default_cpu_kv_cache_memory, tessera/plan.h).
 // The same run measures prefill speed, and a device->host copy measures swap bandwidth, for
 // --preemption-mode auto. Fails fast, naming the flag to change, when not even one sequence
 // of max_model_len fits.

@@ -329,12 +329,18 @@ void ModelRunner::allocate_kv_cache(int64_t num_blocks) {
   send(RunnerCommand::Kind::kAllocateKv, num_blocks, nullptr, nullptr);
   // Captured graphs name the old cache buffers.
   graphs_.clear();
+  // Written in full (zeros) at once: a host cache would otherwise be committed page by page
+  // as blocks are first used, and a server's resident memory would grow over hours until
+  // every block had been written once (issue 11's soak); now it is all there from the start,
+  // as on a GPU.
+  const uint64_t bytes = block_bytes_ * static_cast<uint64_t>(num_blocks);
   for (auto& rank : ranks_) {
     rank->kv_cache.clear();
     for (int64_t layer = 0; layer < weights_.config().num_layers; ++layer) {
-      rank->kv_cache.push_back(runtime::Buffer::allocate(
-          rank->device, block_bytes_ * static_cast<uint64_t>(num_blocks)));
+      rank->kv_cache.push_back(runtime::Buffer::allocate(rank->device, bytes));
+      rank->stream.fill(rank->kv_cache.back(), 0, 0, bytes);
     }
+    rank->stream.synchronize();
   }
   num_blocks_ = num_blocks;
 }
@@ -342,14 +348,18 @@ void ModelRunner::allocate_kv_cache(int64_t num_blocks) {
 void ModelRunner::allocate_swap_space(int64_t num_host_blocks) {
   send(RunnerCommand::Kind::kAllocateSwap, num_host_blocks, nullptr, nullptr);
   num_swap_blocks_ = 0;
+  // Written in full at once, as the KV cache is (allocate_kv_cache).
+  const uint64_t bytes =
+      block_bytes_ * static_cast<uint64_t>(std::max<int64_t>(num_host_blocks, 0));
   for (auto& rank : ranks_) {
     rank->swap_space.clear();
     if (num_host_blocks <= 0) continue;
     for (int64_t layer = 0; layer < weights_.config().num_layers; ++layer) {
-      rank->swap_space.push_back(runtime::Buffer::allocate(
-          rank->device, block_bytes_ * static_cast<uint64_t>(num_host_blocks),
-          TSR_BUFFER_KIND_HOST_PINNED));
+      rank->swap_space.push_back(
+          runtime::Buffer::allocate(rank->device, bytes, TSR_BUFFER_KIND_HOST_PINNED));
+      rank->stream.fill(rank->swap_space.back(), 0, 0, bytes);
     }
+    rank->stream.synchronize();
   }
   num_swap_blocks_ = std::max<int64_t>(num_host_blocks, 0);
 }

@@ -1,10 +1,12 @@
 // plan_model (tessera/plan.h): reads what the plan needs from the model's files (its config,
 // and for GGUF the format its linear weights are stored in) and runs engine::plan_memory.
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include "common/check.h"
 #include "engine/memory_plan.h"
+#include "engine/memory_sizing.h"
 #include "engine/model_weights.h"
 #include "model/gguf_blocks.h"
 #include "model/gguf_file.h"
@@ -28,6 +30,12 @@ tsr_dtype plan_dtype(const std::string& name) {
 }
 
 }  // namespace
+
+uint64_t default_cpu_kv_cache_memory(uint64_t available_bytes) {
+  constexpr uint64_t kCap = uint64_t{4} << 30;
+  return std::min(kCap, static_cast<uint64_t>(engine::kDefaultCpuKvShare *
+                                              static_cast<double>(available_bytes)));
+}
 
 PlanReport plan_model(const PlanOptions& options) {
   TSR_CHECK(options.block_size > 0 && options.max_num_seqs > 0 &&
