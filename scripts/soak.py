@@ -37,8 +37,9 @@ def rss_mb(pid):
 
 def start_server(args):
     cmd = [args.tessera, "serve", "--device", "cpu", "--port", "0",
-           "--kv-cache-memory", args.kv_cache_memory, "--max-num-seqs", str(args.max_num_seqs),
-           "--log-level", "warn", *args.server_arg]
+           "--max-num-seqs", str(args.max_num_seqs), "--log-level", "warn", *args.server_arg]
+    if args.kv_cache_memory:
+        cmd += ["--kv-cache-memory", args.kv_cache_memory]
     if args.model:
         cmd += ["--model", args.model]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -138,7 +139,7 @@ def main():
     p.add_argument("--pid", type=int, help="the running server's pid (for RSS)")
     p.add_argument("--tessera", default=os.path.join(REPO, "build", "bin", "tessera"))
     p.add_argument("--model", help="model for the started server (default: the embedded one)")
-    p.add_argument("--kv-cache-memory", default="256MiB")
+    p.add_argument("--kv-cache-memory", help="for the started server (default: the server's)")
     p.add_argument("--max-num-seqs", type=int, default=256)
     p.add_argument("--server-arg", action="append", default=[],
                    help="extra argument for the started server (repeat)")
