@@ -128,14 +128,19 @@ void ThreadPool::worker_main(int index, int cpu) {
     }
     const uint32_t generation = generation_.load(std::memory_order_acquire);
     if (stop_.load()) return;
-    seen = generation;
     // While inside_ counts this worker the caller does not rewrite the job's fields; they
     // belong to `generation` if the job is open and still that generation (the caller
     // closes the job before it checks inside_, and this worker is counted before it checks
     // open_, so one of the two sees the other). Otherwise look again.
     inside_.fetch_add(1);
-    if (open_.load() && generation_.load() == generation) run_chunks();
+    const bool open = open_.load() && generation_.load() == generation;
+    if (open) run_chunks();
     inside_.fetch_sub(1);
+    // A job is marked seen only once this worker found it open: the caller bumps generation_
+    // before it opens the job, and a worker that slept through that window would miss a job
+    // that cannot finish without it (Schedule::kEveryThread). The window is a few
+    // instructions, so looking again is a short spin.
+    if (open) seen = generation;
   }
 }
 

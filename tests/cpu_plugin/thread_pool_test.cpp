@@ -59,7 +59,12 @@ TEST(ThreadPool, EveryThreadScheduleRunsOneItemOnEachThread) {
     std::vector<int> expected = pool.worker_tids();
     expected.push_back(gettid());
     std::sort(expected.begin(), expected.end());
-    for (int repeat = 0; repeat < 50; ++repeat) {
+    // Back to back, so workers are spinning when each job is published: a worker that saw
+    // the new generation before the job opened once slept through it, and the caller waited
+    // forever (a hang here fails by the test's timeout).
+    // (More threads than this machine's cores make each job slow: fewer repeats there.)
+    const int repeats = threads <= 2 ? 20000 : 2000;
+    for (int repeat = 0; repeat < repeats; ++repeat) {
       std::vector<std::atomic<int>> tids(static_cast<size_t>(threads));
       ASSERT_TRUE(pool.try_run(threads, Schedule::kEveryThread, &record_tid, &tids));
       std::vector<int> got;
