@@ -2,6 +2,7 @@
 // errors into tessera::Error with the template's name and the line/column of the failure.
 #include "tessera/chat_template.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -88,6 +89,10 @@ std::string ChatTemplate::render_value(const tmpl::Value& context,
             context.type_name());
   tmpl::RenderEnv env;
   env.limits.max_output_bytes = options.max_output_bytes;
+  // No string or list built by * or + may outgrow what the render may print: printing one
+  // would fail anyway, after its repr (up to 4 bytes per character) had been built in full
+  // (the chat-template fuzzer's 12-second timeout: "\x19" * 10001000 against a 64 KiB output).
+  env.limits.max_value_bytes = std::min(env.limits.max_value_bytes, options.max_output_bytes);
   env.limits.max_call_depth = options.max_macro_depth;
   env.limits.max_steps = options.max_steps;
   std::optional<std::tm> fixed = options.now;
