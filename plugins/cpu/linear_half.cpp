@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <type_traits>
 
 #include "isa.h"
 #include "kernels.h"
@@ -19,19 +18,8 @@ namespace {
 constexpr int64_t kRowsPerItem = 16;
 
 template <FloatElem E>
-float widen_one(std::conditional_t<E == FloatElem::kF32, float, uint16_t> v) {
-  if constexpr (E == FloatElem::kF32) {
-    return v;
-  } else if constexpr (E == FloatElem::kBf16) {
-    return tsr::sdk::bf16_to_f32(v);
-  } else {
-    return tsr::sdk::f16_to_f32(v);
-  }
-}
-
-template <FloatElem E>
-void gemv_generic(const std::conditional_t<E == FloatElem::kF32, float, uint16_t>* w, int64_t rows,
-                  int64_t k, const float* x, int64_t m, float* out, int64_t ldo) {
+void gemv_generic(const FloatElemType<E>* w, int64_t rows, int64_t k, const float* x, int64_t m,
+                  float* out, int64_t ldo) {
   // One widened row at a time in L1, reused by up to kChunk activation rows.
   constexpr int64_t kChunk = 16;
   float wide[512];
@@ -42,7 +30,7 @@ void gemv_generic(const std::conditional_t<E == FloatElem::kF32, float, uint16_t
       for (int64_t j0 = 0; j0 < k; j0 += 512) {
         const int64_t len = std::min<int64_t>(512, k - j0);
         const auto* src = w + r * k + j0;
-        for (int64_t j = 0; j < len; ++j) wide[j] = widen_one<E>(src[j]);
+        for (int64_t j = 0; j < len; ++j) wide[j] = widen_scalar<E>(src[j]);
         for (int64_t i = 0; i < chunk; ++i) {
           const float* xi = x + (i0 + i) * k + j0;
           float sum = 0.0f;
@@ -63,6 +51,18 @@ const HalfGemvKernels& active_gemv() {
   if (active_isa() == Isa::kAvx512) set = half_gemv_avx512();
   if (set == nullptr && active_isa() != Isa::kGeneric) set = half_gemv_avx2();
   return set != nullptr ? *set : kGeneric;
+}
+
+// out [m][n] = x · W^T for W [n][k] row-major, blocks of kRowsPerItem weight rows spread over
+// the pool.
+template <class T>
+void run_gemv(void (*gemv)(const T*, int64_t, int64_t, const float*, int64_t, float*, int64_t),
+              const T* w, int64_t n, int64_t k, const float* x, int64_t m, float* out) {
+  const int64_t items = (n + kRowsPerItem - 1) / kRowsPerItem;
+  parallel_for(items, [&](int64_t item) {
+    const int64_t row0 = item * kRowsPerItem;
+    gemv(w + row0 * k, std::min(kRowsPerItem, n - row0), k, x, m, out + row0, n);
+  });
 }
 
 }  // namespace
@@ -100,13 +100,7 @@ void HalfWeight::run(const float* x, int64_t m, float* out) const {
     tiled_sgemm(x, m, n_, k_, out, widen, this);
     return;
   }
-  const HalfGemv gemv = bf16_ ? active_gemv().bf16 : active_gemv().f16;
-  const int64_t items = (n_ + kRowsPerItem - 1) / kRowsPerItem;
-  parallel_for(items, [&](int64_t item) {
-    const int64_t row0 = item * kRowsPerItem;
-    const int64_t rows = std::min(kRowsPerItem, n_ - row0);
-    gemv(data_.data() + row0 * k_, rows, k_, x, m, out + row0, n_);
-  });
+  run_gemv(bf16_ ? active_gemv().bf16 : active_gemv().f16, data_.data(), n_, k_, x, m, out);
 }
 
 std::unique_ptr<F32Weight> F32Weight::create(const tsr_weight_desc& desc) {
@@ -130,13 +124,7 @@ void F32Weight::run(const float* x, int64_t m, float* out) const {
     tiled_sgemm(x, m, n_, k_, out, copy, this);
     return;
   }
-  const F32Gemv gemv = active_gemv().f32;
-  const int64_t items = (n_ + kRowsPerItem - 1) / kRowsPerItem;
-  parallel_for(items, [&](int64_t item) {
-    const int64_t row0 = item * kRowsPerItem;
-    const int64_t rows = std::min(kRowsPerItem, n_ - row0);
-    gemv(data_.data() + row0 * k_, rows, k_, x, m, out + row0, n_);
-  });
+  run_gemv(active_gemv().f32, data_.data(), n_, k_, x, m, out);
 }
 
 }  // namespace tsr::cpu

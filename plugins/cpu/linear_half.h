@@ -24,9 +24,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "tessera/plugin.h"
+#include "tessera/plugin.hpp"
 
 namespace tsr::cpu {
 
@@ -54,8 +56,21 @@ struct HalfGemvKernels {
   F32Gemv f32;
 };
 
-// The weight element a GEMV kernel template is instantiated for.
+// The weight element a GEMV kernel template is instantiated for, its storage type, and one
+// element widened to f32 (the kernels' scalar tails and the generic GEMV).
 enum class FloatElem { kF16, kBf16, kF32 };
+template <FloatElem E>
+using FloatElemType = std::conditional_t<E == FloatElem::kF32, float, uint16_t>;
+template <FloatElem E>
+inline float widen_scalar(FloatElemType<E> v) {
+  if constexpr (E == FloatElem::kF32) {
+    return v;
+  } else if constexpr (E == FloatElem::kBf16) {
+    return tsr::sdk::bf16_to_f32(v);
+  } else {
+    return tsr::sdk::f16_to_f32(v);
+  }
+}
 
 const HalfGemvKernels& half_gemv_generic();
 // NULL when the build's compiler could not target the ISA.

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 
 #include "linear_half.h"
 #include "tessera/plugin.hpp"
@@ -26,7 +25,7 @@ constexpr int kBlockRows = 4;  // weight rows per block
 constexpr int kChunkRows = 2;  // activation rows per pass over a block
 
 template <FloatElem E>
-using Elem = std::conditional_t<E == FloatElem::kF32, float, uint16_t>;
+using Elem = FloatElemType<E>;
 
 template <FloatElem E>
 inline __m256 widen8(const Elem<E>* p) {
@@ -47,15 +46,6 @@ inline float hsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
-}
-
-template <FloatElem E>
-inline float widen1(Elem<E> v) {
-  if constexpr (E == FloatElem::kF32) {
-    return v;
-  } else {
-    return E == FloatElem::kBf16 ? tsr::sdk::bf16_to_f32(v) : tsr::sdk::f16_to_f32(v);
-  }
 }
 
 template <FloatElem E, int R, int MC>
@@ -81,7 +71,7 @@ void block(const Elem<E>* w, int64_t k, const float* x, float* out, int64_t ldo)
   for (int r = 0; r < R; ++r) {
     for (int i = 0; i < MC; ++i) {
       float sum = hsum(acc[r][i]);
-      for (int64_t t = j; t < k; ++t) sum += widen1<E>(w[r * k + t]) * x[i * k + t];
+      for (int64_t t = j; t < k; ++t) sum += widen_scalar<E>(w[r * k + t]) * x[i * k + t];
       out[i * ldo + r] = sum;
     }
   }

@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 
 #include "linear_half.h"
 
@@ -30,7 +29,7 @@ constexpr int kBlockRows = 4;  // weight rows per block
 constexpr int kChunkRows = 4;  // activation rows per pass over a block
 
 template <FloatElem E>
-using Elem = std::conditional_t<E == FloatElem::kF32, float, uint16_t>;
+using Elem = FloatElemType<E>;
 
 // 16 weights from p (the lanes of mask; the others 0) as f32.
 template <FloatElem E>
