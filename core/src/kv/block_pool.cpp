@@ -154,7 +154,6 @@ void BlockPool::register_block(BlockId id, BlockHash hash, std::uint64_t parent_
   BlockId& head = bucket(hash);
   b.bucket_next = head;
   head = id;
-  ++index_size_;
 }
 
 void BlockPool::unregister(BlockId id) {
@@ -169,7 +168,6 @@ void BlockPool::drop_entry(BlockId id) {
   for (BlockId* link = &bucket(b.hash); *link != kNone; link = &at(*link).bucket_next) {
     if (*link == id) {
       *link = b.bucket_next;
-      --index_size_;
       break;
     }
   }
@@ -232,9 +230,8 @@ void BlockPool::check_consistency() const {
       if (b.num_tokens == 0) fail(fmt::format("block {} cached empty", id));
     }
   }
-  if (registered != entries || entries != index_size_)
-    fail(fmt::format("{} registered blocks but {} index entries (counted {})", registered, entries,
-                     index_size_));
+  if (registered != entries)
+    fail(fmt::format("{} registered blocks but {} index entries", registered, entries));
 }
 
 }  // namespace tessera::kv

@@ -104,8 +104,7 @@ class BlockPool {
   BlockId lru_head_ = kNone;            // least recently freed cached block
   BlockId lru_tail_ = kNone;
   int lru_size_ = 0;
-  std::vector<BlockId> buckets_;  // hash index: chain heads (empty when caching is off)
-  int index_size_ = 0;
+  std::vector<BlockId> buckets_;      // hash index: chain heads (empty when caching is off)
   std::vector<TokenId> token_store_;  // block_size_ token ids per block
   std::uint64_t next_content_id_ = kRootContent + 1;
 };
