@@ -115,16 +115,12 @@ struct OnednnGemm::Impl {
 OnednnGemm::OnednnGemm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 OnednnGemm::~OnednnGemm() = default;
 
-std::unique_ptr<OnednnGemm> OnednnGemm::create(const float* w, int64_t n, int64_t k,
-                                               bool want_bf16) {
+std::unique_ptr<OnednnGemm> OnednnGemm::create_bf16(const float* w, int64_t n, int64_t k) {
   auto impl = std::make_unique<Impl>();
   impl->n = n;
   impl->k = k;
-  if (!(want_bf16 && impl->plan(dt::bf16)) && !impl->plan(dt::f32)) {
-    throw tsr::sdk::Error(TSR_ERROR_CODE_INTERNAL,
-                          tsr::sdk::format("oneDNN has no matmul for a %lld x %lld weight",
-                                           static_cast<long long>(n), static_cast<long long>(k)));
-  }
+  // Planned before the weight is reordered, so a CPU without a bf16 kernel costs nothing.
+  if (!impl->plan(dt::bf16)) return nullptr;
   // The canonical weight is [n][k] row-major, i.e. the {k, n} matrix in "ba" order.
   const dnnl::memory::desc plain({k, n}, dt::f32, tag::ba);
   dnnl::memory source(plain, engine(), const_cast<float*>(w));

@@ -1,11 +1,10 @@
-// Dense linear (f32 / bf16 / f16 weights) through oneDNN matmul. The weight is reordered
-// ONCE, at prepack, into the layout oneDNN's matmul picks for it (format_tag::any), and
-// the primitive is created then too, with a run-time M so one primitive serves every batch
-// size. Where the implementation cannot take a run-time M, primitives are created per
-// exact M against the same prepacked layout and cached (bounded) on the weight.
-// bf16 is used only when oneDNN has a real bf16 kernel on this CPU (AVX-512 BF16/AMX);
-// otherwise the weight is kept in f32 and bf16 activations are widened, since oneDNN's
-// reference bf16 path is far slower than f32 GEMM.
+// F32 weights computed in bf16 (`--dtype bfloat16`) through oneDNN's bf16 matmul, where this
+// CPU has a real bf16 kernel (AVX-512 BF16 / AMX); every other float weight runs on our own
+// kernels (linear_half.h). The weight is reordered ONCE, at prepack, into the layout oneDNN's
+// matmul picks for it (format_tag::any), and the primitive is created then too, with a
+// run-time M so one primitive serves every batch size. Where the implementation cannot take a
+// run-time M, primitives are created per exact M against the same prepacked layout and
+// cached (bounded) on the weight.
 #ifndef TESSERA_PLUGINS_CPU_LINEAR_ONEDNN_H
 #define TESSERA_PLUGINS_CPU_LINEAR_ONEDNN_H
 
@@ -24,8 +23,10 @@ const char* onednn_cpu_runtime();
 
 class OnednnGemm {
  public:
-  // w: f32 [n][k] row-major (the canonical weight, already widened to f32).
-  static std::unique_ptr<OnednnGemm> create(const float* w, int64_t n, int64_t k, bool want_bf16);
+  // A bf16 matmul of w (f32 [n][k] row-major, the canonical weight), reordered into oneDNN's
+  // layout; NULL when oneDNN has no real bf16 kernel on this CPU (its reference one is far
+  // slower than our f32 kernels).
+  static std::unique_ptr<OnednnGemm> create_bf16(const float* w, int64_t n, int64_t k);
   ~OnednnGemm();
   OnednnGemm(const OnednnGemm&) = delete;
   OnednnGemm& operator=(const OnednnGemm&) = delete;

@@ -44,9 +44,7 @@ std::unique_ptr<OnednnGemm> onednn_bf16_gemm(const tsr_weight_desc& desc) {
     std::memcpy(aligned.data(), desc.data, aligned.size() * sizeof(float));
     values = aligned.data();
   }
-  auto gemm = OnednnGemm::create(values, desc.rows, desc.cols, /*want_bf16=*/true);
-  if (!gemm->bf16()) return nullptr;
-  return gemm;
+  return OnednnGemm::create_bf16(values, desc.rows, desc.cols);
 }
 
 }  // namespace
