@@ -87,6 +87,7 @@ void serve(const HttpRequest& request, const ServerOptions& options, const Serve
     case Route::kVersion:
     case Route::kMetrics:
     case Route::kServerInfo:
+    case Route::kResetPrefixCache:  // reads no body
       return;
     case Route::kModels:
       (void)dump_json(models_body(served.limits, 0));

@@ -37,6 +37,7 @@ def test_sweep_climbs_to_the_max_when_the_slo_holds(server):
     assert isinstance(r["host"]["diagnose"], list)
     assert svg.startswith("<svg") and svg.count("<circle") == 3 * 5  # 5 series, 3 runs
     assert "knee (max concurrency (requests)): 4" in out.stdout
+    assert "cannot be reset" not in out.stderr  # each run started from an empty prefix cache
 
 
 def test_sweep_without_a_passing_load_reports_no_knee(server):

@@ -41,6 +41,10 @@ def test_api_key(own_server):
     assert status == 401
     status, _ = post_json(s, "/v1/completions", body, headers={"Authorization": "Bearer sekrit"})
     assert status == 200
+    status, _ = post_json(s, "/reset_prefix_cache", {})  # changes the server: guarded too
+    assert status == 401
+    status, _ = post_json(s, "/reset_prefix_cache", {}, headers={"Authorization": "Bearer sekrit"})
+    assert status == 200
     status, _, _ = http(s, "GET", "/health")  # not under /v1: open, for load balancers
     assert status == 200
     assert s.stop() == 0

@@ -63,6 +63,27 @@ TEST(BlockPool, EvictsLeastRecentlyFreedCachedBlockAfterUncachedOnes) {
   pool.check_consistency();
 }
 
+TEST(BlockPool, EvictFreeCachedForgetsOnlyBlocksNobodyHolds) {
+  BlockPool pool(4, 2, true);
+  auto ids = pool.allocate(3);
+  for (BlockId b : ids) pool.register_block(b, 200 + static_cast<BlockHash>(b), 0, toks(b * 10));
+  pool.unref(ids[0]);
+  pool.unref(ids[2]);  // block 1 stays held by its request
+  ASSERT_EQ(pool.num_cached_free_blocks(), 2);
+  EXPECT_EQ(pool.evict_free_cached(), 2);
+  EXPECT_EQ(pool.num_cached_free_blocks(), 0);
+  EXPECT_EQ(pool.num_free_blocks(), 3);
+  EXPECT_FALSE(pool.lookup(200, 0, toks(0)).has_value());
+  EXPECT_FALSE(pool.lookup(202, 0, toks(20)).has_value());
+  EXPECT_EQ(pool.lookup(201, 0, toks(10)), BlockId{1});  // a held prefix stays valid
+  pool.check_consistency();
+  EXPECT_EQ(pool.evict_free_cached(), 0);
+  // Held block 1, freed later, is cached again as usual.
+  pool.unref(1);
+  EXPECT_EQ(pool.lru_order(), (std::vector<BlockId>{1}));
+  pool.check_consistency();
+}
+
 TEST(BlockPool, UncachedFreeBlocksGoBeforeCachedOnes) {
   BlockPool pool(3, 2, true);
   auto ids = pool.allocate(2);

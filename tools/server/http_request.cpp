@@ -58,7 +58,9 @@ RouteMatch match_route(const HttpRequest& request, const ServerOptions& options)
   RouteMatch match;
   match.path = std::string(request.target());
   match.path = match.path.substr(0, match.path.find('?'));
-  if (match.path.starts_with("/v1/") && !options.api_key.empty()) {
+  // The key guards the API and the one route that changes the server's state.
+  const bool guarded = match.path.starts_with("/v1/") || match.path == "/reset_prefix_cache";
+  if (guarded && !options.api_key.empty()) {
     const std::string given(request[http::field::authorization]);
     if (!constant_time_equal(given, "Bearer " + options.api_key)) {
       throw ApiError(401, "Incorrect or missing API key: send 'Authorization: Bearer <key>'.", "",
@@ -79,7 +81,8 @@ RouteMatch match_route(const HttpRequest& request, const ServerOptions& options)
       {"/v1/completions", http::verb::post, Route::kCompletions},
       {"/v1/chat/completions", http::verb::post, Route::kChatCompletions},
       {"/tokenize", http::verb::post, Route::kTokenize},
-      {"/detokenize", http::verb::post, Route::kDetokenize}};
+      {"/detokenize", http::verb::post, Route::kDetokenize},
+      {"/reset_prefix_cache", http::verb::post, Route::kResetPrefixCache}};
   for (const auto& entry : kRoutes) {
     if (match.path != entry.path) continue;
     match.route = entry.route;

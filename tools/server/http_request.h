@@ -52,7 +52,8 @@ enum class Route {
   kCompletions,
   kChatCompletions,
   kTokenize,
-  kDetokenize
+  kDetokenize,
+  kResetPrefixCache
 };
 
 struct RouteMatch {

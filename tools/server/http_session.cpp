@@ -203,6 +203,11 @@ void Session::route(Request& request) {
             "text/plain; version=0.0.4; charset=utf-8");
   } else if (route == Route::kServerInfo) {
     respond(200, dump_json(server_info_body(engine, state_.options)), "application/json");
+  } else if (route == Route::kResetPrefixCache) {
+    // Waits for the engine's next step boundary (one step at most): an operator's and a
+    // benchmark's route, called between runs, not on the serving path.
+    const int64_t dropped = engine.reset_prefix_cache();
+    respond(200, dump_json({{"reset", true}, {"dropped_blocks", dropped}}), "application/json");
   } else if (route == Route::kModels) {
     respond(200, dump_json(models_body(state_.limits, state_.started_at)), "application/json");
   } else if (route == Route::kTokenize) {

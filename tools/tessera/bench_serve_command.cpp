@@ -18,6 +18,7 @@
 #include "serve_bench.h"
 #include "serve_client.h"
 #include "serve_sweep.h"
+#include "sweep_point.h"
 #include "sweep_plot.h"
 #include "tessera/tokenizer.h"
 
@@ -110,28 +111,9 @@ int run_sweep(const po::variables_map& vm, bench::ServeBenchOptions o,
       bench::to_string(s.by), s.start, requests.size(), o.base_url, o.endpoint,
       slo(s.slo_ttft_p99_ms), slo(s.slo_tpot_p99_ms));
   bench::warm_up_server(o, requests);
-  const auto outcome = bench::run_sweep(s, [&](double load) {
-    bench::ServeBenchOptions run = o;
-    if (s.by == bench::SweepBy::kRequestRate) {
-      run.request_rate = load;
-    } else {
-      run.request_rate = std::numeric_limits<double>::infinity();
-      run.max_concurrency = static_cast<int>(load);
-    }
-    const size_t count =
-        bench::requests_for_load(s.by, load, vm["sweep-run-seconds"].as<double>(),
-                                 std::min<size_t>(20, requests.size()), requests.size());
-    auto result = bench::run_serve_bench(
-        run, std::vector<bench::BenchRequest>(requests.begin(),
-                                              requests.begin() + static_cast<ptrdiff_t>(count)));
-    std::string verdict;
-    bench::meets_slo(result, s, &verdict);
-    std::cerr << fmt::format(
-        "  load {:>8.3f}: {:>8.1f} out tok/s, p99 TTFT {:>9.1f} ms, p99 TPOT {:>8.2f} ms: {}\n",
-        load, result.value("output_throughput", 0.0), result.value("p99_ttft_ms", 0.0),
-        result.value("p99_tpot_ms", 0.0), verdict);
-    return result;
-  });
+  const auto outcome = bench::run_sweep(
+      s, bench::SweepPointRunner(o, s, requests, vm["sweep-run-seconds"].as<double>(),
+                                 std::min<size_t>(20, requests.size())));
   nlohmann::json out = {{"sweep", bench::sweep_json(s, outcome)},
                         {"benchmark",
                          {{"base_url", o.base_url},

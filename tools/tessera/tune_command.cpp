@@ -25,6 +25,7 @@
 #include "engine_options.h"
 #include "serve_bench.h"
 #include "serve_sweep.h"
+#include "sweep_point.h"
 #include "sweep_plot.h"
 #include "tessera/tokenizer.h"
 #include "tune_search.h"
@@ -195,23 +196,8 @@ struct Tuner {
     o.base_url = url;
     bench::SweepOptions s = sweep;
     bench::warm_up_server(o, requests);
-    const auto outcome = bench::run_sweep(s, [&](double load) {
-      bench::ServeBenchOptions run = o;
-      run.request_rate = load;
-      const size_t count =
-          bench::requests_for_load(s.by, load, run_seconds, min_requests, requests.size());
-      auto result = bench::run_serve_bench(
-          run, std::vector<bench::BenchRequest>(requests.begin(),
-                                                requests.begin() + static_cast<ptrdiff_t>(count)));
-      std::string verdict;
-      bench::meets_slo(result, s, &verdict);
-      std::cerr << fmt::format(
-          "  rate {:>7.3f}: {:>8.1f} out tok/s, p99 TTFT {:>8.1f} ms, p99 "
-          "TPOT {:>7.2f} ms: {}\n",
-          load, result.value("output_throughput", 0.0), result.value("p99_ttft_ms", 0.0),
-          result.value("p99_tpot_ms", 0.0), verdict);
-      return result;
-    });
+    const auto outcome =
+        bench::run_sweep(s, bench::SweepPointRunner(o, s, requests, run_seconds, min_requests));
     server.stop(SIGINT, std::chrono::seconds(30));
     e.ran = true;
     e.note = outcome.note;

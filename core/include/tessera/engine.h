@@ -110,6 +110,11 @@ class Engine {
   virtual std::optional<GemmCalibration> calibrate_prefill_gemm(int64_t rows, int repeats) = 0;
   // What validate_request checks requests against.
   virtual RequestLimits request_limits() const = 0;
+  // Forgets the prefix cache's blocks that no request holds (vLLM's POST
+  // /reset_prefix_cache), so that a benchmark's next run does not reuse the prompts of the
+  // last. Safe from any thread: with the background thread running it waits for the next step
+  // boundary. Returns how many KV blocks lost their cache entry.
+  virtual int64_t reset_prefix_cache() = 0;
   // Number of KV blocks in use (0 when idle): tests check every block is freed.
   virtual int64_t blocks_in_use() const = 0;
   // The device's memory as its plugin reports it (for /metrics; on the CPU device, host

@@ -2,7 +2,7 @@
 // plan: KV moves, inputs, forward, sampling), one output processor (detokenization, stop
 // strings, logprobs, per-request metrics, channels), one engine thread.
 //
-// Locking: `mutex_` guards only the inbox, the abort list and the set of live ids; the
+// Locking: `mutex_` guards only the inbox, the abort and reset lists and the live ids; the
 // scheduler, runner and output processor are touched only by the thread running step(). A
 // step swaps the inbox under the lock and does everything else without it, so add_request
 // never waits for a forward pass or for detokenization. Metrics have their own short lock.
@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <random>
 #include <span>
@@ -212,6 +213,20 @@ class EngineImpl final : public Engine {
     wake_.notify_all();
   }
 
+  int64_t reset_prefix_cache() override {
+    std::future<int64_t> done;
+    {
+      std::lock_guard lock(mutex_);
+      if (running_) {
+        resets_.emplace_back();
+        done = resets_.back().get_future();
+      }
+    }
+    if (!done.valid()) return scheduler_->reset_prefix_cache();  // the caller owns the steps
+    wake_.notify_all();
+    return done.get();
+  }
+
   void start() override {
     if (thread_.joinable()) return;
     running_ = true;
@@ -234,7 +249,12 @@ class EngineImpl final : public Engine {
       left.assign(live_.begin(), live_.end());
     }
     for (const auto& id : left) abort(id, false);
-    if (!left.empty()) step();
+    bool resets_pending = false;
+    {
+      std::lock_guard lock(mutex_);
+      resets_pending = !resets_.empty();
+    }
+    if (!left.empty() || resets_pending) step();
   }
 
   // One turn of the loop: admit, abort, schedule, execute, update, hand the results to the
@@ -242,12 +262,14 @@ class EngineImpl final : public Engine {
   bool step() override {
     std::vector<std::unique_ptr<engine::OutputRequest>> inbox;
     std::vector<std::pair<std::string, bool>> aborts;
+    std::vector<std::promise<int64_t>> resets;
     {
       std::lock_guard lock(mutex_);
       inbox.swap(inbox_);
       aborts.swap(aborts_);
+      resets.swap(resets_);
     }
-    const bool had_work = !inbox.empty() || !aborts.empty();
+    const bool had_work = !inbox.empty() || !aborts.empty() || !resets.empty();
     for (auto& request : inbox) admit(std::move(request));
     for (const auto& [id, disconnected] : aborts) {
       if (!scheduler_->abort(id)) continue;
@@ -259,6 +281,7 @@ class EngineImpl final : public Engine {
         if (client_gone) ++m.requests_aborted_disconnect;
       });
     }
+    for (auto& reset : resets) reset.set_value(scheduler_->reset_prefix_cache());
     if (!scheduler_->has_unfinished()) {
       // Aborts (and failed admissions) free blocks: the gauges must show it even when no
       // request is left to schedule.
@@ -418,7 +441,8 @@ class EngineImpl final : public Engine {
       {
         std::unique_lock lock(mutex_);
         wake_.wait(lock, [&] {
-          return !running_ || !inbox_.empty() || !aborts_.empty() || !live_.empty();
+          return !running_ || !inbox_.empty() || !aborts_.empty() || !resets_.empty() ||
+                 !live_.empty();
         });
         if (!running_) return;
       }
@@ -594,12 +618,13 @@ class EngineImpl final : public Engine {
   engine::OutputProcessor outputs_{metrics_};
   std::atomic<int64_t> blocks_in_use_{0};
 
-  // Guards the inbox, the aborts, live_, rng_ and running_.
+  // Guards the inbox, the aborts, the resets, live_, rng_ and running_.
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<std::unique_ptr<engine::OutputRequest>> inbox_;
   std::vector<std::pair<std::string, bool>> aborts_;
-  std::unordered_set<std::string> live_;  // ids added and not yet given their final output
+  std::vector<std::promise<int64_t>> resets_;  // reset_prefix_cache() calls waiting for a step
+  std::unordered_set<std::string> live_;       // ids added and not yet given their final output
   std::mt19937_64 rng_;
   bool running_ = false;
   std::thread thread_;

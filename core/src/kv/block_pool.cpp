@@ -69,6 +69,18 @@ std::vector<BlockId> BlockPool::lru_order() const {
   return out;
 }
 
+int BlockPool::evict_free_cached() {
+  int dropped = 0;
+  while (lru_head_ != kNone) {
+    const BlockId id = lru_head_;
+    lru_unlink(id);
+    drop_entry(id);
+    uncached_free_.push_back(id);
+    ++dropped;
+  }
+  return dropped;
+}
+
 std::vector<BlockId> BlockPool::allocate(int n) {
   std::vector<BlockId> out;
   out.reserve(static_cast<std::size_t>(std::max(n, 0)));

@@ -70,6 +70,11 @@ class BlockPool {
   // Cached free blocks, next to be evicted first.
   std::vector<BlockId> lru_order() const;
 
+  // Drops the cache entry of every free cached block (vLLM's reset_prefix_cache): they become
+  // uncached free blocks. Blocks held by requests keep theirs, so a running request's cached
+  // prefix stays valid. Returns how many entries were dropped.
+  int evict_free_cached();
+
   // Throws tessera::Error (kInternal) naming the first violated invariant.
   void check_consistency() const;
 

@@ -104,6 +104,8 @@ class KvCacheManager {
   }
 
   const BlockPool& pool() const { return pool_; }
+  // Forgets the cached contents of every free block (BlockPool::evict_free_cached).
+  int reset_prefix_cache() { return pool_.evict_free_cached(); }
   const SwapSpace& swap_space() const { return swap_; }
 
   // Throws tessera::Error (kInternal) naming the first violated invariant.

@@ -98,6 +98,9 @@ class Scheduler {
   bool has_unfinished() const { return !ids_.empty(); }
   const SchedulerConfig& config() const { return config_; }
   const kv::KvCacheManager& kv_cache() const { return kv_; }
+  // Forgets the prefix cache's free blocks (benchmarks call it between runs, so that a run
+  // does not reuse the prompts of the one before); returns the number of blocks dropped.
+  int reset_prefix_cache() { return kv_.reset_prefix_cache(); }
 
   // Throws tessera::Error (kInternal) naming the first broken invariant (queues, statuses,
   // block tables, ref counts). Cheap enough for tests to call after every step.
