@@ -54,3 +54,18 @@ def test_sweep_needs_an_slo(server):
     out = subprocess.run([TESSERA_BIN, "bench", "serve", "--sweep", "--base-url", server.url,
                           "--tokenizer", MODEL_DIR], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "--sweep needs an SLO" in out.stderr
+
+
+def test_datasets_are_tokenized_with_the_served_models_tokenizer(server):
+    # No --tokenizer: /server_info names the served model, whose files are on this machine.
+    with tempfile.TemporaryDirectory() as tmp:
+        result = os.path.join(tmp, "run.json")
+        out = subprocess.run(
+            [TESSERA_BIN, "bench", "serve", "--base-url", server.url, "--num-prompts", "3",
+             "--random-input-len", "16", "--random-output-len", "2", "--ignore-eos",
+             "--save-result", result], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stdout + out.stderr
+        with open(result) as f:
+            r = json.load(f)
+    assert os.path.samefile(r["tokenizer_id"], MODEL_DIR)
+    assert r["completed"] == 3

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -66,6 +67,29 @@ nlohmann::json fetch_server_info(const bench::ServeBenchOptions& o) {
               << "\n";
   }
   return nullptr;
+}
+
+// The datasets are tokenized as the server will tokenize them: --tokenizer, else the served
+// model's files when /server_info names files on this machine, else the default model's.
+std::string dataset_tokenizer_path(const po::variables_map& vm, const bench::ServeBenchOptions& o) {
+  if (vm.count("tokenizer")) return vm["tokenizer"].as<std::string>();
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const nlohmann::json info = fetch_server_info(o);
+  if (info.is_object() && info.contains("engine_config")) {
+    const auto& engine = info["engine_config"];
+    for (const char* key : {"tokenizer", "model"}) {
+      const std::string path = engine.value(key, std::string());
+      if (!path.empty() && fs::exists(path, ec)) return path;
+    }
+  }
+  const std::string fallback = default_model().path;
+  if (fallback.empty()) {
+    throw UsageError(
+        "no --tokenizer given, the server's model is not on this machine and the "
+        "default model was not built");
+  }
+  return fallback;
 }
 
 bench::SweepOptions sweep_options_from(const po::variables_map& vm) {
@@ -172,8 +196,9 @@ int run_bench_serve(int argc, char** argv) {
                              "API path")("model", po::value<std::string>(),
                                          "model name to request (default: the server's first)")(
       "tokenizer", po::value<std::string>(),
-      "tokenizer directory or tokenizer.json for datasets (default: the embedded default "
-      "model's)")("api-key", po::value<std::string>(), "Bearer key (default: $TESSERA_API_KEY)")(
+      "tokenizer for the datasets: a model directory, tokenizer.json or .gguf (default: the "
+      "served model's when its files are on this machine, else the default model's)")(
+      "api-key", po::value<std::string>(), "Bearer key (default: $TESSERA_API_KEY)")(
       "dataset-name", po::value<std::string>()->default_value("random"), "random or sharegpt")(
       "dataset-path", po::value<std::string>(), "ShareGPT-format JSON file")(
       "num-prompts", po::value<int>()->default_value(1000), "requests to send")(
@@ -257,12 +282,10 @@ int run_bench_serve(int argc, char** argv) {
   const int num_prompts = vm["num-prompts"].as<int>();
   if (num_prompts <= 0) throw UsageError("--num-prompts must be positive");
 
-  std::string tokenizer_path =
-      vm.count("tokenizer") ? vm["tokenizer"].as<std::string>() : default_model_path();
-  if (tokenizer_path.empty()) {
-    throw UsageError("no --tokenizer given and the embedded default model was not built");
-  }
-  const auto tok = tokenizer::Tokenizer::from_files(tokenizer_path);
+  const std::string tokenizer_path = dataset_tokenizer_path(vm, o);
+  const auto tok = tokenizer_path.ends_with(".json")
+                       ? tokenizer::Tokenizer::from_files(tokenizer_path)
+                       : tokenizer::Tokenizer::for_model(tokenizer_path);
   std::vector<bench::BenchRequest> requests;
   if (o.dataset_name == "random") {
     requests = bench::random_dataset(*tok, num_prompts, vm["random-input-len"].as<int>(),

@@ -17,9 +17,9 @@ namespace tessera::cli {
 
 po::options_description engine_options() {
   po::options_description o("Engine options (vLLM's names)");
-  o.add_options()(
-      "model", po::value<std::string>(),
-      "Hugging Face model directory or .gguf file (default: the embedded random-weight model)")(
+  o.add_options()("model", po::value<std::string>(),
+                  "Hugging Face model directory or .gguf file (default: SmolLM2-135M-Instruct when "
+                  "installed, else the embedded random-weight model)")(
       "tokenizer", po::value<std::string>(), "tokenizer directory (default: the model's)")(
       "dtype", po::value<std::string>()->default_value("auto"),
       "activation dtype: auto, float32, bfloat16, float16")(

@@ -421,8 +421,7 @@ int run_tune_command(int argc, char** argv) {
   t.out_dir = vm["output-dir"].as<std::string>();
   fs::create_directories(t.out_dir);
 
-  const auto tok =
-      tokenizer::Tokenizer::from_files(config.tokenizer.empty() ? config.model : config.tokenizer);
+  const auto tok = tokenizer::Tokenizer::for_model(config.model, config.tokenizer);
   t.requests = bench::random_dataset(
       *tok, vm["num-prompts"].as<int>(), vm["random-input-len"].as<int>(),
       vm["random-output-len"].as<int>(), 0.0, vm["bench-seed"].as<uint64_t>());

@@ -52,6 +52,12 @@ class Tokenizer {
                                               std::string_view generation_config_json = {},
                                               std::string_view origin = "tokenizer.json");
   static std::unique_ptr<Tokenizer> from_spec(const TokenizerSpec& spec);
+  // The tokenizer the engine uses for `model`: a Hugging Face directory's tokenizer.json, or
+  // the tokenizer in a .gguf file's metadata; `tokenizer_path` (a directory or tokenizer.json)
+  // instead when not empty. Tools that must tokenize as a server will (benchmark datasets)
+  // use this, so that a GGUF model needs no separate tokenizer.
+  static std::unique_ptr<Tokenizer> for_model(const std::string& model,
+                                              const std::string& tokenizer_path = "");
 
   explicit Tokenizer(std::unique_ptr<TokenizerParts> parts);
   ~Tokenizer();

@@ -66,3 +66,12 @@ std::unique_ptr<tokenizer::Tokenizer> load_tokenizer(const std::string& model_pa
 }
 
 }  // namespace tessera::engine
+
+namespace tessera::tokenizer {
+
+std::unique_ptr<Tokenizer> Tokenizer::for_model(const std::string& model,
+                                                const std::string& tokenizer_path) {
+  return engine::load_tokenizer(model, tokenizer_path);
+}
+
+}  // namespace tessera::tokenizer
