@@ -6,16 +6,21 @@ import os
 import subprocess
 import tempfile
 
+import pytest
 import yaml
 
-from conftest import MODEL_DIR, TESSERA_BIN
+from conftest import MODEL_DIR, TESSERA_BIN, TINY_DIR
+
+# A GGUF model too: its tokenizer (for the benchmark's prompts) is in the file's metadata.
+GGUF_MODEL = os.path.join(TINY_DIR, "llama3-q4_0.gguf")
 
 
-def test_tune_writes_config_report_and_plots():
+@pytest.mark.parametrize("model", [MODEL_DIR, GGUF_MODEL], ids=["hf-dir", "gguf"])
+def test_tune_writes_config_report_and_plots(model):
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = os.path.join(tmp, "tune")
         r = subprocess.run(
-            [TESSERA_BIN, "tune", "--model", MODEL_DIR, "--device", "cpu", "--kv-cache-memory",
+            [TESSERA_BIN, "tune", "--model", model, "--device", "cpu", "--kv-cache-memory",
              "64MiB", "--max-model-len", "512", "--slo-ttft-p99-ms", "600000", "--budget", "1s",
              "--num-prompts", "20", "--random-input-len", "16", "--random-output-len", "4",
              "--sweep-start", "4", "--sweep-max", "8", "--sweep-max-runs", "2",
@@ -33,7 +38,7 @@ def test_tune_writes_config_report_and_plots():
                                 os.path.join(out_dir, "tuned.yaml"), "--help"],
                                capture_output=True, text=True, timeout=60)
         assert check.returncode == 0, check.stderr
-    assert tuned["model"] == MODEL_DIR and tuned["max-num-seqs"] == 256
+    assert tuned["model"] == model and tuned["max-num-seqs"] == 256
     assert tuned["kv-cache-memory"] == "64MiB" and tuned["device"] == "cpu"
     assert "## Defaults vs tuned" in report and "| **knee (req/s)** | **8** | **8** |" in report
     assert "knee 8 req/s with the defaults" in r.stdout
