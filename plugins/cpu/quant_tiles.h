@@ -93,6 +93,9 @@ struct TileKernels {
 // Bytes of one packed block of one tile.
 inline constexpr int64_t kTileBlockBytesI8 = kTileRows * kTileBlock;
 inline constexpr int64_t kTileBlockBytesI4 = kTileRows * kTileBlock / 2;
+// How far ahead (in blocks of one tile; past its end is the next tile) the multi-row tile
+// kernels prefetch weights and scales: quant_tiles_avx512.cpp says why.
+inline constexpr int64_t kPrefetchBlocks = 8;
 
 // Packs a canonical int8 [n][k] (or int4, element j in the low nibble of byte j / 2 when j
 // is even) weight with scales [n][k / group] into tiles. k and group are multiples of 32.

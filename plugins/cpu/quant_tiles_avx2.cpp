@@ -50,6 +50,16 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
   int64_t in_group = 0;
   for (int64_t b = 0; b < w.blocks; ++b) {
     const uint8_t* block = w.data + b * kBlockBytes + half * 32;
+    if constexpr (kM > 1) {
+      // As in quant_tiles_avx512.cpp: several rows per block outrun the hardware prefetcher.
+      const char* ahead =
+          reinterpret_cast<const char*>(w.data + (b + kPrefetchBlocks) * kBlockBytes);
+#pragma GCC unroll 8
+      for (int64_t line = 0; line < kBlockBytes; line += 64)
+        _mm_prefetch(ahead + line, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(scales + kPrefetchBlocks * kTileRows),
+                   _MM_HINT_T0);
+    }
     __m256i wv[8];
     if constexpr (kInt4) {
 #pragma GCC unroll 4
