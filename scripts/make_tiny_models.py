@@ -99,9 +99,10 @@ TINY_256 = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2
 SHAPES = {"tiny": TINY, "tiny256": TINY_256, "1b": LARGE, "8b": SIZE_8B, "125m": SIZE_125M,
           "853m": SIZE_853M}
 # GGUF types written block-quantized: gguf's own quantizer, or quantize_k_quant below.
-QUANTIZED_TYPES = ("Q8_0", "Q4_0", "Q4_1", "Q5_1", "Q4_K", "Q5_K", "Q5_K_M")
+QUANTIZED_TYPES = ("Q8_0", "Q4_0", "Q4_1", "Q5_1", "Q4_K", "Q5_K", "Q6_K", "Q5_K_M", "Q4_K_M")
 # general.file_type (llama.cpp's LLAMA_FTYPE_MOSTLY_*) of the types above.
-FILE_TYPES = {"Q8_0": 7, "Q4_0": 2, "Q4_1": 3, "Q5_1": 9, "Q4_K": 14, "Q5_K": 16, "Q5_K_M": 17}
+FILE_TYPES = {"Q8_0": 7, "Q4_0": 2, "Q4_1": 3, "Q5_1": 9, "Q4_K": 14, "Q5_K": 16, "Q6_K": 18,
+              "Q5_K_M": 17, "Q4_K_M": 15}
 
 
 def tokenizer_size(folder):
@@ -318,15 +319,46 @@ def quantize_k_quant(data, bits):
     return blocks.reshape(rows, -1)
 
 
+def quantize_q6_k(data):
+    """Q6_K blocks of a [rows, cols] f32 matrix, cols a multiple of 256 (ggml-common.h's
+    block_q6_K: 128 bytes of low nibbles, 64 bytes of high 2-bit pairs, 16 int8 sub-block
+    scales, f16 d; x ~ d * sc * (q - 32), q in 0..63, one scale per sub-block of 16). Written
+    by hand like quantize_k_quant (gguf cannot write it), with a plain absmax fit."""
+    rows, cols = data.shape
+    x = data.astype(np.float32).reshape(rows, cols // 256, 16, 16)
+    sub_scale = np.abs(x).max(axis=-1) / 32.0  # before the 8-bit quantization of the scales
+    d = (sub_scale.max(axis=-1) / 127.0).astype(np.float16)
+    d32 = d.astype(np.float32)[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sc = np.where(d32 > 0, np.clip(np.rint(sub_scale / d32), -128, 127), 0).astype(np.int8)
+        step = (d32 * sc)[..., None]
+        q = np.where(step != 0, np.rint(x / step), 0)
+    q = (np.clip(q, -32, 31) + 32).astype(np.uint8).reshape(rows, cols // 256, 2, 4, 32)
+    # Per half of 128: quarter j (elements 32j..32j+31) goes to ql's low nibbles (j = 0, 1) or
+    # high nibbles (j = 2, 3) of bytes 32 (j % 2) .., and to bits 2j of qh.
+    ql = np.concatenate([(q[:, :, :, 0] & 0x0f) | ((q[:, :, :, 2] & 0x0f) << 4),
+                         (q[:, :, :, 1] & 0x0f) | ((q[:, :, :, 3] & 0x0f) << 4)], axis=-1)
+    qh = np.bitwise_or.reduce((q >> 4) << (2 * np.arange(4, dtype=np.uint8))[:, None], axis=3)
+    blocks = np.concatenate([ql.reshape(rows, cols // 256, 128), qh.reshape(rows, cols // 256, 64),
+                             sc.view(np.uint8), d[..., None].view(np.uint8)], axis=-1)
+    return blocks.reshape(rows, -1)
+
+
 def gguf_tensor_type(qtype_name, name):
-    """The type of tensor `name` in a file of `qtype_name`. Q5_K_M is mixed, as llama.cpp's
-    Q5_K_M files are (they give some tensors another type): Q5_K matrices, the embedding, the
-    output and attn_v in Q5_1."""
-    if qtype_name != "Q5_K_M":
-        return qtype_name
-    if name in ("token_embd.weight", "output.weight") or ".attn_v." in name:
-        return "Q5_1"
-    return "Q5_K"
+    """The type of tensor `name` in a file of `qtype_name`. Q5_K_M and Q4_K_M are mixed, as
+    llama.cpp's files of those names are (they give some tensors another type): Q5_K_M has
+    Q5_K matrices with the embedding, the output and attn_v in Q5_1; Q4_K_M has Q4_K matrices
+    with the output, attn_v and ffn_down in Q6_K (llama.cpp gives Q6_K to those, or to half
+    of the layers' attn_v and ffn_down)."""
+    if qtype_name == "Q5_K_M":
+        if name in ("token_embd.weight", "output.weight") or ".attn_v." in name:
+            return "Q5_1"
+        return "Q5_K"
+    if qtype_name == "Q4_K_M":
+        if name == "output.weight" or ".attn_v." in name or ".ffn_down." in name:
+            return "Q6_K"
+        return "Q4_K"
+    return qtype_name
 
 
 def write_gguf(path, family, cfg, weights, qtype_name):
@@ -388,6 +420,8 @@ def write_gguf(path, family, cfg, weights, qtype_name):
             qtype = getattr(gguf.GGMLQuantizationType, type_name)
             if type_name in ("Q4_K", "Q5_K"):
                 q = quantize_k_quant(data, int(type_name[1]))
+            elif type_name == "Q6_K":
+                q = quantize_q6_k(data)
             else:
                 q = gguf.quants.quantize(data, qtype)
             writer.add_tensor(name, q, raw_shape=q.shape, raw_dtype=qtype)
@@ -437,7 +471,8 @@ def main():
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--gguf-types", default="F32",
                         help="comma-separated GGUF tensor types to write: F32,F16,BF16,Q8_0,Q4_0,"
-                        "Q4_1,Q5_1,Q4_K,Q5_K (cols multiples of 256: not --size tiny), Q5_K_M (mixed)")
+                        "Q4_1,Q5_1,Q4_K,Q5_K,Q6_K (cols multiples of 256: not --size tiny), Q5_K_M and "
+                        "Q4_K_M (mixed)")
     parser.add_argument("--size", choices=sorted(SHAPES), default="tiny",
                         help="tiny (tests), tiny256 (tests of 256-blocks), 1b (Llama 3.2 1B "
                         "shape), 8b (Llama 3.1 8B shape), "

@@ -298,7 +298,14 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"phi3", "phi3-q8_0.gguf", TSR_DTYPE_F32, kNone, 3e-2, false},
 
         // Asymmetric 4-bit (Q4_1 -> INT4_GROUP_ASYM): the same format-bounded error as Q4_0.
-        Case{"llama2", "llama2-q4_1.gguf", TSR_DTYPE_F32, kNone, 3.5e-1, false}));
+        Case{"llama2", "llama2-q4_1.gguf", TSR_DTYPE_F32, kNone, 3.5e-1, false},
+        // A mixed Q4_K_M file (Q4_K matrices -> INT4_GROUP_ASYM; output, attn_v and ffn_down
+        // in Q6_K -> INT8_GROUP), against its own dequantized weights: exact with f32
+        // activations; with int8 activations the Q5 cases' bound.
+        Case{"llama2-k-q4_k_m", "llama2-k-q4_k_m.gguf", TSR_DTYPE_F32, kNone, 1e-4, true, true,
+             TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM},
+        Case{"llama2-k-q4_k_m", "llama2-k-q4_k_m.gguf", TSR_DTYPE_F32, kNone, 6e-2, false, false,
+             TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM}));
 
 TEST_F(OnDevice, ChunkedPrefillGivesTheSameLogits) {
   const Reference ref = load_reference("qwen3");
