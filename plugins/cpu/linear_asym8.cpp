@@ -1,4 +1,4 @@
-// INT8_GROUP_ASYM linear (see linear_asym8.h): prepacking (5-bit or uint8 rows), the generic
+// INT8_GROUP_ASYM linear (see linear_asym8.h): prepacking (5-bit tiles or uint8 rows), the generic
 // integer kernels, the kernel choice, the float GEMV and the dequantize-tile + sgemm path.
 #include "linear_asym8.h"
 
@@ -10,35 +10,20 @@
 #include "kernels.h"
 #include "linear_asym.h"
 #include "parallel.h"
+#include "quant_tiles.h"
 #include "tiled_sgemm.h"
 
 namespace tsr::cpu {
 namespace {
 
-constexpr int64_t kBlock = 32;  // activation quantization block = 5-bit layout block
-
-// Elements 0..31 of block b of a 5-bit row (nibble plane, then high-bit plane).
-void unpack_5bit_block(const uint8_t* row, int64_t k, int64_t b, uint8_t* u) {
-  const uint8_t* nibbles = row + b * 16;
-  uint32_t high;
-  std::memcpy(&high, row + k / 2 + b * 4, 4);
-  for (int j = 0; j < 16; ++j) {
-    u[j] = static_cast<uint8_t>((nibbles[j] & 0x0f) | (((high >> j) & 1) << 4));
-    u[j + 16] = static_cast<uint8_t>((nibbles[j] >> 4) | (((high >> (j + 16)) & 1) << 4));
-  }
-}
+constexpr int64_t kBlock = 32;  // activation quantization block
 
 void dot_rows_generic(const int8_t* xq, const float* xs, int64_t rows, const uint8_t* q,
-                      const float* scales, int64_t group, int64_t k, float* out, bool five_bit) {
+                      const float* scales, int64_t group, int64_t k, float* out) {
   const int64_t blocks = k / kBlock;
   for (int64_t i = 0; i < rows; ++i) out[i] = 0.0f;
-  uint8_t unpacked[kBlock];
   for (int64_t b = 0; b < blocks; ++b) {
     const uint8_t* u = q + b * kBlock;
-    if (five_bit) {
-      unpack_5bit_block(q, k, b, unpacked);
-      u = unpacked;
-    }
     const float scale = scales[b * kBlock / group];
     for (int64_t i = 0; i < rows; ++i) {
       const int8_t* xb = xq + i * k + b * kBlock;
@@ -49,20 +34,10 @@ void dot_rows_generic(const int8_t* xq, const float* xs, int64_t rows, const uin
   }
 }
 
-void dot_5bit_generic(const int8_t* xq, const float* xs, int64_t rows, const uint8_t* q,
-                      const float* scales, int64_t group, int64_t k, float* out) {
-  dot_rows_generic(xq, xs, rows, q, scales, group, k, out, true);
-}
-
-void dot_uint8_generic(const int8_t* xq, const float* xs, int64_t rows, const uint8_t* q,
-                       const float* scales, int64_t group, int64_t k, float* out) {
-  dot_rows_generic(xq, xs, rows, q, scales, group, k, out, false);
-}
-
 }  // namespace
 
 const Asym8Kernels* asym8_kernels_generic() {
-  static const Asym8Kernels table = {"generic", dot_5bit_generic, dot_uint8_generic};
+  static const Asym8Kernels table = {"generic", dot_rows_generic};
   return &table;
 }
 
@@ -83,27 +58,12 @@ std::unique_ptr<AsymInt8Weight> AsymInt8Weight::create(const tsr_weight_desc& de
   w->five_bit_ = desc.cols % kBlock == 0 && desc.group_size % kBlock == 0 &&
                  std::all_of(src, src + count, [](uint8_t u) { return u < 32; });
   if (w->five_bit_) {
-    const int64_t k = desc.cols;
-    w->row_bytes_ = static_cast<size_t>(k / 2 + k / 8);
-    w->data_.assign(w->row_bytes_ * static_cast<size_t>(desc.rows), 0);
-    for (int64_t r = 0; r < desc.rows; ++r) {
-      const uint8_t* in = src + r * k;
-      uint8_t* nibbles = w->data_.data() + static_cast<size_t>(r) * w->row_bytes_;
-      uint8_t* high_plane = nibbles + k / 2;
-      for (int64_t b = 0; b < k / kBlock; ++b) {
-        const uint8_t* u = in + b * kBlock;
-        uint32_t high = 0;
-        for (int j = 0; j < 16; ++j) {
-          nibbles[b * 16 + j] = static_cast<uint8_t>((u[j] & 0x0f) | ((u[j + 16] & 0x0f) << 4));
-        }
-        for (int j = 0; j < kBlock; ++j) high |= static_cast<uint32_t>(u[j] >> 4) << j;
-        std::memcpy(high_plane + b * 4, &high, 4);
-      }
-    }
-  } else {
-    w->row_bytes_ = static_cast<size_t>(desc.cols);
-    w->data_.assign(src, src + count);
+    // 5-bit tiles (quant_tiles.h), the mins packed like the scales.
+    pack_tiles_i5(src, desc.scales, desc.rows, desc.cols, desc.group_size, w->data_, w->scales_);
+    pack_tile_scales(desc.mins, desc.rows, desc.cols / desc.group_size, w->mins_);
+    return w;
   }
+  w->data_.assign(src, src + count);
   const size_t groups = static_cast<size_t>(desc.rows * (desc.cols / desc.group_size));
   w->scales_.assign(desc.scales, desc.scales + groups);
   w->mins_.assign(desc.mins, desc.mins + groups);
@@ -114,25 +74,31 @@ uint64_t AsymInt8Weight::bytes() const {
   return data_.size() + (scales_.size() + mins_.size()) * sizeof(float);
 }
 
+TiledWeight AsymInt8Weight::tiles() const {
+  return TiledWeight{data_.data(), scales_.data(), mins_.data(),         n_,
+                     k_,           group_,         TileFormat::kInt5Asym};
+}
+
 void AsymInt8Weight::dequant_row(int64_t row, float* out) const {
-  const uint8_t* q = data_.data() + static_cast<size_t>(row) * row_bytes_;
+  if (five_bit_) {
+    const TiledWeight w = tiles();
+    unpack_tile_row(w.tile(row / kTileRows), w.format, row % kTileRows, out);
+    return;
+  }
+  const uint8_t* q = data_.data() + row * k_;
   const float* scales = scales_.data() + row * (k_ / group_);
   const float* mins = mins_.data() + row * (k_ / group_);
-  uint8_t unpacked[kBlock];
   for (int64_t j = 0; j < k_; ++j) {
-    int u;
-    if (five_bit_) {
-      if (j % kBlock == 0) unpack_5bit_block(q, k_, j / kBlock, unpacked);
-      u = unpacked[j % kBlock];
-    } else {
-      u = q[j];
-    }
-    out[j] = static_cast<float>(u) * scales[j / group_] + mins[j / group_];
+    out[j] = static_cast<float>(q[j]) * scales[j / group_] + mins[j / group_];
   }
 }
 
 void AsymInt8Weight::run(const float* x, int64_t m, float* out) const {
   if (m == 0) return;
+  if (five_bit_) {
+    run_tiles(tiles(), x, m, out, q8_activations_enabled());
+    return;
+  }
   const int64_t n = n_;
   const int64_t k = k_;
   const int64_t groups = k / group_;
@@ -152,7 +118,7 @@ void AsymInt8Weight::run(const float* x, int64_t m, float* out) const {
       }
     }
     const Asym8Kernels& kern = active_asym8_kernels();
-    const Asym8Dot dot = five_bit_ ? kern.dot_5bit : kern.dot_uint8;
+    const Asym8Dot dot = kern.dot_uint8;
     // The calling thread's buffers, shared read-only with the team.
     const int8_t* xq_all = xq.data();
     const float* xs_all = xs.data();
@@ -161,7 +127,7 @@ void AsymInt8Weight::run(const float* x, int64_t m, float* out) const {
       const float* scales = scales_.data() + row * groups;
       const float* mins = mins_.data() + row * groups;
       if (integer) {
-        const uint8_t* q = data_.data() + static_cast<size_t>(row) * row_bytes_;
+        const uint8_t* q = data_.data() + row * k;
         float dots[kAsym8MaxRows];
         for (int64_t i0 = 0; i0 < m; i0 += kAsym8MaxRows) {
           const int64_t rows = std::min(kAsym8MaxRows, m - i0);

@@ -2,27 +2,26 @@
 // GGUF Q5_1 and Q5_K map here without loss, with codes 0..31.
 //
 // Prepacked layouts. When K and the group are multiples of 32 and every code is below 32 (all
-// Q5 remaps), each row is a 5-bit layout, as ggml keeps Q5 weights: a nibble plane of K/2
-// bytes (per block of 32, byte j holds element j in its low nibble and element j + 16 in its
-// high nibble, as linear_asym.h) followed by a high-bit plane of K/8 bytes (per block, the
-// little-endian 32-bit word whose bit j is bit 4 of element j). A decode step then reads 5 bits
-// of codes per weight (7 with the f32 scale and min per group of 32) instead of 8 (10). Other
-// weights keep the canonical uint8 codes.
+// Q5 remaps), the weight becomes 5-bit row-interleaved tiles (quant_tiles.h, TileFormat::
+// kInt5Asym: the low 4 bits as int4 tiles, the fifth bits as per-chunk masks) and runs the
+// integer tile kernels at every batch size, decode and prefill: 5 bits of codes per weight
+// (7 with the f32 scale and min per group of 32) read once per call, never widened to f32.
+// Their error bound is quant_tiles.h's, with |w_j| read as |u_j * scale|.
+// Other weights keep the canonical uint8 codes, one row after another:
 //
 // Decode (M < kAsym8GemmMinRows) with int8 activations, as linear_asym.h: activation rows are
 // quantized once per call to int8 in blocks of 32 (scale xs_b = absmax / 127, round to nearest,
 // |xq| <= 127) with f32 sums per weight group, and
 //   y = sum_g scale_g * sum_{b in g} xs_b * sum_j u_j * xq_j  +  sum_g min_g * sum_{j in g} x_j.
-// The integer sums are exact (5-bit codes: vpmaddubsw pairs stay below 2 * 31 * 127 < 2^15;
-// uint8 codes: the code's top bit is multiplied separately on AVX2, and VNNI's vpdpbusd does not
-// saturate). The kernels take up to kAsym8MaxRows activation rows per call, so each block of a
-// weight row is loaded and unpacked once for all of them. Error bound against exact arithmetic,
-// per output: sum_j |scale_g(j) * u_j| * xs_b(j) / 2 (activation rounding; the min term uses
-// the f32 sums and adds none) plus f32 rounding of the block sums, within
-// K * 2^-23 * sum_j |w_j x_j| (tests/cpu_plugin/linear_asym8_test.cpp checks both).
-// cpu.q8_activations=0, non-finite activations, and K or groups that are not multiples of 32
-// take the float path (each row dequantized into f32 and dotted: f32 rounding only).
-// Prefill (M >= kAsym8GemmMinRows): tiles dequantized to f32 and oneDNN's sgemm, as
+// The integer sums are exact (the code's top bit is multiplied separately on AVX2, and VNNI's
+// vpdpbusd does not saturate). The kernels take up to kAsym8MaxRows activation rows per call,
+// so each block of a weight row is loaded once for all of them. Error bound against exact
+// arithmetic, per output: sum_j |scale_g(j) * u_j| * xs_b(j) / 2 (activation rounding; the
+// min term uses the f32 sums and adds none) plus f32 rounding of the block sums, within
+// K * 2^-23 * sum_j |w_j x_j| (tests/cpu_plugin/linear_asym8_test.cpp checks both, for the
+// tiles too). cpu.q8_activations=0, non-finite activations, and K or groups that are not
+// multiples of 32 take the float path (each row dequantized into f32 and dotted: f32 rounding
+// only). Prefill (M >= kAsym8GemmMinRows): rows dequantized to f32 and oneDNN's sgemm, as
 // linear_asym.cpp.
 //
 // Hand-written: no packaged library runs GGUF-style asymmetric 5/8-bit weights on the CPU.
@@ -33,6 +32,7 @@
 #include <memory>
 #include <vector>
 
+#include "quant_tiles.h"
 #include "tessera/plugin.h"
 
 namespace tsr::cpu {
@@ -43,13 +43,12 @@ constexpr int64_t kAsym8MaxRows = 4;
 constexpr int64_t kAsym8GemmMinRows = 32;
 
 // out[i] = sum_b scales[b * 32 / group] * xs[i * K/32 + b] * sum_j u_j * xq[i * k + b * 32 + j]
-// for i < rows (1..kAsym8MaxRows), over one prepacked weight row `q` (5-bit or uint8 layout).
+// for i < rows (1..kAsym8MaxRows), over one weight row `q` of uint8 codes.
 using Asym8Dot = void (*)(const int8_t* xq, const float* xs, int64_t rows, const uint8_t* q,
                           const float* scales, int64_t group, int64_t k, float* out);
 
 struct Asym8Kernels {
   const char* name;
-  Asym8Dot dot_5bit;
   Asym8Dot dot_uint8;
 };
 
@@ -73,11 +72,12 @@ class AsymInt8Weight {
   void dequant_row(int64_t row, float* out) const;
 
  private:
+  TiledWeight tiles() const;  // when five_bit_
+
   int64_t n_ = 0;
   int64_t k_ = 0;
   int64_t group_ = 0;
-  bool five_bit_ = false;  // the 5-bit layout above
-  size_t row_bytes_ = 0;
+  bool five_bit_ = false;  // 5-bit tiles (quant_tiles.h); else uint8 rows
   std::vector<uint8_t> data_;
   std::vector<float> scales_;
   std::vector<float> mins_;

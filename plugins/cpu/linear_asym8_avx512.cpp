@@ -1,8 +1,8 @@
-// AVX-512 VNNI integer kernels for INT8_GROUP_ASYM (see linear_asym8.h): two weight blocks
-// (64 codes) per 512-bit vpdpbusd, which multiplies unsigned codes by signed activations and
-// sums in int32 without saturating, so full uint8 codes need no split. A 5-bit block pair is
-// unpacked with one mask move of its 64 high bits. Unpacked once, each pair is multiplied with
-// up to kAsym8MaxRows activation rows. Selected with the AVX-512 kernel set when the CPU has
+// AVX-512 VNNI integer kernels for INT8_GROUP_ASYM rows of uint8 codes (see linear_asym8.h;
+// 5-bit codes run in quant_tiles_avx512.cpp): two weight blocks (64 codes) per 512-bit
+// vpdpbusd, which multiplies unsigned codes by signed activations and sums in int32 without
+// saturating, so full uint8 codes need no split. Loaded once, each pair is multiplied with up
+// to kAsym8MaxRows activation rows. Selected with the AVX-512 kernel set when the CPU has
 // avx512_vnni (else the AVX2 kernels run). GCC 12's AVX-512 headers trip
 // -Wmaybe-uninitialized when inlined (GCC bug 105593), silenced here as in kernels_avx512.cpp.
 #pragma GCC diagnostic push
@@ -11,7 +11,6 @@
 #include <immintrin.h>
 
 #include <cstdint>
-#include <cstring>
 
 #include "linear_asym8.h"
 
@@ -26,32 +25,6 @@
 namespace tsr::cpu {
 namespace {
 
-// Codes of blocks b and b + 1 of a 5-bit row, in element order.
-inline __m512i unpack_5bit_pair(const uint8_t* row, int64_t k, int64_t b) {
-  const __m256i mask = _mm256_set1_epi8(0x0f);
-  // Qword order that puts [lo(block b), hi(block b), lo(block b+1), hi(block b+1)] in sequence.
-  const __m512i order = _mm512_set_epi64(7, 6, 3, 2, 5, 4, 1, 0);
-  const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + b * 16));
-  const __m256i lo = _mm256_and_si256(raw, mask);
-  const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
-  const __m512i low4 =
-      _mm512_permutexvar_epi64(order, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
-  uint64_t high;
-  std::memcpy(&high, row + k / 2 + b * 4, 8);
-  return _mm512_or_si512(low4, _mm512_maskz_mov_epi8(high, _mm512_set1_epi8(16)));
-}
-
-// Codes of the single block b (the odd last one).
-inline __m256i unpack_5bit_block(const uint8_t* row, int64_t k, int64_t b) {
-  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + b * 16));
-  const __m128i mask = _mm_set1_epi8(0x0f);
-  const __m256i low4 =
-      _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), mask), _mm_and_si128(raw, mask));
-  uint32_t high;
-  std::memcpy(&high, row + k / 2 + b * 4, 4);
-  return _mm256_or_si256(low4, _mm256_maskz_mov_epi8(high, _mm256_set1_epi8(16)));
-}
-
 inline float hsum256(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_hadd_ps(s, s);
@@ -60,14 +33,13 @@ inline float hsum256(__m256 v) {
 }
 
 // Blocks b and b + 1 into the accumulators of kRows activation rows.
-template <bool kFiveBit, int kRows>
+template <int kRows>
 __attribute__((always_inline)) inline void pair_into(const int8_t* xq, const float* xs,
                                                      const uint8_t* q, const float* scales,
                                                      int64_t group, int64_t k, int64_t b,
                                                      __m512* acc) {
   const int64_t blocks = k / 32;
-  const __m512i u = kFiveBit ? unpack_5bit_pair(q, k, b)
-                             : _mm512_loadu_si512(reinterpret_cast<const __m512i*>(q + b * 32));
+  const __m512i u = _mm512_loadu_si512(reinterpret_cast<const __m512i*>(q + b * 32));
   const float s0 = scales[b * 32 / group];
   const float s1 = scales[(b + 1) * 32 / group];
   for (int i = 0; i < kRows; ++i) {
@@ -82,7 +54,7 @@ __attribute__((always_inline)) inline void pair_into(const int8_t* xq, const flo
 
 // kRows is a compile-time count so that the accumulators stay in registers; two sets of them
 // (alternate block pairs) keep two FMA chains in flight per row.
-template <bool kFiveBit, int kRows>
+template <int kRows>
 void dot_fixed_rows(const int8_t* xq, const float* xs, const uint8_t* q, const float* scales,
                     int64_t group, int64_t k, float* out) {
   const int64_t blocks = k / 32;
@@ -90,17 +62,16 @@ void dot_fixed_rows(const int8_t* xq, const float* xs, const uint8_t* q, const f
   for (int i = 0; i < kRows; ++i) even[i] = odd[i] = _mm512_setzero_ps();
   int64_t b = 0;
   for (; b + 4 <= blocks; b += 4) {
-    pair_into<kFiveBit, kRows>(xq, xs, q, scales, group, k, b, even);
-    pair_into<kFiveBit, kRows>(xq, xs, q, scales, group, k, b + 2, odd);
+    pair_into<kRows>(xq, xs, q, scales, group, k, b, even);
+    pair_into<kRows>(xq, xs, q, scales, group, k, b + 2, odd);
   }
   if (b + 2 <= blocks) {
-    pair_into<kFiveBit, kRows>(xq, xs, q, scales, group, k, b, even);
+    pair_into<kRows>(xq, xs, q, scales, group, k, b, even);
     b += 2;
   }
   for (int i = 0; i < kRows; ++i) out[i] = _mm512_reduce_add_ps(_mm512_add_ps(even[i], odd[i]));
   if (b < blocks) {  // the odd last block
-    const __m256i u = kFiveBit ? unpack_5bit_block(q, k, b)
-                               : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + b * 32));
+    const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + b * 32));
     const float s = scales[b * 32 / group];
     for (int i = 0; i < kRows; ++i) {
       const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + i * k + b * 32));
@@ -110,19 +81,18 @@ void dot_fixed_rows(const int8_t* xq, const float* xs, const uint8_t* q, const f
   }
 }
 
-template <bool kFiveBit>
 void dot_rows(const int8_t* xq, const float* xs, int64_t rows, const uint8_t* q,
               const float* scales, int64_t group, int64_t k, float* out) {
   static_assert(kAsym8MaxRows == 4, "dot_rows dispatches 1..4 rows");
   switch (rows) {
     case 1:
-      return dot_fixed_rows<kFiveBit, 1>(xq, xs, q, scales, group, k, out);
+      return dot_fixed_rows<1>(xq, xs, q, scales, group, k, out);
     case 2:
-      return dot_fixed_rows<kFiveBit, 2>(xq, xs, q, scales, group, k, out);
+      return dot_fixed_rows<2>(xq, xs, q, scales, group, k, out);
     case 3:
-      return dot_fixed_rows<kFiveBit, 3>(xq, xs, q, scales, group, k, out);
+      return dot_fixed_rows<3>(xq, xs, q, scales, group, k, out);
     default:
-      return dot_fixed_rows<kFiveBit, 4>(xq, xs, q, scales, group, k, out);
+      return dot_fixed_rows<4>(xq, xs, q, scales, group, k, out);
   }
 }
 
@@ -137,7 +107,7 @@ const Asym8Kernels* asym8_kernels_avx512_vnni() {
       !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512vnni")) {
     return nullptr;
   }
-  static const Asym8Kernels table = {"avx512-vnni", dot_rows<true>, dot_rows<false>};
+  static const Asym8Kernels table = {"avx512-vnni", dot_rows};
   return &table;
 }
 }  // namespace tsr::cpu

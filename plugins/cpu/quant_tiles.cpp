@@ -23,6 +23,13 @@ int canonical_nibble(const uint8_t* row, int64_t j) {
   return (j % 2 == 0) ? (byte & 0x0f) : (byte >> 4);
 }
 
+// Bit 4 of row r's code 4c + j in a 5-bit tile block.
+int32_t fifth_bit(const uint8_t* block, int64_t c, int64_t r, int64_t j) {
+  uint64_t mask;
+  std::memcpy(&mask, block + kTileBlockBytesI4 + c * 8, 8);
+  return static_cast<int32_t>((mask >> (r * 4 + j)) & 1);
+}
+
 // The tile kernels' sum for one (activation row, weight row): per block the exact integer
 // dot product of the unsigned weights with the int8 activations minus offset * block sum,
 // scaled by (weight scale * activation scale) and accumulated in block order; asymmetric
@@ -31,9 +38,9 @@ template <TileFormat kFormat>
 void tile_generic(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
                   int64_t rows) {
   constexpr bool kInt4 = kFormat != TileFormat::kInt8;
-  constexpr bool kAsym = kFormat == TileFormat::kInt4Asym;
+  constexpr bool kAsym = is_asym(kFormat);
   constexpr int32_t kOffset = kAsym ? 0 : kInt4 ? 8 : 128;
-  constexpr int64_t kBlockBytes = kInt4 ? kTileBlockBytesI4 : kTileBlockBytesI8;
+  constexpr int64_t kBlockBytes = tile_block_bytes(kFormat);
   const int64_t k_blocks = x.k / kTileBlock;
   for (int64_t i = 0; i < m; ++i) {
     const int8_t* xq = x.q + i * x.k;
@@ -49,6 +56,7 @@ void tile_generic(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, in
             if constexpr (kInt4) {
               const uint8_t byte = block[(c % 4) * 64 + r * 4 + j];
               u = c < 4 ? (byte & 0x0f) : (byte >> 4);
+              if constexpr (kFormat == TileFormat::kInt5Asym) u |= fifth_bit(block, c, r, j) << 4;
             } else {
               u = block[c * 64 + r * 4 + j];
             }
@@ -65,9 +73,9 @@ void tile_generic(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, in
   }
 }
 
-const TileKernels kGeneric = {"generic", tile_generic<TileFormat::kInt8>,
-                              tile_generic<TileFormat::kInt4>, quantize_q8,
-                              tile_generic<TileFormat::kInt4Asym>};
+const TileKernels kGeneric = {
+    "generic",   tile_generic<TileFormat::kInt8>,     tile_generic<TileFormat::kInt4>,
+    quantize_q8, tile_generic<TileFormat::kInt4Asym>, tile_generic<TileFormat::kInt5Asym>};
 std::atomic<const TileKernels*> g_active{&kGeneric};
 
 }  // namespace
@@ -129,19 +137,49 @@ void pack_tiles_i4(const uint8_t* q, const float* scales, int64_t n, int64_t k, 
   pack_tile_scales(scales, n, k / group, packed_scales);
 }
 
+void pack_tiles_i5(const uint8_t* codes, const float* scales, int64_t n, int64_t k, int64_t group,
+                   std::vector<uint8_t>& data, std::vector<float>& packed_scales) {
+  const int64_t tiles = tiles_for(n);
+  const int64_t blocks = k / kTileBlock;
+  data.assign(static_cast<size_t>(tiles * blocks * kTileBlockBytesI5), 0);  // padding: u = 0
+  for (int64_t row = 0; row < n; ++row) {
+    const int64_t t = row / kTileRows;
+    const int64_t r = row % kTileRows;
+    const uint8_t* src = codes + row * k;
+    for (int64_t b = 0; b < blocks; ++b) {
+      uint8_t* block = data.data() + (t * blocks + b) * kTileBlockBytesI5;
+      const uint8_t* u = src + b * kTileBlock;
+      for (int64_t c = 0; c < 8; ++c) {
+        uint64_t mask;
+        std::memcpy(&mask, block + kTileBlockBytesI4 + c * 8, 8);
+        for (int64_t j = 0; j < 4; ++j) {
+          uint8_t& byte = block[(c % 4) * 64 + r * 4 + j];
+          byte |= static_cast<uint8_t>(c < 4 ? (u[c * 4 + j] & 0x0f) : (u[c * 4 + j] & 0x0f) << 4);
+          mask |= static_cast<uint64_t>(u[c * 4 + j] >> 4) << (r * 4 + j);
+        }
+        std::memcpy(block + kTileBlockBytesI4 + c * 8, &mask, 8);
+      }
+    }
+  }
+  pack_tile_scales(scales, n, k / group, packed_scales);
+}
+
 void unpack_tile_row(const QuantTile& w, TileFormat format, int64_t r, float* out) {
   const bool int4 = format != TileFormat::kInt8;
   const int offset = format == TileFormat::kInt4 ? 8 : format == TileFormat::kInt8 ? 128 : 0;
+  const int64_t block_bytes = tile_block_bytes(format);
   for (int64_t b = 0; b < w.blocks; ++b) {
     const int64_t at = (b / w.blocks_per_group) * kTileRows + r;
     const float s = w.scales[at];
-    const float min = format == TileFormat::kInt4Asym ? w.mins[at] : 0.0f;
+    const float min = is_asym(format) ? w.mins[at] : 0.0f;
     for (int64_t c = 0; c < 8; ++c) {
       for (int64_t j = 0; j < 4; ++j) {
         int u;
         if (int4) {
-          const uint8_t byte = w.data[b * kTileBlockBytesI4 + (c % 4) * 64 + r * 4 + j];
+          const uint8_t* block = w.data + b * block_bytes;
+          const uint8_t byte = block[(c % 4) * 64 + r * 4 + j];
           u = c < 4 ? (byte & 0x0f) : (byte >> 4);
+          if (format == TileFormat::kInt5Asym) u |= fifth_bit(block, c, r, j) << 4;
         } else {
           u = w.data[b * kTileBlockBytesI8 + c * 64 + r * 4 + j];
         }
@@ -153,7 +191,7 @@ void unpack_tile_row(const QuantTile& w, TileFormat format, int64_t r, float* ou
 
 QuantTile TiledWeight::tile(int64_t t) const {
   const int64_t blocks = k / kTileBlock;
-  const int64_t block_bytes = format == TileFormat::kInt8 ? kTileBlockBytesI8 : kTileBlockBytesI4;
+  const int64_t block_bytes = tile_block_bytes(format);
   const int64_t per_tile = (k / group) * kTileRows;
   return QuantTile{data + t * blocks * block_bytes, scales + t * per_tile, blocks,
                    group / kTileBlock, mins != nullptr ? mins + t * per_tile : nullptr};
@@ -172,7 +210,7 @@ void run_tiles(const TiledWeight& w, const float* x, int64_t m, float* out, bool
   const int64_t k = w.k;
   const int64_t blocks = k / kTileBlock;
   const int64_t tiles = (n + kTileRows - 1) / kTileRows;
-  const bool asym = w.format == TileFormat::kInt4Asym;
+  const bool asym = is_asym(w.format);
   // The calling thread's buffers, shared read-only with the team.
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<float> xs;
@@ -211,9 +249,10 @@ void run_tiles(const TiledWeight& w, const float* x, int64_t m, float* out, bool
     integer = finite.load();
   }
   const TileKernels& set = tile_kernels();
-  const TileKernel kernel = w.format == TileFormat::kInt8   ? set.i8
-                            : w.format == TileFormat::kInt4 ? set.i4
-                                                            : set.i4_asym;
+  const TileKernel kernel = w.format == TileFormat::kInt8       ? set.i8
+                            : w.format == TileFormat::kInt4     ? set.i4
+                            : w.format == TileFormat::kInt4Asym ? set.i4_asym
+                                                                : set.i5_asym;
   const int8_t* q_all = xq.data();
   const float* s_all = xs.data();
   const int32_t* sum_all = xsum.data();

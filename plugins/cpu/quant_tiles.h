@@ -1,6 +1,7 @@
 // Row-interleaved integer weights and the tile kernels that stream them (int8 and int4
 // group-wise weights with whole 32-wide groups: GGUF Q8_0 / Q4_0, --quantization int8|int4,
-// int8 per-channel; and asymmetric int4 with whole 32-wide groups: GGUF Q4_1, Q4_K).
+// int8 per-channel; asymmetric int4 with whole 32-wide groups: GGUF Q4_1, Q4_K; and
+// asymmetric 5-bit codes: GGUF Q5_1, Q5_K).
 //
 // Why a repacked layout: a decode step with M activation rows should read each weight byte
 // once and use it M times, and an integer dot product should end in a vector of complete
@@ -22,6 +23,8 @@
 // Both formats store an unsigned weight u = w + offset (offset 128 or 8), the operand order
 // vpdpbusd and vpmaddubsw want (unsigned times signed); the activation blocks' sums, computed
 // when the activations are quantized, remove it: sum (u - offset) x = sum u x - offset sum x.
+// Asymmetric 5-bit codes (u in 0..31) keep their low 4 bits as an int4 tile block and the
+// fifth bits in 64 bytes of per-chunk masks after it (kTileBlockBytesI5).
 // Asymmetric int4 (w = u * scale + min, u in 0..15) keeps the int4 tile bytes as they are and
 // adds per-group mins beside the scales: per block, scale * xs * sum u xq + min * (the f32
 // sum of the block's activations), so the min part adds no activation rounding.
@@ -61,7 +64,12 @@ struct Q8Rows {
   const float* block_sum = nullptr;
 };
 
-enum class TileFormat { kInt8, kInt4, kInt4Asym };
+enum class TileFormat { kInt8, kInt4, kInt4Asym, kInt5Asym };
+
+// Formats whose weights are w = u * scale + min (mins beside the scales, no offset).
+constexpr bool is_asym(TileFormat f) {
+  return f == TileFormat::kInt4Asym || f == TileFormat::kInt5Asym;
+}
 
 // One tile of packed weights: `blocks` blocks of K, scales per group of blocks_per_group.
 struct QuantTile {
@@ -88,11 +96,21 @@ struct TileKernels {
   TileKernel i4;
   QuantizeRow quantize;
   TileKernel i4_asym;  // reads x.block_sum and w.mins
+  TileKernel i5_asym;  // the same, with the codes' fifth bit from the block's masks
 };
 
 // Bytes of one packed block of one tile.
 inline constexpr int64_t kTileBlockBytesI8 = kTileRows * kTileBlock;
 inline constexpr int64_t kTileBlockBytesI4 = kTileRows * kTileBlock / 2;
+// 5-bit: the int4 block, then 8 little-endian 64-bit masks (one per chunk c, bit 4r + j the
+// fifth bit of row r's code 4c + j), read with mask registers on AVX-512.
+inline constexpr int64_t kTileBlockBytesI5 = kTileBlockBytesI4 + 8 * 8;
+
+constexpr int64_t tile_block_bytes(TileFormat f) {
+  return f == TileFormat::kInt8       ? kTileBlockBytesI8
+         : f == TileFormat::kInt5Asym ? kTileBlockBytesI5
+                                      : kTileBlockBytesI4;
+}
 // How far ahead (in blocks of one tile; past its end is the next tile) the multi-row tile
 // kernels prefetch weights and scales: quant_tiles_avx512.cpp says why.
 inline constexpr int64_t kPrefetchBlocks = 8;
@@ -102,6 +120,9 @@ inline constexpr int64_t kPrefetchBlocks = 8;
 void pack_tiles_i8(const int8_t* q, const float* scales, int64_t n, int64_t k, int64_t group,
                    std::vector<uint8_t>& data, std::vector<float>& packed_scales);
 void pack_tiles_i4(const uint8_t* q, const float* scales, int64_t n, int64_t k, int64_t group,
+                   std::vector<uint8_t>& data, std::vector<float>& packed_scales);
+// Packs canonical uint8 codes [n][k] below 32 (GGUF Q5_1 / Q5_K) into 5-bit tiles.
+void pack_tiles_i5(const uint8_t* codes, const float* scales, int64_t n, int64_t k, int64_t group,
                    std::vector<uint8_t>& data, std::vector<float>& packed_scales);
 // Packs per-row per-group values (scales, or mins) [n][groups] into [tile][group][16 rows],
 // padding rows 0.

@@ -35,8 +35,9 @@ template <TileFormat kFormat, int kM>
 void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float* out, int64_t ldo,
                int64_t rows) {
   constexpr bool kInt4 = kFormat != TileFormat::kInt8;
-  constexpr bool kAsym = kFormat == TileFormat::kInt4Asym;
-  constexpr int64_t kBlockBytes = kInt4 ? kTileBlockBytesI4 : kTileBlockBytesI8;
+  constexpr bool kFive = kFormat == TileFormat::kInt5Asym;
+  constexpr bool kAsym = is_asym(kFormat);
+  constexpr int64_t kBlockBytes = tile_block_bytes(kFormat);
   const int64_t k_blocks = x.k / kTileBlock;
   const __m256i low = _mm256_set1_epi8(0x0f);
   const __m256i ones = _mm256_set1_epi16(1);
@@ -68,6 +69,23 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
         wv[v] = _mm256_and_si256(raw, low);
         wv[v + 4] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);
       }
+      if constexpr (kFive) {
+        // This half's 32 fifth bits of chunk c (mask bits 32 half ..) become 0x10 in their
+        // bytes: byte b of the vector tests bit b % 8 of mask byte b / 8.
+        const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2,
+                                                2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+        const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+        const __m256i sixteen = _mm256_set1_epi8(0x10);
+#pragma GCC unroll 8
+        for (int c = 0; c < 8; ++c) {
+          uint32_t bits;
+          std::memcpy(&bits, w.data + b * kBlockBytes + kTileBlockBytesI4 + c * 8 + half * 4, 4);
+          const __m256i bytes =
+              _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int32_t>(bits)), spread);
+          const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+          wv[c] = _mm256_or_si256(wv[c], _mm256_and_si256(set, sixteen));
+        }
+      }
     } else {
 #pragma GCC unroll 8
       for (int c = 0; c < 8; ++c) {
@@ -83,7 +101,16 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
       const int64_t row = i0 + i;
       const int8_t* xb = x.q + row * x.k + b * kTileBlock;
       __m256i dot;
-      if constexpr (kInt4) {
+      if constexpr (kFive) {
+        // 5-bit codes: a chunk's pairs reach 2 * 31 * 127, so they widen to int32 per chunk
+        // (eight chunks summed in int16 could overflow).
+        dot = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int c = 0; c < 8; ++c) {
+          dot = _mm256_add_epi32(
+              dot, _mm256_madd_epi16(_mm256_maddubs_epi16(wv[c], broadcast4(xb + 4 * c)), ones));
+        }
+      } else if constexpr (kInt4) {
         __m256i pairs = _mm256_maddubs_epi16(wv[0], broadcast4(xb));
 #pragma GCC unroll 7
         for (int c = 1; c < 8; ++c) {
@@ -158,9 +185,9 @@ namespace tsr::cpu {
 const TileKernels* tile_kernels_avx2() {
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return nullptr;
-  static const TileKernels table = {"avx2", tile_avx2<TileFormat::kInt8>,
-                                    tile_avx2<TileFormat::kInt4>, quantize_q8,
-                                    tile_avx2<TileFormat::kInt4Asym>};
+  static const TileKernels table = {
+      "avx2",      tile_avx2<TileFormat::kInt8>,     tile_avx2<TileFormat::kInt4>,
+      quantize_q8, tile_avx2<TileFormat::kInt4Asym>, tile_avx2<TileFormat::kInt5Asym>};
   return &table;
 }
 }  // namespace tsr::cpu

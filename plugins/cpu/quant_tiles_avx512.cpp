@@ -51,9 +51,9 @@ template <TileFormat kFormat, int kM>
 void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int64_t ldo,
                __mmask16 rows_mask) {
   constexpr bool kInt4 = kFormat != TileFormat::kInt8;
-  constexpr bool kAsym = kFormat == TileFormat::kInt4Asym;
+  constexpr bool kAsym = is_asym(kFormat);
   constexpr int32_t kOffset = kAsym ? 0 : kInt4 ? 8 : 128;
-  constexpr int64_t kBlockBytes = kInt4 ? kTileBlockBytesI4 : kTileBlockBytesI8;
+  constexpr int64_t kBlockBytes = tile_block_bytes(kFormat);
   const int64_t k_blocks = x.k / kTileBlock;
   const __m512i low = _mm512_set1_epi8(0x0f);
   // Every loop over registers is unrolled (GCC's -O2 would not, and then keeps the arrays
@@ -75,6 +75,16 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
         const __m512i raw = _mm512_loadu_si512(block + v * 64);
         wv[v] = _mm512_and_si512(raw, low);
         wv[v + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low);
+      }
+      if constexpr (kFormat == TileFormat::kInt5Asym) {
+        // The fifth bits: chunk c's 64-bit mask adds 16 to the bytes whose bit is set.
+        const __m512i sixteen = _mm512_set1_epi8(0x10);
+#pragma GCC unroll 8
+        for (int c = 0; c < 8; ++c) {
+          uint64_t bits;
+          std::memcpy(&bits, block + kTileBlockBytesI4 + c * 8, 8);
+          wv[c] = _mm512_mask_add_epi8(wv[c], _cvtu64_mask64(bits), wv[c], sixteen);
+        }
       }
     } else {
 #pragma GCC unroll 8
@@ -184,9 +194,9 @@ const TileKernels* tile_kernels_avx512_vnni() {
       !__builtin_cpu_supports("avx512vnni")) {
     return nullptr;
   }
-  static const TileKernels table = {"avx512-vnni", tile_vnni<TileFormat::kInt8>,
-                                    tile_vnni<TileFormat::kInt4>, quantize_row,
-                                    tile_vnni<TileFormat::kInt4Asym>};
+  static const TileKernels table = {
+      "avx512-vnni", tile_vnni<TileFormat::kInt8>,     tile_vnni<TileFormat::kInt4>,
+      quantize_row,  tile_vnni<TileFormat::kInt4Asym>, tile_vnni<TileFormat::kInt5Asym>};
   return &table;
 }
 }  // namespace tsr::cpu

@@ -70,7 +70,7 @@ tsr_error* weight_prepack(tsr_device_t device, const tsr_weight_desc* desc, tsr_
     } else if (desc->format == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM) {
       w->asym8 = AsymInt8Weight::create(*desc);
       host().debug("weight " + std::to_string(desc->rows) + "x" + std::to_string(desc->cols) +
-                   ": int8_group_asym, " + (w->asym8->five_bit() ? "5-bit" : "uint8") + " layout");
+                   ": int8_group_asym, " + (w->asym8->five_bit() ? "5-bit tiles" : "uint8 rows"));
     } else if (is_quantized(desc->format)) {
       w->quant = QuantWeight::create(*desc);
     } else if (desc->format == TSR_WEIGHT_FORMAT_F16 || desc->format == TSR_WEIGHT_FORMAT_BF16) {

@@ -1,7 +1,7 @@
 // INT8_GROUP_ASYM (w = u * scale + min; GGUF Q5_1/Q5_K) on every ISA path (cpu.isa = generic,
 // avx2, avx512) and both activation modes (int8 blocks, cpu.q8_activations=0), with codes below
-// 32 (prepacked to the 5-bit layout) and codes 0..255 (kept uint8), over batch sizes that take
-// the GEMV (1..kAsym8MaxRows rows per kernel call and remainders) and the tiled-GEMM paths,
+// 32 (prepacked to 5-bit tiles, quant_tiles.h, at every batch size) and codes 0..255 (kept
+// uint8: the GEMV, 1..kAsym8MaxRows rows per kernel call and remainders, and the tiled GEMM),
 // against x · dequant(W)^T in double. The error bound of each output is derived from its data
 // (see linear_asym8.h): activation rounding sum_j |u_j scale_j| * absmax(block(j)) / 254 where
 // int8 activations are used, plus f32 rounding k * 2^-23 * sum_j |w_j x_j|. Seeds are fixed and
@@ -125,8 +125,13 @@ TEST_P(LinearAsym8, WithinDerivedBoundOfDoubleReference) {
       const bool five_bit = integer_shape && code_max < 32;
       uint64_t bytes = 0;
       ASSERT_TRUE(take(p.api().weight_bytes(weight, &bytes)).ok());
-      const int64_t code_bytes = five_bit ? sh.n * sh.k * 5 / 8 : sh.n * sh.k;
-      EXPECT_EQ(bytes, static_cast<uint64_t>(code_bytes) + 8 * w.scales.size());
+      // 5-bit tiles (quant_tiles.h): rows padded to 16, 40 bytes of codes per 64 weights, the
+      // scales and mins per group of each padded row.
+      const int64_t padded = (sh.n + 15) / 16 * 16;
+      const int64_t expected_bytes = five_bit
+                                         ? padded * sh.k * 5 / 8 + 8 * padded * (sh.k / sh.group)
+                                         : sh.n * sh.k + 8 * static_cast<int64_t>(w.scales.size());
+      EXPECT_EQ(bytes, static_cast<uint64_t>(expected_bytes));
       for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{4}, int64_t{6}, int64_t{16}, int64_t{21},
                         kAsym8GemmMinRows + 1}) {
         SCOPED_TRACE("isa " + std::string(c.isa) + (c.q8 ? " q8" : " f32") + " n " +
@@ -143,7 +148,10 @@ TEST_P(LinearAsym8, WithinDerivedBoundOfDoubleReference) {
         const Status s = take(p.ops().linear(p.stream(), &lp));
         ASSERT_TRUE(s.ok()) << s.message;
         const auto got = p.download<float>(lp.out, static_cast<size_t>(m * sh.n));
-        expect_within_bound(w, x, got, m, c.q8 && integer_shape && m < kAsym8GemmMinRows);
+        // 5-bit tiles quantize the activations at every batch size; uint8 rows below
+        // kAsym8GemmMinRows.
+        expect_within_bound(w, x, got, m,
+                            c.q8 && integer_shape && (five_bit || m < kAsym8GemmMinRows));
       }
       EXPECT_TRUE(take(p.api().weight_destroy(weight)).ok());
     }
