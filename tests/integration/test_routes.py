@@ -2,6 +2,7 @@
 /reset_prefix_cache, 404/405."""
 import json
 import subprocess
+import time
 
 from conftest import MODEL_NAME, http, metrics, post_json
 
@@ -90,10 +91,17 @@ def test_reset_prefix_cache_forgets_cached_prompts(server):
             "temperature": 0}
 
     def hits_of_one_request():
-        before = metrics(server)["tessera:prefix_cache_hits_total"]
+        before = metrics(server)
         status, _ = post_json(server, "/v1/completions", body)
         assert status == 200
-        return metrics(server)["tessera:prefix_cache_hits_total"] - before
+        # The engine publishes its counters after the step that answered: wait for the query.
+        deadline = time.time() + 10
+        after = metrics(server)
+        while (after["tessera:prefix_cache_queries_total"] ==
+               before["tessera:prefix_cache_queries_total"] and time.time() < deadline):
+            time.sleep(0.05)
+            after = metrics(server)
+        return after["tessera:prefix_cache_hits_total"] - before["tessera:prefix_cache_hits_total"]
 
     hits_of_one_request()
     assert hits_of_one_request() > 0  # the repeat finds its prompt cached
