@@ -74,15 +74,22 @@ size_t file_dtype_bytes(FileDType dtype, int64_t count) {
 }
 
 std::optional<size_t> tensor_bytes(FileDType dtype, const std::vector<int64_t>& shape) {
+  const GgufBlockLayout block = gguf_block_layout(dtype);
+  constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   uint64_t elements = 1;
+  // The bytes of the leading dimensions (a block type counts one byte per element here).
+  uint64_t leading_bytes = block.elements > 0 ? 1 : file_dtype_bytes(dtype, 1);
   for (int64_t dim : shape) {
-    // Every partial product must fit int64_t too: TensorView::numel() multiplies in it.
+    // Every partial product must fit int64_t too: TensorView::numel() multiplies in it, and
+    // code that strides in bytes multiplies a dimension by the element size. So [2^62, 0] F32
+    // (zero bytes, but 2^64 bytes per step of the second index) is refused (found by fuzzing).
     if (dim < 0 || __builtin_mul_overflow(elements, static_cast<uint64_t>(dim), &elements) ||
-        elements > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        elements > kMax ||
+        __builtin_mul_overflow(leading_bytes, static_cast<uint64_t>(dim), &leading_bytes) ||
+        leading_bytes > kMax) {
       return std::nullopt;
     }
   }
-  const GgufBlockLayout block = gguf_block_layout(dtype);
   if (block.elements > 0) {
     const auto block_elements = static_cast<uint64_t>(block.elements);
     const int64_t inner = shape.empty() ? 1 : shape.back();
