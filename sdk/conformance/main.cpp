@@ -36,7 +36,8 @@ void usage() {
   std::fprintf(stderr,
                "usage: tessera-conformance --plugin FILE [--device N] [--seed S]\n"
                "                           [--option key=value]... [gtest flags]\n"
-               "Options are also read from TESSERA_OPT_<key> and TESSERA_PLUGIN_OPT_<KEY>.\n");
+               "Each flag also takes its value as --flag=value. Options are also read from\n"
+               "TESSERA_OPT_<key> and TESSERA_PLUGIN_OPT_<KEY>.\n");
 }
 
 // Prints how to reproduce a failed case: its inputs depend only on the seed and its name.
@@ -71,8 +72,17 @@ int main(int argc, char** argv) {
   opts.seed = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count() &
                                     0xffffffffu);
   for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
+    std::string arg = argv[i];
+    // --flag=value is accepted as well as --flag value (scripts write either).
+    std::string inline_value;
+    bool has_inline = false;
+    if (const size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      inline_value = arg.substr(eq + 1);
+      arg.resize(eq);
+      has_inline = true;
+    }
     const auto value = [&](const char* flag) -> const char* {
+      if (has_inline) return inline_value.c_str();
       if (i + 1 >= argc) {
         std::fprintf(stderr, "tessera-conformance: %s needs a value\n", flag);
         std::exit(2);
