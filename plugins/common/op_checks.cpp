@@ -2,6 +2,7 @@
 #include "op_checks.h"
 
 #include <cmath>
+#include <cstddef>
 #include <stdexcept>
 
 #include "tessera/plugin.hpp"
@@ -38,6 +39,58 @@ const T* optional_row(const tsr_tensor& t, tsr_dtype dtype, int64_t rows, OpTens
 }
 
 }  // namespace
+
+const tsr_linear_params& linear_params(const tsr_linear_params* p, const char* op) {
+  check_params_size(p, p != nullptr ? p->struct_size : 0, offsetof(tsr_linear_params, out_parts),
+                    op);
+  return *p;
+}
+
+LinearOutViews check_linear_outputs(const tsr_linear_params& p, const View& x, int64_t n,
+                                    bool parts_supported, const char* op) {
+  static const char* const kFields[3] = {"out", "out_parts[0]", "out_parts[1]"};
+  LinearOutViews r;
+  r.outs[0] = view(p.out, op, "out");
+  const bool has_parts = TSR_STRUCT_HAS(&p, tsr_linear_params, out_parts);
+  if (has_parts && present(p.out_parts[0])) {
+    TSR_PLUGIN_CHECK_ARG(parts_supported,
+                         "%s: out_parts: this device does not split a linear's output (no "
+                         "TSR_DEVICE_CAP_LINEAR_OUT_PARTS)",
+                         op);
+    r.outs[1] = view(p.out_parts[0], op, kFields[1]);
+    r.count = 2;
+    if (present(p.out_parts[1])) {
+      r.outs[2] = view(p.out_parts[1], op, kFields[2]);
+      r.count = 3;
+    }
+  } else if (has_parts) {
+    TSR_PLUGIN_CHECK_ARG(!present(p.out_parts[1]), "%s: out_parts[1] is present without [0]", op);
+  }
+  const View& out = r.outs[0];
+  TSR_PLUGIN_CHECK_ARG(out.dtype == x.dtype || out.dtype == TSR_DTYPE_F32,
+                       "%s: out: dtype %s must be x's (%s) or f32", op,
+                       tsr::sdk::dtype_name(out.dtype), tsr::sdk::dtype_name(x.dtype));
+  int64_t columns = 0;
+  for (int i = 0; i < r.count; ++i) {
+    const View& o = r.outs[i];
+    TSR_PLUGIN_CHECK_ARG(o.ndim == x.ndim, "%s: %s must have x's rank", op, kFields[i]);
+    for (int d = 0; d + 1 < x.ndim; ++d) require_dim(o, d, x.dim(d), op, kFields[i]);
+    require_dtype(o, out.dtype, op, kFields[i]);
+    TSR_PLUGIN_CHECK_ARG(o.dim(o.ndim - 1) > 0 || r.count == 1, "%s: %s has no columns", op,
+                         kFields[i]);
+    columns += o.dim(o.ndim - 1);
+    require_no_overlap(o, x, op, kFields[i], "x");
+    for (int j = 0; j < i; ++j) require_no_overlap(o, r.outs[j], op, kFields[i], kFields[j]);
+  }
+  if (r.count == 1) {
+    require_dim(out, out.ndim - 1, n, op, "out");
+  } else {
+    TSR_PLUGIN_CHECK_ARG(columns == n,
+                         "%s: out and out_parts have %lld columns in all, the weight has %lld rows",
+                         op, static_cast<long long>(columns), static_cast<long long>(n));
+  }
+  return r;
+}
 
 EmbeddingViews check_embedding(const tsr_embedding_params* p, const char* op) {
   const auto& prm = params(p, op);

@@ -39,6 +39,21 @@ struct EmbeddingViews {
 };
 EmbeddingViews check_embedding(const tsr_embedding_params* p, const char* op);
 
+// linear's params: struct_size must reach `out` (ABI 1.0); out_parts (ABI 1.3) is read only
+// when the struct holds it.
+const tsr_linear_params& linear_params(const tsr_linear_params* p, const char* op);
+// linear's outputs for a weight of n rows: out alone ([.., n], x's rank and leading dims, x's
+// dtype or f32), or with out_parts (TSR_DEVICE_CAP_LINEAR_OUT_PARTS) out and one or two parts
+// whose last dims add up to n, all of out's dtype and shape but the last dim, none
+// overlapping x or each other. A plugin without the capability passes parts_supported false
+// and any present part is refused.
+struct LinearOutViews {
+  View outs[3];
+  int count = 1;  // out, then the present parts
+};
+LinearOutViews check_linear_outputs(const tsr_linear_params& p, const View& x, int64_t n,
+                                    bool parts_supported, const char* op);
+
 struct RmsNormViews {
   View x, weight, out, residual;
   bool fused = false;  // residual present

@@ -42,6 +42,11 @@ tsr::sdk::Host& host();
 bool is_initialized();
 void require_initialized(const char* what);
 
+// TSR_DEVICE_CAP_LINEAR_OUT_PARTS is claimed (and linear takes out_parts) unless the host
+// option cpu.linear_out_parts=0, which makes the engine run q, k and v as three GEMMs: the
+// path of plugins without the capability, for tests and A/B benchmarks.
+bool linear_out_parts_enabled();
+
 }  // namespace tsr::cpu
 
 struct tsr_device_s {

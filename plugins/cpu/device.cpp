@@ -84,6 +84,7 @@ tsr_error* device_get_properties(int32_t index, tsr_device_properties* props) {
         graphs != nullptr && std::string(graphs) == "1") {
       full.caps |= TSR_DEVICE_CAP_GRAPHS;
     }
+    if (linear_out_parts_enabled()) full.caps |= TSR_DEVICE_CAP_LINEAR_OUT_PARTS;
     full.activation_dtypes =
         TSR_DTYPE_BIT(TSR_DTYPE_F32) | TSR_DTYPE_BIT(TSR_DTYPE_BF16) | TSR_DTYPE_BIT(TSR_DTYPE_F16);
     full.kv_cache_dtypes = full.activation_dtypes;

@@ -17,10 +17,18 @@ namespace {
 
 tsr::sdk::Host g_host;
 std::atomic<bool> g_initialized{false};
+// cpu.linear_out_parts, read at initialize (options are fixed from then on).
+std::atomic<bool> g_linear_out_parts{true};
+
+bool read_linear_out_parts() {
+  const char* text = host().option("cpu.linear_out_parts");
+  return text == nullptr || std::string(text) != "0";
+}
 
 tsr_error* initialize() {
   return tsr::sdk::guard([] {
     configure_threads();
+    g_linear_out_parts.store(read_linear_out_parts());
     bind_threads();
     select_isa();
     onednn_init();
@@ -94,6 +102,11 @@ const tsr_plugin_api kTable = make_table();
 
 tsr::sdk::Host& host() {
   return g_host;
+}
+
+bool linear_out_parts_enabled() {
+  // Before initialize (device properties may be asked first) the option is read directly.
+  return is_initialized() ? g_linear_out_parts.load() : read_linear_out_parts();
 }
 
 bool is_initialized() {

@@ -13,6 +13,7 @@
 #include "api_functions.h"
 #include "convert.h"
 #include "kernels.h"
+#include "op_checks.h"
 #include "ops.h"
 #include "parallel.h"
 #include "tensor_check.h"
@@ -143,19 +144,12 @@ void inject_linear_fault() {
 
 void linear(const tsr_linear_params* p, bool execute) {
   constexpr const char* op = "linear";
-  const auto& prm = params(p, op);
+  const auto& prm = tsr::plugin::linear_params(p, op);
   const tsr_weight_s* w = check_weight(prm.weight, "linear: weight");
   const View x = view(prm.x, op, "x");
-  const View out = view(prm.out, op, "out");
   require_activation(x, op, "x");
-  TSR_PLUGIN_CHECK_ARG(out.dtype == x.dtype || out.dtype == TSR_DTYPE_F32,
-                       "%s: out: dtype %s must be x's (%s) or f32", op,
-                       tsr::sdk::dtype_name(out.dtype), tsr::sdk::dtype_name(x.dtype));
   require_dim(x, x.ndim - 1, w->k, op, "x");
-  TSR_PLUGIN_CHECK_ARG(out.ndim == x.ndim, "%s: out must have x's rank", op);
-  for (int i = 0; i + 1 < x.ndim; ++i) require_dim(out, i, x.dim(i), op, "out");
-  require_dim(out, out.ndim - 1, w->n, op, "out");
-  require_no_overlap(out, x, op, "out", "x");
+  const auto outs = tsr::plugin::check_linear_outputs(prm, x, w->n, linear_out_parts_enabled(), op);
   View bias;
   const bool has_bias = present(prm.bias);
   if (has_bias) {
@@ -163,11 +157,12 @@ void linear(const tsr_linear_params* p, bool execute) {
     require_dtype(bias, x.dtype, op, "bias");
     require_ndim(bias, 1, op, "bias");
     require_dim(bias, 0, w->n, op, "bias");
-    require_no_overlap(out, bias, op, "out", "bias");
+    for (int i = 0; i < outs.count; ++i) require_no_overlap(outs.outs[i], bias, op, "out", "bias");
   }
   if (!execute) return;
   inject_linear_fault();
 
+  const View& out = outs.outs[0];
   const int64_t m = x.rows();
   const int64_t n = w->n;
   const int64_t k = w->k;
@@ -191,8 +186,10 @@ void linear(const tsr_linear_params* p, bool execute) {
         m * k > kParallelGrain);
     src = conv;
   }
-  float* dst =
-      out.dtype == TSR_DTYPE_F32 ? out.as<float>() : scratch_f32(3, static_cast<size_t>(m * n));
+  // Split outputs go through one f32 [m, n] result and are copied out per row (a small part
+  // of a GEMM's time; the kernels write rows of `ldo` = n).
+  const bool direct = out.dtype == TSR_DTYPE_F32 && outs.count == 1;
+  float* dst = direct ? out.as<float>() : scratch_f32(3, static_cast<size_t>(m * n));
   if (w->gemm) {
     w->gemm->run(src, m, dst);
   } else if (w->dense) {
@@ -206,16 +203,20 @@ void linear(const tsr_linear_params* p, bool execute) {
   } else {
     w->quant->run(static_cast<const float*>(src), m, dst);
   }
-  if (!has_bias && out.dtype == TSR_DTYPE_F32) return;
+  if (!has_bias && direct) return;
   const float* b = has_bias ? as_f32(bias.data, bias.dtype, n, 5) : nullptr;
-  const tsr_dtype out_dtype = out.dtype;
   parallel_for(
       m,
       [&](int64_t r) {
         float* row = dst + r * n;
         if (b != nullptr) kernels().add(row, b, row, n);
-        if (out_dtype != TSR_DTYPE_F32) {
-          store_f32(row, out_dtype, out.data + static_cast<size_t>(r * n) * out.elem, n);
+        if (direct) return;
+        int64_t column = 0;
+        for (int i = 0; i < outs.count; ++i) {
+          const View& o = outs.outs[i];
+          const int64_t width = o.dim(o.ndim - 1);
+          store_f32(row + column, o.dtype, o.data + static_cast<size_t>(r * width) * o.elem, width);
+          column += width;
         }
       },
       m * n > kParallelGrain);

@@ -332,21 +332,15 @@ bool fp8_lt(const Call& c) {
 }  // namespace
 
 void linear(tsr_stream_s* stream, const tsr_linear_params* p, bool execute) {
-  const auto& prm = params(p, kOp);
+  const auto& prm = tsr::plugin::linear_params(p, kOp);
   const tsr_weight_s* w = check_weight(prm.weight, "linear: weight");
   const View x = view(prm.x, kOp, "x");
-  const View out = view(prm.out, kOp, "out");
   require_device(stream, prm.x, kOp, "x");
   require_device(stream, prm.out, kOp, "out");
   require_activation(x, kOp, "x");
-  TSR_PLUGIN_CHECK_ARG(out.dtype == x.dtype || out.dtype == TSR_DTYPE_F32,
-                       "%s: out: dtype %s must be x's (%s) or f32", kOp, sdk::dtype_name(out.dtype),
-                       sdk::dtype_name(x.dtype));
   require_dim(x, x.ndim - 1, w->view.k, kOp, "x");
-  TSR_PLUGIN_CHECK_ARG(out.ndim == x.ndim, "%s: out must have x's rank", kOp);
-  for (int i = 0; i + 1 < x.ndim; ++i) require_dim(out, i, x.dim(i), kOp, "out");
-  require_dim(out, out.ndim - 1, w->view.n, kOp, "out");
-  require_no_overlap(out, x, kOp, "out", "x");
+  // No out_parts here (the device does not claim TSR_DEVICE_CAP_LINEAR_OUT_PARTS).
+  const View out = tsr::plugin::check_linear_outputs(prm, x, w->view.n, false, kOp).outs[0];
   View bias;
   const bool has_bias = present(prm.bias);
   if (has_bias) {

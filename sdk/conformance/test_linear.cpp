@@ -2,6 +2,10 @@
 // multiplied by activations of every declared dtype, against x · dequant(W)^T in float64.
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "harness.h"
 #include "reference_ops.h"
@@ -307,8 +311,12 @@ TEST_F(Linear, EveryDeclaredWeightFormat) {
           Stream s;
           Tensor x(s, dt, {sh.m, sh.k}, "x"), bias(s, dt, {sh.n}, "bias"),
               out(s, out_dt, {sh.m, sh.n}, "out");
-          tsr_linear_params p{sizeof(tsr_linear_params), x.view(), weight,
-                              with_bias ? bias.view() : absent_tensor(), out.view()};
+          tsr_linear_params p{sizeof(tsr_linear_params),
+                              x.view(),
+                              weight,
+                              with_bias ? bias.view() : absent_tensor(),
+                              out.view(),
+                              {absent_tensor(), absent_tensor()}};
           const std::vector<double> xv = rounded(dt, random_normal(sh.m * sh.k));
           const std::vector<double> bv = rounded(dt, random_normal(sh.n, 0.5));
           x.upload(xv);
@@ -364,12 +372,105 @@ TEST_F(Linear, MismatchedKIsRejected) {
   TSR_ASSERT_OK(api().weight_prepack(device(), &desc, &weight));
   Stream s;
   Tensor x(s, dt, {2, 32}, "x"), out(s, dt, {2, 8}, "out");
-  tsr_linear_params p{sizeof(tsr_linear_params), x.view(), weight, absent_tensor(), out.view()};
+  tsr_linear_params p{sizeof(tsr_linear_params), x.view(),   weight,
+                      absent_tensor(),           out.view(), {absent_tensor(), absent_tensor()}};
   EXPECT_TRUE(failed_with(take(api().ops->linear(s.get(), &p)), {TSR_ERROR_CODE_INVALID_ARGUMENT}))
       << "x has K=32, the weight K=64";
   s.sync();
   out.check_guards();
   TSR_EXPECT_OK(api().weight_destroy(weight));
+}
+
+// out_parts (ABI 1.3). A device claiming TSR_DEVICE_CAP_LINEAR_OUT_PARTS writes into out and
+// the parts exactly the columns the unsplit call writes (with a bias, from 16-bit x to f32, in
+// two or three parts, of widths that are not multiples of anything); any other device refuses
+// a present part. Both read no part from a 1.2-sized struct, and refuse parts whose widths do
+// not add up to the weight's rows.
+TEST_F(Linear, OutPartsHoldTheUnsplitColumns) {
+  TSR_REQUIRE_OP(TSR_OP_LINEAR);
+  const bool claimed = (plugin().props.caps & TSR_DEVICE_CAP_LINEAR_OUT_PARTS) != 0;
+  constexpr int64_t kK = 64;
+  const std::vector<std::vector<int64_t>> splits = {{24, 16, 8}, {40, 8}, {5, 3, 40}};
+  int ran = 0;
+  for (tsr_weight_format format :
+       {TSR_WEIGHT_FORMAT_F32, TSR_WEIGHT_FORMAT_INT8_GROUP, TSR_WEIGHT_FORMAT_INT4_GROUP}) {
+    if (!(plugin().props.weight_formats & TSR_WEIGHT_FORMAT_BIT(format))) continue;
+    for (tsr_dtype dt : activation_dtypes()) {
+      for (const auto& widths : splits) {
+        int64_t n = 0;
+        for (int64_t w : widths) n += w;
+        const CanonicalWeight cw = make_weight(format, n, kK, grouped(format) ? 32 : 0);
+        tsr_weight_desc desc{};
+        desc.struct_size = sizeof desc;
+        desc.format = format;
+        desc.rows = n;
+        desc.cols = kK;
+        desc.group_size = grouped(format) ? 32 : 0;
+        desc.data = cw.data.data();
+        desc.scales = cw.scales.empty() ? nullptr : cw.scales.data();
+        desc.compute_dtype = dt;
+        tsr_weight_t weight = nullptr;
+        if (!take(api().weight_prepack(device(), &desc, &weight)).ok) continue;
+        for (int64_t m : {1, 5}) {
+          const tsr_dtype out_dt = widths.size() == 2 ? TSR_DTYPE_F32 : dt;
+          SCOPED_TRACE(std::string(format_label(format)) + " x " + dtype_label(dt) +
+                       " M=" + std::to_string(m) + " parts of " + std::to_string(widths[0]) + "/" +
+                       std::to_string(widths[1]));
+          Stream s;
+          Tensor x(s, dt, {m, kK}, "x"), bias(s, dt, {n}, "bias"),
+              whole(s, out_dt, {m, n}, "whole");
+          x.upload(rounded(dt, random_normal(m * kK)));
+          bias.upload(rounded(dt, random_normal(n, 0.5)));
+          std::vector<std::unique_ptr<Tensor>> parts;
+          for (size_t i = 0; i < widths.size(); ++i) {
+            parts.push_back(std::make_unique<Tensor>(s, out_dt, std::vector<int64_t>{m, widths[i]},
+                                                     "part " + std::to_string(i)));
+          }
+          tsr_linear_params p{
+              sizeof(tsr_linear_params),         x.view(), weight, bias.view(), whole.view(),
+              {absent_tensor(), absent_tensor()}};
+          TSR_EXPECT_OK(api().ops->linear(s.get(), &p));
+          // A 1.2 caller's struct ends before out_parts: whatever lies there is not read.
+          tsr_linear_params old = p;
+          old.struct_size = offsetof(tsr_linear_params, out_parts);
+          old.out_parts[0] = parts[1]->view();
+          TSR_EXPECT_OK(api().ops->linear(s.get(), &old));
+          tsr_linear_params split = p;
+          split.out = parts[0]->view();
+          for (size_t i = 1; i < widths.size(); ++i) split.out_parts[i - 1] = parts[i]->view();
+          const Status st = take(api().ops->linear(s.get(), &split));
+          tsr_linear_params short_parts = split;
+          short_parts.out_parts[0] = parts[0]->view();  // widths no longer add up (and overlap)
+          EXPECT_TRUE(failed_with(take(api().ops->linear(s.get(), &short_parts)),
+                                  {TSR_ERROR_CODE_INVALID_ARGUMENT}));
+          s.sync();
+          if (!claimed) {
+            EXPECT_TRUE(failed_with(st, {TSR_ERROR_CODE_INVALID_ARGUMENT}))
+                << "a device without TSR_DEVICE_CAP_LINEAR_OUT_PARTS must refuse out_parts";
+          } else {
+            EXPECT_TRUE(st.ok) << code_name(st.code) << ": " << st.message;
+            const std::vector<double> expect = whole.values();
+            int64_t column = 0;
+            for (size_t i = 0; i < widths.size(); ++i) {
+              const std::vector<double> got = parts[i]->values();
+              for (int64_t r = 0; r < m; ++r) {
+                for (int64_t c = 0; c < widths[i]; ++c) {
+                  ASSERT_EQ(got[r * widths[i] + c], expect[r * n + column + c])
+                      << "part " << i << " row " << r << " column " << c;
+                }
+              }
+              column += widths[i];
+            }
+          }
+          for (const Tensor* t : {&x, &bias, &whole}) t->check_guards();
+          for (const auto& t : parts) t->check_guards();
+          ++ran;
+        }
+        TSR_EXPECT_OK(api().weight_destroy(weight));
+      }
+    }
+  }
+  if (ran == 0) GTEST_SKIP() << "no f32, int8_group or int4_group weight could be prepacked";
 }
 
 }  // namespace

@@ -136,7 +136,8 @@ void run_case(const AsymFormat& f, tsr_dtype dt, const Shape& sh, CaseSkips& ski
   ASSERT_TRUE(st.ok) << "weight_prepack: " << code_name(st.code) << ": " << st.message;
   Stream s;
   Tensor x(s, dt, {sh.m, sh.k}, "x"), out(s, dt, {sh.m, sh.n}, "out");
-  tsr_linear_params p{sizeof(tsr_linear_params), x.view(), weight, absent_tensor(), out.view()};
+  tsr_linear_params p{sizeof(tsr_linear_params), x.view(),   weight,
+                      absent_tensor(),           out.view(), {absent_tensor(), absent_tensor()}};
   const std::vector<double> xv = rounded(dt, random_normal(sh.m * sh.k));
   x.upload(xv);
   if (!op_supported_for(TSR_OP_LINEAR, &p)) {

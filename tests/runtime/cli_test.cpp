@@ -116,7 +116,7 @@ TEST(TesseraCli, PluginsJson) {
     if (plugin["name"] == "good") {
       found_good = true;
       EXPECT_EQ(plugin["version"], "1.2.3");
-      EXPECT_EQ(plugin["abi"], "1.2");  // TSR_ABI_VERSION_MAJOR.MINOR
+      EXPECT_EQ(plugin["abi"], "1.3");  // TSR_ABI_VERSION_MAJOR.MINOR
       EXPECT_EQ(plugin["score"], 5);
       ASSERT_EQ(plugin["devices"].size(), 2u);
       EXPECT_EQ(plugin["devices"][1]["pci_bus_id"], "0000:02:00.0");

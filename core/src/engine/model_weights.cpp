@@ -15,6 +15,7 @@
 namespace tessera::engine {
 
 using models::WeightFileKind;
+using StackedPart = models::WeightLoader::StackedPart;
 
 // The WeightLoader a family's load() draws from: a GGUF file or a safetensors directory,
 // with shape checks, uploads, prepacking and the byte accounting of ModelWeights.
@@ -86,24 +87,45 @@ class FileWeightLoader final : public models::WeightLoader {
   runtime::Weight linear(const std::vector<std::string>& names, int64_t rows_each, int64_t cols,
                          models::TensorSlice slice) override {
     TSR_CHECK(!names.empty(), "a linear weight needs at least one tensor");
+    std::vector<StackedPart> parts;
+    for (const auto& name : names) parts.push_back({name, rows_each, slice});
+    return stack_and_prepack(parts, cols);
+  }
+
+  runtime::Weight linear_with_split_output(const std::vector<StackedPart>& parts,
+                                           int64_t cols) override {
+    TSR_CHECK(!parts.empty(), "a linear weight needs at least one tensor");
+    if ((device_->info().properties.caps & TSR_DEVICE_CAP_LINEAR_OUT_PARTS) == 0) return {};
+    const model::TensorView& first = get(parts[0].name, {parts[0].rows, cols});
+    for (const auto& part : parts) {
+      if (get(part.name, {part.rows, cols}).dtype != first.dtype) return {};
+    }
+    return stack_and_prepack(parts, cols);
+  }
+
+  void add_bytes_per_token(uint64_t bytes) override { weights_.bytes_per_token_ += bytes; }
+
+ private:
+  // The parts converted to the canonical form (each cut by its slice after quantizing, so
+  // that a shard holds whole groups of the same quantization the unsharded model has:
+  // slice() refuses a cut through a group), stacked by rows and prepacked on the device.
+  runtime::Weight stack_and_prepack(const std::vector<StackedPart>& parts, int64_t cols) {
     std::vector<const model::TensorView*> views;
-    const bool whole = slice.rows < 0 && slice.cols < 0;
-    auto canonical = [&](const std::string& name) {
-      const auto& view = get(name, {rows_each, cols});
+    auto canonical = [&](const StackedPart& part) {
+      const auto& view = get(part.name, {part.rows, cols});
       report(view);
       views.push_back(&view);
       auto full = model::CanonicalWeight::from_tensor(view, options_.quantization);
-      if (whole) return full;
-      // Cut after quantizing, so that a shard holds whole groups of the same quantization
-      // the unsharded model has (slice() refuses a cut through a group).
-      return full.slice(slice.row_begin, slice.rows >= 0 ? slice.rows : rows_each, slice.col_begin,
+      const models::TensorSlice& slice = part.slice;
+      if (slice.rows < 0 && slice.cols < 0) return full;
+      return full.slice(slice.row_begin, slice.rows >= 0 ? slice.rows : part.rows, slice.col_begin,
                         slice.cols >= 0 ? slice.cols : cols,
-                        fmt::format("weight '{}' on tensor-parallel rank {} of {}", name,
+                        fmt::format("weight '{}' on tensor-parallel rank {} of {}", part.name,
                                     options_.shard.rank, options_.shard.size));
     };
-    model::CanonicalWeight stacked = canonical(names[0]);
-    for (size_t i = 1; i < names.size(); ++i) {
-      stacked = model::CanonicalWeight::concat_rows(stacked, canonical(names[i]));
+    model::CanonicalWeight stacked = canonical(parts[0]);
+    for (size_t i = 1; i < parts.size(); ++i) {
+      stacked = model::CanonicalWeight::concat_rows(stacked, canonical(parts[i]));
     }
     tsr_weight_desc desc = stacked.desc();
     require_weight_format(desc.format);
@@ -118,9 +140,6 @@ class FileWeightLoader final : public models::WeightLoader {
     return weight;
   }
 
-  void add_bytes_per_token(uint64_t bytes) override { weights_.bytes_per_token_ += bytes; }
-
- private:
   // A format the device does not declare (e.g. GGUF Q4_1's asymmetric int4 on a plugin
   // without it) is one message naming the model, the device and what it takes.
   void require_weight_format(tsr_weight_format format) const {

@@ -111,9 +111,19 @@ AttentionWeights load_attention(WeightLoader& loader, const model::ModelConfig& 
   // Row-parallel o_proj: the input columns of this rank's query heads.
   const TensorSlice o_cols{0, -1, s.q_head_begin * d, s.q_heads * d};
   AttentionWeights w;
-  w.q = loader.linear({name(names.q)}, q_dim, h, q_rows);
-  w.k = loader.linear({name(names.k)}, kv_dim, h, kv_rows);
-  w.v = loader.linear({name(names.v)}, kv_dim, h, kv_rows);
+  // One GEMM for q, k and v where the device splits outputs. Not with biases: the three bias
+  // tensors would have to be stacked into one buffer too (left for later; Qwen2 runs three).
+  if (!features.qkv_bias) {
+    w.qkv = loader.linear_with_split_output({{name(names.q), q_dim, q_rows},
+                                             {name(names.k), kv_dim, kv_rows},
+                                             {name(names.v), kv_dim, kv_rows}},
+                                            h);
+  }
+  if (!w.qkv.valid()) {
+    w.q = loader.linear({name(names.q)}, q_dim, h, q_rows);
+    w.k = loader.linear({name(names.k)}, kv_dim, h, kv_rows);
+    w.v = loader.linear({name(names.v)}, kv_dim, h, kv_rows);
+  }
   w.o = loader.linear({name(names.o)}, h, q_dim, o_cols);
   if (features.qkv_bias) {
     w.q_bias = loader.plain(name(names.q_bias), {q_dim}, q_rows);
@@ -139,9 +149,13 @@ AttentionWeights load_fused_qkv_attention(WeightLoader& loader, const model::Mod
   const int64_t kv_dim = cfg.num_kv_heads * cfg.head_dim;
   const int64_t rows = q_dim + 2 * kv_dim;
   AttentionWeights w;
-  w.q = loader.linear({name}, rows, h, TensorSlice{0, q_dim});
-  w.k = loader.linear({name}, rows, h, TensorSlice{q_dim, kv_dim});
-  w.v = loader.linear({name}, rows, h, TensorSlice{q_dim + kv_dim, kv_dim});
+  // Whole, where the device splits the GEMM's output into q, k and v; else three row ranges.
+  w.qkv = loader.linear_with_split_output({{name, rows, {}}}, h);
+  if (!w.qkv.valid()) {
+    w.q = loader.linear({name}, rows, h, TensorSlice{0, q_dim});
+    w.k = loader.linear({name}, rows, h, TensorSlice{q_dim, kv_dim});
+    w.v = loader.linear({name}, rows, h, TensorSlice{q_dim + kv_dim, kv_dim});
+  }
   w.o = loader.linear({layer_tensor_name(o, layer, loader.kind())}, h, q_dim);
   return w;
 }
@@ -278,9 +292,21 @@ void attention_block(const ForwardContext& ctx, const model::ModelConfig& cfg, i
   const int64_t hq = ctx.layout.q_heads;  // this rank's heads
   const int64_t hkv = ctx.layout.kv_heads;
   const int64_t d = cfg.head_dim;
-  linear(ctx, a.normed, t, h, w.q, &w.q_bias, a.q, hq * d, dt);
-  linear(ctx, a.normed, t, h, w.k, &w.k_bias, a.k, hkv * d, dt);
-  linear(ctx, a.normed, t, h, w.v, &w.v_bias, a.v, hkv * d, dt);
+  if (w.qkv.valid()) {
+    tsr_linear_params p{};
+    p.struct_size = sizeof(p);
+    p.x = tensor(a.normed, dt, {t, h});
+    p.weight = w.qkv.handle();
+    p.bias = kAbsent;
+    p.out = tensor(a.q, dt, {t, hq * d});
+    p.out_parts[0] = tensor(a.k, dt, {t, hkv * d});
+    p.out_parts[1] = tensor(a.v, dt, {t, hkv * d});
+    check(ctx, ops.linear(s, &p), "linear");
+  } else {
+    linear(ctx, a.normed, t, h, w.q, &w.q_bias, a.q, hq * d, dt);
+    linear(ctx, a.normed, t, h, w.k, &w.k_bias, a.k, hkv * d, dt);
+    linear(ctx, a.normed, t, h, w.v, &w.v_bias, a.v, hkv * d, dt);
+  }
   const runtime::Buffer* q = &a.q;
   const runtime::Buffer* k = &a.k;
   if (w.q_norm.valid()) {

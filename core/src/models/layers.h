@@ -51,6 +51,9 @@ extern const TensorName kLlamaAttnNorm;  // input_layernorm
 extern const TensorName kLlamaFfnNorm;   // post_attention_layernorm
 
 struct AttentionWeights {
+  // qkv valid: q, k and v stacked in one weight whose GEMM writes the three outputs (linear's
+  // out_parts); q, k and v are then empty. Otherwise three weights.
+  runtime::Weight qkv;
   runtime::Weight q, k, v, o;
   runtime::Buffer q_bias, k_bias, v_bias;  // empty: no bias
   runtime::Buffer q_norm, k_norm;          // empty: no per-head norm

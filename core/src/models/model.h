@@ -66,6 +66,19 @@ class WeightLoader {
   // and up fused into one GEMM, each sharded on its own).
   virtual runtime::Weight linear(const std::vector<std::string>& names, int64_t rows_each,
                                  int64_t cols, TensorSlice slice = {}) = 0;
+  // Several tensors stacked by rows into one weight whose GEMM writes each part's rows to its
+  // own output tensor (linear's out_parts, on a device with TSR_DEVICE_CAP_LINEAR_OUT_PARTS):
+  // q, k and v as one pass over the weights. Each part is [rows, cols] in the file, cut by its
+  // slice (its own heads on a tensor-parallel rank). Returns an invalid Weight, having loaded
+  // nothing, when the device cannot split outputs or the parts are stored in different types
+  // (GGUF Q4_K_M keeps attn_v in Q6_K beside Q4_K q and k): the caller loads them one by one.
+  struct StackedPart {
+    std::string name;
+    int64_t rows = 0;
+    TensorSlice slice;
+  };
+  virtual runtime::Weight linear_with_split_output(const std::vector<StackedPart>& parts,
+                                                   int64_t cols) = 0;
   // Bytes a decoded token reads beyond the prepacked linear weights (one embedding row):
   // the numerator of the decode roofline.
   virtual void add_bytes_per_token(uint64_t bytes) = 0;

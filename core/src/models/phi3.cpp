@@ -1,6 +1,7 @@
 // Phi-3 (Phi3ForCausalLM; GGUF architecture phi3): the Llama decoder with
-//   - q, k and v fused in one qkv_proj ([q | k | v] rows; GGUF attn_qkv): loaded as three
-//     row ranges of it, since the ops take dense q, k and v;
+//   - q, k and v fused in one qkv_proj ([q | k | v] rows; GGUF attn_qkv): loaded whole where
+//     the device splits a linear's output into dense q, k and v (out_parts, ABI 1.3), else as
+//     three row ranges of it;
 //   - gate and up fused in one gate_up_proj ([gate | up] rows; GGUF ffn_up holds the same
 //     fused tensor): loaded whole, which is the single GEMM the gated MLP runs anyway;
 //   - LongRoPE ("longrope", formerly "su") rope scaling: per-frequency short and long

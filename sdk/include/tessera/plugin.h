@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 #define TSR_ABI_VERSION_MAJOR 1
-#define TSR_ABI_VERSION_MINOR 2
+#define TSR_ABI_VERSION_MINOR 3
 
 #if defined(_WIN32)
 #define TSR_PLUGIN_EXPORT __declspec(dllexport)
@@ -199,6 +199,8 @@ typedef struct tsr_tensor {
 #define TSR_DEVICE_CAP_COLLECTIVES (1ull << 1)  /* the collectives table works here */
 #define TSR_DEVICE_CAP_PINNED_HOST (1ull << 2)  /* TSR_BUFFER_KIND_HOST_PINNED is real pinning */
 #define TSR_DEVICE_CAP_UNIFIED_HOST (1ull << 3) /* device buffers are host-addressable */
+/* ABI 1.3: linear takes out_parts (one GEMM writes q, k and v to their own tensors). */
+#define TSR_DEVICE_CAP_LINEAR_OUT_PARTS (1ull << 4)
 
 /* Filled by device_get_properties. The caller sets struct_size to the size it knows; the
  * plugin writes only fields that fit and leaves struct_size unchanged. */
@@ -303,6 +305,16 @@ typedef struct tsr_linear_params {
   tsr_weight_t weight;
   tsr_tensor bias;
   tsr_tensor out;
+  /* ABI 1.3, only on a device with TSR_DEVICE_CAP_LINEAR_OUT_PARTS (any other plugin refuses
+   * a present part with INVALID_ARGUMENT; a struct_size that ends before this field, or
+   * absent parts, mean one output): the output's columns split across tensors. With
+   * out_parts[0] present, out is [M, N0], out_parts[0] [M, N1] and out_parts[1] (may be
+   * absent) [M, N2], N0 + N1 + N2 = N, all of out's dtype, none overlapping x, bias or each
+   * other; they hold columns [0, N0), [N0, N0 + N1) and the rest of the unsplit result, with
+   * the same values the unsplit call writes. Why: q, k and v fused into one weight are one
+   * GEMM (one pass over the weights, one quantization of x, one op) while rope, the KV write
+   * and attention keep their dense q, k and v tensors. */
+  tsr_tensor out_parts[2];
 } tsr_linear_params;
 
 typedef enum tsr_rope_scaling {
