@@ -4,9 +4,13 @@
 // block's K/V rows of that head to f32 if needed, and keeps an online softmax (running max,
 // running sum, f32 accumulator) for every query row — each token's query heads of the GQA
 // group — so no score matrix is materialised. Tiles with few rows (decode) score key by key
-// (attend); larger ones (prefill) transpose each chunk of 16 keys once and score every row
-// against it with 16 keys per multiply-add (attend_tile), which reads each key once per tile
-// instead of once per query token.
+// (attend: every score of the range, one softmax, then the values: two passes over K and V
+// rather than an online softmax per block); larger ones (prefill) transpose each chunk of 16
+// keys once and score every row against it with 16 keys per multiply-add (attend_tile), which
+// reads each key once per tile instead of once per query token. A decode batch with fewer
+// (token, KV head) items than twice the threads (batch 1: one item per KV head, 3 for
+// SmolLM2 on 2 threads, so one thread did two and the other one) cuts each context into
+// chunks, one item each, and merges the chunks' partial softmaxes (flash-decoding).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -83,6 +87,10 @@ struct HeadTask {
   float softcap;
 };
 
+int64_t dim_of(const HeadTask& task) {
+  return task.g->dim;
+}
+
 // The largest of s[0..n) (NaN-free scores; -inf for n = 0). Four running maxima in
 // registers: a single one becomes a chain of dependent maxss through the stack.
 float max_of(const float* s, int64_t n) {
@@ -121,38 +129,105 @@ void online_softmax_step(const Kernels& k, float* s, int64_t n, const float* val
   k.weighted_rows(s, values, n, dim, acc);
 }
 
-// Attention of `group` query heads (rows q, each g->dim floats) against one KV head.
-void attend(const HeadTask& task, int64_t kv_head, const float* q, int64_t group, float* acc) {
+// Attention of `group` query heads (rows q, each g->dim floats) against one KV head over
+// positions [task.lo, task.hi], left unnormalized: acc gets each row's sum of exp(s - m) v,
+// m and l its running max and sum of weights (-inf and 0 for an empty range).
+void attend_range(const HeadTask& task, int64_t kv_head, const float* q, int64_t group, float* acc,
+                  float* m, float* l) {
   const Kernels& k = kernels();
   const KvGeometry& g = *task.g;
   const int64_t dim = g.dim;
   const int64_t bs = g.block_size;
-  float* state = scratch_f32(2, static_cast<size_t>(2 * group));
-  float* m = state;
-  float* l = state + group;
-  float* scores = scratch_f32(5, static_cast<size_t>(bs));
   for (int64_t h = 0; h < group; ++h) {
     m[h] = -std::numeric_limits<float>::infinity();
     l[h] = 0.0f;
   }
   std::fill(acc, acc + group * dim, 0.0f);
-  for (int64_t j = task.lo / bs; j <= task.hi / bs; ++j) {
-    const int64_t first = std::max(task.lo, j * bs);
-    const int64_t last = std::min(task.hi, j * bs + bs - 1);
-    const int64_t n = last - first + 1;
-    const int64_t block = task.table[j];
-    const int64_t offset = first - j * bs;
-    const float* keys =
-        as_f32(task.cache + g.key_offset(block, offset, kv_head), task.cache_dtype, n * dim, 3);
-    const float* values =
-        as_f32(task.cache + g.value_offset(block, offset, kv_head), task.cache_dtype, n * dim, 4);
-    for (int64_t h = 0; h < group; ++h) {
-      k.scaled_dots(q + h * dim, keys, n, dim, task.scale, scores);
-      online_softmax_step(k, scores, n, values, dim, task.softcap, m[h], l[h], acc + h * dim);
+  if (task.hi < task.lo) return;
+  // Two passes over the range, not an online softmax per block: every score first (row h's
+  // at scores + h * n), one max and one exp pass per row, then the weighted values. Per
+  // block that is two kernel calls per row instead of five, and no rescaling of acc.
+  const int64_t n = task.hi - task.lo + 1;
+  float* scores = scratch_f32(5, static_cast<size_t>(group * n));
+  auto for_each_run = [&](auto&& body) {  // the range's runs of positions inside one block
+    for (int64_t j = task.lo / bs; j <= task.hi / bs; ++j) {
+      const int64_t first = std::max(task.lo, j * bs);
+      const int64_t last = std::min(task.hi, j * bs + bs - 1);
+      body(task.table[j], first - j * bs, first - task.lo, last - first + 1);
     }
-  }
+  };
+  for_each_run([&](int64_t block, int64_t offset, int64_t at, int64_t count) {
+    const float* keys =
+        as_f32(task.cache + g.key_offset(block, offset, kv_head), task.cache_dtype, count * dim, 3);
+    for (int64_t h = 0; h < group; ++h) {
+      k.scaled_dots(q + h * dim, keys, count, dim, task.scale, scores + h * n + at);
+    }
+  });
   for (int64_t h = 0; h < group; ++h) {
-    k.scale(l[h] > 0.0f ? 1.0f / l[h] : 0.0f, acc + h * dim, dim);
+    float* s = scores + h * n;
+    if (task.softcap > 0.0f) {
+      for (int64_t i = 0; i < n; ++i) s[i] = task.softcap * std::tanh(s[i] / task.softcap);
+    }
+    m[h] = max_of(s, n);
+    l[h] = k.exp_shifted_sum(s, n, m[h]);
+  }
+  for_each_run([&](int64_t block, int64_t offset, int64_t at, int64_t count) {
+    const float* values = as_f32(task.cache + g.value_offset(block, offset, kv_head),
+                                 task.cache_dtype, count * dim, 4);
+    for (int64_t h = 0; h < group; ++h) {
+      k.weighted_rows(scores + h * n + at, values, count, dim, acc + h * dim);
+    }
+  });
+}
+
+// attend_range over the task's whole range, normalized.
+void attend(const HeadTask& task, int64_t kv_head, const float* q, int64_t group, float* acc) {
+  const Kernels& k = kernels();
+  float* state = scratch_f32(2, static_cast<size_t>(2 * group));
+  attend_range(task, kv_head, q, group, acc, state, state + group);
+  const float* l = state + group;
+  for (int64_t h = 0; h < group; ++h) {
+    k.scale(l[h] > 0.0f ? 1.0f / l[h] : 0.0f, acc + h * dim_of(task), dim_of(task));
+  }
+}
+
+// Decode with few work items (batch 1: one per KV head, fewer than the threads can share
+// evenly) splits each token's context into chunks of at least kMinSplitKeys positions, one
+// work item each (flash-decoding); merge_splits then combines the chunks' (m, l, acc).
+constexpr int64_t kMinSplitKeys = 64;
+
+// The chunk `c` of `splits` of [lo, hi]: equal lengths, the empty range (hi < lo) past the end.
+void chunk_of(int64_t lo, int64_t hi, int64_t c, int64_t splits, int64_t& first, int64_t& last) {
+  const int64_t n = hi - lo + 1;
+  const int64_t per = std::max(kMinSplitKeys, (n + splits - 1) / splits);
+  first = lo + c * per;
+  last = std::min(hi, first + per - 1);
+}
+
+// Combines `splits` unnormalized partial results for `rows` query rows (chunk c's acc
+// [rows][dim] at acc + c * rows * dim, its m and l [rows] at m + c * rows, l + c * rows) into
+// out [rows][dim]: with M = max_c m_c, out = sum_c exp(m_c - M) acc_c / sum_c exp(m_c - M) l_c.
+void merge_splits(const float* acc, const float* m, const float* l, int64_t splits, int64_t rows,
+                  int64_t dim, float* out) {
+  const Kernels& k = kernels();
+  for (int64_t r = 0; r < rows; ++r) {
+    float big = -std::numeric_limits<float>::infinity();
+    for (int64_t c = 0; c < splits; ++c) {
+      if (l[c * rows + r] > 0.0f) big = std::max(big, m[c * rows + r]);
+    }
+    float* o = out + r * dim;
+    std::fill(o, o + dim, 0.0f);
+    float total = 0.0f;
+    for (int64_t c = 0; c < splits; ++c) {
+      const float lc = l[c * rows + r];
+      if (!(lc > 0.0f)) continue;  // an empty chunk
+      float w = std::exp(m[c * rows + r] - big);
+      if (w < std::numeric_limits<float>::min()) w = 0.0f;  // as online_softmax_step
+      total += w * lc;
+      const float* a = acc + (c * rows + r) * dim;
+      for (int64_t d = 0; d < dim; ++d) o[d] += w * a[d];
+    }
+    k.scale(total > 0.0f ? 1.0f / total : 0.0f, o, dim);
   }
 }
 
@@ -229,6 +304,84 @@ void attend_tile(const TileTask& task, int64_t kv_head, const float* q, int64_t 
   }
 }
 
+// Up to kQueryTile consecutive query tokens of one sequence (from token `first`).
+struct QueryTile {
+  int32_t seq, first, tokens;
+};
+
+// How many chunks each token's context is cut into (1: none): only when every tile is one
+// decode token scored key by key (attend) and the (token, KV head) items are fewer than twice
+// the threads, so that some would idle; as many as give each thread two items, with chunks of
+// at least kMinSplitKeys positions.
+int64_t decode_splits(const Batch& batch, const QueryTile* tiles, int64_t num_tiles, int64_t hkv,
+                      int64_t group, int32_t sliding_window) {
+  const int64_t threads = configured_threads();
+  const int64_t items = num_tiles * hkv;
+  if (threads < 2 || items == 0 || items >= 2 * threads || group >= kMinTileRows) return 1;
+  int64_t longest = 0;
+  for (int64_t i = 0; i < num_tiles; ++i) {
+    if (tiles[i].tokens != 1) return 1;
+    int64_t keys = batch.seq_lens[tiles[i].seq];
+    if (sliding_window > 0) keys = std::min<int64_t>(keys, sliding_window);
+    longest = std::max(longest, keys);
+  }
+  const int64_t wanted = (2 * threads + items - 1) / items;
+  return std::max<int64_t>(1, std::min(wanted, longest / kMinSplitKeys));
+}
+
+// Decode attention with each token's context in `splits` chunks: one work item per (token,
+// KV head, chunk) leaves its unnormalized partial result in a buffer of the calling thread;
+// the caller then merges each (token, KV head)'s chunks (few: items < 2 x threads) into out.
+void split_decode(const tsr_paged_attention_params& prm, const Batch& batch, const KvGeometry& g,
+                  const View& query, const View& out, const QueryTile* tiles, int64_t items,
+                  int64_t hkv, int64_t group, int64_t splits) {
+  const int64_t dim = g.dim;
+  const int64_t hq = hkv * group;
+  const int64_t rows = group;
+  // Per (token, KV head): acc [splits][rows][dim], then m [splits][rows], then l [splits][rows].
+  const size_t per_item = static_cast<size_t>(splits * rows * (dim + 2));
+  thread_local std::vector<float> partials;
+  if (partials.size() < per_item * static_cast<size_t>(items)) {
+    partials.resize(per_item * static_cast<size_t>(items));
+  }
+  float* parts = partials.data();
+  const auto* cache = static_cast<const unsigned char*>(prm.cache->data);
+  auto row_of = [&](int64_t t, int64_t kv_head) {
+    return static_cast<size_t>((t * hq + kv_head * group) * dim);
+  };
+  parallel_for(
+      items * splits,
+      [&](int64_t item) {
+        const int64_t c = item % splits;
+        const int64_t pair = item / splits;
+        const QueryTile& tile = tiles[pair / hkv];
+        const int64_t kv_head = pair % hkv;
+        const int64_t pos = batch.seq_lens[tile.seq] - 1;
+        const int64_t lo =
+            prm.sliding_window > 0 ? std::max<int64_t>(0, pos - prm.sliding_window + 1) : 0;
+        HeadTask task{
+            &g,        prm.layout.dtype, cache, batch.tables + tile.seq * batch.max_blocks, 0, 0,
+            prm.scale, prm.logit_softcap};
+        chunk_of(lo, pos, c, splits, task.lo, task.hi);
+        const float* q = as_f32(query.data + row_of(tile.first, kv_head) * query.elem, query.dtype,
+                                rows * dim, 0);
+        float* block = parts + per_item * static_cast<size_t>(pair);
+        float* acc = block + c * rows * dim;
+        float* m = block + splits * rows * dim + c * rows;
+        float* l = m + splits * rows;
+        attend_range(task, kv_head, q, group, acc, m, l);
+      },
+      true, Schedule::kDynamic);
+  float* merged = scratch_f32(1, static_cast<size_t>(rows * dim));
+  for (int64_t pair = 0; pair < items; ++pair) {
+    const float* block = parts + per_item * static_cast<size_t>(pair);
+    const float* m = block + splits * rows * dim;
+    merge_splits(block, m, m + splits * rows, splits, rows, dim, merged);
+    const int64_t t = tiles[pair / hkv].first;
+    store_f32(merged, out.dtype, out.data + row_of(t, pair % hkv) * out.elem, rows * dim);
+  }
+}
+
 }  // namespace
 
 void paged_attention(const tsr_paged_attention_params* p, bool execute) {
@@ -246,9 +399,6 @@ void paged_attention(const tsr_paged_attention_params* p, bool execute) {
 
   // Work items: tiles of up to kQueryTile consecutive query tokens of one sequence, times the
   // KV heads. Grows once, then reused: no allocation per call.
-  struct QueryTile {
-    int32_t seq, first, tokens;
-  };
   thread_local std::vector<QueryTile> tiles;
   tiles.clear();
   for (int64_t s = 0; s < batch.num_seqs; ++s) {
@@ -263,6 +413,12 @@ void paged_attention(const tsr_paged_attention_params* p, bool execute) {
   const int64_t dim = g.dim;
   const auto* cache = static_cast<const unsigned char*>(prm.cache->data);
   const int64_t items = static_cast<int64_t>(tiles.size()) * hkv;
+  const int64_t splits = decode_splits(batch, tile_list, static_cast<int64_t>(tiles.size()), hkv,
+                                       group, prm.sliding_window);
+  if (splits > 1) {
+    split_decode(prm, batch, g, query, out, tile_list, items, hkv, group, splits);
+    return;
+  }
   parallel_for(
       items,
       [&](int64_t item) {
