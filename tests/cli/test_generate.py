@@ -3,6 +3,7 @@ input order with usage, and bad input — a broken model, an unknown architectur
 mismatch, a bad request line — each ending with one clear error line and a non-zero exit."""
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -170,22 +171,61 @@ def test_impossible_memory_names_the_flag():
     expect_failure(result, "--kv-cache-memory")
 
 
-@pytest.mark.parametrize("value", ["fp8", "int8", "float16", "bogus"])
-def test_kv_cache_dtype_other_than_auto_is_refused(value, tmp_path):
-    # Only auto (the activation dtype) is implemented; anything else must not silently run.
+@pytest.mark.parametrize("value", ["fp8", "int8", "fp16", "bogus"])
+def test_kv_cache_dtype_not_implemented_is_refused(value, tmp_path):
+    # fp8/int8 caches are not implemented: a flag that silently changed nothing would mislead.
     result = run("generate", "--model", f"{MODELS}/llama2", *COMMON, "--prompt", "x",
                  "--kv-cache-dtype", value)
     assert result.returncode == 2, result.stderr
-    line = expect_failure(result, "--kv-cache-dtype", value, "only 'auto'")
+    line = expect_failure(result, "--kv-cache-dtype", value, "not one of")
     assert result.stderr.count("error") == 1, result.stderr
     config = tmp_path / "engine.yaml"
     config.write_text(f"kv_cache_dtype: {value}\n")
     from_file = run("generate", "--model", f"{MODELS}/llama2", *COMMON, "--prompt", "x",
                     "--config", str(config))
     assert expect_failure(from_file, "--kv-cache-dtype") == line
-    auto = run("generate", "--model", f"{MODELS}/llama2", *COMMON, "--prompt", "x",
-               "--max-tokens", "2", "--kv-cache-dtype", "auto")
-    assert auto.returncode == 0, auto.stderr
+
+
+def kv_block_kib(stderr):
+    match = re.search(r"KV cache (\d+) blocks x ([\d.]+) KiB", stderr)
+    assert match, stderr
+    return int(match.group(1)), float(match.group(2))
+
+
+def test_kv_cache_dtype_16_bit_halves_the_blocks_beside_f32_activations():
+    # The same KV budget holds twice the blocks of half the bytes; the text still comes out.
+    outputs = {}
+    for value in ("auto", "float32", "bfloat16", "float16"):
+        result = run("generate", "--model", f"{MODELS}/llama2", "--device", "cpu",
+                     "--max-model-len", "512", "--kv-cache-memory", "4MiB", "--log-level", "info",
+                     "--prompt", "x", "--max-tokens", "4", "--dtype", "float32",
+                     "--kv-cache-dtype", value)
+        assert result.returncode == 0, result.stderr
+        outputs[value] = kv_block_kib(result.stderr)
+    assert outputs["auto"] == outputs["float32"]
+    blocks, kib = outputs["float32"]
+    for half in ("bfloat16", "float16"):
+        assert outputs[half][1] == kib / 2, outputs
+        assert outputs[half][0] >= 2 * blocks - 1, outputs
+
+
+def test_plan_kv_cache_dtype_halves_the_block():
+    args = ["plan", "--model", f"{DATA}/configs/qwen2-7b.json", "--device-memory", "16GiB",
+            "--dtype", "float32"]
+
+    def block_kib(result):
+        match = re.search(r"KV cache +\d+ blocks x ([\d.]+) (KiB|MiB)", result.stdout)
+        assert match, result.stdout
+        return float(match.group(1)) * (1024 if match.group(2) == "MiB" else 1)
+
+    full = run(*args)
+    half = run(*args, "--kv-cache-dtype", "bfloat16")
+    assert "kv cache f32" in full.stdout and "kv cache bf16" in half.stdout, half.stdout
+    # Printed with 3-4 significant digits (1.8 MiB, 896.0 KiB).
+    assert abs(block_kib(half) - block_kib(full) / 2) <= 0.03 * block_kib(full), (full.stdout,
+                                                                              half.stdout)
+    bad = run(*args, "--kv-cache-dtype", "fp8")
+    assert bad.returncode == 2 and "--kv-cache-dtype" in bad.stderr, bad.stderr
 
 
 def test_plan_for_a_hypothetical_device():

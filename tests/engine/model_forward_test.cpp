@@ -89,13 +89,13 @@ class OnDevice : public ::testing::Test {
   // (one per prompt position, then one per generated token) and the generated ids.
   std::pair<std::vector<std::vector<float>>, std::vector<int32_t>> run(
       const engine::ModelWeights& weights, const std::vector<int32_t>& prompt, int steps,
-      int32_t chunk) {
+      int32_t chunk, tsr_dtype kv_dtype = TSR_DTYPE_INVALID) {
     engine::RunnerOptions options;
     options.max_num_tokens = 64;
     options.max_num_seqs = 64;  // also the logit-row capacity: every prompt row is compared
     options.block_size = 16;
     options.max_blocks_per_seq = 8;
-    options.kv_dtype = weights.activation_dtype();
+    options.kv_dtype = kv_dtype != TSR_DTYPE_INVALID ? kv_dtype : weights.activation_dtype();
     engine::ModelRunner runner(device_, weights, options);
     runner.allocate_kv_cache(16);
     // Blocks deliberately out of order, to exercise the block table.
@@ -172,6 +172,8 @@ struct Case {
   // cpu.q8_activations=0 for this case: the CPU's quantized GEMVs keep f32 activations.
   bool f32_activations = false;
   int needs_format = -1;  // a tsr_weight_format the device must declare, or the case skips
+  // --kv-cache-dtype: INVALID is auto, the activation dtype.
+  tsr_dtype kv_dtype = TSR_DTYPE_INVALID;
 };
 
 void PrintTo(const Case& c, std::ostream* os) {
@@ -212,7 +214,11 @@ TEST_P(ModelForward, MatchesTheFloat64Reference) {
   const auto weights = engine::ModelWeights::load(kModels + "/" + c.path, device_, load);
   ASSERT_EQ(weights->config().vocab_size, ref.vocab);
   const int steps = static_cast<int>(ref.greedy.size());
-  const auto [rows, generated] = run(*weights, ref.prompt, steps, 64);
+  if (c.kv_dtype != TSR_DTYPE_INVALID &&
+      !(device_->info().properties.kv_cache_dtypes & TSR_DTYPE_BIT(c.kv_dtype))) {
+    GTEST_SKIP() << test_device() << " does not hold KV dtype " << c.kv_dtype;
+  }
+  const auto [rows, generated] = run(*weights, ref.prompt, steps, 64, c.kv_dtype);
   // Compare prompt rows; decode rows are compared where the continuation agrees.
   double worst = 0;
   for (size_t i = 0; i < ref.prompt.size(); ++i) {
@@ -305,7 +311,13 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"llama2-k-q4_k_m", "llama2-k-q4_k_m.gguf", TSR_DTYPE_F32, kNone, 1e-4, true, true,
              TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM},
         Case{"llama2-k-q4_k_m", "llama2-k-q4_k_m.gguf", TSR_DTYPE_F32, kNone, 6e-2, false, false,
-             TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM}));
+             TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM},
+        // --kv-cache-dtype bfloat16 / float16 with f32 activations: of the bf16 cases'
+        // roundings (weights, activations, every op's output, K and V) only K and V's
+        // remain, so their tolerance bounds these too.
+        Case{"llama3", "llama3", TSR_DTYPE_F32, kNone, 5e-2, false, false, -1, TSR_DTYPE_BF16},
+        Case{"qwen3", "qwen3", TSR_DTYPE_F32, kNone, 5e-2, false, false, -1, TSR_DTYPE_F16},
+        Case{"mistral", "mistral", TSR_DTYPE_F32, kNone, 5e-2, false, false, -1, TSR_DTYPE_BF16}));
 
 TEST_F(OnDevice, ChunkedPrefillGivesTheSameLogits) {
   const Reference ref = load_reference("qwen3");

@@ -20,7 +20,9 @@ int run_plan_command(int argc, char** argv) {
       "model", po::value<std::string>(), "HF model directory, config.json, or .gguf file")(
       "device-memory", po::value<std::string>(), "a hypothetical device's memory (e.g. 16GiB)")(
       "dtype", po::value<std::string>()->default_value("bfloat16"), "float32, bfloat16, float16")(
-      "quantization", po::value<std::string>(), "int8, int4 (also sym_int8, sym_int4)")(
+      "kv-cache-dtype", po::value<std::string>()->default_value("auto"),
+      "auto (--dtype), float32, bfloat16, float16")("quantization", po::value<std::string>(),
+                                                    "int8, int4 (also sym_int8, sym_int4)")(
       "load-in-low-bit", po::value<std::string>(), "IPEX-LLM spelling of --quantization")(
       "block-size", po::value<int>()->default_value(16), "tokens per KV block")(
       "max-num-seqs", po::value<int>()->default_value(256), "running requests at most")(
@@ -45,6 +47,11 @@ int run_plan_command(int argc, char** argv) {
   plan.dtype = vm["dtype"].as<std::string>();
   if (plan.dtype != "float32" && plan.dtype != "float16" && plan.dtype != "bfloat16") {
     throw UsageError("--dtype must be float32, bfloat16 or float16");
+  }
+  plan.kv_cache_dtype = vm["kv-cache-dtype"].as<std::string>();
+  if (plan.kv_cache_dtype != "auto" && plan.kv_cache_dtype != "float32" &&
+      plan.kv_cache_dtype != "float16" && plan.kv_cache_dtype != "bfloat16") {
+    throw UsageError("--kv-cache-dtype must be auto, float32, bfloat16 or float16");
   }
   if (vm.count("quantization")) plan.quantization = vm["quantization"].as<std::string>();
   if (vm.count("load-in-low-bit")) plan.quantization = vm["load-in-low-bit"].as<std::string>();

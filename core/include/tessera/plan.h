@@ -11,11 +11,12 @@
 namespace tessera {
 
 struct PlanOptions {
-  std::string model;               // HF model directory, its config.json, or a .gguf file
-  std::string dtype = "bfloat16";  // float32, bfloat16, float16: activations and KV cache
-  std::string quantization;        // "" (as stored), int8, int4, sym_int8, sym_int4, fp8
-  int block_size = 16;             // tokens per KV block
-  int max_num_seqs = 256;          // running requests at most
+  std::string model;                    // HF model directory, its config.json, or a .gguf file
+  std::string dtype = "bfloat16";       // float32, bfloat16, float16: activations (and KV cache)
+  std::string kv_cache_dtype = "auto";  // auto (dtype), float32, bfloat16, float16
+  std::string quantization;             // "" (as stored), int8, int4, sym_int8, sym_int4, fp8
+  int block_size = 16;                  // tokens per KV block
+  int max_num_seqs = 256;               // running requests at most
   int max_num_batched_tokens = 2048;
   int max_model_len = 0;         // 0: the model's
   int tensor_parallel_size = 1;  // devices the model is split over

@@ -73,6 +73,29 @@ tsr_dtype resolve_dtype(const std::string& name, const model::ModelConfig& cfg,
   return dtype;
 }
 
+// --kv-cache-dtype: auto is the activation dtype (vLLM's meaning); a 16-bit cache beside f32
+// activations halves the KV cache's memory and the bytes attention reads per token.
+tsr_dtype resolve_kv_dtype(const std::string& name, tsr_dtype activation,
+                           const runtime::DeviceInfo& info) {
+  if (name == "auto") return activation;
+  tsr_dtype dtype = TSR_DTYPE_F32;
+  if (name == "float32") {
+    dtype = TSR_DTYPE_F32;
+  } else if (name == "bfloat16") {
+    dtype = TSR_DTYPE_BF16;
+  } else if (name == "float16") {
+    dtype = TSR_DTYPE_F16;
+  } else {
+    throw Error(fmt::format(
+        "--kv-cache-dtype '{}' is not one of auto, float32, bfloat16, float16 (fp8 and int8 "
+        "KV caches are not implemented)",
+        name));
+  }
+  TSR_CHECK((info.properties.kv_cache_dtypes & TSR_DTYPE_BIT(dtype)) != 0,
+            "--kv-cache-dtype {}: the device does not hold a KV cache of this dtype", name);
+  return dtype;
+}
+
 const char* dtype_label(tsr_dtype d) {
   return d == TSR_DTYPE_BF16 ? "bfloat16" : d == TSR_DTYPE_F16 ? "float16" : "float32";
 }
@@ -80,12 +103,6 @@ const char* dtype_label(tsr_dtype d) {
 class EngineImpl final : public Engine {
  public:
   EngineImpl(const EngineConfig& config, const LoadProgress& progress) : config_(config) {
-    // The KV cache always holds the activation dtype; an fp8/int8 cache is not implemented,
-    // and a flag that silently changes nothing would mislead.
-    TSR_CHECK(config.kv_cache_dtype == "auto",
-              "--kv-cache-dtype '{}': only 'auto' is supported (the KV cache holds the "
-              "activation dtype, --dtype)",
-              config.kv_cache_dtype);
     const auto model_config = engine::load_model_config(config.model);
     // Before any device is opened: a config tensor parallelism cannot split fails first.
     models::check_tensor_parallel(model_config, config.tensor_parallel_size);
@@ -126,7 +143,8 @@ class EngineImpl final : public Engine {
     runner_options.max_blocks_per_seq =
         (max_model_len_ + config.block_size - 1) / config.block_size;
     runner_options.max_logprobs = config.max_logprobs;
-    runner_options.kv_dtype = load.activation_dtype;
+    runner_options.kv_dtype =
+        resolve_kv_dtype(config.kv_cache_dtype, load.activation_dtype, choices.front().info());
     runner_options.use_graphs = !config.enforce_eager;
     if (world != nullptr) {
       runner_ = std::make_unique<engine::ModelRunner>(

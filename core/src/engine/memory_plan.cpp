@@ -63,9 +63,10 @@ PlanResult compute(const PlanInput& in) {
       activation_sizes(shard, in.dtype, static_cast<size_t>(in.max_num_batched_tokens),
                        static_cast<size_t>(in.max_num_seqs), blocks_per_seq, 20, c.qk_norm)
           .total();
+  const double kv_elem = static_cast<double>(tsr::sdk::dtype_size(in.kv_dtype.value_or(in.dtype)));
   r.kv_block_bytes =
       static_cast<uint64_t>(2.0 * static_cast<double>(shard.num_kv_heads * c.head_dim) *
-                            in.block_size * elem * static_cast<double>(c.num_layers));
+                            in.block_size * kv_elem * static_cast<double>(c.num_layers));
   int64_t kv_bytes = 0;
   if (in.kv_cache_memory) {
     // CPU ranks share the host's memory, as the engine sizes it (memory_sizing.cpp).
@@ -174,9 +175,9 @@ std::string format_plan(const PlanInput& in, const PlanResult& r) {
                      c.architecture_name, static_cast<double>(c.parameter_count()) / 1e9,
                      c.num_layers, c.num_kv_heads, c.head_dim);
   out << fmt::format(
-      "settings    dtype {}, weights {}, block size {}, max_num_seqs {}, "
+      "settings    dtype {}, kv cache {}, weights {}, block size {}, max_num_seqs {}, "
       "max_num_batched_tokens {}, max_model_len {}, tensor parallel {}\n",
-      tsr::sdk::dtype_name(in.dtype),
+      tsr::sdk::dtype_name(in.dtype), tsr::sdk::dtype_name(in.kv_dtype.value_or(in.dtype)),
       in.file_format ? "as in the file" : model::quantization_name(in.quantization), in.block_size,
       in.max_num_seqs, in.max_num_batched_tokens, r.max_model_len, in.tensor_parallel_size);
   if (in.kv_cache_memory) {

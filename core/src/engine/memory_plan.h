@@ -18,7 +18,8 @@ namespace tessera::engine {
 struct PlanInput {
   model::ModelConfig config;
   // Bytes of every tensor by kind, as stored or as quantized at load.
-  tsr_dtype dtype = TSR_DTYPE_BF16;  // activations and KV cache
+  tsr_dtype dtype = TSR_DTYPE_BF16;   // activations (and KV cache, unless kv_dtype)
+  std::optional<tsr_dtype> kv_dtype;  // --kv-cache-dtype other than auto
   model::Quantization quantization = model::Quantization::kNone;
   // Format of the linear weights already in the file (GGUF Q8_0/Q4_0), when not float.
   std::optional<tsr_weight_format> file_format;

@@ -61,6 +61,7 @@ PlanReport plan_model(const PlanOptions& options) {
     }
   }
   in.dtype = plan_dtype(options.dtype);
+  if (options.kv_cache_dtype != "auto") in.kv_dtype = plan_dtype(options.kv_cache_dtype);
   if (!options.quantization.empty()) {
     in.quantization = model::parse_quantization(options.quantization);
   }
