@@ -87,10 +87,6 @@ struct HeadTask {
   float softcap;
 };
 
-int64_t dim_of(const HeadTask& task) {
-  return task.g->dim;
-}
-
 // The largest of s[0..n) (NaN-free scores; -inf for n = 0). Four running maxima in
 // registers: a single one becomes a chain of dependent maxss through the stack.
 float max_of(const float* s, int64_t n) {
@@ -183,11 +179,12 @@ void attend_range(const HeadTask& task, int64_t kv_head, const float* q, int64_t
 // attend_range over the task's whole range, normalized.
 void attend(const HeadTask& task, int64_t kv_head, const float* q, int64_t group, float* acc) {
   const Kernels& k = kernels();
+  const int64_t dim = task.g->dim;
   float* state = scratch_f32(2, static_cast<size_t>(2 * group));
   attend_range(task, kv_head, q, group, acc, state, state + group);
   const float* l = state + group;
   for (int64_t h = 0; h < group; ++h) {
-    k.scale(l[h] > 0.0f ? 1.0f / l[h] : 0.0f, acc + h * dim_of(task), dim_of(task));
+    k.scale(l[h] > 0.0f ? 1.0f / l[h] : 0.0f, acc + h * dim, dim);
   }
 }
 
