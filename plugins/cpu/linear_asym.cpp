@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <string>
 
 #include "cpu_internal.h"
@@ -64,9 +65,12 @@ std::unique_ptr<AsymInt4Weight> AsymInt4Weight::create(const tsr_weight_desc& de
   if (desc.cols % kTileBlock == 0 && desc.group_size % kTileBlock == 0) {
     // Whole 32-blocks: the row-interleaved int4 tiles, with the mins packed like the scales.
     w->tiled_ = true;
+    std::vector<float> scales;
+    std::vector<float> mins;
     pack_tiles_i4(static_cast<const uint8_t*>(desc.data), desc.scales, desc.rows, desc.cols,
-                  desc.group_size, w->data_, w->scales_);
-    pack_tile_scales(desc.mins, desc.rows, desc.cols / desc.group_size, w->mins_);
+                  desc.group_size, w->data_, scales);
+    pack_tile_scales(desc.mins, desc.rows, desc.cols / desc.group_size, mins);
+    w->tile_scales_.assign(std::move(scales), std::move(mins));
     return w;
   }
   // Other shapes keep the canonical layout: byte i holds elements 2i (low) and 2i + 1 (high).
@@ -79,12 +83,11 @@ std::unique_ptr<AsymInt4Weight> AsymInt4Weight::create(const tsr_weight_desc& de
 }
 
 uint64_t AsymInt4Weight::bytes() const {
-  return data_.size() + (scales_.size() + mins_.size()) * sizeof(float);
+  return data_.size() + (scales_.size() + mins_.size()) * sizeof(float) + tile_scales_.bytes();
 }
 
 TiledWeight AsymInt4Weight::tiles() const {
-  return TiledWeight{data_.data(), scales_.data(), mins_.data(),         n_,
-                     k_,           group_,         TileFormat::kInt4Asym};
+  return tile_scales_.weight(data_.data(), n_, k_, group_, TileFormat::kInt4Asym);
 }
 
 void AsymInt4Weight::dequant_row(int64_t row, float* out) const {

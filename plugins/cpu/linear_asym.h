@@ -56,8 +56,9 @@ class AsymInt4Weight {
   int64_t group_ = 0;
   bool tiled_ = false;  // row-interleaved int4 tiles (quant_tiles.h), mins beside the scales
   std::vector<uint8_t> data_;
-  std::vector<float> scales_;
+  std::vector<float> scales_;  // canonical layout: [n][groups]
   std::vector<float> mins_;
+  TileScales tile_scales_;  // tiled
 };
 
 }  // namespace tsr::cpu

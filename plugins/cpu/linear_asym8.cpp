@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "cpu_internal.h"
 #include "isa.h"
@@ -59,8 +60,11 @@ std::unique_ptr<AsymInt8Weight> AsymInt8Weight::create(const tsr_weight_desc& de
                  std::all_of(src, src + count, [](uint8_t u) { return u < 32; });
   if (w->five_bit_) {
     // 5-bit tiles (quant_tiles.h), the mins packed like the scales.
-    pack_tiles_i5(src, desc.scales, desc.rows, desc.cols, desc.group_size, w->data_, w->scales_);
-    pack_tile_scales(desc.mins, desc.rows, desc.cols / desc.group_size, w->mins_);
+    std::vector<float> scales;
+    std::vector<float> mins;
+    pack_tiles_i5(src, desc.scales, desc.rows, desc.cols, desc.group_size, w->data_, scales);
+    pack_tile_scales(desc.mins, desc.rows, desc.cols / desc.group_size, mins);
+    w->tile_scales_.assign(std::move(scales), std::move(mins));
     return w;
   }
   w->data_.assign(src, src + count);
@@ -71,12 +75,11 @@ std::unique_ptr<AsymInt8Weight> AsymInt8Weight::create(const tsr_weight_desc& de
 }
 
 uint64_t AsymInt8Weight::bytes() const {
-  return data_.size() + (scales_.size() + mins_.size()) * sizeof(float);
+  return data_.size() + (scales_.size() + mins_.size()) * sizeof(float) + tile_scales_.bytes();
 }
 
 TiledWeight AsymInt8Weight::tiles() const {
-  return TiledWeight{data_.data(), scales_.data(), mins_.data(),         n_,
-                     k_,           group_,         TileFormat::kInt5Asym};
+  return tile_scales_.weight(data_.data(), n_, k_, group_, TileFormat::kInt5Asym);
 }
 
 void AsymInt8Weight::dequant_row(int64_t row, float* out) const {

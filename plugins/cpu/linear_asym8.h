@@ -79,8 +79,9 @@ class AsymInt8Weight {
   int64_t group_ = 0;
   bool five_bit_ = false;  // 5-bit tiles (quant_tiles.h); else uint8 rows
   std::vector<uint8_t> data_;
-  std::vector<float> scales_;
+  std::vector<float> scales_;  // uint8 rows: [n][groups]
   std::vector<float> mins_;
+  TileScales tile_scales_;  // 5-bit tiles
 };
 
 }  // namespace tsr::cpu

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -56,13 +57,15 @@ std::unique_ptr<QuantWeight> QuantWeight::create(const tsr_weight_desc& desc) {
   if (integer && w->group_ % kTileBlock == 0 && w->k_ % kTileBlock == 0) {
     w->tiled_ = true;
     const auto* scales = static_cast<const float*>(desc.scales);
+    std::vector<float> packed;
     if (desc.format == TSR_WEIGHT_FORMAT_INT4_GROUP) {
       pack_tiles_i4(static_cast<const uint8_t*>(desc.data), scales, w->n_, w->k_, w->group_,
-                    w->data_, w->scales_);
+                    w->data_, packed);
     } else {
       pack_tiles_i8(static_cast<const int8_t*>(desc.data), scales, w->n_, w->k_, w->group_,
-                    w->data_, w->scales_);
+                    w->data_, packed);
     }
+    w->tile_scales_.assign(std::move(packed), {});
     return w;
   }
   const size_t row_bytes = desc.format == TSR_WEIGHT_FORMAT_INT4_GROUP
@@ -78,7 +81,7 @@ std::unique_ptr<QuantWeight> QuantWeight::create(const tsr_weight_desc& desc) {
 }
 
 uint64_t QuantWeight::bytes() const {
-  return data_.size() + scales_.size() * sizeof(float);
+  return data_.size() + scales_.size() * sizeof(float) + tile_scales_.bytes();
 }
 
 void QuantWeight::dequant_row(int64_t row, float* out) const {
@@ -122,7 +125,7 @@ void QuantWeight::run(const float* x, int64_t m, float* out) const {
 TiledWeight QuantWeight::tiles() const {
   const TileFormat format =
       format_ == TSR_WEIGHT_FORMAT_INT4_GROUP ? TileFormat::kInt4 : TileFormat::kInt8;
-  return TiledWeight{data_.data(), scales_.data(), nullptr, n_, k_, group_, format};
+  return tile_scales_.weight(data_.data(), n_, k_, group_, format);
 }
 
 void QuantWeight::run_canonical(const float* x, int64_t m, float* out) const {

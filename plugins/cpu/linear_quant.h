@@ -53,7 +53,8 @@ class QuantWeight {
   int64_t group_ = 0;  // along K; k_ for per-channel formats
   bool tiled_ = false;
   std::vector<uint8_t> data_;
-  std::vector<float> scales_;
+  std::vector<float> scales_;  // canonical layout: [n][k / group_]
+  TileScales tile_scales_;     // tiled
 };
 
 }  // namespace tsr::cpu

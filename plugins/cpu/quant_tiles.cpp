@@ -6,10 +6,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <string>
+#include <utility>
 
 #include "cpu_internal.h"
 #include "kernels.h"
 #include "parallel.h"
+#include "tessera/plugin.hpp"
 
 namespace tsr::cpu {
 namespace {
@@ -28,6 +31,28 @@ int32_t fifth_bit(const uint8_t* block, int64_t c, int64_t r, int64_t j) {
   uint64_t mask;
   std::memcpy(&mask, block + kTileBlockBytesI4 + c * 8, 8);
   return static_cast<int32_t>((mask >> (r * 4 + j)) & 1);
+}
+
+// Scale (or min) `at` of a tile in f32, from whichever layout the weight keeps.
+float scale_at(const QuantTile& w, int64_t at) {
+  return w.scales16 != nullptr ? sdk::f16_to_f32(w.scales16[at]) : w.scales[at];
+}
+float min_at(const QuantTile& w, int64_t at) {
+  return w.mins16 != nullptr ? sdk::f16_to_f32(w.mins16[at]) : w.mins[at];
+}
+
+// f16 copies of `values` when every one converts to f16 and back to the same bits.
+bool exact_f16(const std::vector<float>& values, std::vector<uint16_t>& out) {
+  out.resize(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    out[i] = sdk::f32_to_f16(values[i]);
+    const float back = sdk::f16_to_f32(out[i]);
+    if (std::memcmp(&back, &values[i], sizeof back) != 0) {
+      out.clear();
+      return false;
+    }
+  }
+  return true;
 }
 
 // The tile kernels' sum for one (activation row, weight row): per block the exact integer
@@ -64,9 +89,9 @@ void tile_generic(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, in
           }
         }
         const int64_t at = (b / w.blocks_per_group) * kTileRows + r;
-        const float scale = w.scales[at] * x.scale[i * k_blocks + b];
+        const float scale = scale_at(w, at) * x.scale[i * k_blocks + b];
         total += static_cast<float>(acc) * scale;
-        if constexpr (kAsym) total += w.mins[at] * x.block_sum[i * k_blocks + b];
+        if constexpr (kAsym) total += min_at(w, at) * x.block_sum[i * k_blocks + b];
       }
       out[i * ldo + r] = total;
     }
@@ -170,8 +195,8 @@ void unpack_tile_row(const QuantTile& w, TileFormat format, int64_t r, float* ou
   const int64_t block_bytes = tile_block_bytes(format);
   for (int64_t b = 0; b < w.blocks; ++b) {
     const int64_t at = (b / w.blocks_per_group) * kTileRows + r;
-    const float s = w.scales[at];
-    const float min = is_asym(format) ? w.mins[at] : 0.0f;
+    const float s = scale_at(w, at);
+    const float min = is_asym(format) ? min_at(w, at) : 0.0f;
     for (int64_t c = 0; c < 8; ++c) {
       for (int64_t j = 0; j < 4; ++j) {
         int u;
@@ -193,8 +218,41 @@ QuantTile TiledWeight::tile(int64_t t) const {
   const int64_t blocks = k / kTileBlock;
   const int64_t block_bytes = tile_block_bytes(format);
   const int64_t per_tile = (k / group) * kTileRows;
-  return QuantTile{data + t * blocks * block_bytes, scales + t * per_tile, blocks,
-                   group / kTileBlock, mins != nullptr ? mins + t * per_tile : nullptr};
+  const auto at = [&](auto* base) { return base != nullptr ? base + t * per_tile : nullptr; };
+  return QuantTile{data + t * blocks * block_bytes,
+                   at(scales),
+                   blocks,
+                   group / kTileBlock,
+                   at(mins),
+                   at(scales16),
+                   at(mins16)};
+}
+
+void TileScales::assign(std::vector<float> scales, std::vector<float> mins) {
+  scales_ = std::move(scales);
+  mins_ = std::move(mins);
+  // The host option cpu.half_tile_scales=0 keeps f32 (for A/B measurements and tests).
+  const char* option = host().option("cpu.half_tile_scales");
+  const bool allowed = option == nullptr || std::string(option) != "0";
+  if (allowed && exact_f16(scales_, scales16_) && exact_f16(mins_, mins16_)) {
+    scales_ = {};
+    mins_ = {};
+  } else {
+    scales16_.clear();
+    mins16_.clear();
+  }
+}
+
+uint64_t TileScales::bytes() const {
+  return (scales_.size() + mins_.size()) * sizeof(float) +
+         (scales16_.size() + mins16_.size()) * sizeof(uint16_t);
+}
+
+TiledWeight TileScales::weight(const uint8_t* data, int64_t n, int64_t k, int64_t group,
+                               TileFormat format) const {
+  const auto ptr = [](const auto& v) { return v.empty() ? nullptr : v.data(); };
+  return TiledWeight{data,  ptr(scales_), ptr(mins_),     n,           k,
+                     group, format,       ptr(scales16_), ptr(mins16_)};
 }
 
 namespace {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels.h"
 #include "quant_tiles.h"
@@ -19,7 +20,7 @@
 
 #ifdef TSR_CPU_HAVE_AVX2_TILES
 #pragma GCC push_options
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 
 namespace tsr::cpu {
 namespace {
@@ -30,8 +31,17 @@ inline __m256i broadcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-// kM activation rows from i0 against the 8-row half `half` of one tile.
-template <TileFormat kFormat, int kM>
+// 8 per-row scales (or mins) in f32, from the f32 or the f16 layout (quant_tiles.h).
+inline __m256 load_scales(const float* p) {
+  return _mm256_loadu_ps(p);
+}
+inline __m256 load_scales(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// kM activation rows from i0 against the 8-row half `half` of one tile. kHalf: the tile's
+// scales and mins are f16.
+template <TileFormat kFormat, int kM, bool kHalf>
 void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float* out, int64_t ldo,
                int64_t rows) {
   constexpr bool kInt4 = kFormat != TileFormat::kInt8;
@@ -46,8 +56,16 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
   __m256 acc[kM];
 #pragma GCC unroll 4
   for (int i = 0; i < kM; ++i) acc[i] = _mm256_setzero_ps();
-  const float* scales = w.scales + half * 8;
-  const float* mins = kAsym ? w.mins + half * 8 : nullptr;
+  using Scale = std::conditional_t<kHalf, uint16_t, float>;
+  const Scale* scales;
+  const Scale* mins = nullptr;  // kAsym only
+  if constexpr (kHalf) {
+    scales = w.scales16 + half * 8;
+    if constexpr (kAsym) mins = w.mins16 + half * 8;
+  } else {
+    scales = w.scales + half * 8;
+    if constexpr (kAsym) mins = w.mins + half * 8;
+  }
   int64_t in_group = 0;
   for (int64_t b = 0; b < w.blocks; ++b) {
     const uint8_t* block = w.data + b * kBlockBytes + half * 32;
@@ -93,9 +111,9 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + c * 64)), flip);
       }
     }
-    const __m256 ws = _mm256_loadu_ps(scales);
+    const __m256 ws = load_scales(scales);
     __m256 wm;
-    if constexpr (kAsym) wm = _mm256_loadu_ps(mins);
+    if constexpr (kAsym) wm = load_scales(mins);
 #pragma GCC unroll 4
     for (int i = 0; i < kM; ++i) {
       const int64_t row = i0 + i;
@@ -154,25 +172,35 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
   }
 }
 
-template <TileFormat kFormat>
-void tile_avx2(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
-               int64_t rows) {
+template <TileFormat kFormat, bool kHalf>
+void tile_avx2_rows(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
+                    int64_t rows) {
   for (int half = 0; half < 2 && half * 8 < rows; ++half) {
     int64_t i = 0;
-    for (; i + 4 <= m; i += 4) half_rows<kFormat, 4>(w, x, i, half, out, ldo, rows);
+    for (; i + 4 <= m; i += 4) half_rows<kFormat, 4, kHalf>(w, x, i, half, out, ldo, rows);
     switch (m - i) {
       case 3:
-        half_rows<kFormat, 3>(w, x, i, half, out, ldo, rows);
+        half_rows<kFormat, 3, kHalf>(w, x, i, half, out, ldo, rows);
         break;
       case 2:
-        half_rows<kFormat, 2>(w, x, i, half, out, ldo, rows);
+        half_rows<kFormat, 2, kHalf>(w, x, i, half, out, ldo, rows);
         break;
       case 1:
-        half_rows<kFormat, 1>(w, x, i, half, out, ldo, rows);
+        half_rows<kFormat, 1, kHalf>(w, x, i, half, out, ldo, rows);
         break;
       default:
         break;
     }
+  }
+}
+
+template <TileFormat kFormat>
+void tile_avx2(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
+               int64_t rows) {
+  if (w.scales16 != nullptr) {
+    tile_avx2_rows<kFormat, true>(w, x, m, out, ldo, rows);
+  } else {
+    tile_avx2_rows<kFormat, false>(w, x, m, out, ldo, rows);
   }
 }
 
@@ -184,6 +212,8 @@ void tile_avx2(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64
 namespace tsr::cpu {
 const TileKernels* tile_kernels_avx2() {
   __builtin_cpu_init();
+  // The f16 scales also need F16C, which select_isa() requires for the AVX2 level before
+  // set_tile_kernels() asks for this set.
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return nullptr;
   static const TileKernels table = {
       "avx2",      tile_avx2<TileFormat::kInt8>,     tile_avx2<TileFormat::kInt4>,

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "quant_tiles.h"
 
@@ -37,17 +38,25 @@ inline int32_t load4(const int8_t* p) {
 // loop asks for the weights (and the scales) kPrefetchBlocks blocks ahead. A tile's blocks
 // are contiguous and the next tile follows, so reading past the tile's end prefetches the
 // next one (a prefetch never faults). Batch 1 streams fast enough without it.
-template <int64_t kBlockBytes>
-inline void prefetch_ahead(const uint8_t* block, const float* scales) {
+template <int64_t kBlockBytes, typename Scale>
+inline void prefetch_ahead(const uint8_t* block, const Scale* scales) {
   const char* ahead = reinterpret_cast<const char*>(block) + kPrefetchBlocks * kBlockBytes;
 #pragma GCC unroll 8
   for (int64_t line = 0; line < kBlockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
   _mm_prefetch(reinterpret_cast<const char*>(scales + kPrefetchBlocks * kTileRows), _MM_HINT_T0);
 }
 
+// 16 per-row scales (or mins) in f32, from the f32 or the f16 layout (quant_tiles.h).
+inline __m512 load_scales(const float* p) {
+  return _mm512_loadu_ps(p);
+}
+inline __m512 load_scales(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
 // kM activation rows starting at i0 against one tile; kM <= 8 keeps 8 weight vectors and
-// kM accumulators in the 32 vector registers.
-template <TileFormat kFormat, int kM>
+// kM accumulators in the 32 vector registers. kHalf: the tile's scales and mins are f16.
+template <TileFormat kFormat, int kM, bool kHalf>
 void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int64_t ldo,
                __mmask16 rows_mask) {
   constexpr bool kInt4 = kFormat != TileFormat::kInt8;
@@ -62,8 +71,16 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
   __m512 acc[kM];
 #pragma GCC unroll 8
   for (int i = 0; i < kM; ++i) acc[i] = _mm512_setzero_ps();
-  const float* scales = w.scales;
-  const float* mins = w.mins;  // kAsym only
+  using Scale = std::conditional_t<kHalf, uint16_t, float>;
+  const Scale* scales;
+  const Scale* mins;  // kAsym only
+  if constexpr (kHalf) {
+    scales = w.scales16;
+    mins = w.mins16;
+  } else {
+    scales = w.scales;
+    mins = w.mins;
+  }
   int64_t in_group = 0;
   for (int64_t b = 0; b < w.blocks; ++b) {
     const uint8_t* block = w.data + b * kBlockBytes;
@@ -90,9 +107,9 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
 #pragma GCC unroll 8
       for (int c = 0; c < 8; ++c) wv[c] = _mm512_loadu_si512(block + c * 64);
     }
-    const __m512 ws = _mm512_loadu_ps(scales);
+    const __m512 ws = load_scales(scales);
     __m512 wm;
-    if constexpr (kAsym) wm = _mm512_loadu_ps(mins);
+    if constexpr (kAsym) wm = load_scales(mins);
 #pragma GCC unroll 8
     for (int i = 0; i < kM; ++i) {
       const int64_t row = i0 + i;
@@ -149,36 +166,46 @@ bool quantize_row(const float* x, int64_t k, int8_t* xq, float* xs, int32_t* xsu
   return true;
 }
 
-template <TileFormat kFormat>
-void tile_vnni(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
-               int64_t rows) {
+template <TileFormat kFormat, bool kHalf>
+void tile_vnni_rows(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
+                    int64_t rows) {
   const auto mask = static_cast<__mmask16>((1u << rows) - 1u);
   int64_t i = 0;
-  for (; i + 8 <= m; i += 8) tile_rows<kFormat, 8>(w, x, i, out, ldo, mask);
+  for (; i + 8 <= m; i += 8) tile_rows<kFormat, 8, kHalf>(w, x, i, out, ldo, mask);
   switch (m - i) {
     case 7:
-      tile_rows<kFormat, 7>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 7, kHalf>(w, x, i, out, ldo, mask);
       break;
     case 6:
-      tile_rows<kFormat, 6>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 6, kHalf>(w, x, i, out, ldo, mask);
       break;
     case 5:
-      tile_rows<kFormat, 5>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 5, kHalf>(w, x, i, out, ldo, mask);
       break;
     case 4:
-      tile_rows<kFormat, 4>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 4, kHalf>(w, x, i, out, ldo, mask);
       break;
     case 3:
-      tile_rows<kFormat, 3>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 3, kHalf>(w, x, i, out, ldo, mask);
       break;
     case 2:
-      tile_rows<kFormat, 2>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 2, kHalf>(w, x, i, out, ldo, mask);
       break;
     case 1:
-      tile_rows<kFormat, 1>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 1, kHalf>(w, x, i, out, ldo, mask);
       break;
     default:
       break;
+  }
+}
+
+template <TileFormat kFormat>
+void tile_vnni(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
+               int64_t rows) {
+  if (w.scales16 != nullptr) {
+    tile_vnni_rows<kFormat, true>(w, x, m, out, ldo, rows);
+  } else {
+    tile_vnni_rows<kFormat, false>(w, x, m, out, ldo, rows);
   }
 }
 

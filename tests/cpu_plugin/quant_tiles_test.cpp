@@ -11,12 +11,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <random>
 #include <string>
+#include <utility>
 
 #include "plugin_harness.h"
+#include "tessera/plugin.hpp"
 #include "reference.h"
 
 namespace tsr::test {
@@ -194,6 +197,111 @@ INSTANTIATE_TEST_SUITE_P(IntegerFormats, QuantTiles,
                                            Case{TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL, 0},
                                            Case{TSR_WEIGHT_FORMAT_INT4_GROUP, 32},
                                            Case{TSR_WEIGHT_FORMAT_INT4_GROUP, 64}));
+
+// Scales (and mins) that are f16 values, as GGUF Q8_0 / Q4_0 / Q4_1 / Q5_1 store them, are
+// kept as f16 in the tiles: the weight is smaller by 2 bytes per scale and min, and every
+// output is bitwise equal to the f32 layout's (cpu.half_tile_scales=0) on every ISA path, on
+// the integer and the float (cpu.q8_activations=0) paths. One scale that is not an f16 value
+// keeps the whole weight in f32.
+struct HalfCase {
+  tsr_weight_format format;
+  int64_t group;  // 0: per channel
+};
+
+class HalfScales : public ::testing::TestWithParam<HalfCase> {};
+
+TEST_P(HalfScales, BitwiseEqualToF32AndSmaller) {
+  const HalfCase c = GetParam();
+  const int64_t n = 40;
+  const int64_t k = 128;
+  const uint32_t seed = 90 + static_cast<uint32_t>(c.format);
+  SCOPED_TRACE("seed " + std::to_string(seed) + " format " + std::to_string(c.format));
+  const bool asym = c.format == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM ||
+                    c.format == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM;
+  const bool nibbles =
+      c.format == TSR_WEIGHT_FORMAT_INT4_GROUP || c.format == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM;
+  std::mt19937 rng(seed);
+  // INT8_GROUP_ASYM codes below 32 take the 5-bit tiles.
+  std::uniform_int_distribution<int> byte(0,
+                                          c.format == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM ? 31 : 255);
+  std::vector<uint8_t> data(static_cast<size_t>(nibbles ? n * k / 2 : n * k));
+  for (auto& b : data) b = static_cast<uint8_t>(byte(rng));
+  const int64_t groups = c.group == 0 ? 1 : k / c.group;
+  const auto to_f16 = [](std::vector<float> v) {
+    for (float& f : v) f = tsr::sdk::f16_to_f32(tsr::sdk::f32_to_f16(f));
+    return v;
+  };
+  std::vector<float> scales =
+      to_f16(random_floats(static_cast<size_t>(n * groups), seed + 1, 0.005f, 0.05f));
+  const std::vector<float> mins =
+      to_f16(random_floats(static_cast<size_t>(n * groups), seed + 2, -0.15f, 0.0f));
+  const auto prepack_with = [&](Plugin& p, const std::vector<float>& s) {
+    tsr_weight_desc d{};
+    d.struct_size = sizeof d;
+    d.format = c.format;
+    d.rows = n;
+    d.cols = k;
+    d.group_size = c.group;
+    d.data = data.data();
+    d.scales = s.data();
+    d.mins = asym ? mins.data() : nullptr;
+    d.compute_dtype = TSR_DTYPE_F32;
+    tsr_weight_t out = nullptr;
+    const Status st = take(p.api().weight_prepack(p.device(), &d, &out));
+    EXPECT_TRUE(st.ok()) << st.message;
+    uint64_t bytes = 0;
+    EXPECT_TRUE(take(p.api().weight_bytes(out, &bytes)).ok());
+    return std::make_pair(out, bytes);
+  };
+  // Tiles pad n to 48 rows; each row holds `groups` scales (and as many mins).
+  const uint64_t scale_count = static_cast<uint64_t>(48 * groups) * (asym ? 2 : 1);
+  for (const std::string& isa : isas()) {
+    for (const char* q8 : {"1", "0"}) {
+      SCOPED_TRACE("isa " + isa + " q8_activations " + q8);
+      Plugin half(Options{{"cpu.isa", isa}, {"cpu.q8_activations", q8}});
+      Plugin full(
+          Options{{"cpu.isa", isa}, {"cpu.q8_activations", q8}, {"cpu.half_tile_scales", "0"}});
+      const auto [half_weight, half_bytes] = prepack_with(half, scales);
+      const auto [full_weight, full_bytes] = prepack_with(full, scales);
+      ASSERT_NE(half_weight, nullptr);
+      ASSERT_NE(full_weight, nullptr);
+      EXPECT_EQ(full_bytes - half_bytes, 2 * scale_count);
+      for (int64_t m : {1, 3, 8, 9, 17}) {
+        SCOPED_TRACE("m " + std::to_string(m));
+        const std::vector<float> x =
+            random_floats(static_cast<size_t>(m * k), seed + 10 + static_cast<uint32_t>(m));
+        const std::vector<float> a = run_linear(half, half_weight, x, m, n, k);
+        const std::vector<float> b = run_linear(full, full_weight, x, m, n, k);
+        for (size_t o = 0; o < a.size(); ++o) {
+          ASSERT_EQ(std::memcmp(&a[o], &b[o], sizeof(float)), 0)
+              << "output " << o << ": f16 scales " << a[o] << ", f32 scales " << b[o];
+        }
+      }
+      EXPECT_TRUE(take(half.api().weight_destroy(half_weight)).ok());
+      EXPECT_TRUE(take(full.api().weight_destroy(full_weight)).ok());
+    }
+  }
+  // One scale that f16 cannot hold exactly: the whole weight keeps f32 scales.
+  scales[7] = 0.0123456789f;
+  Plugin p;
+  const auto [weight, bytes] = prepack_with(p, scales);
+  Plugin full(Options{{"cpu.half_tile_scales", "0"}});
+  const auto [full_weight, full_bytes] = prepack_with(full, scales);
+  EXPECT_EQ(bytes, full_bytes);
+  EXPECT_TRUE(take(p.api().weight_destroy(weight)).ok());
+  EXPECT_TRUE(take(full.api().weight_destroy(full_weight)).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(TiledFormats, HalfScales,
+                         ::testing::Values(HalfCase{TSR_WEIGHT_FORMAT_INT8_GROUP, 32},
+                                           HalfCase{TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL, 0},
+                                           HalfCase{TSR_WEIGHT_FORMAT_INT4_GROUP, 64},
+                                           HalfCase{TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 32},
+                                           HalfCase{TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM, 32}),
+                         [](const auto& info) {
+                           return "format" + std::to_string(info.param.format) + "_group" +
+                                  std::to_string(info.param.group);
+                         });
 
 }  // namespace
 }  // namespace tsr::test
