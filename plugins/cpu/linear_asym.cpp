@@ -62,8 +62,9 @@ std::unique_ptr<AsymInt4Weight> AsymInt4Weight::create(const tsr_weight_desc& de
   w->k_ = desc.cols;
   w->group_ = desc.group_size;
   const size_t groups = static_cast<size_t>(desc.rows * (desc.cols / desc.group_size));
-  if (desc.cols % kTileBlock == 0 && desc.group_size % kTileBlock == 0) {
-    // Whole 32-blocks: the row-interleaved int4 tiles, with the mins packed like the scales.
+  if (desc.cols % kTileBlock == 0 && tileable_group(TileFormat::kInt4Asym, desc.group_size)) {
+    // Whole 32-blocks or groups of 16 (Q2_K): the row-interleaved int4 tiles, with the mins
+    // packed like the scales.
     w->tiled_ = true;
     std::vector<float> scales;
     std::vector<float> mins;

@@ -1,8 +1,9 @@
 // Linear with INT4_GROUP_ASYM weights: w = u * scale + min per group, u in 0..15 (GGUF Q4_1
 // and the K-quants' 4-bit sub-blocks map here without loss).
 //
-// Prepacked layout: when K and the group size are multiples of 32 (Q4_1, Q4_K), the
-// row-interleaved int4 tiles of quant_tiles.h with per-group mins packed beside the scales.
+// Prepacked layout: when K is a multiple of 32 and the group size one too (Q4_1, Q4_K) or 16
+// (Q2_K: split tiles), the row-interleaved int4 tiles of quant_tiles.h with per-group mins
+// packed beside the scales.
 // Every call, decode or prefill, quantizes its activation rows once to int8 per 32-block and
 // runs the integer tile kernels (AVX-512 VNNI, AVX2, generic) over all rows:
 //   y = sum_b [ scale_g(b) * xs_b * sum_{j in b} u_j * xq_j  +  min_g(b) * sum_{j in b} x_j ]
@@ -11,7 +12,7 @@
 // f32 rounding (quant_tiles.h; tested on every ISA). cpu.q8_activations=0 and non-finite
 // activations take the float path over the same tiles.
 //
-// Other shapes (groups of 16: Q2_K; K not a multiple of 32) keep the canonical layout (two
+// Other shapes (K not a multiple of 32) keep the canonical layout (two
 // elements per byte, the even one in the low nibble) and compute in f32 on the exact
 // dequantized weights: below 32 rows each weight row is dequantized into L1 and dotted, from
 // 32 rows tiles of rows are dequantized into f32 and multiplied with oneDNN's sgemm.

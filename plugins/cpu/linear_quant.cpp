@@ -54,7 +54,9 @@ std::unique_ptr<QuantWeight> QuantWeight::create(const tsr_weight_desc& desc) {
   const bool integer = desc.format == TSR_WEIGHT_FORMAT_INT4_GROUP ||
                        desc.format == TSR_WEIGHT_FORMAT_INT8_GROUP ||
                        desc.format == TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL;
-  if (integer && w->group_ % kTileBlock == 0 && w->k_ % kTileBlock == 0) {
+  const TileFormat tile_format =
+      desc.format == TSR_WEIGHT_FORMAT_INT4_GROUP ? TileFormat::kInt4 : TileFormat::kInt8;
+  if (integer && tileable_group(tile_format, w->group_) && w->k_ % kTileBlock == 0) {
     w->tiled_ = true;
     const auto* scales = static_cast<const float*>(desc.scales);
     std::vector<float> packed;

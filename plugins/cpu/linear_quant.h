@@ -2,7 +2,8 @@
 // kernels.
 //
 // int8/int4 weights whose groups are whole 32-blocks (GGUF Q8_0/Q4_0, --quantization
-// int8|int4 on hidden sizes that are multiples of 32, int8 per-channel) are repacked at
+// int8|int4 on hidden sizes that are multiples of 32, int8 per-channel) or groups of 16 with
+// K a multiple of 32 (GGUF Q6_K, Q3_K: split tiles) are repacked at
 // prepack into row-interleaved tiles (quant_tiles.h). Every call quantizes its activation
 // rows once to int8 per 32-block and runs integer tile kernels over all M rows at once, for
 // decode batches and prefill alike: each weight byte is read once per call whatever M is,
@@ -10,7 +11,7 @@
 // bounded in quant_tiles.h). Non-finite activations and cpu.q8_activations=0 take a float
 // path over the same tiles (each tile row unpacked to f32).
 //
-// The other layouts (fp8; int8/int4 groups or K that are not multiples of 32) keep the
+// The other layouts (fp8; other int8/int4 groups, K not a multiple of 32) keep the
 // canonical layout, row-major by output channel: for M < 8 fused float dot products per
 // weight row (exact up to f32 rounding; fp8 rows dequantize into L1-resident f32), for
 // larger M tiles of rows dequantized in parallel into f32 and multiplied with oneDNN's

@@ -58,7 +58,8 @@ bool exact_f16(const std::vector<float>& values, std::vector<uint16_t>& out) {
 // The tile kernels' sum for one (activation row, weight row): per block the exact integer
 // dot product of the unsigned weights with the int8 activations minus offset * block sum,
 // scaled by (weight scale * activation scale) and accumulated in block order; asymmetric
-// int4 has no offset and adds min * the block's f32 activation sum after the block.
+// int4 has no offset and adds min * the block's f32 activation sum after the block. Split
+// tiles (groups of 16) do the same per half block, the first half before the second.
 template <TileFormat kFormat>
 void tile_generic(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
                   int64_t rows) {
@@ -74,7 +75,7 @@ void tile_generic(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, in
       for (int64_t b = 0; b < w.blocks; ++b) {
         const uint8_t* block = w.data + b * kBlockBytes;
         const int8_t* xb = xq + b * kTileBlock;
-        int32_t acc = -kOffset * x.sum[i * k_blocks + b];
+        int32_t half_dot[2] = {0, 0};
         for (int64_t c = 0; c < 8; ++c) {
           for (int64_t j = 0; j < 4; ++j) {
             int32_t u;
@@ -85,12 +86,23 @@ void tile_generic(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, in
             } else {
               u = block[c * 64 + r * 4 + j];
             }
-            acc += u * xb[c * 4 + j];
+            half_dot[c / 4] += u * xb[c * 4 + j];
           }
         }
+        const float xs = x.scale[i * k_blocks + b];
+        if (w.split) {
+          for (int64_t h = 0; h < 2; ++h) {
+            const int64_t half = i * 2 * k_blocks + 2 * b + h;
+            const int64_t at = (2 * b + h) * kTileRows + r;
+            const int32_t dot = half_dot[h] - kOffset * x.half_sum[half];
+            total += static_cast<float>(dot) * (scale_at(w, at) * xs);
+            if constexpr (kAsym) total += min_at(w, at) * x.half_block_sum[half];
+          }
+          continue;
+        }
+        const int32_t dot = half_dot[0] + half_dot[1] - kOffset * x.sum[i * k_blocks + b];
         const int64_t at = (b / w.blocks_per_group) * kTileRows + r;
-        const float scale = scale_at(w, at) * x.scale[i * k_blocks + b];
-        total += static_cast<float>(acc) * scale;
+        total += static_cast<float>(dot) * (scale_at(w, at) * xs);
         if constexpr (kAsym) total += min_at(w, at) * x.block_sum[i * k_blocks + b];
       }
       out[i * ldo + r] = total;
@@ -194,10 +206,11 @@ void unpack_tile_row(const QuantTile& w, TileFormat format, int64_t r, float* ou
   const int offset = format == TileFormat::kInt4 ? 8 : format == TileFormat::kInt8 ? 128 : 0;
   const int64_t block_bytes = tile_block_bytes(format);
   for (int64_t b = 0; b < w.blocks; ++b) {
-    const int64_t at = (b / w.blocks_per_group) * kTileRows + r;
-    const float s = scale_at(w, at);
-    const float min = is_asym(format) ? min_at(w, at) : 0.0f;
     for (int64_t c = 0; c < 8; ++c) {
+      const int64_t group = w.split ? 2 * b + c / 4 : b / w.blocks_per_group;
+      const int64_t at = group * kTileRows + r;
+      const float s = scale_at(w, at);
+      const float min = is_asym(format) ? min_at(w, at) : 0.0f;
       for (int64_t j = 0; j < 4; ++j) {
         int u;
         if (int4) {
@@ -219,10 +232,12 @@ QuantTile TiledWeight::tile(int64_t t) const {
   const int64_t block_bytes = tile_block_bytes(format);
   const int64_t per_tile = (k / group) * kTileRows;
   const auto at = [&](auto* base) { return base != nullptr ? base + t * per_tile : nullptr; };
+  const bool split = group < kTileBlock;
   return QuantTile{data + t * blocks * block_bytes,
                    at(scales),
                    blocks,
-                   group / kTileBlock,
+                   split ? 1 : group / kTileBlock,
+                   split,
                    at(mins),
                    at(scales16),
                    at(mins16)};
@@ -260,61 +275,91 @@ namespace {
 // the AVX-512 kernel keeps in registers).
 constexpr int64_t kGroupTiles = 8;
 constexpr int64_t kChunkRows = 8;
+
+// The activations of one call quantized to int8 per 32-block, with the sums the weight's
+// kernels read (Q8Rows), in the calling thread's buffers; false when a value is NaN or Inf.
+bool quantize_rows(const float* x, int64_t m, int64_t k, bool asym, bool split, Q8Rows& rows) {
+  const int64_t blocks = k / kTileBlock;
+  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<float> xs;
+  thread_local std::vector<int32_t> xsum;
+  thread_local std::vector<float> block_sums;
+  thread_local std::vector<int32_t> half_sums;
+  thread_local std::vector<float> half_block_sums;
+  xq.resize(static_cast<size_t>(m * k));
+  xs.resize(static_cast<size_t>(m * blocks));
+  xsum.resize(static_cast<size_t>(m * blocks));
+  if (asym) (split ? half_block_sums : block_sums).resize(static_cast<size_t>(m * blocks * 2));
+  if (split) half_sums.resize(static_cast<size_t>(m * blocks * 2));
+  // Pointers, not the thread_local vectors: inside the parallel region those name each
+  // worker's own (empty) buffers.
+  int8_t* q_all = xq.data();
+  float* s_all = xs.data();
+  int32_t* sum_all = xsum.data();
+  float* f32_sums = split ? half_block_sums.data() : block_sums.data();
+  int32_t* half_all = half_sums.data();
+  // The f32 sums the mins multiply, per block (or per half block when split).
+  const int64_t span = split ? kTileBlock / 2 : kTileBlock;
+  const int64_t spans = k / span;
+  std::atomic<bool> finite{true};
+  const QuantizeRow quantize = tile_kernels().quantize;
+  parallel_for(
+      m,
+      [&](int64_t i) {
+        const float* row = x + i * k;
+        if (!quantize(row, k, q_all + i * k, s_all + i * blocks, sum_all + i * blocks)) {
+          finite.store(false, std::memory_order_relaxed);
+          return;
+        }
+        if (split) {
+          const int8_t* q = q_all + i * k;
+          for (int64_t h = 0; h < 2 * blocks; ++h) {
+            int32_t sum = 0;
+            for (int64_t j = 0; j < kTileBlock / 2; ++j) sum += q[h * (kTileBlock / 2) + j];
+            half_all[i * 2 * blocks + h] = sum;
+          }
+        }
+        if (!asym) return;
+        for (int64_t b = 0; b < spans; ++b) {
+          float sum = 0.0f;
+          for (int64_t j = 0; j < span; ++j) sum += row[b * span + j];
+          f32_sums[i * spans + b] = sum;
+        }
+      },
+      m * k > kParallelGrain);
+  rows = Q8Rows{q_all, s_all, sum_all, k, nullptr};
+  if (asym && !split) rows.block_sum = f32_sums;
+  if (split) {
+    rows.half_sum = half_all;
+    if (asym) rows.half_block_sum = f32_sums;
+  }
+  return finite.load();
+}
+
+// Rows i0.. of quantized activations.
+Q8Rows rows_from(const Q8Rows& all, int64_t i0) {
+  const int64_t blocks = all.k / kTileBlock;
+  const auto at = [&](auto* p, int64_t per_row) { return p != nullptr ? p + i0 * per_row : p; };
+  Q8Rows rows{at(all.q, all.k), at(all.scale, blocks), at(all.sum, blocks), all.k,
+              at(all.block_sum, blocks)};
+  rows.half_sum = at(all.half_sum, 2 * blocks);
+  rows.half_block_sum = at(all.half_block_sum, 2 * blocks);
+  return rows;
+}
 }  // namespace
 
 void run_tiles(const TiledWeight& w, const float* x, int64_t m, float* out, bool q8) {
   if (m == 0) return;
   const int64_t n = w.n;
   const int64_t k = w.k;
-  const int64_t blocks = k / kTileBlock;
   const int64_t tiles = (n + kTileRows - 1) / kTileRows;
-  const bool asym = is_asym(w.format);
-  // The calling thread's buffers, shared read-only with the team.
-  thread_local std::vector<int8_t> xq;
-  thread_local std::vector<float> xs;
-  thread_local std::vector<int32_t> xsum;
-  thread_local std::vector<float> block_sums;
-  bool integer = q8;
-  if (integer) {
-    xq.resize(static_cast<size_t>(m * k));
-    xs.resize(static_cast<size_t>(m * blocks));
-    xsum.resize(static_cast<size_t>(m * blocks));
-    if (asym) block_sums.resize(static_cast<size_t>(m * blocks));
-    // Pointers, not the thread_local vectors: inside the parallel region those name each
-    // worker's own (empty) buffers.
-    int8_t* q_all = xq.data();
-    float* s_all = xs.data();
-    int32_t* sum_all = xsum.data();
-    float* block_sum_all = block_sums.data();
-    std::atomic<bool> finite{true};
-    const QuantizeRow quantize = tile_kernels().quantize;
-    parallel_for(
-        m,
-        [&](int64_t i) {
-          const float* row = x + i * k;
-          if (!quantize(row, k, q_all + i * k, s_all + i * blocks, sum_all + i * blocks)) {
-            finite.store(false, std::memory_order_relaxed);
-            return;
-          }
-          if (!asym) return;
-          for (int64_t b = 0; b < blocks; ++b) {
-            float sum = 0.0f;
-            for (int64_t j = 0; j < kTileBlock; ++j) sum += row[b * kTileBlock + j];
-            block_sum_all[i * blocks + b] = sum;
-          }
-        },
-        m * k > kParallelGrain);
-    integer = finite.load();
-  }
+  Q8Rows all{nullptr, nullptr, nullptr, k, nullptr};
+  const bool integer = q8 && quantize_rows(x, m, k, is_asym(w.format), w.group < kTileBlock, all);
   const TileKernels& set = tile_kernels();
   const TileKernel kernel = w.format == TileFormat::kInt8       ? set.i8
                             : w.format == TileFormat::kInt4     ? set.i4
                             : w.format == TileFormat::kInt4Asym ? set.i4_asym
                                                                 : set.i5_asym;
-  const int8_t* q_all = xq.data();
-  const float* s_all = xs.data();
-  const int32_t* sum_all = xsum.data();
-  const float* block_sum_all = block_sums.data();
   // Cache blocking for prefill: a thread takes kGroupTiles tiles (128 rows: 128 KB of
   // int8 weights at K = 1024, L2-resident) and runs every chunk of kChunkRows activation
   // rows (L1-resident) through all of them, so the activations are re-read once per 128
@@ -326,19 +371,13 @@ void run_tiles(const TiledWeight& w, const float* x, int64_t m, float* out, bool
     const int64_t t_end = std::min(tiles, (group + 1) * group_tiles);
     for (int64_t i0 = 0; i0 < m; i0 += kChunkRows) {
       const int64_t rows_here = std::min(kChunkRows, m - i0);
-      // The quantized activations exist on the integer path only (null pointers, not to be
-      // offset, on the float path).
-      const Q8Rows chunk = integer
-                               ? Q8Rows{q_all + i0 * k, s_all + i0 * blocks, sum_all + i0 * blocks,
-                                        k, asym ? block_sum_all + i0 * blocks : nullptr}
-                               : Q8Rows{nullptr, nullptr, nullptr, k, nullptr};
       for (int64_t t = group * group_tiles; t < t_end; ++t) {
         const QuantTile tile = w.tile(t);
         const int64_t row0 = t * kTileRows;
         const int64_t valid = std::min(kTileRows, n - row0);
         float* dst = out + i0 * n + row0;
         if (integer) {
-          kernel(tile, chunk, rows_here, dst, n, valid);
+          kernel(tile, rows_from(all, i0), rows_here, dst, n, valid);
           continue;
         }
         // Float path: exact up to f32 rounding, and carries NaN/Inf through.

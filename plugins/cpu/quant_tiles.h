@@ -36,6 +36,10 @@
 // Asymmetric int4 (w = u * scale + min, u in 0..15) keeps the int4 tile bytes as they are and
 // adds per-group mins beside the scales: per block, scale * xs * sum u xq + min * (the f32
 // sum of the block's activations), so the min part adds no activation rounding.
+// Groups of 16 (GGUF Q6_K as int8, Q3_K as int4, Q2_K as asymmetric int4: "split" tiles) keep
+// the same bytes with two scale vectors per block, one per half (chunks 0..3 and 4..7: in
+// the int4 layout the low and the high nibbles): the kernels sum the halves apart and scale
+// each, with the activations' offset sums (and f32 sums) taken per 16 values.
 //
 // Error bound of a result (tested in tests/cpu_plugin/quant_tiles_test.cpp): the integer
 // products are exact; the activations are quantized per 32-block to int8 with scale
@@ -70,6 +74,10 @@ struct Q8Rows {
   // Asymmetric formats only: the f32 sum of each 32-block of the activations (laid out like
   // scale), which the mins multiply.
   const float* block_sum = nullptr;
+  // Split tiles only (groups of 16): the int8 sums and (asymmetric) the f32 sums of each
+  // 16-value half block, [row][2 * k / 32], in place of sum and block_sum.
+  const int32_t* half_sum = nullptr;
+  const float* half_block_sum = nullptr;
 };
 
 enum class TileFormat { kInt8, kInt4, kInt4Asym, kInt5Asym };
@@ -79,13 +87,15 @@ constexpr bool is_asym(TileFormat f) {
   return f == TileFormat::kInt4Asym || f == TileFormat::kInt5Asym;
 }
 
-// One tile of packed weights: `blocks` blocks of K, scales per group of blocks_per_group.
-// The scales (and mins) are f32 or f16: exactly one of scales / scales16 is set.
+// One tile of packed weights: `blocks` blocks of K, scales per group of blocks_per_group
+// blocks (1 and two scale vectors per block when split). The scales (and mins) are f32 or
+// f16: exactly one of scales / scales16 is set.
 struct QuantTile {
   const uint8_t* data;
   const float* scales;
   int64_t blocks;
   int64_t blocks_per_group;
+  bool split;                   // groups of 16
   const float* mins = nullptr;  // asymmetric formats: [group][16 rows] like scales
   const uint16_t* scales16 = nullptr;
   const uint16_t* mins16 = nullptr;
@@ -141,6 +151,12 @@ void pack_tile_scales(const float* scales, int64_t n, int64_t groups, std::vecto
 // Row r (< 16) of a packed tile in f32, for the float fallback (non-finite activations,
 // cpu.q8_activations=0).
 void unpack_tile_row(const QuantTile& w, TileFormat format, int64_t r, float* out);
+
+// Whether a weight of this format and group size (along K, a multiple of 32) can be tiled:
+// groups of whole 32-blocks, or groups of 16 for the int8, int4 and asymmetric int4 tiles.
+constexpr bool tileable_group(TileFormat f, int64_t group) {
+  return group % kTileBlock == 0 || (group == kTileBlock / 2 && f != TileFormat::kInt5Asym);
+}
 
 // A whole tiled weight [n][k] and the linear call over it: out [m][n] = x [m][k] . W^T.
 // Activations are quantized once per call (or, with q8 false or a non-finite value, every

@@ -39,9 +39,44 @@ inline __m256 load_scales(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
+// The integer dot products of chunks kFirst .. kFirst + kCount - 1 of a block's weight vectors
+// with one activation row's bytes (xb: the block), per weight row; without the int4 offset.
+template <TileFormat kFormat, int kFirst, int kCount>
+inline __m256i chunks_dot(const __m256i* wv, const int8_t* xb) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i dot = _mm256_setzero_si256();
+  if constexpr (kFormat == TileFormat::kInt5Asym) {
+    // 5-bit codes: a chunk's pairs reach 2 * 31 * 127, so they widen to int32 per chunk
+    // (eight chunks summed in int16 could overflow).
+#pragma GCC unroll 8
+    for (int c = kFirst; c < kFirst + kCount; ++c) {
+      dot = _mm256_add_epi32(
+          dot, _mm256_madd_epi16(_mm256_maddubs_epi16(wv[c], broadcast4(xb + 4 * c)), ones));
+    }
+  } else if constexpr (kFormat != TileFormat::kInt8) {
+    // 4-bit codes: eight chunks' pairs stay within int16 (8 * 2 * 15 * 127).
+    __m256i pairs = _mm256_maddubs_epi16(wv[kFirst], broadcast4(xb + 4 * kFirst));
+#pragma GCC unroll 7
+    for (int c = kFirst + 1; c < kFirst + kCount; ++c) {
+      pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(wv[c], broadcast4(xb + 4 * c)));
+    }
+    dot = _mm256_madd_epi16(pairs, ones);
+  } else {
+    // int8 weights (signed): vpmaddubsw wants unsigned x signed, so |w| times x with w's sign.
+#pragma GCC unroll 8
+    for (int c = kFirst; c < kFirst + kCount; ++c) {
+      const __m256i signed_x = _mm256_sign_epi8(broadcast4(xb + 4 * c), wv[c]);
+      const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(wv[c]), signed_x);
+      dot = _mm256_add_epi32(dot, _mm256_madd_epi16(pairs, ones));
+    }
+  }
+  return dot;
+}
+
 // kM activation rows from i0 against the 8-row half `half` of one tile. kHalf: the tile's
-// scales and mins are f16.
-template <TileFormat kFormat, int kM, bool kHalf>
+// scales and mins are f16; kSplit: groups of 16 (two scale vectors per block, the block's
+// halves summed apart, the first half first).
+template <TileFormat kFormat, int kM, bool kHalf, bool kSplit>
 void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float* out, int64_t ldo,
                int64_t rows) {
   constexpr bool kInt4 = kFormat != TileFormat::kInt8;
@@ -50,7 +85,6 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
   constexpr int64_t kBlockBytes = tile_block_bytes(kFormat);
   const int64_t k_blocks = x.k / kTileBlock;
   const __m256i low = _mm256_set1_epi8(0x0f);
-  const __m256i ones = _mm256_set1_epi16(1);
   const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
   // Loops over registers unrolled (GCC's -O2 would keep the arrays on the stack).
   __m256 acc[kM];
@@ -111,49 +145,50 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + c * 64)), flip);
       }
     }
-    const __m256 ws = load_scales(scales);
-    __m256 wm;
-    if constexpr (kAsym) wm = load_scales(mins);
+    constexpr int kVectors = kSplit ? 2 : 1;
+    __m256 ws[kVectors];
+    __m256 wm[kVectors];
+#pragma GCC unroll 2
+    for (int h = 0; h < kVectors; ++h) {
+      ws[h] = load_scales(scales + h * kTileRows);
+      if constexpr (kAsym) wm[h] = load_scales(mins + h * kTileRows);
+    }
 #pragma GCC unroll 4
     for (int i = 0; i < kM; ++i) {
       const int64_t row = i0 + i;
       const int8_t* xb = x.q + row * x.k + b * kTileBlock;
-      __m256i dot;
-      if constexpr (kFive) {
-        // 5-bit codes: a chunk's pairs reach 2 * 31 * 127, so they widen to int32 per chunk
-        // (eight chunks summed in int16 could overflow).
-        dot = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int c = 0; c < 8; ++c) {
-          dot = _mm256_add_epi32(
-              dot, _mm256_madd_epi16(_mm256_maddubs_epi16(wv[c], broadcast4(xb + 4 * c)), ones));
+      const __m256 xs = _mm256_set1_ps(x.scale[row * k_blocks + b]);
+      if constexpr (kSplit) {
+        const int64_t at = (row * k_blocks + b) * 2;
+        __m256i lo = chunks_dot<kFormat, 0, 4>(wv, xb);
+        __m256i hi = chunks_dot<kFormat, 4, 4>(wv, xb);
+        if constexpr (kInt4 && !kAsym) {
+          lo = _mm256_add_epi32(lo, _mm256_set1_epi32(-8 * x.half_sum[at]));
+          hi = _mm256_add_epi32(hi, _mm256_set1_epi32(-8 * x.half_sum[at + 1]));
         }
-      } else if constexpr (kInt4) {
-        __m256i pairs = _mm256_maddubs_epi16(wv[0], broadcast4(xb));
-#pragma GCC unroll 7
-        for (int c = 1; c < 8; ++c) {
-          pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(wv[c], broadcast4(xb + 4 * c)));
+        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), _mm256_mul_ps(ws[0], xs), acc[i]);
+        if constexpr (kAsym) {
+          acc[i] = _mm256_fmadd_ps(wm[0], _mm256_set1_ps(x.half_block_sum[at]), acc[i]);
         }
-        dot = _mm256_madd_epi16(pairs, ones);
-        if constexpr (!kAsym) {
-          dot = _mm256_add_epi32(dot, _mm256_set1_epi32(-8 * x.sum[row * k_blocks + b]));
+        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), _mm256_mul_ps(ws[1], xs), acc[i]);
+        if constexpr (kAsym) {
+          acc[i] = _mm256_fmadd_ps(wm[1], _mm256_set1_ps(x.half_block_sum[at + 1]), acc[i]);
         }
-      } else {
-        dot = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int c = 0; c < 8; ++c) {
-          const __m256i signed_x = _mm256_sign_epi8(broadcast4(xb + 4 * c), wv[c]);
-          const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(wv[c]), signed_x);
-          dot = _mm256_add_epi32(dot, _mm256_madd_epi16(pairs, ones));
-        }
+        continue;
       }
-      const __m256 s = _mm256_mul_ps(ws, _mm256_set1_ps(x.scale[row * k_blocks + b]));
-      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), s, acc[i]);
+      __m256i dot = chunks_dot<kFormat, 0, 8>(wv, xb);
+      if constexpr (kInt4 && !kAsym) {
+        dot = _mm256_add_epi32(dot, _mm256_set1_epi32(-8 * x.sum[row * k_blocks + b]));
+      }
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(ws[0], xs), acc[i]);
       if constexpr (kAsym) {
-        acc[i] = _mm256_fmadd_ps(wm, _mm256_set1_ps(x.block_sum[row * k_blocks + b]), acc[i]);
+        acc[i] = _mm256_fmadd_ps(wm[0], _mm256_set1_ps(x.block_sum[row * k_blocks + b]), acc[i]);
       }
     }
-    if (++in_group == w.blocks_per_group) {
+    if constexpr (kSplit) {
+      scales += 2 * kTileRows;
+      if constexpr (kAsym) mins += 2 * kTileRows;
+    } else if (++in_group == w.blocks_per_group) {
       in_group = 0;
       scales += kTileRows;
       if constexpr (kAsym) mins += kTileRows;
@@ -172,21 +207,21 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
   }
 }
 
-template <TileFormat kFormat, bool kHalf>
+template <TileFormat kFormat, bool kHalf, bool kSplit>
 void tile_avx2_rows(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
                     int64_t rows) {
   for (int half = 0; half < 2 && half * 8 < rows; ++half) {
     int64_t i = 0;
-    for (; i + 4 <= m; i += 4) half_rows<kFormat, 4, kHalf>(w, x, i, half, out, ldo, rows);
+    for (; i + 4 <= m; i += 4) half_rows<kFormat, 4, kHalf, kSplit>(w, x, i, half, out, ldo, rows);
     switch (m - i) {
       case 3:
-        half_rows<kFormat, 3, kHalf>(w, x, i, half, out, ldo, rows);
+        half_rows<kFormat, 3, kHalf, kSplit>(w, x, i, half, out, ldo, rows);
         break;
       case 2:
-        half_rows<kFormat, 2, kHalf>(w, x, i, half, out, ldo, rows);
+        half_rows<kFormat, 2, kHalf, kSplit>(w, x, i, half, out, ldo, rows);
         break;
       case 1:
-        half_rows<kFormat, 1, kHalf>(w, x, i, half, out, ldo, rows);
+        half_rows<kFormat, 1, kHalf, kSplit>(w, x, i, half, out, ldo, rows);
         break;
       default:
         break;
@@ -197,10 +232,21 @@ void tile_avx2_rows(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, 
 template <TileFormat kFormat>
 void tile_avx2(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
                int64_t rows) {
+  // 5-bit tiles are never split (tileable_group).
+  if constexpr (kFormat != TileFormat::kInt5Asym) {
+    if (w.split) {
+      if (w.scales16 != nullptr) {
+        tile_avx2_rows<kFormat, true, true>(w, x, m, out, ldo, rows);
+      } else {
+        tile_avx2_rows<kFormat, false, true>(w, x, m, out, ldo, rows);
+      }
+      return;
+    }
+  }
   if (w.scales16 != nullptr) {
-    tile_avx2_rows<kFormat, true>(w, x, m, out, ldo, rows);
+    tile_avx2_rows<kFormat, true, false>(w, x, m, out, ldo, rows);
   } else {
-    tile_avx2_rows<kFormat, false>(w, x, m, out, ldo, rows);
+    tile_avx2_rows<kFormat, false, false>(w, x, m, out, ldo, rows);
   }
 }
 

@@ -54,9 +54,51 @@ inline __m512 load_scales(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
+// One activation row's 32-block (xb) against a block's 8 weight vectors, into acc: the
+// integer dot product minus the offset's share, times the weight and activation scales,
+// plus (asymmetric) min times the block's f32 sum. Two accumulators so vpdpbusd's latency
+// overlaps.
+template <int32_t kOffset, bool kAsym>
+inline __m512 block_into(__m512 acc, const __m512i* wv, const int8_t* xb, int32_t sum, float xs,
+                         float block_sum, __m512 ws, __m512 wm) {
+  __m512i dot = kAsym ? _mm512_setzero_si512() : _mm512_set1_epi32(-kOffset * sum);
+  __m512i dot_odd = _mm512_setzero_si512();
+#pragma GCC unroll 4
+  for (int c = 0; c < 8; c += 2) {
+    dot = _mm512_dpbusd_epi32(dot, wv[c], _mm512_set1_epi32(load4(xb + 4 * c)));
+    dot_odd = _mm512_dpbusd_epi32(dot_odd, wv[c + 1], _mm512_set1_epi32(load4(xb + 4 * c + 4)));
+  }
+  dot = _mm512_add_epi32(dot, dot_odd);
+  acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(ws, _mm512_set1_ps(xs)), acc);
+  if constexpr (kAsym) acc = _mm512_fmadd_ps(wm, _mm512_set1_ps(block_sum), acc);
+  return acc;
+}
+
+// The same for a split tile (groups of 16): chunks 0..3 and 4..7 summed apart, each half
+// with its own scale (and min) vector and activation sums, the first half first.
+template <int32_t kOffset, bool kAsym>
+inline __m512 split_block_into(__m512 acc, const __m512i* wv, const int8_t* xb,
+                               const int32_t* half_sum, float xs, const float* half_block_sum,
+                               const __m512* ws, const __m512* wm) {
+  __m512i lo = kAsym ? _mm512_setzero_si512() : _mm512_set1_epi32(-kOffset * half_sum[0]);
+  __m512i hi = kAsym ? _mm512_setzero_si512() : _mm512_set1_epi32(-kOffset * half_sum[1]);
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    lo = _mm512_dpbusd_epi32(lo, wv[c], _mm512_set1_epi32(load4(xb + 4 * c)));
+    hi = _mm512_dpbusd_epi32(hi, wv[c + 4], _mm512_set1_epi32(load4(xb + 4 * c + 16)));
+  }
+  const __m512 vxs = _mm512_set1_ps(xs);
+  acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo), _mm512_mul_ps(ws[0], vxs), acc);
+  if constexpr (kAsym) acc = _mm512_fmadd_ps(wm[0], _mm512_set1_ps(half_block_sum[0]), acc);
+  acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), _mm512_mul_ps(ws[1], vxs), acc);
+  if constexpr (kAsym) acc = _mm512_fmadd_ps(wm[1], _mm512_set1_ps(half_block_sum[1]), acc);
+  return acc;
+}
+
 // kM activation rows starting at i0 against one tile; kM <= 8 keeps 8 weight vectors and
-// kM accumulators in the 32 vector registers. kHalf: the tile's scales and mins are f16.
-template <TileFormat kFormat, int kM, bool kHalf>
+// kM accumulators in the 32 vector registers. kHalf: the tile's scales and mins are f16;
+// kSplit: groups of 16 (two scale vectors per block).
+template <TileFormat kFormat, int kM, bool kHalf, bool kSplit>
 void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int64_t ldo,
                __mmask16 rows_mask) {
   constexpr bool kInt4 = kFormat != TileFormat::kInt8;
@@ -66,8 +108,7 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
   const int64_t k_blocks = x.k / kTileBlock;
   const __m512i low = _mm512_set1_epi8(0x0f);
   // Every loop over registers is unrolled (GCC's -O2 would not, and then keeps the arrays
-  // on the stack), and each row's 8 products go into two independent accumulators so
-  // vpdpbusd's latency overlaps.
+  // on the stack).
   __m512 acc[kM];
 #pragma GCC unroll 8
   for (int i = 0; i < kM; ++i) acc[i] = _mm512_setzero_ps();
@@ -107,29 +148,34 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
 #pragma GCC unroll 8
       for (int c = 0; c < 8; ++c) wv[c] = _mm512_loadu_si512(block + c * 64);
     }
-    const __m512 ws = load_scales(scales);
-    __m512 wm;
-    if constexpr (kAsym) wm = load_scales(mins);
+    constexpr int kVectors = kSplit ? 2 : 1;
+    __m512 ws[kVectors];
+    __m512 wm[kVectors];
+#pragma GCC unroll 2
+    for (int h = 0; h < kVectors; ++h) {
+      ws[h] = load_scales(scales + h * kTileRows);
+      if constexpr (kAsym) wm[h] = load_scales(mins + h * kTileRows);
+    }
 #pragma GCC unroll 8
     for (int i = 0; i < kM; ++i) {
       const int64_t row = i0 + i;
       const int8_t* xb = x.q + row * x.k + b * kTileBlock;
-      __m512i dot =
-          kAsym ? _mm512_setzero_si512() : _mm512_set1_epi32(-kOffset * x.sum[row * k_blocks + b]);
-      __m512i dot_odd = _mm512_setzero_si512();
-#pragma GCC unroll 4
-      for (int c = 0; c < 8; c += 2) {
-        dot = _mm512_dpbusd_epi32(dot, wv[c], _mm512_set1_epi32(load4(xb + 4 * c)));
-        dot_odd = _mm512_dpbusd_epi32(dot_odd, wv[c + 1], _mm512_set1_epi32(load4(xb + 4 * c + 4)));
-      }
-      dot = _mm512_add_epi32(dot, dot_odd);
-      const __m512 s = _mm512_mul_ps(ws, _mm512_set1_ps(x.scale[row * k_blocks + b]));
-      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[i]);
-      if constexpr (kAsym) {
-        acc[i] = _mm512_fmadd_ps(wm, _mm512_set1_ps(x.block_sum[row * k_blocks + b]), acc[i]);
+      const float xs = x.scale[row * k_blocks + b];
+      if constexpr (kSplit) {
+        const int64_t half = (row * k_blocks + b) * 2;
+        acc[i] =
+            split_block_into<kOffset, kAsym>(acc[i], wv, xb, x.half_sum + half, xs,
+                                             kAsym ? x.half_block_sum + half : nullptr, ws, wm);
+      } else {
+        acc[i] = block_into<kOffset, kAsym>(acc[i], wv, xb, x.sum[row * k_blocks + b], xs,
+                                            kAsym ? x.block_sum[row * k_blocks + b] : 0.0f, ws[0],
+                                            wm[0]);
       }
     }
-    if (++in_group == w.blocks_per_group) {
+    if constexpr (kSplit) {
+      scales += 2 * kTileRows;
+      if constexpr (kAsym) mins += 2 * kTileRows;
+    } else if (++in_group == w.blocks_per_group) {
       in_group = 0;
       scales += kTileRows;
       if constexpr (kAsym) mins += kTileRows;
@@ -166,33 +212,33 @@ bool quantize_row(const float* x, int64_t k, int8_t* xq, float* xs, int32_t* xsu
   return true;
 }
 
-template <TileFormat kFormat, bool kHalf>
+template <TileFormat kFormat, bool kHalf, bool kSplit>
 void tile_vnni_rows(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
                     int64_t rows) {
   const auto mask = static_cast<__mmask16>((1u << rows) - 1u);
   int64_t i = 0;
-  for (; i + 8 <= m; i += 8) tile_rows<kFormat, 8, kHalf>(w, x, i, out, ldo, mask);
+  for (; i + 8 <= m; i += 8) tile_rows<kFormat, 8, kHalf, kSplit>(w, x, i, out, ldo, mask);
   switch (m - i) {
     case 7:
-      tile_rows<kFormat, 7, kHalf>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 7, kHalf, kSplit>(w, x, i, out, ldo, mask);
       break;
     case 6:
-      tile_rows<kFormat, 6, kHalf>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 6, kHalf, kSplit>(w, x, i, out, ldo, mask);
       break;
     case 5:
-      tile_rows<kFormat, 5, kHalf>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 5, kHalf, kSplit>(w, x, i, out, ldo, mask);
       break;
     case 4:
-      tile_rows<kFormat, 4, kHalf>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 4, kHalf, kSplit>(w, x, i, out, ldo, mask);
       break;
     case 3:
-      tile_rows<kFormat, 3, kHalf>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 3, kHalf, kSplit>(w, x, i, out, ldo, mask);
       break;
     case 2:
-      tile_rows<kFormat, 2, kHalf>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 2, kHalf, kSplit>(w, x, i, out, ldo, mask);
       break;
     case 1:
-      tile_rows<kFormat, 1, kHalf>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 1, kHalf, kSplit>(w, x, i, out, ldo, mask);
       break;
     default:
       break;
@@ -202,10 +248,21 @@ void tile_vnni_rows(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, 
 template <TileFormat kFormat>
 void tile_vnni(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
                int64_t rows) {
+  // 5-bit tiles are never split (tileable_group).
+  if constexpr (kFormat != TileFormat::kInt5Asym) {
+    if (w.split) {
+      if (w.scales16 != nullptr) {
+        tile_vnni_rows<kFormat, true, true>(w, x, m, out, ldo, rows);
+      } else {
+        tile_vnni_rows<kFormat, false, true>(w, x, m, out, ldo, rows);
+      }
+      return;
+    }
+  }
   if (w.scales16 != nullptr) {
-    tile_vnni_rows<kFormat, true>(w, x, m, out, ldo, rows);
+    tile_vnni_rows<kFormat, true, false>(w, x, m, out, ldo, rows);
   } else {
-    tile_vnni_rows<kFormat, false>(w, x, m, out, ldo, rows);
+    tile_vnni_rows<kFormat, false, false>(w, x, m, out, ldo, rows);
   }
 }
 

@@ -77,15 +77,17 @@ TEST_P(LinearAsym, WithinDerivedBoundOfDoubleReference) {
   struct Shape {
     int64_t n, k, group;
   };
-  // Group 32 (Q4_1), 64 (several blocks per group), 16 with K = 48 (pair-packed float path).
-  for (const Shape& sh : {Shape{40, 96, 32}, Shape{24, 256, 64}, Shape{9, 48, 16}}) {
+  // Group 32 (Q4_1), 64 (several blocks per group), 16 with K = 96 (Q2_K: split tiles), 16
+  // with K = 48 (pair-packed float path).
+  for (const Shape& sh :
+       {Shape{40, 96, 32}, Shape{24, 256, 64}, Shape{40, 96, 16}, Shape{9, 48, 16}}) {
     const uint32_t seed = static_cast<uint32_t>(sh.k * 131 + sh.group);
     const AsymWeight w = make_asym(sh.n, sh.k, sh.group, seed);
     tsr_weight_t weight = prepack(p, w);
     ASSERT_NE(weight, nullptr);
     uint64_t bytes = 0;
     ASSERT_TRUE(take(p.api().weight_bytes(weight, &bytes)).ok());
-    const bool integer_shape = sh.k % 32 == 0 && sh.group % 32 == 0;
+    const bool integer_shape = sh.k % 32 == 0 && (sh.group % 32 == 0 || sh.group == 16);
     // Tiles pad n to a multiple of 16 rows (weights, scales and mins).
     const int64_t stored_rows = integer_shape ? (sh.n + 15) / 16 * 16 : sh.n;
     EXPECT_EQ(bytes, static_cast<uint64_t>(stored_rows * sh.k / 2) +

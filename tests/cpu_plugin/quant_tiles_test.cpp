@@ -2,8 +2,9 @@
 // offers (generic, avx2, avx512 with VNNI): int8 group / per-channel and int4 group weights,
 // batch sizes 1..33 (one tile kernel call covers up to 8 rows on AVX-512, 4 on AVX2, so these
 // take every remainder), a row count that leaves a partial last tile, groups of one and two
-// 32-blocks. Each output is checked against a double reference within the bound the kernels
-// state: the activations are quantized per 32-block with scale absmax/127, so
+// 32-blocks, and groups of 16 (split tiles: GGUF Q6_K, Q3_K). Each output is checked against
+// a double reference within the bound the kernels state: the activations are quantized per
+// 32-block with scale absmax/127, so
 //   |y - sum_j x_j w_j| <= sum_b (0.5 * absmax_b / 127) * sum_{j in b} |w_j|
 // plus f32 rounding of the per-block scaling (below 1e-5 of sum_j |x_j w_j| for these sizes),
 // and the ISA paths agree with the generic one to f32 rounding (same quantized activations,
@@ -192,9 +193,11 @@ TEST_P(QuantTiles, NonFiniteActivationsPropagate) {
 }
 
 INSTANTIATE_TEST_SUITE_P(IntegerFormats, QuantTiles,
-                         ::testing::Values(Case{TSR_WEIGHT_FORMAT_INT8_GROUP, 32},
+                         ::testing::Values(Case{TSR_WEIGHT_FORMAT_INT8_GROUP, 16},
+                                           Case{TSR_WEIGHT_FORMAT_INT8_GROUP, 32},
                                            Case{TSR_WEIGHT_FORMAT_INT8_GROUP, 64},
                                            Case{TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL, 0},
+                                           Case{TSR_WEIGHT_FORMAT_INT4_GROUP, 16},
                                            Case{TSR_WEIGHT_FORMAT_INT4_GROUP, 32},
                                            Case{TSR_WEIGHT_FORMAT_INT4_GROUP, 64}));
 
@@ -294,6 +297,8 @@ TEST_P(HalfScales, BitwiseEqualToF32AndSmaller) {
 
 INSTANTIATE_TEST_SUITE_P(TiledFormats, HalfScales,
                          ::testing::Values(HalfCase{TSR_WEIGHT_FORMAT_INT8_GROUP, 32},
+                                           HalfCase{TSR_WEIGHT_FORMAT_INT8_GROUP, 16},
+                                           HalfCase{TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 16},
                                            HalfCase{TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL, 0},
                                            HalfCase{TSR_WEIGHT_FORMAT_INT4_GROUP, 64},
                                            HalfCase{TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 32},
