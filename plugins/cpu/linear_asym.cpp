@@ -71,7 +71,7 @@ std::unique_ptr<AsymInt4Weight> AsymInt4Weight::create(const tsr_weight_desc& de
     pack_tiles_i4(static_cast<const uint8_t*>(desc.data), desc.scales, desc.rows, desc.cols,
                   desc.group_size, w->data_, scales);
     pack_tile_scales(desc.mins, desc.rows, desc.cols / desc.group_size, mins);
-    w->tile_scales_.assign(std::move(scales), std::move(mins));
+    w->tile_scales_.assign(std::move(scales), std::move(mins), w->k_, w->group_);
     return w;
   }
   // Other shapes keep the canonical layout: byte i holds elements 2i (low) and 2i + 1 (high).
@@ -88,7 +88,7 @@ uint64_t AsymInt4Weight::bytes() const {
 }
 
 TiledWeight AsymInt4Weight::tiles() const {
-  return tile_scales_.weight(data_.data(), n_, k_, group_, TileFormat::kInt4Asym);
+  return TiledWeight{data_.data(), &tile_scales_, n_, k_, group_, TileFormat::kInt4Asym};
 }
 
 void AsymInt4Weight::dequant_row(int64_t row, float* out) const {

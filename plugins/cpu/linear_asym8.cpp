@@ -64,7 +64,7 @@ std::unique_ptr<AsymInt8Weight> AsymInt8Weight::create(const tsr_weight_desc& de
     std::vector<float> mins;
     pack_tiles_i5(src, desc.scales, desc.rows, desc.cols, desc.group_size, w->data_, scales);
     pack_tile_scales(desc.mins, desc.rows, desc.cols / desc.group_size, mins);
-    w->tile_scales_.assign(std::move(scales), std::move(mins));
+    w->tile_scales_.assign(std::move(scales), std::move(mins), w->k_, w->group_);
     return w;
   }
   w->data_.assign(src, src + count);
@@ -79,7 +79,7 @@ uint64_t AsymInt8Weight::bytes() const {
 }
 
 TiledWeight AsymInt8Weight::tiles() const {
-  return tile_scales_.weight(data_.data(), n_, k_, group_, TileFormat::kInt5Asym);
+  return TiledWeight{data_.data(), &tile_scales_, n_, k_, group_, TileFormat::kInt5Asym};
 }
 
 void AsymInt8Weight::dequant_row(int64_t row, float* out) const {

@@ -67,7 +67,7 @@ std::unique_ptr<QuantWeight> QuantWeight::create(const tsr_weight_desc& desc) {
       pack_tiles_i8(static_cast<const int8_t*>(desc.data), scales, w->n_, w->k_, w->group_,
                     w->data_, packed);
     }
-    w->tile_scales_.assign(std::move(packed), {});
+    w->tile_scales_.assign(std::move(packed), {}, w->k_, w->group_);
     return w;
   }
   const size_t row_bytes = desc.format == TSR_WEIGHT_FORMAT_INT4_GROUP
@@ -127,7 +127,7 @@ void QuantWeight::run(const float* x, int64_t m, float* out) const {
 TiledWeight QuantWeight::tiles() const {
   const TileFormat format =
       format_ == TSR_WEIGHT_FORMAT_INT4_GROUP ? TileFormat::kInt4 : TileFormat::kInt8;
-  return tile_scales_.weight(data_.data(), n_, k_, group_, format);
+  return TiledWeight{data_.data(), &tile_scales_, n_, k_, group_, format};
 }
 
 void QuantWeight::run_canonical(const float* x, int64_t m, float* out) const {

@@ -6,8 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <string>
-#include <utility>
 
 #include "cpu_internal.h"
 #include "kernels.h"
@@ -33,26 +31,19 @@ int32_t fifth_bit(const uint8_t* block, int64_t c, int64_t r, int64_t j) {
   return static_cast<int32_t>((mask >> (r * 4 + j)) & 1);
 }
 
-// Scale (or min) `at` of a tile in f32, from whichever layout the weight keeps.
-float scale_at(const QuantTile& w, int64_t at) {
-  return w.scales16 != nullptr ? sdk::f16_to_f32(w.scales16[at]) : w.scales[at];
-}
-float min_at(const QuantTile& w, int64_t at) {
-  return w.mins16 != nullptr ? sdk::f16_to_f32(w.mins16[at]) : w.mins[at];
-}
-
-// f16 copies of `values` when every one converts to f16 and back to the same bits.
-bool exact_f16(const std::vector<float>& values, std::vector<uint16_t>& out) {
-  out.resize(values.size());
-  for (size_t i = 0; i < values.size(); ++i) {
-    out[i] = sdk::f32_to_f16(values[i]);
-    const float back = sdk::f16_to_f32(out[i]);
-    if (std::memcmp(&back, &values[i], sizeof back) != 0) {
-      out.clear();
-      return false;
-    }
+// Group g's value for row r of a tile's scales or mins, in f32.
+float value_at(const QuantTile& w, const ScaleArray& a, int64_t g, int64_t r) {
+  const int64_t at = g * kTileRows + r;
+  switch (w.layout) {
+    case ScaleLayout::kF32:
+      return static_cast<const float*>(a.values)[at];
+    case ScaleLayout::kF16:
+      return sdk::f16_to_f32(static_cast<const uint16_t*>(a.values)[at]);
+    case ScaleLayout::kCoded:
+      return a.supers[(g >> w.super_shift) * kTileRows + r] *
+             static_cast<float>(static_cast<const int8_t*>(a.values)[at]);
   }
-  return true;
+  return 0.0f;
 }
 
 // The tile kernels' sum for one (activation row, weight row): per block the exact integer
@@ -93,17 +84,17 @@ void tile_generic(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, in
         if (w.split) {
           for (int64_t h = 0; h < 2; ++h) {
             const int64_t half = i * 2 * k_blocks + 2 * b + h;
-            const int64_t at = (2 * b + h) * kTileRows + r;
+            const int64_t g = 2 * b + h;
             const int32_t dot = half_dot[h] - kOffset * x.half_sum[half];
-            total += static_cast<float>(dot) * (scale_at(w, at) * xs);
-            if constexpr (kAsym) total += min_at(w, at) * x.half_block_sum[half];
+            total += static_cast<float>(dot) * (value_at(w, w.scales, g, r) * xs);
+            if constexpr (kAsym) total += value_at(w, w.mins, g, r) * x.half_block_sum[half];
           }
           continue;
         }
         const int32_t dot = half_dot[0] + half_dot[1] - kOffset * x.sum[i * k_blocks + b];
-        const int64_t at = (b / w.blocks_per_group) * kTileRows + r;
-        total += static_cast<float>(dot) * (scale_at(w, at) * xs);
-        if constexpr (kAsym) total += min_at(w, at) * x.block_sum[i * k_blocks + b];
+        const int64_t g = b / w.blocks_per_group;
+        total += static_cast<float>(dot) * (value_at(w, w.scales, g, r) * xs);
+        if constexpr (kAsym) total += value_at(w, w.mins, g, r) * x.block_sum[i * k_blocks + b];
       }
       out[i * ldo + r] = total;
     }
@@ -208,9 +199,8 @@ void unpack_tile_row(const QuantTile& w, TileFormat format, int64_t r, float* ou
   for (int64_t b = 0; b < w.blocks; ++b) {
     for (int64_t c = 0; c < 8; ++c) {
       const int64_t group = w.split ? 2 * b + c / 4 : b / w.blocks_per_group;
-      const int64_t at = group * kTileRows + r;
-      const float s = scale_at(w, at);
-      const float min = is_asym(format) ? min_at(w, at) : 0.0f;
+      const float s = value_at(w, w.scales, group, r);
+      const float min = is_asym(format) ? value_at(w, w.mins, group, r) : 0.0f;
       for (int64_t j = 0; j < 4; ++j) {
         int u;
         if (int4) {
@@ -229,45 +219,15 @@ void unpack_tile_row(const QuantTile& w, TileFormat format, int64_t r, float* ou
 
 QuantTile TiledWeight::tile(int64_t t) const {
   const int64_t blocks = k / kTileBlock;
-  const int64_t block_bytes = tile_block_bytes(format);
-  const int64_t per_tile = (k / group) * kTileRows;
-  const auto at = [&](auto* base) { return base != nullptr ? base + t * per_tile : nullptr; };
   const bool split = group < kTileBlock;
-  return QuantTile{data + t * blocks * block_bytes,
-                   at(scales),
+  return QuantTile{data + t * blocks * tile_block_bytes(format),
                    blocks,
                    split ? 1 : group / kTileBlock,
                    split,
-                   at(mins),
-                   at(scales16),
-                   at(mins16)};
-}
-
-void TileScales::assign(std::vector<float> scales, std::vector<float> mins) {
-  scales_ = std::move(scales);
-  mins_ = std::move(mins);
-  // The host option cpu.half_tile_scales=0 keeps f32 (for A/B measurements and tests).
-  const char* option = host().option("cpu.half_tile_scales");
-  const bool allowed = option == nullptr || std::string(option) != "0";
-  if (allowed && exact_f16(scales_, scales16_) && exact_f16(mins_, mins16_)) {
-    scales_ = {};
-    mins_ = {};
-  } else {
-    scales16_.clear();
-    mins16_.clear();
-  }
-}
-
-uint64_t TileScales::bytes() const {
-  return (scales_.size() + mins_.size()) * sizeof(float) +
-         (scales16_.size() + mins16_.size()) * sizeof(uint16_t);
-}
-
-TiledWeight TileScales::weight(const uint8_t* data, int64_t n, int64_t k, int64_t group,
-                               TileFormat format) const {
-  const auto ptr = [](const auto& v) { return v.empty() ? nullptr : v.data(); };
-  return TiledWeight{data,  ptr(scales_), ptr(mins_),     n,           k,
-                     group, format,       ptr(scales16_), ptr(mins16_)};
+                   scales->layout(),
+                   scales->super_shift(),
+                   scales->scales(t),
+                   scales->mins(t)};
 }
 
 namespace {

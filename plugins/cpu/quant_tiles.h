@@ -18,15 +18,9 @@
 //   int4 tile block (256 bytes): [vector 0..3][row 0..15][4 bytes]; byte (v, r, i) holds
 //                                chunk v in its low nibble and chunk v + 4 in its high one,
 //                                each nibble u = w + 8
-//   scales: [tile][group][16 rows] f32, or f16 when every scale (and min) of the weight is
-//           an f16 value (TileScales); rows past n are padding with scale 0 and weight 0.
-//
-// Why f16 scales when exact: the GGUF formats Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL store
-// f16 scales, and f32 copies made a decode step read 6% (Q8_0), 11% (Q4_0) and 20% (Q4_1: a
-// scale and a min per 32 weights) more bytes than the file; f16 reads the file's bytes, and
-// the kernels widen 16 scales with one vcvtph2ps per group. The widened value is the same f32
-// either way, so results are bitwise equal to the f32 layout. Scales that are not f16 values
-// (K-quants' d * sc, the scales --quantization int8|int4 computes) stay f32.
+//   scales: [tile][group][16 rows] in f32, f16 or int8 codes times an f32 per 256 columns,
+//           whichever holds every value exactly (tile_scales.h); rows past n are padding
+//           with scale 0 and weight 0.
 //
 // Both formats store an unsigned weight u = w + offset (offset 128 or 8), the operand order
 // vpdpbusd and vpmaddubsw want (unsigned times signed); the activation blocks' sums, computed
@@ -58,6 +52,7 @@
 #include <vector>
 
 #include "isa.h"
+#include "tile_scales.h"
 
 namespace tsr::cpu {
 
@@ -88,17 +83,16 @@ constexpr bool is_asym(TileFormat f) {
 }
 
 // One tile of packed weights: `blocks` blocks of K, scales per group of blocks_per_group
-// blocks (1 and two scale vectors per block when split). The scales (and mins) are f32 or
-// f16: exactly one of scales / scales16 is set.
+// blocks (1 and two scale vectors per block when split), in `layout` (tile_scales.h).
 struct QuantTile {
   const uint8_t* data;
-  const float* scales;
   int64_t blocks;
   int64_t blocks_per_group;
-  bool split;                   // groups of 16
-  const float* mins = nullptr;  // asymmetric formats: [group][16 rows] like scales
-  const uint16_t* scales16 = nullptr;
-  const uint16_t* mins16 = nullptr;
+  bool split;  // groups of 16
+  ScaleLayout layout;
+  int super_shift;  // kCoded: group g's super value is g >> super_shift
+  ScaleArray scales;
+  ScaleArray mins;  // asymmetric formats
 };
 
 // out[i * ldo + r] = sum_j x[i][j] * w[r][j] for i < m activation rows and r < rows (<= 16)
@@ -163,33 +157,12 @@ constexpr bool tileable_group(TileFormat f, int64_t group) {
 // tile row is unpacked to f32 and dotted: exact up to f32 rounding, NaN/Inf carried through).
 struct TiledWeight {
   const uint8_t* data;
-  const float* scales;  // f32 scales, or null with scales16 set
-  const float* mins;    // asymmetric formats only
+  const TileScales* scales;  // and mins
   int64_t n;
   int64_t k;
   int64_t group;
   TileFormat format;
-  const uint16_t* scales16 = nullptr;
-  const uint16_t* mins16 = nullptr;
   QuantTile tile(int64_t t) const;
-};
-
-// The packed scales (and, for asymmetric formats, mins) a tiled weight owns: f16 when every
-// value converts to f16 and back unchanged, else f32 (see the layout comment above).
-class TileScales {
- public:
-  // Takes the packed f32 scales and mins (mins empty for symmetric formats).
-  void assign(std::vector<float> scales, std::vector<float> mins);
-  bool half() const { return !scales16_.empty(); }
-  uint64_t bytes() const;
-  TiledWeight weight(const uint8_t* data, int64_t n, int64_t k, int64_t group,
-                     TileFormat format) const;
-
- private:
-  std::vector<float> scales_;
-  std::vector<float> mins_;
-  std::vector<uint16_t> scales16_;
-  std::vector<uint16_t> mins16_;
 };
 void run_tiles(const TiledWeight& w, const float* x, int64_t m, float* out, bool q8);
 

@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 
 #include "kernels.h"
 #include "quant_tiles.h"
@@ -31,12 +30,23 @@ inline __m256i broadcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-// 8 per-row scales (or mins) in f32, from the f32 or the f16 layout (quant_tiles.h).
-inline __m256 load_scales(const float* p) {
-  return _mm256_loadu_ps(p);
-}
-inline __m256 load_scales(const uint16_t* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+// Group g's scales (or mins) for the 8-row half `half` of a tile as f32, from the tile's
+// layout (tile_scales.h).
+template <ScaleLayout kLayout>
+inline __m256 scale_vector(const ScaleArray& a, int64_t g, int super_shift, int half) {
+  const int64_t at = g * kTileRows + half * 8;
+  if constexpr (kLayout == ScaleLayout::kF32) {
+    return _mm256_loadu_ps(static_cast<const float*>(a.values) + at);
+  } else if constexpr (kLayout == ScaleLayout::kF16) {
+    const auto* p = static_cast<const uint16_t*>(a.values) + at;
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  } else {
+    const auto* p = static_cast<const int8_t*>(a.values) + at;
+    const __m256 codes = _mm256_cvtepi32_ps(
+        _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+    return _mm256_mul_ps(_mm256_loadu_ps(a.supers + (g >> super_shift) * kTileRows + half * 8),
+                         codes);
+  }
 }
 
 // The integer dot products of chunks kFirst .. kFirst + kCount - 1 of a block's weight vectors
@@ -73,10 +83,10 @@ inline __m256i chunks_dot(const __m256i* wv, const int8_t* xb) {
   return dot;
 }
 
-// kM activation rows from i0 against the 8-row half `half` of one tile. kHalf: the tile's
-// scales and mins are f16; kSplit: groups of 16 (two scale vectors per block, the block's
-// halves summed apart, the first half first).
-template <TileFormat kFormat, int kM, bool kHalf, bool kSplit>
+// kM activation rows from i0 against the 8-row half `half` of one tile. kLayout: the tile's
+// scale layout; kSplit: groups of 16 (two scale vectors per block, the block's halves summed
+// apart, the first half first).
+template <TileFormat kFormat, int kM, ScaleLayout kLayout, bool kSplit>
 void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float* out, int64_t ldo,
                int64_t rows) {
   constexpr bool kInt4 = kFormat != TileFormat::kInt8;
@@ -90,16 +100,11 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
   __m256 acc[kM];
 #pragma GCC unroll 4
   for (int i = 0; i < kM; ++i) acc[i] = _mm256_setzero_ps();
-  using Scale = std::conditional_t<kHalf, uint16_t, float>;
-  const Scale* scales;
-  const Scale* mins = nullptr;  // kAsym only
-  if constexpr (kHalf) {
-    scales = w.scales16 + half * 8;
-    if constexpr (kAsym) mins = w.mins16 + half * 8;
-  } else {
-    scales = w.scales + half * 8;
-    if constexpr (kAsym) mins = w.mins + half * 8;
-  }
+  constexpr int kVectors = kSplit ? 2 : 1;  // scale vectors per block
+  constexpr int64_t kScaleBytes = kLayout == ScaleLayout::kF32   ? 4
+                                  : kLayout == ScaleLayout::kF16 ? 2
+                                                                 : 1;
+  int64_t group = 0;  // of block b's first half
   int64_t in_group = 0;
   for (int64_t b = 0; b < w.blocks; ++b) {
     const uint8_t* block = w.data + b * kBlockBytes + half * 32;
@@ -110,7 +115,8 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
 #pragma GCC unroll 8
       for (int64_t line = 0; line < kBlockBytes; line += 64)
         _mm_prefetch(ahead + line, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(scales + kPrefetchBlocks * kTileRows),
+      _mm_prefetch(static_cast<const char*>(w.scales.values) +
+                       (group + kPrefetchBlocks * kVectors) * kTileRows * kScaleBytes,
                    _MM_HINT_T0);
     }
     __m256i wv[8];
@@ -145,13 +151,12 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + c * 64)), flip);
       }
     }
-    constexpr int kVectors = kSplit ? 2 : 1;
     __m256 ws[kVectors];
     __m256 wm[kVectors];
 #pragma GCC unroll 2
     for (int h = 0; h < kVectors; ++h) {
-      ws[h] = load_scales(scales + h * kTileRows);
-      if constexpr (kAsym) wm[h] = load_scales(mins + h * kTileRows);
+      ws[h] = scale_vector<kLayout>(w.scales, group + h, w.super_shift, half);
+      if constexpr (kAsym) wm[h] = scale_vector<kLayout>(w.mins, group + h, w.super_shift, half);
     }
 #pragma GCC unroll 4
     for (int i = 0; i < kM; ++i) {
@@ -186,12 +191,10 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
       }
     }
     if constexpr (kSplit) {
-      scales += 2 * kTileRows;
-      if constexpr (kAsym) mins += 2 * kTileRows;
+      group += 2;
     } else if (++in_group == w.blocks_per_group) {
       in_group = 0;
-      scales += kTileRows;
-      if constexpr (kAsym) mins += kTileRows;
+      ++group;
     }
   }
   const int64_t valid = rows - half * 8;
@@ -207,25 +210,39 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
   }
 }
 
-template <TileFormat kFormat, bool kHalf, bool kSplit>
+template <TileFormat kFormat, ScaleLayout kLayout, bool kSplit>
 void tile_avx2_rows(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
                     int64_t rows) {
   for (int half = 0; half < 2 && half * 8 < rows; ++half) {
     int64_t i = 0;
-    for (; i + 4 <= m; i += 4) half_rows<kFormat, 4, kHalf, kSplit>(w, x, i, half, out, ldo, rows);
+    for (; i + 4 <= m; i += 4)
+      half_rows<kFormat, 4, kLayout, kSplit>(w, x, i, half, out, ldo, rows);
     switch (m - i) {
       case 3:
-        half_rows<kFormat, 3, kHalf, kSplit>(w, x, i, half, out, ldo, rows);
+        half_rows<kFormat, 3, kLayout, kSplit>(w, x, i, half, out, ldo, rows);
         break;
       case 2:
-        half_rows<kFormat, 2, kHalf, kSplit>(w, x, i, half, out, ldo, rows);
+        half_rows<kFormat, 2, kLayout, kSplit>(w, x, i, half, out, ldo, rows);
         break;
       case 1:
-        half_rows<kFormat, 1, kHalf, kSplit>(w, x, i, half, out, ldo, rows);
+        half_rows<kFormat, 1, kLayout, kSplit>(w, x, i, half, out, ldo, rows);
         break;
       default:
         break;
     }
+  }
+}
+
+template <TileFormat kFormat, bool kSplit>
+void tile_avx2_layout(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
+                      int64_t rows) {
+  switch (w.layout) {
+    case ScaleLayout::kF32:
+      return tile_avx2_rows<kFormat, ScaleLayout::kF32, kSplit>(w, x, m, out, ldo, rows);
+    case ScaleLayout::kF16:
+      return tile_avx2_rows<kFormat, ScaleLayout::kF16, kSplit>(w, x, m, out, ldo, rows);
+    case ScaleLayout::kCoded:
+      return tile_avx2_rows<kFormat, ScaleLayout::kCoded, kSplit>(w, x, m, out, ldo, rows);
   }
 }
 
@@ -234,20 +251,9 @@ void tile_avx2(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64
                int64_t rows) {
   // 5-bit tiles are never split (tileable_group).
   if constexpr (kFormat != TileFormat::kInt5Asym) {
-    if (w.split) {
-      if (w.scales16 != nullptr) {
-        tile_avx2_rows<kFormat, true, true>(w, x, m, out, ldo, rows);
-      } else {
-        tile_avx2_rows<kFormat, false, true>(w, x, m, out, ldo, rows);
-      }
-      return;
-    }
+    if (w.split) return tile_avx2_layout<kFormat, true>(w, x, m, out, ldo, rows);
   }
-  if (w.scales16 != nullptr) {
-    tile_avx2_rows<kFormat, true, false>(w, x, m, out, ldo, rows);
-  } else {
-    tile_avx2_rows<kFormat, false, false>(w, x, m, out, ldo, rows);
-  }
+  tile_avx2_layout<kFormat, false>(w, x, m, out, ldo, rows);
 }
 
 }  // namespace

@@ -11,7 +11,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 
 #include "quant_tiles.h"
 
@@ -38,20 +37,33 @@ inline int32_t load4(const int8_t* p) {
 // loop asks for the weights (and the scales) kPrefetchBlocks blocks ahead. A tile's blocks
 // are contiguous and the next tile follows, so reading past the tile's end prefetches the
 // next one (a prefetch never faults). Batch 1 streams fast enough without it.
-template <int64_t kBlockBytes, typename Scale>
-inline void prefetch_ahead(const uint8_t* block, const Scale* scales) {
+template <int64_t kBlockBytes>
+inline void prefetch_ahead(const uint8_t* block, const char* scales_ahead) {
   const char* ahead = reinterpret_cast<const char*>(block) + kPrefetchBlocks * kBlockBytes;
 #pragma GCC unroll 8
   for (int64_t line = 0; line < kBlockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
-  _mm_prefetch(reinterpret_cast<const char*>(scales + kPrefetchBlocks * kTileRows), _MM_HINT_T0);
+  _mm_prefetch(scales_ahead, _MM_HINT_T0);
 }
 
-// 16 per-row scales (or mins) in f32, from the f32 or the f16 layout (quant_tiles.h).
-inline __m512 load_scales(const float* p) {
-  return _mm512_loadu_ps(p);
+// Group g's 16 per-row scales (or mins) as f32, from the tile's layout (tile_scales.h).
+template <ScaleLayout kLayout>
+inline __m512 scale_vector(const ScaleArray& a, int64_t g, int super_shift) {
+  if constexpr (kLayout == ScaleLayout::kF32) {
+    return _mm512_loadu_ps(static_cast<const float*>(a.values) + g * kTileRows);
+  } else if constexpr (kLayout == ScaleLayout::kF16) {
+    const auto* p = static_cast<const uint16_t*>(a.values) + g * kTileRows;
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  } else {
+    const auto* p = static_cast<const int8_t*>(a.values) + g * kTileRows;
+    const __m512 codes = _mm512_cvtepi32_ps(
+        _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+    return _mm512_mul_ps(_mm512_loadu_ps(a.supers + (g >> super_shift) * kTileRows), codes);
+  }
 }
-inline __m512 load_scales(const uint16_t* p) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+
+// Bytes of one stored scale in a layout (kCoded: its code).
+constexpr int64_t scale_bytes(ScaleLayout layout) {
+  return layout == ScaleLayout::kF32 ? 4 : layout == ScaleLayout::kF16 ? 2 : 1;
 }
 
 // One activation row's 32-block (xb) against a block's 8 weight vectors, into acc: the
@@ -96,9 +108,9 @@ inline __m512 split_block_into(__m512 acc, const __m512i* wv, const int8_t* xb,
 }
 
 // kM activation rows starting at i0 against one tile; kM <= 8 keeps 8 weight vectors and
-// kM accumulators in the 32 vector registers. kHalf: the tile's scales and mins are f16;
-// kSplit: groups of 16 (two scale vectors per block).
-template <TileFormat kFormat, int kM, bool kHalf, bool kSplit>
+// kM accumulators in the 32 vector registers. kLayout: the tile's scale layout; kSplit:
+// groups of 16 (two scale vectors per block).
+template <TileFormat kFormat, int kM, ScaleLayout kLayout, bool kSplit>
 void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int64_t ldo,
                __mmask16 rows_mask) {
   constexpr bool kInt4 = kFormat != TileFormat::kInt8;
@@ -112,20 +124,16 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
   __m512 acc[kM];
 #pragma GCC unroll 8
   for (int i = 0; i < kM; ++i) acc[i] = _mm512_setzero_ps();
-  using Scale = std::conditional_t<kHalf, uint16_t, float>;
-  const Scale* scales;
-  const Scale* mins;  // kAsym only
-  if constexpr (kHalf) {
-    scales = w.scales16;
-    mins = w.mins16;
-  } else {
-    scales = w.scales;
-    mins = w.mins;
-  }
+  constexpr int kVectors = kSplit ? 2 : 1;  // scale vectors per block
+  int64_t group = 0;                        // of block b's first half
   int64_t in_group = 0;
   for (int64_t b = 0; b < w.blocks; ++b) {
     const uint8_t* block = w.data + b * kBlockBytes;
-    if constexpr (kM > 1) prefetch_ahead<kBlockBytes>(block, scales);
+    if constexpr (kM > 1) {
+      prefetch_ahead<kBlockBytes>(
+          block, static_cast<const char*>(w.scales.values) +
+                     (group + kPrefetchBlocks * kVectors) * kTileRows * scale_bytes(kLayout));
+    }
     __m512i wv[8];
     if constexpr (kInt4) {
 #pragma GCC unroll 4
@@ -148,13 +156,12 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
 #pragma GCC unroll 8
       for (int c = 0; c < 8; ++c) wv[c] = _mm512_loadu_si512(block + c * 64);
     }
-    constexpr int kVectors = kSplit ? 2 : 1;
     __m512 ws[kVectors];
     __m512 wm[kVectors];
 #pragma GCC unroll 2
     for (int h = 0; h < kVectors; ++h) {
-      ws[h] = load_scales(scales + h * kTileRows);
-      if constexpr (kAsym) wm[h] = load_scales(mins + h * kTileRows);
+      ws[h] = scale_vector<kLayout>(w.scales, group + h, w.super_shift);
+      if constexpr (kAsym) wm[h] = scale_vector<kLayout>(w.mins, group + h, w.super_shift);
     }
 #pragma GCC unroll 8
     for (int i = 0; i < kM; ++i) {
@@ -173,12 +180,10 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
       }
     }
     if constexpr (kSplit) {
-      scales += 2 * kTileRows;
-      if constexpr (kAsym) mins += 2 * kTileRows;
+      group += 2;
     } else if (++in_group == w.blocks_per_group) {
       in_group = 0;
-      scales += kTileRows;
-      if constexpr (kAsym) mins += kTileRows;
+      ++group;
     }
   }
 #pragma GCC unroll 8
@@ -212,36 +217,49 @@ bool quantize_row(const float* x, int64_t k, int8_t* xq, float* xs, int32_t* xsu
   return true;
 }
 
-template <TileFormat kFormat, bool kHalf, bool kSplit>
+template <TileFormat kFormat, ScaleLayout kLayout, bool kSplit>
 void tile_vnni_rows(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
                     int64_t rows) {
   const auto mask = static_cast<__mmask16>((1u << rows) - 1u);
   int64_t i = 0;
-  for (; i + 8 <= m; i += 8) tile_rows<kFormat, 8, kHalf, kSplit>(w, x, i, out, ldo, mask);
+  for (; i + 8 <= m; i += 8) tile_rows<kFormat, 8, kLayout, kSplit>(w, x, i, out, ldo, mask);
   switch (m - i) {
     case 7:
-      tile_rows<kFormat, 7, kHalf, kSplit>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 7, kLayout, kSplit>(w, x, i, out, ldo, mask);
       break;
     case 6:
-      tile_rows<kFormat, 6, kHalf, kSplit>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 6, kLayout, kSplit>(w, x, i, out, ldo, mask);
       break;
     case 5:
-      tile_rows<kFormat, 5, kHalf, kSplit>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 5, kLayout, kSplit>(w, x, i, out, ldo, mask);
       break;
     case 4:
-      tile_rows<kFormat, 4, kHalf, kSplit>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 4, kLayout, kSplit>(w, x, i, out, ldo, mask);
       break;
     case 3:
-      tile_rows<kFormat, 3, kHalf, kSplit>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 3, kLayout, kSplit>(w, x, i, out, ldo, mask);
       break;
     case 2:
-      tile_rows<kFormat, 2, kHalf, kSplit>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 2, kLayout, kSplit>(w, x, i, out, ldo, mask);
       break;
     case 1:
-      tile_rows<kFormat, 1, kHalf, kSplit>(w, x, i, out, ldo, mask);
+      tile_rows<kFormat, 1, kLayout, kSplit>(w, x, i, out, ldo, mask);
       break;
     default:
       break;
+  }
+}
+
+template <TileFormat kFormat, bool kSplit>
+void tile_vnni_layout(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64_t ldo,
+                      int64_t rows) {
+  switch (w.layout) {
+    case ScaleLayout::kF32:
+      return tile_vnni_rows<kFormat, ScaleLayout::kF32, kSplit>(w, x, m, out, ldo, rows);
+    case ScaleLayout::kF16:
+      return tile_vnni_rows<kFormat, ScaleLayout::kF16, kSplit>(w, x, m, out, ldo, rows);
+    case ScaleLayout::kCoded:
+      return tile_vnni_rows<kFormat, ScaleLayout::kCoded, kSplit>(w, x, m, out, ldo, rows);
   }
 }
 
@@ -250,20 +268,9 @@ void tile_vnni(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, int64
                int64_t rows) {
   // 5-bit tiles are never split (tileable_group).
   if constexpr (kFormat != TileFormat::kInt5Asym) {
-    if (w.split) {
-      if (w.scales16 != nullptr) {
-        tile_vnni_rows<kFormat, true, true>(w, x, m, out, ldo, rows);
-      } else {
-        tile_vnni_rows<kFormat, false, true>(w, x, m, out, ldo, rows);
-      }
-      return;
-    }
+    if (w.split) return tile_vnni_layout<kFormat, true>(w, x, m, out, ldo, rows);
   }
-  if (w.scales16 != nullptr) {
-    tile_vnni_rows<kFormat, true, false>(w, x, m, out, ldo, rows);
-  } else {
-    tile_vnni_rows<kFormat, false, false>(w, x, m, out, ldo, rows);
-  }
+  tile_vnni_layout<kFormat, false>(w, x, m, out, ldo, rows);
 }
 
 }  // namespace

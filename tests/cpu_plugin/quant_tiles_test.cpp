@@ -201,23 +201,52 @@ INSTANTIATE_TEST_SUITE_P(IntegerFormats, QuantTiles,
                                            Case{TSR_WEIGHT_FORMAT_INT4_GROUP, 32},
                                            Case{TSR_WEIGHT_FORMAT_INT4_GROUP, 64}));
 
-// Scales (and mins) that are f16 values, as GGUF Q8_0 / Q4_0 / Q4_1 / Q5_1 store them, are
-// kept as f16 in the tiles: the weight is smaller by 2 bytes per scale and min, and every
-// output is bitwise equal to the f32 layout's (cpu.half_tile_scales=0) on every ISA path, on
-// the integer and the float (cpu.q8_activations=0) paths. One scale that is not an f16 value
-// keeps the whole weight in f32.
-struct HalfCase {
+// Compact scale layouts (plugins/cpu/tile_scales.h). Scales (and mins) that are f16 values,
+// as GGUF Q8_0 / Q4_0 / Q4_1 / Q5_1 store them, are kept as f16: 2 bytes per value. Scales
+// that are an f16 d per 256 columns times small integers, as the K-quants' are (Q6_K: int8
+// sub-scales down to -128; Q3_K: -32..31; Q4_K / Q5_K: 0..63; Q2_K: 0..15), are kept as int8
+// codes and an f32 per 256 columns. Either way every output is bitwise equal to the f32
+// layout's (cpu.compact_tile_scales=0) on every ISA path, on the integer and the float
+// (cpu.q8_activations=0) paths. One value that fits neither keeps the whole weight in f32.
+enum class ScaleKind { kHalf, kCoded };
+
+struct ScaleCase {
   tsr_weight_format format;
   int64_t group;  // 0: per channel
+  ScaleKind kind;
+  int code_min;  // kCoded: the sub-scale range, its end (the largest magnitude) in every run
+  int code_max;
 };
 
-class HalfScales : public ::testing::TestWithParam<HalfCase> {};
+// n x groups values as d * code: one random f16 d per row and 256 columns, codes uniform in
+// [lo, hi] with the run's first group at the end of larger magnitude.
+std::vector<float> coded_values(int64_t n, int64_t groups, int64_t per_super, int lo, int hi,
+                                uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> code(lo, hi);
+  std::uniform_real_distribution<float> mag(0.0005f, 0.004f);
+  const int extreme = std::abs(lo) > std::abs(hi) ? lo : hi;
+  std::vector<float> out(static_cast<size_t>(n * groups));
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t s = 0; s < groups / per_super; ++s) {
+      const float d = tsr::sdk::f16_to_f32(tsr::sdk::f32_to_f16(mag(rng)));
+      for (int64_t g = 0; g < per_super; ++g) {
+        const int c = g == 0 ? extreme : code(rng);
+        out[static_cast<size_t>(r * groups + s * per_super + g)] = d * static_cast<float>(c);
+      }
+    }
+  }
+  return out;
+}
 
-TEST_P(HalfScales, BitwiseEqualToF32AndSmaller) {
-  const HalfCase c = GetParam();
+class CompactScales : public ::testing::TestWithParam<ScaleCase> {};
+
+TEST_P(CompactScales, BitwiseEqualToF32AndSmaller) {
+  const ScaleCase c = GetParam();
+  const bool coded = c.kind == ScaleKind::kCoded;
   const int64_t n = 40;
-  const int64_t k = 128;
-  const uint32_t seed = 90 + static_cast<uint32_t>(c.format);
+  const int64_t k = coded ? 512 : 128;
+  const uint32_t seed = 90 + static_cast<uint32_t>(c.format) * 7 + static_cast<uint32_t>(c.group);
   SCOPED_TRACE("seed " + std::to_string(seed) + " format " + std::to_string(c.format));
   const bool asym = c.format == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM ||
                     c.format == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM;
@@ -234,10 +263,15 @@ TEST_P(HalfScales, BitwiseEqualToF32AndSmaller) {
     for (float& f : v) f = tsr::sdk::f16_to_f32(tsr::sdk::f32_to_f16(f));
     return v;
   };
-  std::vector<float> scales =
-      to_f16(random_floats(static_cast<size_t>(n * groups), seed + 1, 0.005f, 0.05f));
-  const std::vector<float> mins =
-      to_f16(random_floats(static_cast<size_t>(n * groups), seed + 2, -0.15f, 0.0f));
+  std::vector<float> scales, mins;
+  if (coded) {
+    const int64_t per_super = 256 / c.group;
+    scales = coded_values(n, groups, per_super, c.code_min, c.code_max, seed + 1);
+    mins = coded_values(n, groups, per_super, -c.code_max, 0, seed + 2);
+  } else {
+    scales = to_f16(random_floats(static_cast<size_t>(n * groups), seed + 1, 0.005f, 0.05f));
+    mins = to_f16(random_floats(static_cast<size_t>(n * groups), seed + 2, -0.15f, 0.0f));
+  }
   const auto prepack_with = [&](Plugin& p, const std::vector<float>& s) {
     tsr_weight_desc d{};
     d.struct_size = sizeof d;
@@ -256,57 +290,73 @@ TEST_P(HalfScales, BitwiseEqualToF32AndSmaller) {
     EXPECT_TRUE(take(p.api().weight_bytes(out, &bytes)).ok());
     return std::make_pair(out, bytes);
   };
-  // Tiles pad n to 48 rows; each row holds `groups` scales (and as many mins).
-  const uint64_t scale_count = static_cast<uint64_t>(48 * groups) * (asym ? 2 : 1);
+  // Tiles pad n to 48 rows; each row holds `groups` scales (and as many mins), and for kCoded
+  // one f32 per 256 columns (for the mins too).
+  const uint64_t arrays = asym ? 2 : 1;
+  const uint64_t values = static_cast<uint64_t>(48 * groups) * arrays;
+  const uint64_t saved =
+      coded ? 3 * values - 4 * static_cast<uint64_t>(48 * (k / 256)) * arrays : 2 * values;
   for (const std::string& isa : isas()) {
     for (const char* q8 : {"1", "0"}) {
       SCOPED_TRACE("isa " + isa + " q8_activations " + q8);
-      Plugin half(Options{{"cpu.isa", isa}, {"cpu.q8_activations", q8}});
+      Plugin compact(Options{{"cpu.isa", isa}, {"cpu.q8_activations", q8}});
       Plugin full(
-          Options{{"cpu.isa", isa}, {"cpu.q8_activations", q8}, {"cpu.half_tile_scales", "0"}});
-      const auto [half_weight, half_bytes] = prepack_with(half, scales);
+          Options{{"cpu.isa", isa}, {"cpu.q8_activations", q8}, {"cpu.compact_tile_scales", "0"}});
+      const auto [compact_weight, compact_bytes] = prepack_with(compact, scales);
       const auto [full_weight, full_bytes] = prepack_with(full, scales);
-      ASSERT_NE(half_weight, nullptr);
+      ASSERT_NE(compact_weight, nullptr);
       ASSERT_NE(full_weight, nullptr);
-      EXPECT_EQ(full_bytes - half_bytes, 2 * scale_count);
+      EXPECT_EQ(full_bytes - compact_bytes, saved);
       for (int64_t m : {1, 3, 8, 9, 17}) {
         SCOPED_TRACE("m " + std::to_string(m));
         const std::vector<float> x =
             random_floats(static_cast<size_t>(m * k), seed + 10 + static_cast<uint32_t>(m));
-        const std::vector<float> a = run_linear(half, half_weight, x, m, n, k);
+        const std::vector<float> a = run_linear(compact, compact_weight, x, m, n, k);
         const std::vector<float> b = run_linear(full, full_weight, x, m, n, k);
         for (size_t o = 0; o < a.size(); ++o) {
           ASSERT_EQ(std::memcmp(&a[o], &b[o], sizeof(float)), 0)
-              << "output " << o << ": f16 scales " << a[o] << ", f32 scales " << b[o];
+              << "output " << o << ": compact scales " << a[o] << ", f32 scales " << b[o];
         }
       }
-      EXPECT_TRUE(take(half.api().weight_destroy(half_weight)).ok());
+      EXPECT_TRUE(take(compact.api().weight_destroy(compact_weight)).ok());
       EXPECT_TRUE(take(full.api().weight_destroy(full_weight)).ok());
     }
   }
-  // One scale that f16 cannot hold exactly: the whole weight keeps f32 scales.
+  // One scale that neither layout holds exactly: the whole weight keeps f32 scales.
   scales[7] = 0.0123456789f;
   Plugin p;
   const auto [weight, bytes] = prepack_with(p, scales);
-  Plugin full(Options{{"cpu.half_tile_scales", "0"}});
+  Plugin full(Options{{"cpu.compact_tile_scales", "0"}});
   const auto [full_weight, full_bytes] = prepack_with(full, scales);
   EXPECT_EQ(bytes, full_bytes);
   EXPECT_TRUE(take(p.api().weight_destroy(weight)).ok());
   EXPECT_TRUE(take(full.api().weight_destroy(full_weight)).ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(TiledFormats, HalfScales,
-                         ::testing::Values(HalfCase{TSR_WEIGHT_FORMAT_INT8_GROUP, 32},
-                                           HalfCase{TSR_WEIGHT_FORMAT_INT8_GROUP, 16},
-                                           HalfCase{TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 16},
-                                           HalfCase{TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL, 0},
-                                           HalfCase{TSR_WEIGHT_FORMAT_INT4_GROUP, 64},
-                                           HalfCase{TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 32},
-                                           HalfCase{TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM, 32}),
-                         [](const auto& info) {
-                           return "format" + std::to_string(info.param.format) + "_group" +
-                                  std::to_string(info.param.group);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    TiledFormats, CompactScales,
+    ::testing::Values(
+        ScaleCase{TSR_WEIGHT_FORMAT_INT8_GROUP, 32, ScaleKind::kHalf, 0, 0},
+        ScaleCase{TSR_WEIGHT_FORMAT_INT8_GROUP, 16, ScaleKind::kHalf, 0, 0},
+        ScaleCase{TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 16, ScaleKind::kHalf, 0, 0},
+        ScaleCase{TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL, 0, ScaleKind::kHalf, 0, 0},
+        ScaleCase{TSR_WEIGHT_FORMAT_INT4_GROUP, 64, ScaleKind::kHalf, 0, 0},
+        ScaleCase{TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 32, ScaleKind::kHalf, 0, 0},
+        ScaleCase{TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM, 32, ScaleKind::kHalf, 0, 0},
+        // The K-quants: Q6_K, Q3_K, Q4_K, Q2_K, Q5_K.
+        ScaleCase{TSR_WEIGHT_FORMAT_INT8_GROUP, 16, ScaleKind::kCoded, -128, 127},
+        ScaleCase{TSR_WEIGHT_FORMAT_INT4_GROUP, 16, ScaleKind::kCoded, -32, 31},
+        ScaleCase{TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 32, ScaleKind::kCoded, 0, 63},
+        // Sub-scales whose largest is not a quantizer's maximum (an importance-matrix search).
+        ScaleCase{TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 32, ScaleKind::kCoded, 0, 61},
+        ScaleCase{TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 16, ScaleKind::kCoded, 0, 15},
+        ScaleCase{TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM, 32, ScaleKind::kCoded, 0, 63}),
+    [](const auto& info) {
+      return "format" + std::to_string(info.param.format) + "_group" +
+             std::to_string(info.param.group) +
+             (info.param.kind == ScaleKind::kCoded ? "_coded" + std::to_string(info.param.code_max)
+                                                   : std::string("_half"));
+    });
 
 }  // namespace
 }  // namespace tsr::test
