@@ -54,18 +54,24 @@ std::unique_ptr<QuantWeight> QuantWeight::create(const tsr_weight_desc& desc) {
   const bool integer = desc.format == TSR_WEIGHT_FORMAT_INT4_GROUP ||
                        desc.format == TSR_WEIGHT_FORMAT_INT8_GROUP ||
                        desc.format == TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL;
-  const TileFormat tile_format =
-      desc.format == TSR_WEIGHT_FORMAT_INT4_GROUP ? TileFormat::kInt4 : TileFormat::kInt8;
-  if (integer && tileable_group(tile_format, w->group_) && w->k_ % kTileBlock == 0) {
+  const bool int4 = desc.format == TSR_WEIGHT_FORMAT_INT4_GROUP;
+  const auto* q = static_cast<const int8_t*>(desc.data);
+  const size_t count = static_cast<size_t>(desc.rows) * static_cast<size_t>(desc.cols);
+  // int8 weights within -32..31 (GGUF Q6_K, Q5_0) take 6-bit tiles: 25% fewer bytes.
+  const bool six_bit =
+      integer && !int4 && std::all_of(q, q + count, [](int8_t v) { return v >= -32 && v < 32; });
+  w->tile_format_ = int4 ? TileFormat::kInt4 : six_bit ? TileFormat::kInt6 : TileFormat::kInt8;
+  if (integer && tileable_group(w->tile_format_, w->group_) && w->k_ % kTileBlock == 0) {
     w->tiled_ = true;
     const auto* scales = static_cast<const float*>(desc.scales);
     std::vector<float> packed;
-    if (desc.format == TSR_WEIGHT_FORMAT_INT4_GROUP) {
+    if (int4) {
       pack_tiles_i4(static_cast<const uint8_t*>(desc.data), scales, w->n_, w->k_, w->group_,
                     w->data_, packed);
+    } else if (six_bit) {
+      pack_tiles_i6(q, scales, w->n_, w->k_, w->group_, w->data_, packed);
     } else {
-      pack_tiles_i8(static_cast<const int8_t*>(desc.data), scales, w->n_, w->k_, w->group_,
-                    w->data_, packed);
+      pack_tiles_i8(q, scales, w->n_, w->k_, w->group_, w->data_, packed);
     }
     w->tile_scales_.assign(std::move(packed), {}, w->k_, w->group_);
     return w;
@@ -125,9 +131,7 @@ void QuantWeight::run(const float* x, int64_t m, float* out) const {
 }
 
 TiledWeight QuantWeight::tiles() const {
-  const TileFormat format =
-      format_ == TSR_WEIGHT_FORMAT_INT4_GROUP ? TileFormat::kInt4 : TileFormat::kInt8;
-  return TiledWeight{data_.data(), &tile_scales_, n_, k_, group_, format};
+  return TiledWeight{data_.data(), &tile_scales_, n_, k_, group_, tile_format_};
 }
 
 void QuantWeight::run_canonical(const float* x, int64_t m, float* out) const {

@@ -3,8 +3,9 @@
 //
 // int8/int4 weights whose groups are whole 32-blocks (GGUF Q8_0/Q4_0, --quantization
 // int8|int4 on hidden sizes that are multiples of 32, int8 per-channel) or groups of 16 with
-// K a multiple of 32 (GGUF Q6_K, Q3_K: split tiles) are repacked at
-// prepack into row-interleaved tiles (quant_tiles.h). Every call quantizes its activation
+// K a multiple of 32 (GGUF Q6_K, Q3_K: split tiles) are repacked at prepack into
+// row-interleaved tiles (quant_tiles.h); int8 weights whose values all lie in -32..31 (Q6_K,
+// Q5_0) take the 6-bit tiles, 6 bits per weight instead of 8. Every call quantizes its activation
 // rows once to int8 per 32-block and runs integer tile kernels over all M rows at once, for
 // decode batches and prefill alike: each weight byte is read once per call whatever M is,
 // and the weights are never widened to f32 (the ~0.4% activation-quantization error is
@@ -53,6 +54,7 @@ class QuantWeight {
   int64_t k_ = 0;
   int64_t group_ = 0;  // along K; k_ for per-channel formats
   bool tiled_ = false;
+  TileFormat tile_format_ = TileFormat::kInt8;  // when tiled_: kInt8, kInt6 or kInt4
   std::vector<uint8_t> data_;
   std::vector<float> scales_;  // canonical layout: [n][k / group_]
   TileScales tile_scales_;     // tiled

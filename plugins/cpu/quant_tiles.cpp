@@ -24,11 +24,52 @@ int canonical_nibble(const uint8_t* row, int64_t j) {
   return (j % 2 == 0) ? (byte & 0x0f) : (byte >> 4);
 }
 
-// Bit 4 of row r's code 4c + j in a 5-bit tile block.
-int32_t fifth_bit(const uint8_t* block, int64_t c, int64_t r, int64_t j) {
-  uint64_t mask;
-  std::memcpy(&mask, block + kTileBlockBytesI4 + c * 8, 8);
-  return static_cast<int32_t>((mask >> (r * 4 + j)) & 1);
+// Mask planes after the int4 bytes of a block: bit 4 of the codes (5- and 6-bit), bit 5 (6-bit).
+constexpr int mask_planes(TileFormat f) {
+  return f == TileFormat::kInt5Asym ? 1 : f == TileFormat::kInt6 ? 2 : 0;
+}
+
+// Bits 4 and up of row r's code 4c + j in a 5- or 6-bit tile block, in place.
+int32_t high_bits(const uint8_t* block, int planes, int64_t c, int64_t r, int64_t j) {
+  int32_t bits = 0;
+  for (int p = 0; p < planes; ++p) {
+    uint64_t mask;
+    std::memcpy(&mask, block + kTileBlockBytesI4 + (p * 8 + c) * 8, 8);
+    bits |= static_cast<int32_t>((mask >> (r * 4 + j)) & 1) << (4 + p);
+  }
+  return bits;
+}
+
+// Packs uint8 codes [n][k] below 16 << planes into tiles of int4 blocks plus mask planes.
+void pack_code_tiles(const uint8_t* codes, int planes, const float* scales, int64_t n, int64_t k,
+                     int64_t group, std::vector<uint8_t>& data, std::vector<float>& packed_scales) {
+  const int64_t tiles = tiles_for(n);
+  const int64_t blocks = k / kTileBlock;
+  const int64_t block_bytes = kTileBlockBytesI4 + planes * 8 * 8;
+  // Padding rows hold code 0 (the asymmetric formats' padding scale and min are 0; a
+  // symmetric format's padding scale is 0 too).
+  data.assign(static_cast<size_t>(tiles * blocks * block_bytes), 0);
+  for (int64_t row = 0; row < n; ++row) {
+    const int64_t t = row / kTileRows;
+    const int64_t r = row % kTileRows;
+    const uint8_t* src = codes + row * k;
+    for (int64_t b = 0; b < blocks; ++b) {
+      uint8_t* block = data.data() + (t * blocks + b) * block_bytes;
+      const uint8_t* u = src + b * kTileBlock;
+      for (int64_t c = 0; c < 8; ++c) {
+        for (int64_t j = 0; j < 4; ++j) {
+          uint8_t& byte = block[(c % 4) * 64 + r * 4 + j];
+          const uint8_t code = u[c * 4 + j];
+          byte |= static_cast<uint8_t>(c < 4 ? (code & 0x0f) : (code & 0x0f) << 4);
+          for (int p = 0; p < planes; ++p) {
+            uint8_t* mask_byte = block + kTileBlockBytesI4 + (p * 8 + c) * 8 + (r * 4 + j) / 8;
+            *mask_byte |= static_cast<uint8_t>(((code >> (4 + p)) & 1) << ((r * 4 + j) % 8));
+          }
+        }
+      }
+    }
+  }
+  pack_tile_scales(scales, n, k / group, packed_scales);
 }
 
 // Group g's value for row r of a tile's scales or mins, in f32.
@@ -56,7 +97,7 @@ void tile_generic(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, in
                   int64_t rows) {
   constexpr bool kInt4 = kFormat != TileFormat::kInt8;
   constexpr bool kAsym = is_asym(kFormat);
-  constexpr int32_t kOffset = kAsym ? 0 : kInt4 ? 8 : 128;
+  constexpr int32_t kOffset = tile_offset(kFormat);
   constexpr int64_t kBlockBytes = tile_block_bytes(kFormat);
   const int64_t k_blocks = x.k / kTileBlock;
   for (int64_t i = 0; i < m; ++i) {
@@ -73,7 +114,9 @@ void tile_generic(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, in
             if constexpr (kInt4) {
               const uint8_t byte = block[(c % 4) * 64 + r * 4 + j];
               u = c < 4 ? (byte & 0x0f) : (byte >> 4);
-              if constexpr (kFormat == TileFormat::kInt5Asym) u |= fifth_bit(block, c, r, j) << 4;
+              if constexpr (mask_planes(kFormat) > 0) {
+                u |= high_bits(block, mask_planes(kFormat), c, r, j);
+              }
             } else {
               u = block[c * 64 + r * 4 + j];
             }
@@ -101,9 +144,13 @@ void tile_generic(const QuantTile& w, const Q8Rows& x, int64_t m, float* out, in
   }
 }
 
-const TileKernels kGeneric = {
-    "generic",   tile_generic<TileFormat::kInt8>,     tile_generic<TileFormat::kInt4>,
-    quantize_q8, tile_generic<TileFormat::kInt4Asym>, tile_generic<TileFormat::kInt5Asym>};
+const TileKernels kGeneric = {"generic",
+                              tile_generic<TileFormat::kInt8>,
+                              tile_generic<TileFormat::kInt4>,
+                              quantize_q8,
+                              tile_generic<TileFormat::kInt4Asym>,
+                              tile_generic<TileFormat::kInt5Asym>,
+                              tile_generic<TileFormat::kInt6>};
 std::atomic<const TileKernels*> g_active{&kGeneric};
 
 }  // namespace
@@ -167,34 +214,19 @@ void pack_tiles_i4(const uint8_t* q, const float* scales, int64_t n, int64_t k, 
 
 void pack_tiles_i5(const uint8_t* codes, const float* scales, int64_t n, int64_t k, int64_t group,
                    std::vector<uint8_t>& data, std::vector<float>& packed_scales) {
-  const int64_t tiles = tiles_for(n);
-  const int64_t blocks = k / kTileBlock;
-  data.assign(static_cast<size_t>(tiles * blocks * kTileBlockBytesI5), 0);  // padding: u = 0
-  for (int64_t row = 0; row < n; ++row) {
-    const int64_t t = row / kTileRows;
-    const int64_t r = row % kTileRows;
-    const uint8_t* src = codes + row * k;
-    for (int64_t b = 0; b < blocks; ++b) {
-      uint8_t* block = data.data() + (t * blocks + b) * kTileBlockBytesI5;
-      const uint8_t* u = src + b * kTileBlock;
-      for (int64_t c = 0; c < 8; ++c) {
-        uint64_t mask;
-        std::memcpy(&mask, block + kTileBlockBytesI4 + c * 8, 8);
-        for (int64_t j = 0; j < 4; ++j) {
-          uint8_t& byte = block[(c % 4) * 64 + r * 4 + j];
-          byte |= static_cast<uint8_t>(c < 4 ? (u[c * 4 + j] & 0x0f) : (u[c * 4 + j] & 0x0f) << 4);
-          mask |= static_cast<uint64_t>(u[c * 4 + j] >> 4) << (r * 4 + j);
-        }
-        std::memcpy(block + kTileBlockBytesI4 + c * 8, &mask, 8);
-      }
-    }
-  }
-  pack_tile_scales(scales, n, k / group, packed_scales);
+  pack_code_tiles(codes, 1, scales, n, k, group, data, packed_scales);
+}
+
+void pack_tiles_i6(const int8_t* q, const float* scales, int64_t n, int64_t k, int64_t group,
+                   std::vector<uint8_t>& data, std::vector<float>& packed_scales) {
+  std::vector<uint8_t> codes(static_cast<size_t>(n * k));
+  for (size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<uint8_t>(q[i] + 32);
+  pack_code_tiles(codes.data(), 2, scales, n, k, group, data, packed_scales);
 }
 
 void unpack_tile_row(const QuantTile& w, TileFormat format, int64_t r, float* out) {
   const bool int4 = format != TileFormat::kInt8;
-  const int offset = format == TileFormat::kInt4 ? 8 : format == TileFormat::kInt8 ? 128 : 0;
+  const int offset = tile_offset(format);
   const int64_t block_bytes = tile_block_bytes(format);
   for (int64_t b = 0; b < w.blocks; ++b) {
     for (int64_t c = 0; c < 8; ++c) {
@@ -207,7 +239,7 @@ void unpack_tile_row(const QuantTile& w, TileFormat format, int64_t r, float* ou
           const uint8_t* block = w.data + b * block_bytes;
           const uint8_t byte = block[(c % 4) * 64 + r * 4 + j];
           u = c < 4 ? (byte & 0x0f) : (byte >> 4);
-          if (format == TileFormat::kInt5Asym) u |= fifth_bit(block, c, r, j) << 4;
+          u |= high_bits(block, mask_planes(format), c, r, j);
         } else {
           u = w.data[b * kTileBlockBytesI8 + c * 64 + r * 4 + j];
         }
@@ -319,7 +351,8 @@ void run_tiles(const TiledWeight& w, const float* x, int64_t m, float* out, bool
   const TileKernel kernel = w.format == TileFormat::kInt8       ? set.i8
                             : w.format == TileFormat::kInt4     ? set.i4
                             : w.format == TileFormat::kInt4Asym ? set.i4_asym
-                                                                : set.i5_asym;
+                            : w.format == TileFormat::kInt5Asym ? set.i5_asym
+                                                                : set.i6;
   // Cache blocking for prefill: a thread takes kGroupTiles tiles (128 rows: 128 KB of
   // int8 weights at K = 1024, L2-resident) and runs every chunk of kChunkRows activation
   // rows (L1-resident) through all of them, so the activations are re-read once per 128

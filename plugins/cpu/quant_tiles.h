@@ -26,7 +26,9 @@
 // vpdpbusd and vpmaddubsw want (unsigned times signed); the activation blocks' sums, computed
 // when the activations are quantized, remove it: sum (u - offset) x = sum u x - offset sum x.
 // Asymmetric 5-bit codes (u in 0..31) keep their low 4 bits as an int4 tile block and the
-// fifth bits in 64 bytes of per-chunk masks after it (kTileBlockBytesI5).
+// fifth bits in 64 bytes of per-chunk masks after it (kTileBlockBytesI5). Symmetric 6-bit
+// codes (int8 weights within -32..31, u = w + 32: GGUF Q6_K and Q5_0) keep two such mask
+// planes, bit 4 and bit 5 (kTileBlockBytesI6): 6 bits per weight instead of int8's 8.
 // Asymmetric int4 (w = u * scale + min, u in 0..15) keeps the int4 tile bytes as they are and
 // adds per-group mins beside the scales: per block, scale * xs * sum u xq + min * (the f32
 // sum of the block's activations), so the min part adds no activation rounding.
@@ -75,7 +77,15 @@ struct Q8Rows {
   const float* half_block_sum = nullptr;
 };
 
-enum class TileFormat { kInt8, kInt4, kInt4Asym, kInt5Asym };
+enum class TileFormat { kInt8, kInt4, kInt4Asym, kInt5Asym, kInt6 };
+
+// The offset a symmetric format's stored code carries (u = w + offset); 0 for asymmetric.
+constexpr int32_t tile_offset(TileFormat f) {
+  return f == TileFormat::kInt8   ? 128
+         : f == TileFormat::kInt4 ? 8
+         : f == TileFormat::kInt6 ? 32
+                                  : 0;
+}
 
 // Formats whose weights are w = u * scale + min (mins beside the scales, no offset).
 constexpr bool is_asym(TileFormat f) {
@@ -112,6 +122,7 @@ struct TileKernels {
   QuantizeRow quantize;
   TileKernel i4_asym;  // reads x.block_sum and w.mins
   TileKernel i5_asym;  // the same, with the codes' fifth bit from the block's masks
+  TileKernel i6;       // symmetric 6-bit codes: int4 blocks plus two mask planes
 };
 
 // Bytes of one packed block of one tile.
@@ -120,10 +131,13 @@ inline constexpr int64_t kTileBlockBytesI4 = kTileRows * kTileBlock / 2;
 // 5-bit: the int4 block, then 8 little-endian 64-bit masks (one per chunk c, bit 4r + j the
 // fifth bit of row r's code 4c + j), read with mask registers on AVX-512.
 inline constexpr int64_t kTileBlockBytesI5 = kTileBlockBytesI4 + 8 * 8;
+// 6-bit: the int4 block, the bit-4 masks as in 5-bit, then 8 more for bit 5.
+inline constexpr int64_t kTileBlockBytesI6 = kTileBlockBytesI4 + 2 * 8 * 8;
 
 constexpr int64_t tile_block_bytes(TileFormat f) {
   return f == TileFormat::kInt8       ? kTileBlockBytesI8
          : f == TileFormat::kInt5Asym ? kTileBlockBytesI5
+         : f == TileFormat::kInt6     ? kTileBlockBytesI6
                                       : kTileBlockBytesI4;
 }
 // How far ahead (in blocks of one tile; past its end is the next tile) the multi-row tile
@@ -136,6 +150,9 @@ void pack_tiles_i8(const int8_t* q, const float* scales, int64_t n, int64_t k, i
                    std::vector<uint8_t>& data, std::vector<float>& packed_scales);
 void pack_tiles_i4(const uint8_t* q, const float* scales, int64_t n, int64_t k, int64_t group,
                    std::vector<uint8_t>& data, std::vector<float>& packed_scales);
+// Packs int8 [n][k] within -32..31 (GGUF Q6_K, Q5_0) into 6-bit tiles (u = w + 32).
+void pack_tiles_i6(const int8_t* q, const float* scales, int64_t n, int64_t k, int64_t group,
+                   std::vector<uint8_t>& data, std::vector<float>& packed_scales);
 // Packs canonical uint8 codes [n][k] below 32 (GGUF Q5_1 / Q5_K) into 5-bit tiles.
 void pack_tiles_i5(const uint8_t* codes, const float* scales, int64_t n, int64_t k, int64_t group,
                    std::vector<uint8_t>& data, std::vector<float>& packed_scales);
@@ -147,7 +164,7 @@ void pack_tile_scales(const float* scales, int64_t n, int64_t groups, std::vecto
 void unpack_tile_row(const QuantTile& w, TileFormat format, int64_t r, float* out);
 
 // Whether a weight of this format and group size (along K, a multiple of 32) can be tiled:
-// groups of whole 32-blocks, or groups of 16 for the int8, int4 and asymmetric int4 tiles.
+// groups of whole 32-blocks, or groups of 16 for all but the 5-bit tiles.
 constexpr bool tileable_group(TileFormat f, int64_t group) {
   return group % kTileBlock == 0 || (group == kTileBlock / 2 && f != TileFormat::kInt5Asym);
 }

@@ -55,9 +55,9 @@ template <TileFormat kFormat, int kFirst, int kCount>
 inline __m256i chunks_dot(const __m256i* wv, const int8_t* xb) {
   const __m256i ones = _mm256_set1_epi16(1);
   __m256i dot = _mm256_setzero_si256();
-  if constexpr (kFormat == TileFormat::kInt5Asym) {
-    // 5-bit codes: a chunk's pairs reach 2 * 31 * 127, so they widen to int32 per chunk
-    // (eight chunks summed in int16 could overflow).
+  if constexpr (kFormat == TileFormat::kInt5Asym || kFormat == TileFormat::kInt6) {
+    // 5- and 6-bit codes: a chunk's pairs reach 2 * 63 * 127, so they widen to int32 per
+    // chunk (several chunks summed in int16 could overflow).
 #pragma GCC unroll 8
     for (int c = kFirst; c < kFirst + kCount; ++c) {
       dot = _mm256_add_epi32(
@@ -90,7 +90,12 @@ template <TileFormat kFormat, int kM, ScaleLayout kLayout, bool kSplit>
 void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float* out, int64_t ldo,
                int64_t rows) {
   constexpr bool kInt4 = kFormat != TileFormat::kInt8;
-  constexpr bool kFive = kFormat == TileFormat::kInt5Asym;
+  // The offset of the codes built from nibbles (int4: 8, 6-bit: 32); int8 weights are taken
+  // signed (chunks_dot), so they need none.
+  constexpr int32_t kNibbleOffset = kInt4 ? tile_offset(kFormat) : 0;
+  constexpr int kPlanes = kFormat == TileFormat::kInt5Asym ? 1
+                          : kFormat == TileFormat::kInt6   ? 2
+                                                           : 0;
   constexpr bool kAsym = is_asym(kFormat);
   constexpr int64_t kBlockBytes = tile_block_bytes(kFormat);
   const int64_t k_blocks = x.k / kTileBlock;
@@ -127,21 +132,26 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
         wv[v] = _mm256_and_si256(raw, low);
         wv[v + 4] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);
       }
-      if constexpr (kFive) {
+      if constexpr (kPlanes > 0) {
         // This half's 32 fifth bits of chunk c (mask bits 32 half ..) become 0x10 in their
-        // bytes: byte b of the vector tests bit b % 8 of mask byte b / 8.
+        // bytes: byte b of the vector tests bit b % 8 of mask byte b / 8. The sixth bits
+        // (6-bit codes, the second plane) likewise become 0x20.
         const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2,
                                                 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
         const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
-        const __m256i sixteen = _mm256_set1_epi8(0x10);
+        const uint8_t* planes = w.data + b * kBlockBytes + kTileBlockBytesI4 + half * 4;
+#pragma GCC unroll 2
+        for (int p = 0; p < kPlanes; ++p) {
+          const __m256i value = _mm256_set1_epi8(static_cast<char>(0x10 << p));
 #pragma GCC unroll 8
-        for (int c = 0; c < 8; ++c) {
-          uint32_t bits;
-          std::memcpy(&bits, w.data + b * kBlockBytes + kTileBlockBytesI4 + c * 8 + half * 4, 4);
-          const __m256i bytes =
-              _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int32_t>(bits)), spread);
-          const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
-          wv[c] = _mm256_or_si256(wv[c], _mm256_and_si256(set, sixteen));
+          for (int c = 0; c < 8; ++c) {
+            uint32_t bits;
+            std::memcpy(&bits, planes + (p * 8 + c) * 8, 4);
+            const __m256i bytes =
+                _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int32_t>(bits)), spread);
+            const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+            wv[c] = _mm256_or_si256(wv[c], _mm256_and_si256(set, value));
+          }
         }
       }
     } else {
@@ -167,9 +177,9 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
         const int64_t at = (row * k_blocks + b) * 2;
         __m256i lo = chunks_dot<kFormat, 0, 4>(wv, xb);
         __m256i hi = chunks_dot<kFormat, 4, 4>(wv, xb);
-        if constexpr (kInt4 && !kAsym) {
-          lo = _mm256_add_epi32(lo, _mm256_set1_epi32(-8 * x.half_sum[at]));
-          hi = _mm256_add_epi32(hi, _mm256_set1_epi32(-8 * x.half_sum[at + 1]));
+        if constexpr (kNibbleOffset != 0) {
+          lo = _mm256_add_epi32(lo, _mm256_set1_epi32(-kNibbleOffset * x.half_sum[at]));
+          hi = _mm256_add_epi32(hi, _mm256_set1_epi32(-kNibbleOffset * x.half_sum[at + 1]));
         }
         acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), _mm256_mul_ps(ws[0], xs), acc[i]);
         if constexpr (kAsym) {
@@ -182,8 +192,8 @@ void half_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, int half, float*
         continue;
       }
       __m256i dot = chunks_dot<kFormat, 0, 8>(wv, xb);
-      if constexpr (kInt4 && !kAsym) {
-        dot = _mm256_add_epi32(dot, _mm256_set1_epi32(-8 * x.sum[row * k_blocks + b]));
+      if constexpr (kNibbleOffset != 0) {
+        dot = _mm256_add_epi32(dot, _mm256_set1_epi32(-kNibbleOffset * x.sum[row * k_blocks + b]));
       }
       acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(ws[0], xs), acc[i]);
       if constexpr (kAsym) {
@@ -267,9 +277,13 @@ const TileKernels* tile_kernels_avx2() {
   // The f16 scales also need F16C, which select_isa() requires for the AVX2 level before
   // set_tile_kernels() asks for this set.
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return nullptr;
-  static const TileKernels table = {
-      "avx2",      tile_avx2<TileFormat::kInt8>,     tile_avx2<TileFormat::kInt4>,
-      quantize_q8, tile_avx2<TileFormat::kInt4Asym>, tile_avx2<TileFormat::kInt5Asym>};
+  static const TileKernels table = {"avx2",
+                                    tile_avx2<TileFormat::kInt8>,
+                                    tile_avx2<TileFormat::kInt4>,
+                                    quantize_q8,
+                                    tile_avx2<TileFormat::kInt4Asym>,
+                                    tile_avx2<TileFormat::kInt5Asym>,
+                                    tile_avx2<TileFormat::kInt6>};
   return &table;
 }
 }  // namespace tsr::cpu

@@ -115,7 +115,7 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
                __mmask16 rows_mask) {
   constexpr bool kInt4 = kFormat != TileFormat::kInt8;
   constexpr bool kAsym = is_asym(kFormat);
-  constexpr int32_t kOffset = kAsym ? 0 : kInt4 ? 8 : 128;
+  constexpr int32_t kOffset = tile_offset(kFormat);
   constexpr int64_t kBlockBytes = tile_block_bytes(kFormat);
   const int64_t k_blocks = x.k / kTileBlock;
   const __m512i low = _mm512_set1_epi8(0x0f);
@@ -142,14 +142,19 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
         wv[v] = _mm512_and_si512(raw, low);
         wv[v + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low);
       }
-      if constexpr (kFormat == TileFormat::kInt5Asym) {
-        // The fifth bits: chunk c's 64-bit mask adds 16 to the bytes whose bit is set.
-        const __m512i sixteen = _mm512_set1_epi8(0x10);
+      if constexpr (kFormat == TileFormat::kInt5Asym || kFormat == TileFormat::kInt6) {
+        // The fifth bits: chunk c's 64-bit mask adds 16 to the bytes whose bit is set; the
+        // sixth bits (6-bit codes) likewise add 32.
+        constexpr int kPlanes = kFormat == TileFormat::kInt6 ? 2 : 1;
+#pragma GCC unroll 2
+        for (int p = 0; p < kPlanes; ++p) {
+          const __m512i bit = _mm512_set1_epi8(static_cast<char>(0x10 << p));
 #pragma GCC unroll 8
-        for (int c = 0; c < 8; ++c) {
-          uint64_t bits;
-          std::memcpy(&bits, block + kTileBlockBytesI4 + c * 8, 8);
-          wv[c] = _mm512_mask_add_epi8(wv[c], _cvtu64_mask64(bits), wv[c], sixteen);
+          for (int c = 0; c < 8; ++c) {
+            uint64_t bits;
+            std::memcpy(&bits, block + kTileBlockBytesI4 + (p * 8 + c) * 8, 8);
+            wv[c] = _mm512_mask_add_epi8(wv[c], _cvtu64_mask64(bits), wv[c], bit);
+          }
         }
       }
     } else {
@@ -285,9 +290,13 @@ const TileKernels* tile_kernels_avx512_vnni() {
       !__builtin_cpu_supports("avx512vnni")) {
     return nullptr;
   }
-  static const TileKernels table = {
-      "avx512-vnni", tile_vnni<TileFormat::kInt8>,     tile_vnni<TileFormat::kInt4>,
-      quantize_row,  tile_vnni<TileFormat::kInt4Asym>, tile_vnni<TileFormat::kInt5Asym>};
+  static const TileKernels table = {"avx512-vnni",
+                                    tile_vnni<TileFormat::kInt8>,
+                                    tile_vnni<TileFormat::kInt4>,
+                                    quantize_row,
+                                    tile_vnni<TileFormat::kInt4Asym>,
+                                    tile_vnni<TileFormat::kInt5Asym>,
+                                    tile_vnni<TileFormat::kInt6>};
   return &table;
 }
 }  // namespace tsr::cpu

@@ -28,7 +28,8 @@ namespace {
 
 struct Case {
   tsr_weight_format format;
-  int64_t group;  // 0 for per-channel
+  int64_t group;         // 0 for per-channel
+  bool six_bit = false;  // int8 values within -32..31: the 6-bit tiles (GGUF Q6_K, Q5_0)
 };
 
 struct Weight {
@@ -44,6 +45,9 @@ Weight make(const Case& c, int64_t n, int64_t k, uint32_t seed) {
   const bool int4 = c.format == TSR_WEIGHT_FORMAT_INT4_GROUP;
   w.data.resize(static_cast<size_t>(int4 ? n * k / 2 : n * k));
   for (auto& b : w.data) b = static_cast<uint8_t>(byte(rng));
+  if (c.six_bit) {
+    for (auto& b : w.data) b = static_cast<uint8_t>(static_cast<int8_t>(b % 64 - 32));
+  }
   const int64_t groups = c.group == 0 ? 1 : k / c.group;
   w.scales = random_floats(static_cast<size_t>(n * groups), seed + 1, 0.01f, 0.05f);
   w.dense = dequantize(c.format, n, k, c.group == 0 ? k : c.group, w.data.data(), w.scales.data());
@@ -122,7 +126,8 @@ TEST_P(QuantTiles, WithinStatedBoundOnEveryIsa) {
   const Case c = GetParam();
   const int64_t n = 40;  // tiles of 16, 16 and a partial 8
   const int64_t k = 128;
-  const uint32_t seed = 17 + static_cast<uint32_t>(c.format) * 10 + static_cast<uint32_t>(c.group);
+  const uint32_t seed = 17 + static_cast<uint32_t>(c.format) * 10 + static_cast<uint32_t>(c.group) +
+                        (c.six_bit ? 5 : 0);
   SCOPED_TRACE("seed " + std::to_string(seed));
   const Weight w = make(c, n, k, seed);
   std::map<int64_t, std::vector<float>> generic;
@@ -194,6 +199,9 @@ TEST_P(QuantTiles, NonFiniteActivationsPropagate) {
 
 INSTANTIATE_TEST_SUITE_P(IntegerFormats, QuantTiles,
                          ::testing::Values(Case{TSR_WEIGHT_FORMAT_INT8_GROUP, 16},
+                                           Case{TSR_WEIGHT_FORMAT_INT8_GROUP, 16, true},
+                                           Case{TSR_WEIGHT_FORMAT_INT8_GROUP, 32, true},
+                                           Case{TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL, 0, true},
                                            Case{TSR_WEIGHT_FORMAT_INT8_GROUP, 32},
                                            Case{TSR_WEIGHT_FORMAT_INT8_GROUP, 64},
                                            Case{TSR_WEIGHT_FORMAT_INT8_PER_CHANNEL, 0},
@@ -216,6 +224,7 @@ struct ScaleCase {
   ScaleKind kind;
   int code_min;  // kCoded: the sub-scale range, its end (the largest magnitude) in every run
   int code_max;
+  bool six_bit = false;  // int8 data within -32..31 (6-bit tiles)
 };
 
 // n x groups values as d * code: one random f16 d per row and 256 columns, codes uniform in
@@ -258,6 +267,9 @@ TEST_P(CompactScales, BitwiseEqualToF32AndSmaller) {
                                           c.format == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM ? 31 : 255);
   std::vector<uint8_t> data(static_cast<size_t>(nibbles ? n * k / 2 : n * k));
   for (auto& b : data) b = static_cast<uint8_t>(byte(rng));
+  if (c.six_bit) {
+    for (auto& b : data) b = static_cast<uint8_t>(static_cast<int8_t>(b % 64 - 32));
+  }
   const int64_t groups = c.group == 0 ? 1 : k / c.group;
   const auto to_f16 = [](std::vector<float> v) {
     for (float& f : v) f = tsr::sdk::f16_to_f32(tsr::sdk::f32_to_f16(f));
@@ -345,6 +357,8 @@ INSTANTIATE_TEST_SUITE_P(
         ScaleCase{TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM, 32, ScaleKind::kHalf, 0, 0},
         // The K-quants: Q6_K, Q3_K, Q4_K, Q2_K, Q5_K.
         ScaleCase{TSR_WEIGHT_FORMAT_INT8_GROUP, 16, ScaleKind::kCoded, -128, 127},
+        ScaleCase{TSR_WEIGHT_FORMAT_INT8_GROUP, 16, ScaleKind::kCoded, -128, 127, true},
+        ScaleCase{TSR_WEIGHT_FORMAT_INT8_GROUP, 32, ScaleKind::kHalf, 0, 0, true},
         ScaleCase{TSR_WEIGHT_FORMAT_INT4_GROUP, 16, ScaleKind::kCoded, -32, 31},
         ScaleCase{TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM, 32, ScaleKind::kCoded, 0, 63},
         // Sub-scales whose largest is not a quantizer's maximum (an importance-matrix search).
@@ -355,7 +369,8 @@ INSTANTIATE_TEST_SUITE_P(
       return "format" + std::to_string(info.param.format) + "_group" +
              std::to_string(info.param.group) +
              (info.param.kind == ScaleKind::kCoded ? "_coded" + std::to_string(info.param.code_max)
-                                                   : std::string("_half"));
+                                                   : std::string("_half")) +
+             (info.param.six_bit ? "_six_bit" : "");
     });
 
 }  // namespace
