@@ -46,6 +46,11 @@ void require_initialized(const char* what);
 // option cpu.linear_out_parts=0, which makes the engine run q, k and v as three GEMMs: the
 // path of plugins without the capability, for tests and A/B benchmarks.
 bool linear_out_parts_enabled();
+// The host option cpu.q8_activations (default on): whether quantized linears quantize their
+// activations to int8 per block of 32 (else f32 on dequantized weights). Asked at each
+// call: the host answers with the options of the engine asking (several engines of one
+// process may differ), so weights read it once, at prepack.
+bool q8_activations_enabled();
 
 }  // namespace tsr::cpu
 

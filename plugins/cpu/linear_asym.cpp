@@ -28,11 +28,6 @@ constexpr int64_t kAsymGemmMinRows = 32;
 
 }  // namespace
 
-bool q8_activations_enabled() {
-  const char* value = host().option("cpu.q8_activations");
-  return value == nullptr || std::string(value) != "0";
-}
-
 bool quantize_q8_row(const float* x, int64_t k, int64_t group, int8_t* xq, float* xs,
                      float* group_sums) {
   for (int64_t b = 0; b < k / kBlock; ++b) {
@@ -58,6 +53,7 @@ bool quantize_q8_row(const float* x, int64_t k, int64_t group, int8_t* xq, float
 
 std::unique_ptr<AsymInt4Weight> AsymInt4Weight::create(const tsr_weight_desc& desc) {
   auto w = std::make_unique<AsymInt4Weight>();
+  w->q8_ = q8_activations_enabled();
   w->n_ = desc.rows;
   w->k_ = desc.cols;
   w->group_ = desc.group_size;
@@ -109,7 +105,7 @@ void AsymInt4Weight::dequant_row(int64_t row, float* out) const {
 void AsymInt4Weight::run(const float* x, int64_t m, float* out) const {
   if (m == 0) return;
   if (tiled_) {
-    run_tiles(tiles(), x, m, out, q8_activations_enabled());
+    run_tiles(tiles(), x, m, out, q8_);
     return;
   }
   const int64_t n = n_;

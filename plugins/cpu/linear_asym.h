@@ -30,8 +30,6 @@
 
 namespace tsr::cpu {
 
-// The host option cpu.q8_activations (default on): whether decode quantizes activations to int8.
-bool q8_activations_enabled();
 // One activation row into int8 blocks of 32 (scale xs[b] = absmax / 127, round to nearest) and
 // its f32 sums per weight group (k and group multiples of 32). False when the row has a NaN or
 // Inf. Used by the INT8_GROUP_ASYM GEMV (linear_asym8.cpp).
@@ -55,6 +53,7 @@ class AsymInt4Weight {
   int64_t n_ = 0;
   int64_t k_ = 0;
   int64_t group_ = 0;
+  bool q8_ = true;      // cpu.q8_activations at prepack
   bool tiled_ = false;  // row-interleaved int4 tiles (quant_tiles.h), mins beside the scales
   std::vector<uint8_t> data_;
   std::vector<float> scales_;  // canonical layout: [n][groups]

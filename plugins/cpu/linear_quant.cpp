@@ -30,21 +30,11 @@ const std::array<float, 256>& fp8_table() {
   return table;
 }
 
-// cpu.q8_activations=0 keeps activations in f32 on every path (exact dequantized-weight
-// results, several times slower). Read once: host options are fixed after initialize, and a
-// linear call should not pay for a string lookup.
-bool q8_activations() {
-  static const bool value = [] {
-    const char* text = host().option("cpu.q8_activations");
-    return text == nullptr || std::string(text) != "0";
-  }();
-  return value;
-}
-
 }  // namespace
 
 std::unique_ptr<QuantWeight> QuantWeight::create(const tsr_weight_desc& desc) {
   auto w = std::make_unique<QuantWeight>();
+  w->q8_ = q8_activations_enabled();
   w->format_ = desc.format;
   w->n_ = desc.rows;
   w->k_ = desc.cols;
@@ -124,7 +114,7 @@ void QuantWeight::dequant_row(int64_t row, float* out) const {
 void QuantWeight::run(const float* x, int64_t m, float* out) const {
   if (m == 0) return;
   if (tiled_) {
-    run_tiles(tiles(), x, m, out, q8_activations());
+    run_tiles(tiles(), x, m, out, q8_);
   } else {
     run_canonical(x, m, out);
   }

@@ -109,6 +109,11 @@ bool linear_out_parts_enabled() {
   return is_initialized() ? g_linear_out_parts.load() : read_linear_out_parts();
 }
 
+bool q8_activations_enabled() {
+  const char* text = host().option("cpu.q8_activations");
+  return text == nullptr || std::string(text) != "0";
+}
+
 bool is_initialized() {
   return g_initialized.load();
 }
