@@ -54,20 +54,28 @@ Weight make(const Case& c, int64_t n, int64_t k, uint32_t seed) {
   return w;
 }
 
-tsr_weight_t prepack(Plugin& p, const Case& c, const Weight& w, int64_t n, int64_t k) {
+// A weight of `format` [n][k] (group 0: per channel; mins for the asymmetric formats).
+tsr_weight_t prepack_weight(Plugin& p, tsr_weight_format format, int64_t n, int64_t k,
+                            int64_t group, const void* data, const float* scales,
+                            const float* mins = nullptr) {
   tsr_weight_desc d{};
   d.struct_size = sizeof d;
-  d.format = c.format;
+  d.format = format;
   d.rows = n;
   d.cols = k;
-  d.group_size = c.group;
-  d.data = w.data.data();
-  d.scales = w.scales.data();
+  d.group_size = group;
+  d.data = data;
+  d.scales = scales;
+  d.mins = mins;
   d.compute_dtype = TSR_DTYPE_F32;
   tsr_weight_t out = nullptr;
   const Status s = take(p.api().weight_prepack(p.device(), &d, &out));
   EXPECT_TRUE(s.ok()) << s.message;
   return out;
+}
+
+tsr_weight_t prepack(Plugin& p, const Case& c, const Weight& w, int64_t n, int64_t k) {
+  return prepack_weight(p, c.format, n, k, c.group, w.data.data(), w.scales.data());
 }
 
 std::vector<float> run_linear(Plugin& p, tsr_weight_t weight, const std::vector<float>& x,
@@ -285,19 +293,8 @@ TEST_P(CompactScales, BitwiseEqualToF32AndSmaller) {
     mins = to_f16(random_floats(static_cast<size_t>(n * groups), seed + 2, -0.15f, 0.0f));
   }
   const auto prepack_with = [&](Plugin& p, const std::vector<float>& s) {
-    tsr_weight_desc d{};
-    d.struct_size = sizeof d;
-    d.format = c.format;
-    d.rows = n;
-    d.cols = k;
-    d.group_size = c.group;
-    d.data = data.data();
-    d.scales = s.data();
-    d.mins = asym ? mins.data() : nullptr;
-    d.compute_dtype = TSR_DTYPE_F32;
-    tsr_weight_t out = nullptr;
-    const Status st = take(p.api().weight_prepack(p.device(), &d, &out));
-    EXPECT_TRUE(st.ok()) << st.message;
+    tsr_weight_t out = prepack_weight(p, c.format, n, k, c.group, data.data(), s.data(),
+                                      asym ? mins.data() : nullptr);
     uint64_t bytes = 0;
     EXPECT_TRUE(take(p.api().weight_bytes(out, &bytes)).ok());
     return std::make_pair(out, bytes);
