@@ -106,6 +106,25 @@ TEST(TokenizerErrors, MergeOutsideVocabulary) {
       << msg;
 }
 
+// Ids that are not integers in 0..INT32_MAX (a fuzzed file had an added token id of 2.9e19,
+// which JSON parses as a double and converting it was undefined behaviour) get one message.
+TEST(TokenizerErrors, TokenIdsOutOfRange) {
+  const char* vocab = R"("model": {"type": "BPE", "vocab": {"a": 0}, "merges": []})";
+  for (const std::string id : {"29223372036854775807", "-1", "1.5", "\"3\""}) {
+    SCOPED_TRACE(id);
+    const std::string added =
+        std::string("{") + vocab + R"(, "added_tokens": [{"id": )" + id + R"(, "content": "x"}]})";
+    EXPECT_NE(
+        error_of([&] { Tokenizer::from_json(added); }).find("an added token has an invalid id"),
+        std::string::npos);
+    const std::string in_vocab =
+        R"({"model": {"type": "BPE", "vocab": {"a": )" + id + R"(}, "merges": []}})";
+    EXPECT_NE(
+        error_of([&] { Tokenizer::from_json(in_vocab); }).find("vocab entry 'a' has an invalid id"),
+        std::string::npos);
+  }
+}
+
 TEST(TokenizerErrors, InvalidUtf8Text) {
   auto tok = Tokenizer::from_json(tiny_json());
   const std::string msg = error_of([&] { tok->encode("ab\xC3\x28"); });

@@ -38,6 +38,15 @@ class Loader {
     return obj.at(key);
   }
 
+  // A token id: an integer in 0..INT32_MAX. Checked before converting, since a float beyond
+  // the integer's range is undefined behaviour to convert (a fuzzed added token had one).
+  int32_t token_id(const json& id, const std::string& what) const {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
+      fail(fmt::format("{} has an invalid id", what));
+    }
+    return id.get<int32_t>();
+  }
+
   std::string type_of(const json& obj, const char* where) const {
     const json& t = member(obj, "type", where);
     if (!t.is_string()) fail(fmt::format("{} 'type' is not a string", where));
@@ -229,10 +238,7 @@ class Loader {
     Vocab vocab;
     vocab.reserve(vocab_json.size());
     for (const auto& [token, id] : vocab_json.items()) {
-      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
-        fail(fmt::format("vocab entry '{}' has an invalid id", token));
-      }
-      vocab.emplace(token, id.get<int32_t>());
+      vocab.emplace(token, token_id(id, fmt::format("vocab entry '{}'", token)));
     }
     BpeOptions options;
     options.byte_fallback = flag(m, "byte_fallback", false);
@@ -293,7 +299,7 @@ class Loader {
           }
           auto& dst = seen_sequence ? parts.suffix_ids : parts.prefix_ids;
           for (const auto& id : member(specials[name], "ids", "TemplateProcessing special token")) {
-            dst.push_back(id.get<int32_t>());
+            dst.push_back(token_id(id, fmt::format("TemplateProcessing special token '{}'", name)));
           }
         } else {
           fail(fmt::format("invalid TemplateProcessing item {}", item.dump()));
@@ -393,7 +399,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(std::string_view tokenizer_json,
     parts->model = loader.model(loader.member(root, "model", "tokenizer.json"));
     for (const auto& t : root.value("added_tokens", json::array())) {
       AddedToken a;
-      a.id = loader.member(t, "id", "added token").get<int32_t>();
+      a.id = loader.token_id(loader.member(t, "id", "added token"), "an added token");
       a.content = loader.member(t, "content", "added token").get<std::string>();
       a.special = loader.flag(t, "special", false);
       a.lstrip = loader.flag(t, "lstrip", false);
