@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstring>
 #include <utility>
-#include <string>
 
 #include "cpu_internal.h"
 #include "isa.h"

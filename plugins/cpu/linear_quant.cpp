@@ -5,7 +5,6 @@
 #include <array>
 #include <cstring>
 #include <utility>
-#include <string>
 #include <vector>
 
 #include "cpu_internal.h"

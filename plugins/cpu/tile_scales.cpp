@@ -21,7 +21,7 @@ bool encode_f16(const std::vector<float>& values, std::vector<uint16_t>& out) {
     out[i] = sdk::f32_to_f16(values[i]);
     const float back = sdk::f16_to_f32(out[i]);
     if (std::memcmp(&back, &values[i], sizeof back) != 0) {
-      out.clear();
+      out = {};  // release the memory, not only the size
       return false;
     }
   }
@@ -114,16 +114,18 @@ void TileScales::assign(std::vector<float> scales, std::vector<float> mins, int6
     mins_.supers_per_tile = mins.empty() ? 0 : scales_.supers_per_tile;
     return;
   }
-  scales_.codes.clear();
-  scales_.supers.clear();
-  mins_.codes.clear();
-  mins_.supers.clear();
+  // Assigning empty vectors releases what the failed attempt allocated (clear() would keep
+  // the capacity for the weight's lifetime, unseen by bytes()).
+  scales_.codes = {};
+  scales_.supers = {};
+  mins_.codes = {};
+  mins_.supers = {};
   if (compact && encode_f16(scales, scales_.f16) && encode_f16(mins, mins_.f16)) {
     layout_ = ScaleLayout::kF16;
     return;
   }
-  scales_.f16.clear();
-  mins_.f16.clear();
+  scales_.f16 = {};
+  mins_.f16 = {};
   scales_.f32 = std::move(scales);
   mins_.f32 = std::move(mins);
 }
