@@ -51,6 +51,10 @@ bool linear_out_parts_enabled();
 // call: the host answers with the options of the engine asking (several engines of one
 // process may differ), so weights read it once, at prepack.
 bool q8_activations_enabled();
+// The host option cpu.amx (default on): whether quantized linears of 16 or more activation
+// rows run on AMX tiles where the CPU, the OS and the build have AMX-INT8 (quant_tiles.h).
+// Read once per weight, at prepack, like cpu.q8_activations.
+bool amx_option_enabled();
 
 }  // namespace tsr::cpu
 

@@ -10,30 +10,18 @@
 
 #include "cpu_internal.h"
 #include "kernels.h"
+#include "linear_half.h"
 #include "quant_tiles.h"
 
 namespace tsr::cpu {
 namespace {
 std::atomic<int> g_active{static_cast<int>(Isa::kGeneric)};
 
-// F16C and AMX-BF16 straight from CPUID: clang 14's __builtin_cpu_supports does not know
-// them (the clang ASan build of scripts/sanitize.sh compiles this file too).
+// F16C straight from CPUID: clang 14's __builtin_cpu_supports does not know it (the clang
+// ASan build of scripts/sanitize.sh compiles this file too). AMX: quant_tiles_amx.cpp.
 bool cpu_has_f16c() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
-}
-
-bool cpu_has_amx_bf16() {
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || (ecx & bit_OSXSAVE) == 0) return false;
-  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0 || (edx & (1u << 22)) == 0) {
-    return false;
-  }
-  // The OS must save the tile state (XCR0 bits 17 and 18), as GCC's builtin also checks.
-  unsigned xcr0_low = 0, xcr0_high = 0;
-  __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-  constexpr unsigned kTileState = (1u << 17) | (1u << 18);
-  return (xcr0_low & kTileState) == kTileState;
 }
 
 bool cpu_has_avx2() {
@@ -131,7 +119,11 @@ Isa select_isa() {
   set_active_kernels(table_for(chosen));
   set_tile_kernels(chosen);
   host().info(std::string("kernels: ") + isa_name(chosen) + " (best available: " + isa_name(best) +
-              "; quantized tiles: " + tile_kernels().name + ")");
+              "; quantized tiles: " + tile_kernels().name +
+              (amx_tile_kernels(TileFormat::kInt8) != nullptr
+                   ? ", amx-int8 from " + std::to_string(kAmxMinRows) + " rows"
+                   : std::string()) +
+              ")");
   return chosen;
 }
 
@@ -157,7 +149,8 @@ std::string cpu_feature_list() {
   add("avx512vl", __builtin_cpu_supports("avx512vl"));
   add("avx512dq", __builtin_cpu_supports("avx512dq"));
   add("avx512bf16", __builtin_cpu_supports("avx512bf16"));
-  add("amx-bf16", cpu_has_amx_bf16());
+  add("amx-bf16", amx_bf16_usable());
+  add("amx-int8", amx_int8_usable());
   return out.empty() ? std::string("none") : out;
 }
 

@@ -52,7 +52,7 @@ bool quantize_q8_row(const float* x, int64_t k, int64_t group, int8_t* xq, float
 
 std::unique_ptr<AsymInt4Weight> AsymInt4Weight::create(const tsr_weight_desc& desc) {
   auto w = std::make_unique<AsymInt4Weight>();
-  w->q8_ = q8_activations_enabled();
+  w->run_ = tile_run_options();
   w->n_ = desc.rows;
   w->k_ = desc.cols;
   w->group_ = desc.group_size;
@@ -104,7 +104,7 @@ void AsymInt4Weight::dequant_row(int64_t row, float* out) const {
 void AsymInt4Weight::run(const float* x, int64_t m, float* out) const {
   if (m == 0) return;
   if (tiled_) {
-    run_tiles(tiles(), x, m, out, q8_);
+    run_tiles(tiles(), x, m, out, run_);
     return;
   }
   const int64_t n = n_;

@@ -53,7 +53,7 @@ class AsymInt4Weight {
   int64_t n_ = 0;
   int64_t k_ = 0;
   int64_t group_ = 0;
-  bool q8_ = true;      // cpu.q8_activations at prepack
+  TileRun run_;         // cpu.q8_activations, cpu.amx at prepack
   bool tiled_ = false;  // row-interleaved int4 tiles (quant_tiles.h), mins beside the scales
   std::vector<uint8_t> data_;
   std::vector<float> scales_;  // canonical layout: [n][groups]

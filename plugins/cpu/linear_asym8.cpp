@@ -51,7 +51,7 @@ const Asym8Kernels& active_asym8_kernels() {
 
 std::unique_ptr<AsymInt8Weight> AsymInt8Weight::create(const tsr_weight_desc& desc) {
   auto w = std::make_unique<AsymInt8Weight>();
-  w->q8_ = q8_activations_enabled();
+  w->run_ = tile_run_options();
   w->n_ = desc.rows;
   w->k_ = desc.cols;
   w->group_ = desc.group_size;
@@ -100,14 +100,14 @@ void AsymInt8Weight::dequant_row(int64_t row, float* out) const {
 void AsymInt8Weight::run(const float* x, int64_t m, float* out) const {
   if (m == 0) return;
   if (five_bit_) {
-    run_tiles(tiles(), x, m, out, q8_);
+    run_tiles(tiles(), x, m, out, run_);
     return;
   }
   const int64_t n = n_;
   const int64_t k = k_;
   const int64_t groups = k / group_;
   if (m < kAsym8GemmMinRows) {
-    bool integer = k % kBlock == 0 && group_ % kBlock == 0 && q8_;
+    bool integer = k % kBlock == 0 && group_ % kBlock == 0 && run_.q8;
     const int64_t blocks = k / kBlock;
     thread_local std::vector<int8_t> xq;
     thread_local std::vector<float> xs;

@@ -77,7 +77,7 @@ class AsymInt8Weight {
   int64_t n_ = 0;
   int64_t k_ = 0;
   int64_t group_ = 0;
-  bool q8_ = true;         // cpu.q8_activations at prepack
+  TileRun run_;            // cpu.q8_activations, cpu.amx at prepack
   bool five_bit_ = false;  // 5-bit tiles (quant_tiles.h); else uint8 rows
   std::vector<uint8_t> data_;
   std::vector<float> scales_;  // uint8 rows: [n][groups]

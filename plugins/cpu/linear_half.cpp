@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cpu_internal.h"
 #include "isa.h"
 #include "kernels.h"
 #include "parallel.h"
@@ -76,6 +77,7 @@ std::unique_ptr<HalfWeight> HalfWeight::create(const tsr_weight_desc& desc) {
   w->n_ = desc.rows;
   w->k_ = desc.cols;
   w->bf16_ = desc.format == TSR_WEIGHT_FORMAT_BF16;
+  w->amx_ = amx_option_enabled();
   w->data_.resize(static_cast<size_t>(desc.rows * desc.cols));
   std::memcpy(w->data_.data(), desc.data, w->data_.size() * sizeof(uint16_t));
   return w;
@@ -94,6 +96,10 @@ void HalfWeight::widen_rows(int64_t row0, int64_t rows, float* out) const {
 void HalfWeight::run(const float* x, int64_t m, float* out) const {
   if (m <= 0) return;
   if (m >= kHalfGemmMinRows) {
+    if (bf16_ && amx_ && active_isa() == Isa::kAvx512 &&
+        bf16_amx_gemm(data_.data(), n_, k_, x, m, out)) {
+      return;
+    }
     const WidenRows widen = [](const void* weight, int64_t row0, int64_t rows, float* tile) {
       static_cast<const HalfWeight*>(weight)->widen_rows(row0, rows, tile);
     };

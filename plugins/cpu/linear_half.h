@@ -18,7 +18,10 @@
 //
 // Larger batches (prefill): tiles of weight rows widened to f32 (F32: copied) and multiplied
 // with oneDNN's sgemm (tiled_sgemm.h), the f32 GEMM being the fastest exact path oneDNN 2.6
-// offers here.
+// offers here. BF16 weights on a CPU with AMX-BF16 (unless cpu.amx=0) instead run on AMX
+// tiles straight from the stored rows, with each activation split into two bf16 halves
+// (linear_half_amx.cpp: |y - exact| <= (gamma_2k + 2^-18) sum_j |x_j w_j|); shapes it does
+// not take (N not a multiple of 32, K of 32) and non-finite activations keep the sgemm path.
 #ifndef TESSERA_PLUGINS_CPU_LINEAR_HALF_H
 #define TESSERA_PLUGINS_CPU_LINEAR_HALF_H
 
@@ -72,6 +75,14 @@ inline float widen_scalar(FloatElemType<E> v) {
   }
 }
 
+// Whether the CPU, the OS and the build have AMX-BF16 (quant_tiles.h's amx_int8_usable() also
+// holds: it asks Linux for the tile permission).
+bool amx_bf16_usable();
+// out [m][n] = x [m][k] f32 . W^T for BF16 W [n][k] row-major on AMX tiles
+// (linear_half_amx.cpp); false, with out untouched, when AMX-BF16 is not usable, the shape is
+// not one it takes, or x has a non-finite value.
+bool bf16_amx_gemm(const uint16_t* w, int64_t n, int64_t k, const float* x, int64_t m, float* out);
+
 const HalfGemvKernels& half_gemv_generic();
 // NULL when the build's compiler could not target the ISA.
 const HalfGemvKernels* half_gemv_avx2();
@@ -93,6 +104,7 @@ class HalfWeight {
   int64_t n_ = 0;
   int64_t k_ = 0;
   bool bf16_ = false;
+  bool amx_ = true;  // cpu.amx at prepack
   std::vector<uint16_t> data_;
 };
 

@@ -33,7 +33,7 @@ const std::array<float, 256>& fp8_table() {
 
 std::unique_ptr<QuantWeight> QuantWeight::create(const tsr_weight_desc& desc) {
   auto w = std::make_unique<QuantWeight>();
-  w->q8_ = q8_activations_enabled();
+  w->run_ = tile_run_options();
   w->format_ = desc.format;
   w->n_ = desc.rows;
   w->k_ = desc.cols;
@@ -113,7 +113,7 @@ void QuantWeight::dequant_row(int64_t row, float* out) const {
 void QuantWeight::run(const float* x, int64_t m, float* out) const {
   if (m == 0) return;
   if (tiled_) {
-    run_tiles(tiles(), x, m, out, q8_);
+    run_tiles(tiles(), x, m, out, run_);
   } else {
     run_canonical(x, m, out);
   }

@@ -54,7 +54,7 @@ class QuantWeight {
   int64_t k_ = 0;
   int64_t group_ = 0;  // along K; k_ for per-channel formats
   bool tiled_ = false;
-  bool q8_ = true;                              // cpu.q8_activations at prepack
+  TileRun run_;                                 // cpu.q8_activations, cpu.amx at prepack
   TileFormat tile_format_ = TileFormat::kInt8;  // when tiled_: kInt8, kInt6 or kInt4
   std::vector<uint8_t> data_;
   std::vector<float> scales_;  // canonical layout: [n][k / group_]

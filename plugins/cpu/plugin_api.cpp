@@ -114,6 +114,11 @@ bool q8_activations_enabled() {
   return text == nullptr || std::string(text) != "0";
 }
 
+bool amx_option_enabled() {
+  const char* text = host().option("cpu.amx");
+  return text == nullptr || std::string(text) != "0";
+}
+
 bool is_initialized() {
   return g_initialized.load();
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <type_traits>
 
 #include "cpu_internal.h"
 #include "kernels.h"
@@ -338,15 +339,80 @@ Q8Rows rows_from(const Q8Rows& all, int64_t i0) {
   rows.half_block_sum = at(all.half_block_sum, 2 * blocks);
   return rows;
 }
+
+// Rows i0..i0 + rows - 1 of `all` copied into `pad`'s buffers with zero rows up to 16, for
+// the AMX kernels, which always take 16 rows (the extra rows' results are not stored).
+struct PaddedRows {
+  std::vector<int8_t> q;
+  std::vector<float> scale, block_sum, half_block_sum;
+  std::vector<int32_t> sum, half_sum;
+};
+Q8Rows pad_rows(const Q8Rows& all, int64_t i0, int64_t rows, PaddedRows& pad) {
+  const int64_t blocks = all.k / kTileBlock;
+  const auto copy = [&](auto* from, auto& to, int64_t per_row) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(from)>>;
+    if (from == nullptr) return static_cast<const T*>(nullptr);
+    to.assign(static_cast<size_t>(16 * per_row), T{});
+    std::copy(from + i0 * per_row, from + (i0 + rows) * per_row, to.begin());
+    return static_cast<const T*>(to.data());
+  };
+  Q8Rows out{copy(all.q, pad.q, all.k), copy(all.scale, pad.scale, blocks),
+             copy(all.sum, pad.sum, blocks), all.k, copy(all.block_sum, pad.block_sum, blocks)};
+  out.half_sum = copy(all.half_sum, pad.half_sum, 2 * blocks);
+  out.half_block_sum = copy(all.half_block_sum, pad.half_block_sum, 2 * blocks);
+  return out;
+}
+
+// The AMX path (quant_tiles.h): a thread takes kGroupTiles tiles, writes their codes out as
+// signed int8 once (L2-resident: 128 rows x K bytes), then runs every 16-row chunk of the
+// activations through them, so a chunk (16 x K bytes, L1/L2) is re-read once per 128 rows.
+void run_tiles_amx(const TiledWeight& w, const AmxTileKernels& amx, const Q8Rows& all, int64_t m,
+                   float* out) {
+  const int64_t n = w.n;
+  const int64_t tiles = (n + kTileRows - 1) / kTileRows;
+  const int64_t tile_codes = (w.k / kTileBlock) * kTileBlockBytesI8;
+  const int64_t full_chunks = m / 16;
+  PaddedRows pad;
+  const Q8Rows tail = m % 16 != 0 ? pad_rows(all, full_chunks * 16, m % 16, pad) : all;
+  const int64_t tile_groups = (tiles + kGroupTiles - 1) / kGroupTiles;
+  parallel_for(tile_groups, [&](int64_t group) {
+    const int64_t t0 = group * kGroupTiles;
+    const int64_t t_end = std::min(tiles, t0 + kGroupTiles);
+    thread_local std::vector<int8_t> codes;
+    codes.resize(static_cast<size_t>(kGroupTiles * tile_codes));
+    for (int64_t t = t0; t < t_end; ++t)
+      amx.materialize(w.tile(t), codes.data() + (t - t0) * tile_codes);
+    for (int64_t i0 = 0; i0 < m; i0 += 16) {
+      const bool full = i0 / 16 < full_chunks;
+      const Q8Rows chunk = full ? rows_from(all, i0) : tail;
+      for (int64_t t = t0; t < t_end; ++t) {
+        const int64_t row0 = t * kTileRows;
+        amx.rows16(w.tile(t), codes.data() + (t - t0) * tile_codes, chunk, out + i0 * n + row0, n,
+                   std::min(kTileRows, n - row0), full ? 16 : m % 16);
+      }
+    }
+  });
+}
 }  // namespace
 
-void run_tiles(const TiledWeight& w, const float* x, int64_t m, float* out, bool q8) {
+TileRun tile_run_options() {
+  return TileRun{q8_activations_enabled(), amx_option_enabled()};
+}
+
+void run_tiles(const TiledWeight& w, const float* x, int64_t m, float* out, const TileRun& run) {
+  const bool q8 = run.q8;
   if (m == 0) return;
   const int64_t n = w.n;
   const int64_t k = w.k;
   const int64_t tiles = (n + kTileRows - 1) / kTileRows;
   Q8Rows all{nullptr, nullptr, nullptr, k, nullptr};
   const bool integer = q8 && quantize_rows(x, m, k, is_asym(w.format), w.group < kTileBlock, all);
+  if (integer && run.amx && m >= kAmxMinRows) {
+    if (const AmxTileKernels* amx = amx_tile_kernels(w.format); amx != nullptr) {
+      run_tiles_amx(w, *amx, all, m, out);
+      return;
+    }
+  }
   const TileKernels& set = tile_kernels();
   const TileKernel kernel = w.format == TileFormat::kInt8       ? set.i8
                             : w.format == TileFormat::kInt4     ? set.i4

@@ -181,7 +181,36 @@ struct TiledWeight {
   TileFormat format;
   QuantTile tile(int64_t t) const;
 };
-void run_tiles(const TiledWeight& w, const float* x, int64_t m, float* out, bool q8);
+// How a weight's calls run, read from the host's options once, at prepack.
+struct TileRun {
+  bool q8 = true;   // cpu.q8_activations: integer kernels on int8 activations (else float)
+  bool amx = true;  // cpu.amx: AMX tiles for calls of kAmxMinRows rows or more, where usable
+};
+TileRun tile_run_options();
+void run_tiles(const TiledWeight& w, const float* x, int64_t m, float* out, const TileRun& run);
+
+// AMX-INT8 (Intel Sapphire Rapids and later), for prefill-sized calls: tdpbssd multiplies
+// 16 activation rows by 16 weight rows over one 32-block in one instruction (a 16x32 int8
+// tile times a 32x16 one: the tile block's own chunk layout, which is AMX's "VNNI" layout of
+// the second operand). Per call, each tile's codes are first written out as signed int8
+// (w = u - offset; asymmetric formats keep u) into the int8 tile layout, so one kernel
+// serves every format. The per-block scaling that follows is the VNNI kernel's, in its order,
+// on the same exact integer sums: results are bitwise equal to the VNNI path's (tested).
+inline constexpr int64_t kAmxMinRows = 16;
+struct AmxTileKernels {
+  // The tile's codes as signed int8 blocks of kTileBlockBytesI8 bytes (w.blocks of them).
+  void (*materialize)(const QuantTile& w, int8_t* codes);
+  // out[i * ldo + r] for i < m_valid, r < n_valid: exactly 16 rows of x (a partial chunk is
+  // padded by the caller) against one materialized tile.
+  void (*rows16)(const QuantTile& w, const int8_t* codes, const Q8Rows& x, float* out, int64_t ldo,
+                 int64_t n_valid, int64_t m_valid);
+};
+// Whether the CPU, the OS (XCR0 tile state, Linux's arch_prctl permission, requested here
+// once) and the build have AMX-INT8 and AVX-512.
+bool amx_int8_usable();
+// NULL where the CPU, the OS (XCR0 tile state, Linux's arch_prctl permission) or the build
+// lacks AMX-INT8, or the active ISA is not avx512 (the scaling is AVX-512 code).
+const AmxTileKernels* amx_tile_kernels(TileFormat format);
 
 const TileKernels& tile_kernels_generic();
 // NULL where the build or the CPU lacks the instructions (AVX-512 needs VNNI as well).

@@ -22,8 +22,13 @@
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma")
 
+#include "quant_tiles_avx512_inl.h"
+
 namespace tsr::cpu {
 namespace {
+
+using avx512::scale_bytes;
+using avx512::scale_vector;
 
 inline int32_t load4(const int8_t* p) {
   int32_t v;
@@ -43,27 +48,6 @@ inline void prefetch_ahead(const uint8_t* block, const char* scales_ahead) {
 #pragma GCC unroll 8
   for (int64_t line = 0; line < kBlockBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
   _mm_prefetch(scales_ahead, _MM_HINT_T0);
-}
-
-// Group g's 16 per-row scales (or mins) as f32, from the tile's layout (tile_scales.h).
-template <ScaleLayout kLayout>
-inline __m512 scale_vector(const ScaleArray& a, int64_t g, int super_shift) {
-  if constexpr (kLayout == ScaleLayout::kF32) {
-    return _mm512_loadu_ps(static_cast<const float*>(a.values) + g * kTileRows);
-  } else if constexpr (kLayout == ScaleLayout::kF16) {
-    const auto* p = static_cast<const uint16_t*>(a.values) + g * kTileRows;
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  } else {
-    const auto* p = static_cast<const int8_t*>(a.values) + g * kTileRows;
-    const __m512 codes = _mm512_cvtepi32_ps(
-        _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-    return _mm512_mul_ps(_mm512_loadu_ps(a.supers + (g >> super_shift) * kTileRows), codes);
-  }
-}
-
-// Bytes of one stored scale in a layout (kCoded: its code).
-constexpr int64_t scale_bytes(ScaleLayout layout) {
-  return layout == ScaleLayout::kF32 ? 4 : layout == ScaleLayout::kF16 ? 2 : 1;
 }
 
 // One activation row's 32-block (xb) against a block's 8 weight vectors, into acc: the
@@ -113,12 +97,10 @@ inline __m512 split_block_into(__m512 acc, const __m512i* wv, const int8_t* xb,
 template <TileFormat kFormat, int kM, ScaleLayout kLayout, bool kSplit>
 void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int64_t ldo,
                __mmask16 rows_mask) {
-  constexpr bool kInt4 = kFormat != TileFormat::kInt8;
   constexpr bool kAsym = is_asym(kFormat);
   constexpr int32_t kOffset = tile_offset(kFormat);
   constexpr int64_t kBlockBytes = tile_block_bytes(kFormat);
   const int64_t k_blocks = x.k / kTileBlock;
-  const __m512i low = _mm512_set1_epi8(0x0f);
   // Every loop over registers is unrolled (GCC's -O2 would not, and then keeps the arrays
   // on the stack).
   __m512 acc[kM];
@@ -135,32 +117,7 @@ void tile_rows(const QuantTile& w, const Q8Rows& x, int64_t i0, float* out, int6
                      (group + kPrefetchBlocks * kVectors) * kTileRows * scale_bytes(kLayout));
     }
     __m512i wv[8];
-    if constexpr (kInt4) {
-#pragma GCC unroll 4
-      for (int v = 0; v < 4; ++v) {
-        const __m512i raw = _mm512_loadu_si512(block + v * 64);
-        wv[v] = _mm512_and_si512(raw, low);
-        wv[v + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low);
-      }
-      if constexpr (kFormat == TileFormat::kInt5Asym || kFormat == TileFormat::kInt6) {
-        // The fifth bits: chunk c's 64-bit mask adds 16 to the bytes whose bit is set; the
-        // sixth bits (6-bit codes) likewise add 32.
-        constexpr int kPlanes = kFormat == TileFormat::kInt6 ? 2 : 1;
-#pragma GCC unroll 2
-        for (int p = 0; p < kPlanes; ++p) {
-          const __m512i bit = _mm512_set1_epi8(static_cast<char>(0x10 << p));
-#pragma GCC unroll 8
-          for (int c = 0; c < 8; ++c) {
-            uint64_t bits;
-            std::memcpy(&bits, block + kTileBlockBytesI4 + (p * 8 + c) * 8, 8);
-            wv[c] = _mm512_mask_add_epi8(wv[c], _cvtu64_mask64(bits), wv[c], bit);
-          }
-        }
-      }
-    } else {
-#pragma GCC unroll 8
-      for (int c = 0; c < 8; ++c) wv[c] = _mm512_loadu_si512(block + c * 64);
-    }
+    avx512::unpack_block<kFormat>(block, wv);
     __m512 ws[kVectors];
     __m512 wm[kVectors];
 #pragma GCC unroll 2

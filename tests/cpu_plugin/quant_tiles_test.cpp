@@ -258,6 +258,45 @@ std::vector<float> coded_values(int64_t n, int64_t groups, int64_t per_super, in
 
 class CompactScales : public ::testing::TestWithParam<ScaleCase> {};
 
+// One tiled weight of a ScaleCase: codes, scales and (asymmetric formats) mins.
+struct ScaleCaseWeight {
+  bool asym = false;
+  std::vector<uint8_t> data;
+  std::vector<float> scales, mins;
+};
+
+ScaleCaseWeight make_scale_case(const ScaleCase& c, int64_t n, int64_t k, uint32_t seed) {
+  const bool coded = c.kind == ScaleKind::kCoded;
+  ScaleCaseWeight w;
+  w.asym = c.format == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM ||
+           c.format == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM;
+  const bool nibbles =
+      c.format == TSR_WEIGHT_FORMAT_INT4_GROUP || c.format == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM;
+  std::mt19937 rng(seed);
+  // INT8_GROUP_ASYM codes below 32 take the 5-bit tiles.
+  std::uniform_int_distribution<int> byte(0,
+                                          c.format == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM ? 31 : 255);
+  w.data.resize(static_cast<size_t>(nibbles ? n * k / 2 : n * k));
+  for (auto& b : w.data) b = static_cast<uint8_t>(byte(rng));
+  if (c.six_bit) {
+    for (auto& b : w.data) b = static_cast<uint8_t>(static_cast<int8_t>(b % 64 - 32));
+  }
+  const int64_t groups = c.group == 0 ? 1 : k / c.group;
+  const auto to_f16 = [](std::vector<float> v) {
+    for (float& f : v) f = tsr::sdk::f16_to_f32(tsr::sdk::f32_to_f16(f));
+    return v;
+  };
+  if (coded) {
+    const int64_t per_super = 256 / c.group;
+    w.scales = coded_values(n, groups, per_super, c.code_min, c.code_max, seed + 1);
+    w.mins = coded_values(n, groups, per_super, -c.code_max, 0, seed + 2);
+  } else {
+    w.scales = to_f16(random_floats(static_cast<size_t>(n * groups), seed + 1, 0.005f, 0.05f));
+    w.mins = to_f16(random_floats(static_cast<size_t>(n * groups), seed + 2, -0.15f, 0.0f));
+  }
+  return w;
+}
+
 TEST_P(CompactScales, BitwiseEqualToF32AndSmaller) {
   const ScaleCase c = GetParam();
   const bool coded = c.kind == ScaleKind::kCoded;
@@ -265,33 +304,12 @@ TEST_P(CompactScales, BitwiseEqualToF32AndSmaller) {
   const int64_t k = coded ? 512 : 128;
   const uint32_t seed = 90 + static_cast<uint32_t>(c.format) * 7 + static_cast<uint32_t>(c.group);
   SCOPED_TRACE("seed " + std::to_string(seed) + " format " + std::to_string(c.format));
-  const bool asym = c.format == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM ||
-                    c.format == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM;
-  const bool nibbles =
-      c.format == TSR_WEIGHT_FORMAT_INT4_GROUP || c.format == TSR_WEIGHT_FORMAT_INT4_GROUP_ASYM;
-  std::mt19937 rng(seed);
-  // INT8_GROUP_ASYM codes below 32 take the 5-bit tiles.
-  std::uniform_int_distribution<int> byte(0,
-                                          c.format == TSR_WEIGHT_FORMAT_INT8_GROUP_ASYM ? 31 : 255);
-  std::vector<uint8_t> data(static_cast<size_t>(nibbles ? n * k / 2 : n * k));
-  for (auto& b : data) b = static_cast<uint8_t>(byte(rng));
-  if (c.six_bit) {
-    for (auto& b : data) b = static_cast<uint8_t>(static_cast<int8_t>(b % 64 - 32));
-  }
+  ScaleCaseWeight weight_case = make_scale_case(c, n, k, seed);
+  const bool asym = weight_case.asym;
+  const std::vector<uint8_t>& data = weight_case.data;
+  std::vector<float>& scales = weight_case.scales;
+  const std::vector<float>& mins = weight_case.mins;
   const int64_t groups = c.group == 0 ? 1 : k / c.group;
-  const auto to_f16 = [](std::vector<float> v) {
-    for (float& f : v) f = tsr::sdk::f16_to_f32(tsr::sdk::f32_to_f16(f));
-    return v;
-  };
-  std::vector<float> scales, mins;
-  if (coded) {
-    const int64_t per_super = 256 / c.group;
-    scales = coded_values(n, groups, per_super, c.code_min, c.code_max, seed + 1);
-    mins = coded_values(n, groups, per_super, -c.code_max, 0, seed + 2);
-  } else {
-    scales = to_f16(random_floats(static_cast<size_t>(n * groups), seed + 1, 0.005f, 0.05f));
-    mins = to_f16(random_floats(static_cast<size_t>(n * groups), seed + 2, -0.15f, 0.0f));
-  }
   const auto prepack_with = [&](Plugin& p, const std::vector<float>& s) {
     tsr_weight_t out = prepack_weight(p, c.format, n, k, c.group, data.data(), s.data(),
                                       asym ? mins.data() : nullptr);
@@ -340,6 +358,51 @@ TEST_P(CompactScales, BitwiseEqualToF32AndSmaller) {
   EXPECT_EQ(bytes, full_bytes);
   EXPECT_TRUE(take(p.api().weight_destroy(weight)).ok());
   EXPECT_TRUE(take(full.api().weight_destroy(full_weight)).ok());
+}
+
+// The AMX path (quant_tiles_amx.cpp, calls of 16 rows or more where the CPU has AMX-INT8)
+// repeats the VNNI kernel's exact integer sums and its f32 scaling in its order: every output
+// is bitwise equal to cpu.amx=0's, for every tiled format, scale layout and split, with
+// partial 16-row chunks and a partial last tile. Skipped where this CPU lacks AMX-INT8.
+TEST_P(CompactScales, AmxBitwiseEqualToVnni) {
+  if (!cpu_has_avx512()) GTEST_SKIP() << "this CPU has no AVX-512";
+  const ScaleCase c = GetParam();
+  const int64_t n = 40;
+  // An odd number of 32-blocks where the group allows (the AMX kernel pairs blocks).
+  const int64_t k = c.kind == ScaleKind::kCoded ? 512 : c.group == 64 ? 192 : 160;
+  const uint32_t seed = 290 + static_cast<uint32_t>(c.format) * 7 + static_cast<uint32_t>(c.group);
+  SCOPED_TRACE("seed " + std::to_string(seed) + " format " + std::to_string(c.format));
+  const ScaleCaseWeight w = make_scale_case(c, n, k, seed);
+  Plugin amx(Options{{"cpu.isa", "avx512"}});
+  Plugin vnni(Options{{"cpu.isa", "avx512"}, {"cpu.amx", "0"}});
+  ASSERT_EQ(amx.active_isa(), "avx512");
+  // The plugin lists amx-int8 among the CPU's features only when it can use it (CPU, OS
+  // permission, build).
+  if (amx.diag("cpu.isa").find("amx-int8") == std::string::npos) {
+    GTEST_SKIP() << "no AMX-INT8 here (CPU, OS or build)";
+  }
+  const auto prepack_in = [&](Plugin& p) {
+    return prepack_weight(p, c.format, n, k, c.group, w.data.data(), w.scales.data(),
+                          w.asym ? w.mins.data() : nullptr);
+  };
+  tsr_weight_t amx_weight = prepack_in(amx);
+  tsr_weight_t vnni_weight = prepack_in(vnni);
+  ASSERT_NE(amx_weight, nullptr);
+  ASSERT_NE(vnni_weight, nullptr);
+  for (int64_t m : {16, 17, 31, 48, 70}) {
+    SCOPED_TRACE("m " + std::to_string(m));
+    std::vector<float> x =
+        random_floats(static_cast<size_t>(m * k), seed + 10 + static_cast<uint32_t>(m));
+    for (int64_t j = 0; j < m * k; ++j) x[j] *= 1.0f + static_cast<float>((j / 32) % 5);
+    const std::vector<float> a = run_linear(amx, amx_weight, x, m, n, k);
+    const std::vector<float> b = run_linear(vnni, vnni_weight, x, m, n, k);
+    for (size_t o = 0; o < a.size(); ++o) {
+      ASSERT_EQ(std::memcmp(&a[o], &b[o], sizeof(float)), 0)
+          << "output " << o << ": amx " << a[o] << ", vnni " << b[o];
+    }
+  }
+  EXPECT_TRUE(take(amx.api().weight_destroy(amx_weight)).ok());
+  EXPECT_TRUE(take(vnni.api().weight_destroy(vnni_weight)).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(
