@@ -372,7 +372,7 @@ void run_tiles_amx(const TiledWeight& w, const AmxTileKernels& amx, const Q8Rows
   const int64_t tiles = (n + kTileRows - 1) / kTileRows;
   const int64_t tile_codes = (w.k / kTileBlock) * kTileBlockBytesI8;
   const int64_t full_chunks = m / 16;
-  PaddedRows pad;
+  thread_local PaddedRows pad;  // reused: a steady serving step allocates nothing
   const Q8Rows tail = m % 16 != 0 ? pad_rows(all, full_chunks * 16, m % 16, pad) : all;
   const int64_t tile_groups = (tiles + kGroupTiles - 1) / kGroupTiles;
   parallel_for(tile_groups, [&](int64_t group) {
@@ -382,6 +382,7 @@ void run_tiles_amx(const TiledWeight& w, const AmxTileKernels& amx, const Q8Rows
     codes.resize(static_cast<size_t>(kGroupTiles * tile_codes));
     for (int64_t t = t0; t < t_end; ++t)
       amx.materialize(w.tile(t), codes.data() + (t - t0) * tile_codes);
+    amx.begin(w.group < kTileBlock);
     for (int64_t i0 = 0; i0 < m; i0 += 16) {
       const bool full = i0 / 16 < full_chunks;
       const Q8Rows chunk = full ? rows_from(all, i0) : tail;
@@ -391,6 +392,7 @@ void run_tiles_amx(const TiledWeight& w, const AmxTileKernels& amx, const Q8Rows
                    std::min(kTileRows, n - row0), full ? 16 : m % 16);
       }
     }
+    amx.end();
   });
 }
 }  // namespace

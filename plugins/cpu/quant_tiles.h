@@ -200,10 +200,14 @@ inline constexpr int64_t kAmxMinRows = 16;
 struct AmxTileKernels {
   // The tile's codes as signed int8 blocks of kTileBlockBytesI8 bytes (w.blocks of them).
   void (*materialize)(const QuantTile& w, int8_t* codes);
+  // Configures the calling thread's tiles for split (groups of 16) or whole blocks; rows16
+  // calls go between begin and end (which releases the tile state).
+  void (*begin)(bool split);
   // out[i * ldo + r] for i < m_valid, r < n_valid: exactly 16 rows of x (a partial chunk is
   // padded by the caller) against one materialized tile.
   void (*rows16)(const QuantTile& w, const int8_t* codes, const Q8Rows& x, float* out, int64_t ldo,
                  int64_t n_valid, int64_t m_valid);
+  void (*end)();
 };
 // Whether the CPU, the OS (XCR0 tile state, Linux's arch_prctl permission, requested here
 // once) and the build have AMX-INT8 and AVX-512.

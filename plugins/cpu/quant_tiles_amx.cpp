@@ -56,17 +56,19 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-// Tiles 0, 1: int32 sums (16 x 16); 2, 3: activations (16 rows x `a_bytes`); 4, 5: weight
-// codes (a_bytes / 4 rows x 64 bytes). Two of each, so one product's store overlaps the next.
+// Tiles 0..3: int32 sums (16 x 16); 4, 5: activations (16 rows x `a_bytes`); 6, 7: weight
+// codes (a_bytes / 4 rows x 64 bytes).
 TileConfig make_config(int a_bytes) {
   TileConfig c;
-  for (int t = 0; t < 2; ++t) {
+  for (int t = 0; t < 4; ++t) {
     c.rows[t] = 16;
     c.colsb[t] = 64;
-    c.rows[2 + t] = 16;
-    c.colsb[2 + t] = static_cast<uint16_t>(a_bytes);
-    c.rows[4 + t] = static_cast<uint8_t>(a_bytes / 4);
-    c.colsb[4 + t] = 64;
+  }
+  for (int t = 4; t < 6; ++t) {
+    c.rows[t] = 16;
+    c.colsb[t] = static_cast<uint16_t>(a_bytes);
+    c.rows[t + 2] = static_cast<uint8_t>(a_bytes / 4);
+    c.colsb[t + 2] = 64;
   }
   return c;
 }
@@ -106,72 +108,71 @@ inline void scale_into(__m512* acc, const int32_t (*sums)[16], __m512 ws, __m512
   }
 }
 
+// Step s is one product into sum tile C from activation tile A and weight tile B (tile
+// numbers are literals: the intrinsics paste them into the instruction): non-split, block s;
+// split, half s % 2 of block s / 2 (activation bytes 16h.., weight chunks 4h..).
+#define TSR_AMX_ISSUE_STEP(C, A, B, kSplit, x, codes, s)                                        \
+  do {                                                                                          \
+    _tile_zero(C);                                                                              \
+    _tile_loadd(A, (x).q + (s) * ((kSplit) ? kTileBlock / 2 : kTileBlock), (x).k);              \
+    _tile_loadd(B, (codes) + (s) * ((kSplit) ? kTileBlockBytesI8 / 2 : kTileBlockBytesI8), 64); \
+    _tile_dpbssd(C, A, B);                                                                      \
+  } while (0)
+
+// acc += the scaled sums of step s (the VNNI kernel's scaling, in its order).
+template <bool kAsym, bool kSplit, ScaleLayout kLayout>
+__attribute__((always_inline)) inline void scale_step(__m512* acc, const QuantTile& w,
+                                                      const Q8Rows& x, int64_t s,
+                                                      const int32_t (*sums)[16]) {
+  const int64_t k_blocks = x.k / kTileBlock;
+  const int64_t b = kSplit ? s / 2 : s;                   // block
+  const int64_t g = kSplit ? s : b / w.blocks_per_group;  // scale group
+  const __m512 ws = scale_vector<kLayout>(w.scales, g, w.super_shift);
+  const __m512 wm = kAsym ? scale_vector<kLayout>(w.mins, g, w.super_shift) : ws;
+  // Split tiles scale both halves by the block's activation scale, and add the mins times
+  // the half block's f32 sum.
+  const float* sum = kAsym ? (kSplit ? x.half_block_sum + s : x.block_sum + b) : nullptr;
+  scale_into<kAsym>(acc, sums, ws, wm, x.scale + b, k_blocks, sum,
+                    kSplit ? 2 * k_blocks : k_blocks);
+}
+
 template <bool kAsym, bool kSplit, ScaleLayout kLayout>
 void rows16(const QuantTile& w, const int8_t* codes, const Q8Rows& x, float* out, int64_t ldo,
             int64_t n_valid, int64_t m_valid) {
-  const int64_t k = x.k;
-  const int64_t k_blocks = k / kTileBlock;
-  alignas(64) int32_t sums[2][16][16];
+  alignas(64) int32_t sums[16][16];
   __m512 acc[16];
 #pragma GCC unroll 16
   for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
-  __m512 wm[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-  _tile_loadconfig(kSplit ? &kHalfBlocks : &kWholeBlocks);
-  if constexpr (kSplit) {
-    for (int64_t b = 0; b < w.blocks; ++b) {
-      // Half h of block b: activation bytes 16h..16h+15, weight chunks 4h..4h+3.
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_loadd(2, x.q + b * kTileBlock, k);
-      _tile_loadd(4, codes + b * kTileBlockBytesI8, 64);
-      _tile_loadd(3, x.q + b * kTileBlock + kTileBlock / 2, k);
-      _tile_loadd(5, codes + b * kTileBlockBytesI8 + kTileBlockBytesI8 / 2, 64);
-      _tile_dpbssd(0, 2, 4);
-      _tile_dpbssd(1, 3, 5);
-      _tile_stored(0, sums[0], 64);
-      _tile_stored(1, sums[1], 64);
-#pragma GCC unroll 2
-      for (int h = 0; h < 2; ++h) {
-        const __m512 ws = scale_vector<kLayout>(w.scales, 2 * b + h, w.super_shift);
-        if constexpr (kAsym) wm[h] = scale_vector<kLayout>(w.mins, 2 * b + h, w.super_shift);
-        // The split VNNI kernel scales both halves by the block's activation scale.
-        scale_into<kAsym>(acc, sums[h], ws, wm[h], x.scale + b, k_blocks,
-                          kAsym ? x.half_block_sum + 2 * b + h : nullptr, 2 * k_blocks);
-      }
+  // Software-pipelined two steps deep: step s + 2's product is issued before step s's sums
+  // are stored and scaled, so the tile unit computes (a product's latency is several times
+  // its issue interval) while the vector units scale. Sum tiles rotate over 0..3, operand
+  // tiles over (4, 6) and (5, 7): an operand is reloaded two steps after the product that
+  // read it.
+  const int64_t steps = kSplit ? 2 * w.blocks : w.blocks;
+  TSR_AMX_ISSUE_STEP(0, 4, 6, kSplit, x, codes, 0);
+  if (steps > 1) TSR_AMX_ISSUE_STEP(1, 5, 7, kSplit, x, codes, 1);
+  for (int64_t s = 0; s < steps; ++s) {
+    const bool ahead = s + 2 < steps;
+    switch (s & 3) {
+      case 0:
+        if (ahead) TSR_AMX_ISSUE_STEP(2, 4, 6, kSplit, x, codes, s + 2);
+        _tile_stored(0, sums, 64);
+        break;
+      case 1:
+        if (ahead) TSR_AMX_ISSUE_STEP(3, 5, 7, kSplit, x, codes, s + 2);
+        _tile_stored(1, sums, 64);
+        break;
+      case 2:
+        if (ahead) TSR_AMX_ISSUE_STEP(0, 4, 6, kSplit, x, codes, s + 2);
+        _tile_stored(2, sums, 64);
+        break;
+      default:
+        if (ahead) TSR_AMX_ISSUE_STEP(1, 5, 7, kSplit, x, codes, s + 2);
+        _tile_stored(3, sums, 64);
+        break;
     }
-  } else {
-    const auto scale_block = [&](int64_t b, const int32_t(*block_sums)[16]) {
-      const int64_t g = b / w.blocks_per_group;
-      const __m512 ws = scale_vector<kLayout>(w.scales, g, w.super_shift);
-      if constexpr (kAsym) wm[0] = scale_vector<kLayout>(w.mins, g, w.super_shift);
-      scale_into<kAsym>(acc, block_sums, ws, wm[0], x.scale + b, k_blocks,
-                        kAsym ? x.block_sum + b : nullptr, k_blocks);
-    };
-    int64_t b = 0;
-    for (; b + 2 <= w.blocks; b += 2) {
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_loadd(2, x.q + b * kTileBlock, k);
-      _tile_loadd(4, codes + b * kTileBlockBytesI8, 64);
-      _tile_loadd(3, x.q + (b + 1) * kTileBlock, k);
-      _tile_loadd(5, codes + (b + 1) * kTileBlockBytesI8, 64);
-      _tile_dpbssd(0, 2, 4);
-      _tile_dpbssd(1, 3, 5);
-      _tile_stored(0, sums[0], 64);
-      _tile_stored(1, sums[1], 64);
-      scale_block(b, sums[0]);
-      scale_block(b + 1, sums[1]);
-    }
-    if (b < w.blocks) {
-      _tile_zero(0);
-      _tile_loadd(2, x.q + b * kTileBlock, k);
-      _tile_loadd(4, codes + b * kTileBlockBytesI8, 64);
-      _tile_dpbssd(0, 2, 4);
-      _tile_stored(0, sums[0], 64);
-      scale_block(b, sums[0]);
-    }
+    scale_step<kAsym, kSplit, kLayout>(acc, w, x, s, sums);
   }
-  _tile_release();
   const auto mask = static_cast<__mmask16>((1u << n_valid) - 1u);
 #pragma GCC unroll 16
   for (int i = 0; i < 16; ++i) {
@@ -197,6 +198,15 @@ void rows16_any(const QuantTile& w, const int8_t* codes, const Q8Rows& x, float*
                 int64_t n_valid, int64_t m_valid) {
   if (w.split) return rows16_layout<kAsym, true>(w, codes, x, out, ldo, n_valid, m_valid);
   rows16_layout<kAsym, false>(w, codes, x, out, ldo, n_valid, m_valid);
+}
+
+// ldtilecfg costs as much as several products, so a work item configures once.
+void begin_tiles(bool split) {
+  _tile_loadconfig(split ? &kHalfBlocks : &kWholeBlocks);
+}
+
+void end_tiles() {
+  _tile_release();
 }
 
 }  // namespace
@@ -233,7 +243,7 @@ namespace {
 
 template <TileFormat kFormat>
 constexpr AmxTileKernels kernels_for() {
-  return AmxTileKernels{materialize<kFormat>, rows16_any<is_asym(kFormat)>};
+  return AmxTileKernels{materialize<kFormat>, begin_tiles, rows16_any<is_asym(kFormat)>, end_tiles};
 }
 
 constexpr AmxTileKernels kAmx[] = {
